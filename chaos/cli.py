@@ -1,0 +1,136 @@
+"""The `chaos` command (the contract of DESIGN.md section 8)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
+
+from . import stack
+from .errors import ChaosError, ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 with the usage, like argparse, plus a pointer
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\nRun `{self.prog} --help` for the accepted values.\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="chaos", description="Chaos and SLO tests for live audio rooms.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    st = sub.add_parser("stack", help="the reference space stack")
+    st_sub = st.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    up = st_sub.add_parser("up", help="start the stack and wait until it is healthy")
+    up.add_argument("--runtime", choices=RUNTIMES, default="local")
+    up.add_argument("--profile", choices=PROFILES, default="resilient")
+    up.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
+                    help=f"first port of the ~520 the stack uses (default {DEFAULT_BASE_PORT})")
+    up.add_argument("--timeout", type=float, default=None, metavar="S",
+                    help="give up if not healthy after S seconds (default 45 local, 240 docker)")
+    status = st_sub.add_parser("status", help="services, DC, health, address")
+    status.add_argument("--json", action="store_true")
+    st_sub.add_parser("down", help="stop the stack and remove what it created")
+
+    pr = sub.add_parser("probe", help="join listeners, listen, print the SLIs measured")
+    pr.add_argument("--listeners", type=int, default=20)
+    pr.add_argument("--seconds", type=float, default=5.0)
+    pr.add_argument("--join-timeout", type=float, default=5.0, metavar="S")
+    pr.add_argument("--json", action="store_true")
+    return p
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+    return Console(stderr=stderr, highlight=False)
+
+
+def _progress(msg: str) -> None:
+    _console(stderr=True).print(f"[dim]{msg}[/dim]")
+
+
+def cmd_stack(args) -> int:
+    if args.action == "up":
+        if args.timeout is not None and args.timeout <= 0:
+            raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout}")
+        state = stack.up(args.runtime, args.profile, args.base_port, args.timeout, _progress)
+        gws = ", ".join(s.public for s in state.topology.of_kind("gateway"))
+        _console().print(f"stack [bold]{state.stack_id}[/bold] is up: {state.runtime} runtime, "
+                         f"{state.profile} profile, {len(state.topology.services)} services healthy; "
+                         f"gateways at {gws}")
+        return 0
+    if args.action == "status":
+        state = stack.current()
+        rows = stack.status(state)
+        if args.json:
+            print(json.dumps({"stack_id": state.stack_id, "runtime": state.runtime,
+                              "profile": state.profile, "started_at": state.started_at,
+                              "healthy": all(r.healthy for r in rows),
+                              "services": [r.to_dict() for r in rows]}, indent=2))
+        else:
+            from rich.table import Table
+            t = Table(title=f"{state.stack_id}: {state.runtime}, {state.profile}, since {state.started_at}")
+            for col in ("service", "DC", "health", "address", "detail"):
+                t.add_column(col)
+            for r in rows:
+                t.add_row(r.name, r.dc or "-", "[green]healthy[/]" if r.healthy else "[red]unhealthy[/]",
+                          r.address, r.detail)
+            _console().print(t)
+        return 0 if all(r.healthy for r in rows) else 1
+    removed = stack.down(_progress)
+    if not removed:
+        _console().print("no stack is up: nothing to do")
+    else:
+        _console().print(f"stack down: removed {len(removed)} things")
+        for r in removed:
+            _console().print(f"  [dim]{r}[/dim]")
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from .probes.session import run_probe
+    state = stack.current()
+    stack.require_healthy(state)
+    result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout))
+    doc = result.to_dict(state.topology)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        from rich.table import Table
+        t = Table(title=f"probe: {doc['listeners_joined']} of {doc['listeners_requested']} listeners joined, "
+                        f"{doc['seconds']:g} s, scale {doc['scale_factor']:.2e} of the incident")
+        for col in ("SLO", "objective", "value", "verdict"):
+            t.add_column(col)
+        for s in result.slos:
+            colour = {"passed": "green", "failed": "red"}.get(s.verdict, "yellow")
+            value = "-" if s.value is None else f"{s.value:.4g}"
+            t.add_row(s.name, s.objective, value, f"[{colour}]{s.verdict}[/]")
+        _console().print(t)
+        for e in doc["join_errors"]:
+            _console().print(f"[yellow]join error:[/] {e}")
+    return 0 if all(s.verdict == "passed" for s in result.slos) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "stack":
+            return cmd_stack(args)
+        return cmd_probe(args)
+    except ConfigError as e:
+        print(f"chaos: error: {e}", file=sys.stderr)
+        return 2
+    except ChaosError as e:
+        print(f"chaos: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("chaos: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

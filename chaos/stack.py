@@ -1,0 +1,101 @@
+"""Bring the reference stack up, report on it, take it down: one stack at a time.
+
+This is what `chaos stack ...` and the pytest plugin call. The runtimes do the work;
+this module keeps the state file honest (written only once the stack is healthy, removed
+only once everything is gone).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+
+from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
+
+from .errors import ConfigError, StackAlreadyUp, StackError, StackNotUp
+from .targets.base import Progress, ServiceStatus, quiet
+from .targets.state import StackState
+
+DEFAULT_UP_TIMEOUT_S = {"local": 45.0, "docker": 240.0}
+
+
+def runtime_for(name: str, stack_id: str = ""):
+    if name == "local":
+        from .targets.local import LocalRuntime
+        return LocalRuntime(stack_id)
+    if name == "docker":
+        from .targets.docker import DockerRuntime
+        return DockerRuntime(stack_id)
+    raise ConfigError(f"unknown runtime {name!r}; use one of: {', '.join(RUNTIMES)}")
+
+
+def _validate(runtime: str, profile: str, base_port: int) -> None:
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}; use one of: {', '.join(RUNTIMES)}")
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; use one of: {', '.join(PROFILES)}")
+    if not 1024 <= base_port <= 64535:
+        raise ConfigError(f"--base-port {base_port} is out of range; use 1024 to 64535 "
+                          "(the stack uses about 520 ports above it)")
+
+
+def up(runtime: str = "local", profile: str = "resilient", base_port: int = DEFAULT_BASE_PORT,
+       timeout_s: float | None = None, progress: Progress = quiet) -> StackState:
+    _validate(runtime, profile, base_port)
+    existing = StackState.load()
+    if existing is not None:
+        rt = runtime_for(existing.runtime, existing.stack_id)
+        alive = [s for s in rt.status(existing.topology, existing.runtime_state)
+                 if s.detail != "not running"]
+        if alive:
+            raise StackAlreadyUp(
+                f"a stack is already up ({existing.runtime}, {existing.profile}, since "
+                f"{existing.started_at}, {len(alive)} services running). Run `chaos stack down` "
+                "first, or use it as it is.")
+        progress(f"removing the state of a stack that is no longer running ({existing.stack_id})")
+        rt.down(existing.topology, existing.runtime_state, progress)
+        StackState.clear()
+    topo = build(runtime, profile, base_port)
+    stack_id = f"space-{uuid.uuid4().hex[:8]}"
+    rt = runtime_for(runtime, stack_id)
+    rt.preflight(topo)
+    started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    runtime_state = rt.up(topo, timeout_s or DEFAULT_UP_TIMEOUT_S[runtime], progress)
+    state = StackState(stack_id, runtime, profile, started_at, topo, runtime_state)
+    try:
+        state.save()
+    except BaseException:
+        rt.down(topo, runtime_state, progress)
+        raise
+    return state
+
+
+def current() -> StackState:
+    state = StackState.load()
+    if state is None:
+        raise StackNotUp("no stack is up. Start one with `chaos stack up` "
+                         "(add --runtime docker for the dockerised stack).")
+    return state
+
+
+def status(state: StackState | None = None) -> list[ServiceStatus]:
+    state = state or current()
+    return runtime_for(state.runtime, state.stack_id).status(state.topology, state.runtime_state)
+
+
+def down(progress: Progress = quiet) -> list[str]:
+    state = StackState.load()
+    if state is None:
+        return []
+    removed = runtime_for(state.runtime, state.stack_id).down(
+        state.topology, state.runtime_state, progress)
+    StackState.clear()
+    return removed
+
+
+def require_healthy(state: StackState) -> None:
+    sick = [s for s in status(state) if not s.healthy]
+    if sick:
+        raise StackError("the stack is not healthy: "
+                         + "; ".join(f"{s.name} ({s.detail or 'unhealthy'})" for s in sick)
+                         + ". See `chaos stack status`; `chaos stack down` and `up` to restart it.")

@@ -1,0 +1,199 @@
+"""The embedded local runtime: every service a labelled process on loopback.
+
+One address range per data center (127.0.1.x, 127.0.2.x, 127.0.3.x), toxiproxy-server
+and redis-server as local processes, no docker. Logs and configs live under
+``$CHAOS_HOME/local/``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+
+from space import redisconf
+from space.topology import Service, Topology, toxiproxy_config
+
+from ..errors import MissingTool, PortInUse, StackError
+from . import health, procs
+from .base import Progress, ServiceStatus
+from .state import home, write_atomic
+
+# Start order: state first, then the links, then the tiers from the back.
+_ORDER = ("redis", "sentinel", "toxiproxy", "origin", "edge", "gateway")
+
+
+def find_tool(name: str, env_var: str, extra: tuple[str, ...] = ()) -> str | None:
+    explicit = os.environ.get(env_var)
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    found = shutil.which(name)
+    if found:
+        return found
+    for path in extra:
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def redis_server() -> str | None:
+    return find_tool("redis-server", "CHAOS_REDIS_SERVER", ("/usr/bin/redis-server", "/usr/sbin/redis-server"))
+
+
+def toxiproxy_server() -> str | None:
+    return find_tool("toxiproxy-server", "CHAOS_TOXIPROXY_SERVER",
+                     (str(Path.home() / "go" / "bin" / "toxiproxy-server"),))
+
+
+def _port_free(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, int(port)))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, stack_id: str = "") -> None:
+        self.stack_id = stack_id
+        self.dir = home() / "local"
+
+    # -- before anything starts -------------------------------------------------------
+    def preflight(self, topo: Topology) -> None:
+        missing = []
+        if redis_server() is None:
+            missing.append("redis-server (Debian package redis-server; or set CHAOS_REDIS_SERVER)")
+        if toxiproxy_server() is None:
+            missing.append("toxiproxy-server (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0, "
+                           "installed as toxiproxy-server on PATH; or set CHAOS_TOXIPROXY_SERVER)")
+        if missing:
+            raise MissingTool("The local runtime needs " + " and ".join(missing)
+                              + ". fixtures/setup.sh installs both.")
+        taken = [f"{s.name} at {s.bind}" for s in topo.services.values() if not _port_free(s.bind)]
+        taken += [f"link {lk.name} at {lk.listen}" for lk in topo.links.values() if not _port_free(lk.listen)]
+        if taken:
+            raise PortInUse(f"{len(taken)} address(es) the stack needs are already in use: "
+                            + "; ".join(taken[:4]) + ("; ..." if len(taken) > 4 else "")
+                            + f". Stop whatever holds them (`chaos stack down` if it is an old stack), "
+                            f"or move the stack with --base-port (now {topo.base_port}).")
+
+    # -- up ---------------------------------------------------------------------------
+    def _argv(self, svc: Service, topo: Topology, topo_file: Path, run_dir: Path) -> list[str]:
+        if svc.kind in ("redis", "sentinel"):
+            work = run_dir / svc.name
+            work.mkdir(parents=True, exist_ok=True)
+            conf = work / f"{svc.name}.conf"
+            conf.write_text(redisconf.render(topo, svc.name, str(work)))
+            argv = [redis_server(), str(conf)]
+            return argv + ["--sentinel"] if svc.kind == "sentinel" else argv
+        if svc.kind == "toxiproxy":
+            conf = run_dir / "toxiproxy.json"
+            write_atomic(conf, json.dumps(toxiproxy_config(topo), indent=2))
+            host, port = svc.bind.rsplit(":", 1)
+            return [toxiproxy_server(), "-host", host, "-port", port, "-config", str(conf)]
+        return [sys.executable, "-m", f"space.{svc.kind}", "--name", svc.name, "--topology", str(topo_file)]
+
+    def up(self, topo: Topology, timeout_s: float, progress: Progress) -> dict:
+        run_dir = self.dir / self.stack_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        topo_file = run_dir / "topology.json"
+        write_atomic(topo_file, topo.to_json())
+        started: list[procs.Proc] = []
+        state = {"run_dir": str(run_dir), "procs": []}
+        deadline = time.monotonic() + timeout_s
+        try:
+            for kind in _ORDER:
+                batch = [s for s in topo.services.values() if s.kind == kind]
+                for svc in batch:
+                    p = procs.spawn(svc.name, svc.dc, self._argv(svc, topo, topo_file, run_dir),
+                                    self.stack_id, run_dir / "logs" / f"{svc.name}.log", run_dir)
+                    started.append(p)
+                    state["procs"] = [q.to_dict() for q in started]
+                if batch:
+                    progress(f"started {', '.join(s.name for s in batch)}")
+                # later tiers connect to earlier ones at start: wait tier by tier
+                self._wait_healthy(batch, {p.service: p for p in started}, deadline)
+            return state
+        except BaseException as e:
+            procs.terminate([p.pid for p in started if procs.is_ours(p, self.stack_id)])
+            procs.terminate(procs.find_labelled(self.stack_id))
+            if isinstance(e, StackError):
+                raise
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            raise StackError(f"starting the local stack failed: {e}") from e
+
+    def _wait_healthy(self, services: list[Service], by_name: dict[str, procs.Proc],
+                      deadline: float) -> None:
+        pending = {s.name: s for s in services}
+        last: dict[str, str] = {}
+        while pending:
+            for name, svc in list(pending.items()):
+                p = by_name[name]
+                if procs.start_ticks(p.pid) is None:
+                    raise StackError(f"{name} exited during start-up. Last lines of {p.log}:\n"
+                                     + _tail(p.log))
+                ok, detail = health.check(svc, timeout_s=0.5)
+                if ok:
+                    del pending[name]
+                else:
+                    last[name] = detail
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(f"{n} ({last.get(n, '')})" for n in pending)
+                first = by_name[next(iter(pending))]
+                raise StackError(f"not healthy before the start-up deadline: {names}. "
+                                 f"Last lines of {first.log}:\n{_tail(first.log)}")
+            time.sleep(0.1)
+
+    # -- status and down ----------------------------------------------------------------
+    def status(self, topo: Topology, runtime_state: dict) -> list[ServiceStatus]:
+        by_name = {d["service"]: procs.Proc.from_dict(d) for d in runtime_state.get("procs", [])}
+        out = []
+        for svc in topo.services.values():
+            p = by_name.get(svc.name)
+            if p is None or not procs.is_ours(p, self.stack_id):
+                out.append(ServiceStatus(svc.name, svc.kind, svc.dc, False, svc.address, "not running"))
+                continue
+            ok, detail = health.check(svc)
+            out.append(ServiceStatus(svc.name, svc.kind, svc.dc, ok, svc.public or svc.address,
+                                     f"pid {p.pid}" + (f", {detail}" if detail else "")))
+        return out
+
+    def down(self, topo: Topology, runtime_state: dict, progress: Progress) -> list[str]:
+        recorded = [procs.Proc.from_dict(d) for d in runtime_state.get("procs", [])]
+        ours = [p.pid for p in recorded if procs.is_ours(p, self.stack_id)]
+        # anything else carrying the label (e.g. a service restarted after a fault)
+        extra = [pid for pid in procs.find_labelled(self.stack_id) if pid not in ours]
+        signalled = procs.terminate(ours + extra)
+        names = {p.pid: p.service for p in recorded}
+        removed = [f"process {names.get(pid, 'labelled')} (pid {pid})" for pid in signalled]
+        left = procs.find_labelled(self.stack_id)
+        if left:
+            raise StackError(f"processes {left} of stack {self.stack_id} survived SIGKILL; "
+                             "check them with `ps` and remove them by hand")
+        run_dir = runtime_state.get("run_dir")
+        if run_dir and Path(run_dir).is_dir():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            removed.append(f"run directory {run_dir}")
+        return removed
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,131 @@
+"""Labelled local processes: start them, recognise them, stop them.
+
+Every process of a local stack carries ``CHAOS_STACK``, ``CHAOS_SERVICE`` and ``CHAOS_DC``
+in its environment. A process is only ever signalled after checking that label and its
+start time (so a recycled pid is never hit): the framework touches nothing that is not
+part of the target stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LABEL = "CHAOS_STACK"
+
+
+@dataclass(frozen=True)
+class Proc:
+    service: str
+    pid: int
+    start_ticks: int      # field 22 of /proc/<pid>/stat: identifies this incarnation
+    log: str
+
+    def to_dict(self) -> dict:
+        return {"service": self.service, "pid": self.pid, "start_ticks": self.start_ticks,
+                "log": self.log}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Proc:
+        return cls(d["service"], d["pid"], d["start_ticks"], d["log"])
+
+
+def start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name may hold spaces or parentheses: split after the last ")"
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie is gone for every purpose here
+        return None
+    return int(fields[19])
+
+
+def labels(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    out = {}
+    for item in raw.split(b"\0"):
+        key, _, value = item.partition(b"=")
+        if key.startswith(b"CHAOS_"):
+            out[key.decode()] = value.decode(errors="replace")
+    return out
+
+
+def is_ours(proc: Proc, stack_id: str) -> bool:
+    return (start_ticks(proc.pid) == proc.start_ticks
+            and labels(proc.pid).get(LABEL) == stack_id)
+
+
+def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path: Path,
+          cwd: Path) -> Proc:
+    env = {**os.environ, LABEL: stack_id, "CHAOS_SERVICE": service, "CHAOS_DC": dc or "",
+           "PYTHONUNBUFFERED": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             cwd=cwd, env=env, start_new_session=True)
+    ticks = None
+    for _ in range(50):  # /proc/<pid>/stat appears at once; be patient on a busy machine
+        ticks = start_ticks(p.pid)
+        if ticks is not None:
+            break
+        time.sleep(0.01)
+    return Proc(service, p.pid, ticks or 0, str(log_path))
+
+
+def find_labelled(stack_id: str) -> list[int]:
+    """Pids of every live process labelled with this stack (including ones started later)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and labels(int(entry.name)).get(LABEL) == stack_id:
+            if start_ticks(int(entry.name)) is not None:
+                pids.append(int(entry.name))
+    return pids
+
+
+def terminate(pids: list[int], grace_s: float = 3.0) -> list[int]:
+    """SIGTERM, then SIGKILL after grace_s; return the pids that were signalled.
+
+    SIGCONT first: a frozen (SIGSTOPped) process cannot act on SIGTERM.
+    """
+    signalled = []
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+        else:
+            signalled.append(pid)
+    deadline = time.monotonic() + grace_s
+    alive = list(signalled)
+    while alive and time.monotonic() < deadline:
+        _reap(alive)
+        alive = [p for p in alive if start_ticks(p) is not None]
+        if alive:
+            time.sleep(0.05)
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if alive:
+        time.sleep(0.1)
+        _reap(alive)
+    return signalled
+
+
+def _reap(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass

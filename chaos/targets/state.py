@@ -1,0 +1,66 @@
+"""The stack state file: what `stack up` started, so that `status` and `down` can find it.
+
+It lives in ``$CHAOS_HOME`` (default ``~/.local/state/chaos``), one stack at a time, and is
+written atomically so that a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from space.topology import Topology
+
+
+def home() -> Path:
+    return Path(os.environ.get("CHAOS_HOME") or Path.home() / ".local" / "state" / "chaos")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class StackState:
+    stack_id: str
+    runtime: str
+    profile: str
+    started_at: str
+    topology: Topology
+    runtime_state: dict = field(default_factory=dict)
+
+    @staticmethod
+    def path() -> Path:
+        return home() / "stack.json"
+
+    def save(self) -> None:
+        doc = {"stack_id": self.stack_id, "runtime": self.runtime, "profile": self.profile,
+               "started_at": self.started_at, "topology": json.loads(self.topology.to_json()),
+               "runtime_state": self.runtime_state}
+        write_atomic(self.path(), json.dumps(doc, indent=2))
+
+    @classmethod
+    def load(cls) -> StackState | None:
+        try:
+            doc = json.loads(cls.path().read_text())
+        except FileNotFoundError:
+            return None
+        return cls(doc["stack_id"], doc["runtime"], doc["profile"], doc["started_at"],
+                   Topology.from_json(json.dumps(doc["topology"])), doc.get("runtime_state", {}))
+
+    @classmethod
+    def clear(cls) -> None:
+        cls.path().unlink(missing_ok=True)

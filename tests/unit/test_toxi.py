@@ -1,0 +1,100 @@
+"""The toxiproxy wrapper against a real toxiproxy-server, and against one that hangs."""
+
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from chaos.targets.local import toxiproxy_server
+from chaos.toxi import Toxiproxy, ToxiproxyError, ToxiproxyTimeout
+
+pytestmark = pytest.mark.local
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def toxiproxy(tmp_path):
+    binary = toxiproxy_server()
+    if binary is None:
+        pytest.skip("toxiproxy-server is not installed (fixtures/setup.sh installs it)")
+    api, listen, upstream = _free_port(), _free_port(), _free_port()
+    conf = tmp_path / "t.json"
+    conf.write_text(f'[{{"name": "a.b", "listen": "127.0.0.1:{listen}", "upstream": "127.0.0.1:{upstream}"}}]')
+    p = subprocess.Popen([binary, "-host", "127.0.0.1", "-port", str(api), "-config", str(conf)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = Toxiproxy(f"127.0.0.1:{api}", timeout_s=1.0)
+    for _ in range(100):
+        try:
+            client.version()
+            break
+        except ToxiproxyError:
+            time.sleep(0.05)
+    yield client
+    p.terminate()
+    p.wait(5)
+
+
+def test_add_and_remove_a_toxic(toxiproxy):
+    toxiproxy.add_toxic("a.b", "latency", {"latency": 100, "jitter": 10})
+    assert [t["type"] for t in toxiproxy.proxies()["a.b"]["toxics"]] == ["latency"]
+    assert toxiproxy.remove_toxic("a.b", "latency_downstream") is True
+    assert toxiproxy.remove_toxic("a.b", "latency_downstream") is False  # idempotent
+    assert toxiproxy.proxies()["a.b"]["toxics"] == []
+
+
+def test_disable_and_reset(toxiproxy):
+    toxiproxy.set_enabled("a.b", False)
+    toxiproxy.add_toxic("a.b", "timeout", {"timeout": 0}, stream="upstream")
+    assert toxiproxy.proxies()["a.b"]["enabled"] is False
+    toxiproxy.reset()
+    after = toxiproxy.proxies()["a.b"]
+    assert after["enabled"] is True and after["toxics"] == []
+
+
+def test_unknown_proxy_is_a_clear_error(toxiproxy):
+    with pytest.raises(ToxiproxyError, match="refused add toxic"):
+        toxiproxy.add_toxic("no.such", "latency", {"latency": 1})
+
+
+def test_a_hung_toxiproxy_cannot_hang_the_caller():
+    # a server that accepts connections and never answers: the seam is the point here
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        client = Toxiproxy(f"127.0.0.1:{srv.getsockname()[1]}", timeout_s=0.3)
+        started = time.monotonic()
+        with pytest.raises(ToxiproxyError):
+            client.reset()
+        assert time.monotonic() - started < 3.0
+    finally:
+        stop.set()
+        t.join(2)
+        for c in held:
+            c.close()
+        srv.close()
+
+
+def test_nothing_listening_is_a_clear_error():
+    client = Toxiproxy(f"127.0.0.1:{_free_port()}", timeout_s=0.5)
+    with pytest.raises(ToxiproxyError, match="did not answer|failed"):
+        client.proxies()

@@ -92,7 +92,8 @@ def cmd_stack(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from .probes.session import run_probe
+    from .probes.session import run_probe, validate
+    validate(args.listeners, args.seconds, args.join_timeout)
     state = stack.current()
     stack.require_healthy(state)
     result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout))

@@ -95,13 +95,19 @@ def compute_slos(result: ProbeResult) -> list[SloResult]:
     return out
 
 
-async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
-                    join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
-                    space: str | None = None) -> ProbeResult:
+def validate(listeners: int, seconds: float, join_timeout_s: float) -> None:
     if listeners < 1:
         raise ConfigError(f"--listeners must be at least 1, got {listeners}")
     if not seconds > 0:
-        raise ConfigError(f"--seconds must be more than 0, got {seconds}")
+        raise ConfigError(f"--seconds must be more than 0, got {seconds:g}")
+    if not join_timeout_s > 0:
+        raise ConfigError(f"--join-timeout must be more than 0 s, got {join_timeout_s:g}")
+
+
+async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
+                    join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
+                    space: str | None = None) -> ProbeResult:
+    validate(listeners, seconds, join_timeout_s)
     retry = retry or topo.settings.retry
     space = space or f"probe-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
@@ -119,6 +125,7 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
         except TimeoutError:
             stop.set()
             await speaker_task
+            await speaker.close()
             raise ProbeError("the probe's speaker could not publish to any origin within "
                              f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
         ls = [Listener(session, i, DCS[i % len(DCS)], gateway_order(topo, DCS[i % len(DCS)]),
@@ -132,6 +139,7 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
         await asyncio.sleep(DRAIN_S)
         stop_listeners.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await speaker.close()
         elapsed = time.monotonic() - t_start
     result = ProbeResult(listeners, round(elapsed, 3), space, [lst.rec for lst in ls],
                          speaker.produced, speaker.origin)

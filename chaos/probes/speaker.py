@@ -101,8 +101,11 @@ class Speaker:
                 seq += 1
         finally:
             maintainer.cancel()
-            if self._ws is not None:
-                await self._ws.close()
+
+    async def close(self) -> None:
+        """Hang up. Separate from stopping, so that the last frames can drain first."""
+        if self._ws is not None:
+            await self._ws.close()
 
 
 def _hint(e: Exception) -> float | None:

@@ -92,7 +92,7 @@ class LocalRuntime:
     # -- up ---------------------------------------------------------------------------
     def _argv(self, svc: Service, topo: Topology, topo_file: Path, run_dir: Path) -> list[str]:
         if svc.kind in ("redis", "sentinel"):
-            work = run_dir / svc.name
+            work = run_dir / svc.name  # also the process's cwd: see procs.spawn
             work.mkdir(parents=True, exist_ok=True)
             conf = work / f"{svc.name}.conf"
             conf.write_text(redisconf.render(topo, svc.name, str(work)))

@@ -1,9 +1,11 @@
 """Labelled local processes: start them, recognise them, stop them.
 
-Every process of a local stack carries ``CHAOS_STACK``, ``CHAOS_SERVICE`` and ``CHAOS_DC``
-in its environment. A process is only ever signalled after checking that label and its
-start time (so a recycled pid is never hit): the framework touches nothing that is not
-part of the target stack.
+Every process of a local stack is labelled twice: ``CHAOS_STACK``, ``CHAOS_SERVICE`` and
+``CHAOS_DC`` in its environment, and its working directory ``<run dir>/<service>/`` beside a
+``.stack-id`` marker. The second label is needed because some programs (redis-server's
+process title) overwrite their environment in memory; the kernel keeps the cwd. A process
+is only ever signalled after checking a label and its start time (so a recycled pid is
+never hit): the framework touches nothing that is not part of the target stack.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LABEL = "CHAOS_STACK"
+MARKER = ".stack-id"
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,30 @@ def labels(pid: int) -> dict[str, str]:
     return out
 
 
+def stack_of(pid: int) -> str | None:
+    """The stack a process belongs to, from its environment or else its working directory."""
+    label = labels(pid).get(LABEL)
+    if label:
+        return label
+    try:
+        marker = Path(os.readlink(f"/proc/{pid}/cwd")).parent / MARKER
+        return marker.read_text().strip() or None
+    except OSError:
+        return None
+
+
 def is_ours(proc: Proc, stack_id: str) -> bool:
-    return (start_ticks(proc.pid) == proc.start_ticks
-            and labels(proc.pid).get(LABEL) == stack_id)
+    return start_ticks(proc.pid) == proc.start_ticks and stack_of(proc.pid) == stack_id
 
 
 def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path: Path,
-          cwd: Path) -> Proc:
+          run_dir: Path) -> Proc:
+    """Start argv in ``run_dir/service/``, labelled as part of stack_id."""
     env = {**os.environ, LABEL: stack_id, "CHAOS_SERVICE": service, "CHAOS_DC": dc or "",
            "PYTHONUNBUFFERED": "1"}
+    (run_dir / MARKER).write_text(stack_id)
+    cwd = run_dir / service
+    cwd.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -85,7 +103,7 @@ def find_labelled(stack_id: str) -> list[int]:
     """Pids of every live process labelled with this stack (including ones started later)."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and labels(int(entry.name)).get(LABEL) == stack_id:
+        if entry.name.isdigit() and stack_of(int(entry.name)) == stack_id:
             if start_ticks(int(entry.name)) is not None:
                 pids.append(int(entry.name))
     return pids

@@ -18,6 +18,32 @@ def test_spawned_processes_are_labelled_and_stoppable(tmp_path):
     assert procs.find_labelled("stack-test-1") == []
 
 
+def test_redis_server_is_recognised_although_it_wipes_its_environment(tmp_path):
+    import socket
+    import time
+
+    import pytest
+
+    from chaos.targets.local import redis_server
+    if redis_server() is None:
+        pytest.skip("redis-server is not installed (fixtures/setup.sh installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = procs.spawn("redis-x", "dc-a", [redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+                                        "--save", ""], "stack-test-4", tmp_path / "r.log", tmp_path)
+    try:
+        for _ in range(100):  # its process title overwrites the environment once it is up
+            if "CHAOS_STACK" not in procs.labels(p.pid):
+                break
+            time.sleep(0.02)
+        assert "CHAOS_STACK" not in procs.labels(p.pid), "redis no longer wipes it: simplify procs"
+        assert procs.is_ours(p, "stack-test-4")
+        assert p.pid in procs.find_labelled("stack-test-4")
+    finally:
+        procs.terminate([p.pid], grace_s=2)
+
+
 def test_a_recycled_pid_is_not_ours(tmp_path):
     p = procs.spawn("svc", None, [sys.executable, "-c", "import time; time.sleep(60)"],
                     "stack-test-2", tmp_path / "y.log", tmp_path)

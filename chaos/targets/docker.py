@@ -1,0 +1,355 @@
+"""The ``docker`` runtime: the reference stack as containers, from fixtures/compose.yaml.
+
+The compose tool (``docker compose`` v2 if it works, else ``docker-compose`` 1.29) only
+creates and removes the stack; everything else (waiting for health, status, the sweep
+after ``down``) goes through the docker SDK and finds the containers by their labels
+(``chaos.stack=space``, ``chaos.service``, ``chaos.dc``, ``chaos.kind``), so it does not
+depend on which compose tool, or which naming scheme, made them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from space.topology import Topology, compose_env
+
+from chaos.errors import ConfigError, MissingTool, PortInUse, StackAlreadyUp, StackError
+from chaos.targets import images
+from chaos.targets.base import Progress, ServiceStatus, quiet
+
+PROJECT = "chaos-space"
+STACK_LABEL = "chaos.stack=space"
+RESILIENT_ONLY_PROFILE = "resilient"     # the compose profile of origin-b, redis-b, sentinels
+
+PING_TIMEOUT_S = 5
+API_TIMEOUT_S = 30
+COMPOSE_PROBE_TIMEOUT_S = 15
+COMPOSE_DOWN_TIMEOUT_S = 180
+LOG_LINES = 15
+POLL_S = 0.5
+
+
+def _run(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
+         cwd: str | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=cwd)
+    except subprocess.TimeoutExpired as e:
+        raise StackError(f"`{shlex.join(cmd)}` did not finish within {timeout:.0f} s") from e
+    except OSError as e:
+        raise MissingTool(f"cannot run `{shlex.join(cmd)}`: {e}") from e
+
+
+def find_compose() -> list[str]:
+    """The compose command: CHAOS_COMPOSE if set, else `docker compose` (v2) if it works,
+    else `docker-compose` (v1)."""
+    override = os.environ.get("CHAOS_COMPOSE")
+    candidates = [shlex.split(override)] if override else [["docker", "compose"],
+                                                           ["docker-compose"]]
+    for cmd in candidates:
+        if not shutil.which(cmd[0]):
+            continue
+        try:
+            r = subprocess.run([*cmd, "version"], capture_output=True, text=True,
+                               timeout=COMPOSE_PROBE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode == 0:
+            return cmd
+    if override:
+        raise MissingTool(f"CHAOS_COMPOSE={override!r} does not run (`{override} version` failed)")
+    raise MissingTool(
+        "no compose tool: neither `docker compose` (the v2 plugin) nor `docker-compose` works. "
+        "Install one: apt-get install docker-compose-plugin (Docker's repository) or "
+        "apt-get install docker-compose (Debian)")
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def published_ports(topo: Topology) -> dict[str, int]:
+    """Every port compose publishes on 127.0.0.1, by the variable that sets it."""
+    return {k: int(v) for k, v in compose_env(topo).items() if k.startswith("CHAOS_PORT_")}
+
+
+def _state_text(c) -> tuple[bool, str]:
+    """(healthy, words) for a container."""
+    st = c.attrs.get("State") or {}
+    status = st.get("Status", "unknown")
+    health = (st.get("Health") or {}).get("Status")
+    if status == "running":
+        return health == "healthy", f"running ({health})" if health else "running"
+    if status in ("exited", "dead"):
+        return False, f"{status} ({st.get('ExitCode')})"
+    return False, status            # paused, restarting, created, removing
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, fixtures: Path | None = None, project: str = PROJECT) -> None:
+        self.fixtures = Path(fixtures) if fixtures else images.fixtures_dir()
+        self.project = project
+        self._compose: list[str] | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def compose_file(self) -> Path:
+        return self.fixtures / "compose.yaml"
+
+    def compose_cmd(self) -> list[str]:
+        if self._compose is None:
+            self._compose = find_compose()
+        return self._compose
+
+    def _compose_env(self, topo: Topology, image: str | None = None,
+                     all_profiles: bool = False) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env.update(compose_env(topo))
+        if image:
+            env["CHAOS_IMAGE"] = image
+        if all_profiles or topo.profile == "resilient":
+            env["COMPOSE_PROFILES"] = RESILIENT_ONLY_PROFILE
+        else:
+            env.pop("COMPOSE_PROFILES", None)
+        return env
+
+    def _compose_run(self, topo: Topology, args: list[str], timeout: float,
+                     image: str | None = None, all_profiles: bool = False
+                     ) -> subprocess.CompletedProcess:
+        cmd = [*self.compose_cmd(), "-p", self.project, "-f", str(self.compose_file), *args]
+        return _run(cmd, timeout, env=self._compose_env(topo, image, all_profiles),
+                    cwd=str(self.fixtures))
+
+    def _containers(self, client) -> dict[str, object]:
+        """The stack's containers by service name (a running one wins over a stopped one)."""
+        out: dict[str, object] = {}
+        for c in client.containers.list(all=True, filters={"label": [STACK_LABEL]}):
+            name = c.labels.get("chaos.service")
+            if not name:
+                continue
+            if name not in out or (c.status == "running" and out[name].status != "running"):
+                out[name] = c
+        return out
+
+    # --------------------------------------------------------------- preflight
+
+    def preflight(self, topo: Topology) -> None:
+        if topo.runtime != "docker":
+            raise ConfigError(f"the docker runtime needs a docker topology, got {topo.runtime!r}")
+        if not self.compose_file.is_file():
+            raise StackError(f"{self.compose_file} is missing: set CHAOS_FIXTURES to the "
+                             "project's fixtures/ directory")
+        client = images.docker_client(timeout=PING_TIMEOUT_S)
+        try:
+            self.compose_cmd()
+            existing = self._containers(client)
+        finally:
+            client.close()
+        if existing:
+            raise StackAlreadyUp(
+                f"a docker space stack is already there ({len(existing)} containers: "
+                f"{', '.join(sorted(existing))}): `chaos stack down` removes it")
+        busy = [f"{port} ({var})" for var, port in published_ports(topo).items()
+                if not port_free(port)]
+        if busy:
+            raise PortInUse(
+                f"port(s) on 127.0.0.1 the stack publishes are in use: {', '.join(busy)}. "
+                "Stop what listens there (`ss -ltnp`), or move the stack to another base port")
+
+    # ---------------------------------------------------------------------- up
+
+    def up(self, topo: Topology, timeout_s: float, progress: Progress = quiet) -> dict:
+        """Build the image if needed (not counted in timeout_s), start the stack and wait
+        until every container is healthy; on failure, tear it down and raise StackError."""
+        image = images.ensure_images(progress)
+        compose = self.compose_cmd()
+        t0 = time.monotonic()
+        deadline = t0 + timeout_s
+        try:
+            progress(f"starting {len(topo.services)} containers ({topo.profile}) with "
+                     f"`{shlex.join(compose)}`")
+            r = self._compose_run(topo, ["up", "-d", "--no-build", "--remove-orphans"],
+                                  timeout=max(60.0, timeout_s), image=image)
+            if r.returncode != 0:
+                raise StackError(f"`{shlex.join(compose)} up` failed (exit {r.returncode}):\n"
+                                 f"{images._tail(r.stderr or r.stdout, 20)}")
+            ids = self._wait_healthy(topo, deadline, timeout_s, progress)
+        except BaseException as e:
+            report = ""
+            if isinstance(e, StackError):
+                try:
+                    report = self._diagnose(topo)
+                except Exception as diag:  # the engine itself may be the problem
+                    report = f"\n(could not collect container logs: {diag})"
+            progress("start failed: removing what was started")
+            try:
+                self._teardown(topo, quiet)
+            except Exception as td:
+                report += f"\n(teardown failed too: {td}; run `chaos stack down`)"
+            if isinstance(e, StackError):
+                raise type(e)(f"{e}{report}") from e
+            raise
+        progress(f"stack healthy in {time.monotonic() - t0:.1f} s")
+        return {"project": self.project, "compose": compose,
+                "compose_file": str(self.compose_file), "image": image,
+                "profile": topo.profile, "containers": ids}
+
+    def _wait_healthy(self, topo: Topology, deadline: float, timeout_s: float,
+                      progress: Progress) -> dict[str, str]:
+        client = images.docker_client(timeout=API_TIMEOUT_S)
+        last = None
+        try:
+            while True:
+                containers = self._containers(client)
+                waiting: list[str] = []
+                for name in topo.services:
+                    c = containers.get(name)
+                    if c is None:
+                        waiting.append(f"{name} (not created)")
+                        continue
+                    healthy, words = _state_text(c)
+                    if healthy:
+                        continue
+                    st = c.attrs.get("State") or {}
+                    policy = ((c.attrs.get("HostConfig") or {}).get("RestartPolicy") or {}
+                              ).get("Name", "")
+                    will_restart = (policy in ("always", "unless-stopped")
+                                    or (policy == "on-failure" and st.get("ExitCode")))
+                    if st.get("Status") in ("exited", "dead") and not will_restart:
+                        raise StackError(f"{name} stopped while starting: {words}")
+                    waiting.append(f"{name} ({words})")
+                if not waiting:
+                    return {n: containers[n].short_id for n in topo.services}
+                n_ok = len(topo.services) - len(waiting)
+                if n_ok != last:
+                    progress(f"healthy {n_ok}/{len(topo.services)}; waiting for "
+                             f"{', '.join(waiting)}")
+                    last = n_ok
+                if time.monotonic() > deadline:
+                    raise StackError(f"the stack was not healthy within {timeout_s:.0f} s: "
+                                     f"{', '.join(waiting)}")
+                time.sleep(POLL_S)
+        finally:
+            client.close()
+
+    def _diagnose(self, topo: Topology) -> str:
+        """The unhealthy containers' last log lines and last health-check output."""
+        client = images.docker_client(timeout=API_TIMEOUT_S)
+        try:
+            containers = self._containers(client)
+            parts = []
+            for name in topo.services:
+                c = containers.get(name)
+                if c is None:
+                    parts.append(f"--- {name}: not created")
+                    continue
+                healthy, words = _state_text(c)
+                if healthy:
+                    continue
+                logs = c.logs(tail=LOG_LINES).decode(errors="replace").rstrip()
+                health_log = ((c.attrs.get("State") or {}).get("Health") or {}).get("Log") or []
+                check = health_log[-1].get("Output", "").strip() if health_log else ""
+                parts.append(f"--- {name}: {words}\n{logs or '(no output)'}"
+                             + (f"\n[last health check] {images._tail(check, 3)}" if check else ""))
+            return ("\n" + "\n".join(parts)) if parts else ""
+        finally:
+            client.close()
+
+    # ------------------------------------------------------------------ status
+
+    def status(self, topo: Topology, runtime_state: dict | None = None) -> list[ServiceStatus]:
+        client = images.docker_client(timeout=API_TIMEOUT_S)
+        try:
+            containers = self._containers(client)
+        finally:
+            client.close()
+        out = []
+        for svc in topo.services.values():
+            c = containers.get(svc.name)
+            address = svc.public or svc.address
+            if c is None:
+                out.append(ServiceStatus(svc.name, svc.kind, svc.dc, False, address,
+                                         "not running"))
+                continue
+            healthy, words = _state_text(c)
+            out.append(ServiceStatus(svc.name, svc.kind, svc.dc, healthy, address,
+                                     f"{words}, container {c.name}"))
+        return out
+
+    # -------------------------------------------------------------------- down
+
+    def down(self, topo: Topology, runtime_state: dict | None = None,
+             progress: Progress = quiet) -> list[str]:
+        return self._teardown(topo, progress)
+
+    def _teardown(self, topo: Topology, progress: Progress) -> list[str]:
+        """compose down, then remove whatever labelled chaos.stack=space is left."""
+        client = images.docker_client(timeout=API_TIMEOUT_S)
+        try:
+            before_c = {c.id: f"container {c.labels.get('chaos.service', '?')} ({c.name})"
+                        for c in client.containers.list(all=True,
+                                                        filters={"label": [STACK_LABEL]})}
+            before_n = {n.id: f"network {n.name}"
+                        for n in client.networks.list(filters={"label": [STACK_LABEL]})}
+            problems = []
+            if self.compose_file.is_file():
+                try:
+                    progress(f"compose down ({len(before_c)} containers)")
+                    r = self._compose_run(topo, ["down", "--remove-orphans", "--volumes",
+                                                 "--timeout", "5"],
+                                          timeout=COMPOSE_DOWN_TIMEOUT_S, all_profiles=True)
+                    if r.returncode != 0:
+                        problems.append(f"compose down exit {r.returncode}: "
+                                        f"{images._tail(r.stderr, 3)}")
+                except StackError as e:   # no compose tool, or it hung: the sweep does it
+                    problems.append(str(e))
+            if problems:
+                progress("; ".join(problems) + "; removing the rest through the docker API")
+            self._sweep(client, progress)
+            left_c = {c.id for c in client.containers.list(all=True,
+                                                            filters={"label": [STACK_LABEL]})}
+            left_n = {n.id for n in client.networks.list(filters={"label": [STACK_LABEL]})}
+        finally:
+            client.close()
+        if left_c or left_n:
+            raise StackError(f"could not remove {len(left_c)} container(s) and {len(left_n)} "
+                             f"network(s) labelled {STACK_LABEL}: see `docker ps -a --filter "
+                             f"label={STACK_LABEL}`")
+        return ([d for i, d in before_c.items() if i not in left_c]
+                + [d for i, d in before_n.items() if i not in left_n])
+
+    def _sweep(self, client, progress: Progress) -> None:
+        import docker
+        for c in client.containers.list(all=True, filters={"label": [STACK_LABEL]}):
+            progress(f"removing container {c.name}")
+            try:
+                c.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+        for n in client.networks.list(filters={"label": [STACK_LABEL]}):
+            progress(f"removing network {n.name}")
+            try:
+                n.reload()
+                for cid in (n.attrs.get("Containers") or {}):
+                    try:
+                        n.disconnect(cid, force=True)
+                    except docker.errors.APIError:
+                        pass
+                n.remove()
+            except docker.errors.NotFound:
+                pass

@@ -1,0 +1,55 @@
+"""The chaos command's answers to bad input: exit code, and a message that says what to do."""
+
+import pytest
+
+from chaos.cli import main
+
+
+@pytest.fixture(autouse=True)
+def empty_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAOS_HOME", str(tmp_path))
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["stack", "up", "--runtime", "k8s"], "invalid choice: 'k8s'"),
+    (["stack", "up", "--profile", "sturdy"], "invalid choice: 'sturdy'"),
+    (["stack", "up", "--base-port", "eighty"], "invalid int value"),
+    (["probe", "--listeners", "many"], "invalid int value"),
+    (["stack", "sideways"], "invalid choice"),
+])
+def test_bad_flags_exit_2_with_usage(argv, expect, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert expect in err and "--help" in err
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["probe", "--listeners", "0"], "--listeners must be at least 1"),
+    (["probe", "--seconds", "-1"], "--seconds must be more than 0"),
+    (["stack", "up", "--base-port", "80"], "out of range"),
+    (["stack", "up", "--timeout", "0"], "--timeout must be more than 0"),
+])
+def test_bad_values_exit_2_before_anything_starts(argv, expect, capsys):
+    assert main(argv) == 2
+    assert expect in capsys.readouterr().err
+
+
+def test_status_and_probe_with_nothing_up_say_how_to_start(capsys):
+    assert main(["stack", "status"]) == 1
+    assert "chaos stack up" in capsys.readouterr().err
+    assert main(["probe"]) == 1
+    assert "chaos stack up" in capsys.readouterr().err
+
+
+def test_down_with_nothing_up_is_harmless(capsys):
+    assert main(["stack", "down"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_missing_tools_are_named_with_the_fix(monkeypatch, capsys):
+    monkeypatch.setenv("CHAOS_REDIS_SERVER", "/nonexistent/redis-server")
+    assert main(["stack", "up", "--base-port", "24000"]) == 1
+    err = capsys.readouterr().err
+    assert "redis-server" in err and "fixtures/setup.sh" in err

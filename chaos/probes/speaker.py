@@ -77,6 +77,8 @@ class Speaker:
                 await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 stopper.cancel()
+                if stop.is_set():
+                    return  # keep the socket for the last frame; close() hangs up
                 self._ws = None
                 self.connected.clear()
 

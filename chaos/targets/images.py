@@ -384,9 +384,13 @@ def _prepare_context(fixtures: Path, files: list[tuple[str, Path]], ctx: Path, a
 
 
 def _has_setuptools() -> bool:
+    """Whether this Python can build the wheel itself (no isolated build env from PyPI)."""
+    import importlib.util
     try:
-        import setuptools  # noqa: F401
-        return True
+        if importlib.util.find_spec("setuptools") is None:
+            return False
+        return (importlib.util.find_spec("setuptools.command.bdist_wheel") is not None
+                or importlib.util.find_spec("wheel") is not None)
     except ImportError:
         return False
 
@@ -462,12 +466,10 @@ def _build(client, args: dict[str, str], progress: Progress) -> None:
         _prepare_context(fixtures, context_files(fixtures), ctx, args["_arch"], progress)
         buildargs = {k: v for k, v in args.items() if not k.startswith("_")}
         lines: list[str] = []
-        builder = docker.APIClient(base_url=client.api.base_url, timeout=BUILD_TIMEOUT_S,
-                                   version=client.api.api_version)
         try:
-            stream = builder.build(
+            stream = client.api.build(
                 path=str(ctx), dockerfile=DOCKERFILE, tag=IMAGE, buildargs=buildargs,
-                rm=True, forcerm=True, pull=False, decode=True,
+                rm=True, forcerm=True, pull=False, decode=True, timeout=BUILD_TIMEOUT_S,
                 # the offline base has every package: the build needs no network at all
                 network_mode="none" if args["_offline"] else None)
             for chunk in stream:
@@ -487,8 +489,6 @@ def _build(client, args: dict[str, str], progress: Progress) -> None:
             if isinstance(e, StackError):
                 raise
             raise StackError(f"building {IMAGE} failed: {type(e).__name__}: {e}") from e
-        finally:
-            builder.close()
     progress(f"built {IMAGE} in {time.monotonic() - t0:.0f} s")
 
 

@@ -24,6 +24,7 @@ class SloResult:
     first_breach_s: float | None = None
     samples: int = 0
     note: str = ""
+    phase: str = "run"
 
     def to_dict(self) -> dict:
         d = asdict(self)

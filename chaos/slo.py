@@ -1,59 +1,219 @@
 """Service-level objectives over the SLIs the probes measure.
 
-An objective is a statistic of an SLI compared with a threshold. Judging never passes
-what was not measured: no samples gives ``inconclusive``.
+An SLI is recorded as a series of timed samples (seconds since the run started). An
+objective is a statistic of that series compared with a threshold, either over each
+sliding window (``window_s``) or over a whole phase. Every verdict carries the measured
+value (the worst window), the threshold, the window and the first time it broke. Judging
+never passes what was not measured: no samples gives ``inconclusive``.
+
+    objective("join_time")                         # the default: p95 <= 2.0 s
+    objective("audio_delivered", threshold=0.99)   # overridden per experiment
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from .errors import ConfigError
 from .model import SloResult, Verdict
 
 OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t}
+STATS = ("p50", "p95", "p99", "mean", "max", "min")
+
+
+@dataclass(frozen=True)
+class SliSpec:
+    """What an SLI is and which thresholds make sense for it."""
+    name: str
+    unit: str
+    lo: float            # accepted threshold range, inclusive
+    hi: float
+    about: str
+
+
+SLIS: dict[str, SliSpec] = {s.name: s for s in (
+    SliSpec("join_time", "s", 0.0, 600.0, "join request -> first audio frame; failed joins count as +inf"),
+    SliSpec("audio_delivered", "", 0.0, 1.0, "share of produced frames received before the playout deadline"),
+    SliSpec("freeze", "", 0.0, 1.0, "share of listening time in playout gaps over 200 ms"),
+    SliSpec("mouth_to_ear", "s", 0.0, 60.0, "speaker capture -> listener receive"),
+    SliSpec("echo", "dB", -120.0, 0.0, "strength of a delayed copy (30-1000 ms) of the speaker's signal"),
+    SliSpec("silence", "s", 0.0, 600.0, "longest run of dead air while the speaker talks"),
+    SliSpec("mos", "", 1.0, 4.5, "ITU-T G.107 E-model estimate from delay and loss"),
+    SliSpec("audience_retained", "", 0.0, 1.0, "share of listeners joined before a fault who hear audio within 30 s after it"),
+)}
 
 
 @dataclass(frozen=True)
 class Objective:
     sli: str
-    stat: str          # "p95", "ratio", ...
-    op: str            # "<=" or ">="
+    stat: str            # one of STATS
+    op: str              # "<=" or ">="
     threshold: float
-    unit: str = ""
+    window_s: float | None = None   # sliding window; None: the whole phase
+    step_s: float = 1.0             # how far the window slides
 
     def __post_init__(self) -> None:
+        spec = SLIS.get(self.sli)
+        if spec is None:
+            raise ConfigError(f"unknown SLI {self.sli!r}; use one of: {', '.join(SLIS)}")
         if self.op not in OPS:
             raise ConfigError(f"objective for {self.sli}: operator {self.op!r}; use <= or >=")
-        if not isinstance(self.threshold, (int, float)) or isinstance(self.threshold, bool) \
-                or not math.isfinite(self.threshold):
-            raise ConfigError(f"objective for {self.sli}: threshold {self.threshold!r} is not a finite number")
+        if self.stat not in STATS:
+            raise ConfigError(f"objective for {self.sli}: statistic {self.stat!r}; use one of: {', '.join(STATS)}")
+        t = self.threshold
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
+            raise ConfigError(f"objective for {self.sli}: threshold {t!r} is not a finite number "
+                              f"(accepted: {spec.lo:g} to {spec.hi:g}{' ' + spec.unit if spec.unit else ''})")
+        if not spec.lo <= t <= spec.hi:
+            raise ConfigError(f"objective for {self.sli}: threshold {t:g} is outside {spec.lo:g} to "
+                              f"{spec.hi:g}{' ' + spec.unit if spec.unit else ''}")
+        for name, v in (("window_s", self.window_s), ("step_s", self.step_s)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ConfigError(f"objective for {self.sli}: {name} must be a number of seconds > 0, got {v!r}")
+
+    @property
+    def unit(self) -> str:
+        return SLIS[self.sli].unit
 
     def describe(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.stat} {self.op} {self.threshold:g}{unit}"
+        per = f" per {self.window_s:g} s window" if self.window_s else ""
+        return f"{self.stat} {self.op} {self.threshold:g}{unit}{per}"
 
+    def holds(self, value: float) -> bool:
+        return OPS[self.op](value, self.threshold)
+
+    def worse(self, a: float, b: float) -> float:
+        return max(a, b) if self.op == "<=" else min(a, b)
+
+    # -- judging --------------------------------------------------------------------
     def judge(self, value: float | None, samples: int, window: str, note: str = "") -> SloResult:
+        """A verdict on one value that was computed elsewhere (whole run, no time series)."""
         if value is None or samples == 0:
             return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
                              window, None, samples, note or "nothing was measured")
-        ok = OPS[self.op](value, self.threshold)
-        return SloResult(self.sli, self.describe(), Verdict.PASSED if ok else Verdict.FAILED,
-                         value, self.threshold, window, None, samples, note)
+        verdict = Verdict.PASSED if self.holds(value) else Verdict.FAILED
+        return SloResult(self.sli, self.describe(), verdict, value, self.threshold, window, None,
+                         samples, note)
+
+    def evaluate(self, series: Series, start_s: float, end_s: float, phase: str = "run",
+                 note: str = "") -> SloResult:
+        """Judge the samples in [start_s, end_s): each sliding window, or the phase as a whole."""
+        where = f"{phase} [{start_s:g} s, {end_s:g} s)"
+        t, v = series.between(start_s, end_s)
+        if not len(t):
+            return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
+                             where, None, 0, note or "nothing was measured", phase)
+        if not self.window_s or self.window_s >= end_s - start_s:
+            value = _stat(self.stat, v)
+            ok = self.holds(value)
+            return SloResult(self.sli, self.describe(), Verdict.PASSED if ok else Verdict.FAILED,
+                             value, self.threshold, where, None if ok else _first_breach(self, t, v),
+                             len(v), note, phase)
+        worst: float | None = None
+        first_breach: float | None = None
+        w = self.window_s
+        for lo in np.arange(start_s, end_s - w + 1e-9, self.step_s):
+            i, j = np.searchsorted(t, [lo, lo + w])
+            if i == j:
+                continue
+            value = _stat(self.stat, v[i:j])
+            worst = value if worst is None else self.worse(worst, value)
+            if first_breach is None and not self.holds(value):
+                first_breach = float(lo + w)  # known broken once the window has closed
+        if worst is None:
+            return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
+                             where, None, 0, note or "nothing was measured", phase)
+        return SloResult(self.sli, self.describe(),
+                         Verdict.FAILED if first_breach is not None else Verdict.PASSED,
+                         worst, self.threshold, f"{where}, {w:g} s windows every {self.step_s:g} s",
+                         first_breach, len(v), note, phase)
+
+
+def _stat(stat: str, v: np.ndarray) -> float:
+    if stat.startswith("p"):
+        return percentile(v, float(stat[1:]))  # type: ignore[return-value]
+    return float({"mean": np.mean, "max": np.max, "min": np.min}[stat](v))
+
+
+def _first_breach(obj: Objective, t: np.ndarray, v: np.ndarray) -> float:
+    """When the statistic of everything seen so far first broke the objective.
+
+    Checked on a grid of step_s (at most 400 points), so long runs stay cheap.
+    """
+    grid = np.arange(t[0] + obj.step_s, t[-1] + obj.step_s, obj.step_s)
+    if len(grid) > 400:
+        grid = np.linspace(grid[0], grid[-1], 400)
+    for g in grid:
+        k = int(np.searchsorted(t, g, side="right"))
+        if k and not obj.holds(_stat(obj.stat, v[:k])):
+            return float(min(g, t[k - 1]))
+    return float(t[-1])
+
+
+@dataclass(frozen=True)
+class Series:
+    """Timed samples of one SLI: t_s sorted ascending, seconds since the run started."""
+    sli: str
+    t_s: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, sli: str, samples: Iterable[tuple[float, float]]) -> Series:
+        arr = np.array(sorted(samples), dtype=float).reshape(-1, 2)
+        return cls(sli, arr[:, 0], arr[:, 1])
+
+    def between(self, start_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+        i, j = np.searchsorted(self.t_s, [start_s, end_s])
+        return self.t_s[i:j], self.values[i:j]
+
+    def __len__(self) -> int:
+        return len(self.t_s)
 
 
 DEFAULTS: dict[str, Objective] = {
-    "join_time": Objective("join_time", "p95", "<=", 2.0, "s"),
-    "audio_delivered": Objective("audio_delivered", "ratio", ">=", 0.995),
-    "mouth_to_ear": Objective("mouth_to_ear", "p95", "<=", 0.4, "s"),
+    "join_time": Objective("join_time", "p95", "<=", 2.0),
+    "audio_delivered": Objective("audio_delivered", "mean", ">=", 0.995, window_s=5.0),
+    "freeze": Objective("freeze", "mean", "<=", 0.01),
+    "mouth_to_ear": Objective("mouth_to_ear", "p95", "<=", 0.4),
+    "echo": Objective("echo", "max", "<=", -25.0),
+    "silence": Objective("silence", "max", "<=", 1.0),
+    "mos": Objective("mos", "min", ">=", 3.5),
+    "audience_retained": Objective("audience_retained", "min", ">=", 0.95),
 }
 
 
-def percentile(values: list[float], q: float) -> float | None:
+def objective(sli: str, **overrides) -> Objective:
+    """The default objective of an SLI, with overrides (threshold, window_s, stat, op, step_s)."""
+    if sli not in DEFAULTS:
+        raise ConfigError(f"unknown SLI {sli!r}; use one of: {', '.join(SLIS)}")
+    unknown = set(overrides) - {"threshold", "window_s", "stat", "op", "step_s"}
+    if unknown:
+        raise ConfigError(f"objective for {sli}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                          "use threshold, window_s, step_s, stat or op")
+    return replace(DEFAULTS[sli], **overrides)
+
+
+def validate(objectives: Sequence[Objective], run_s: float) -> None:
+    """Reject declarations that cannot be judged in a run of run_s seconds, before it starts."""
+    seen = set()
+    for o in objectives:
+        if o.sli in seen:
+            raise ConfigError(f"two objectives for {o.sli}: declare each SLI once")
+        seen.add(o.sli)
+        if o.window_s is not None and o.window_s > run_s:
+            raise ConfigError(f"objective for {o.sli}: window of {o.window_s:g} s is longer than the "
+                              f"run ({run_s:g} s); shorten the window or lengthen the run")
+
+
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
     """The q-th percentile (nearest rank); a failed join is +inf and counts as slow."""
-    if not values:
+    if len(values) == 0:
         return None
-    ordered = sorted(values)
+    ordered = np.sort(np.asarray(values, dtype=float))
     rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+    return float(ordered[rank - 1])

@@ -26,6 +26,7 @@ from .speaker import _hint, _sleep_or_stop
 class ListenerRecord:
     index: int
     home_dc: str
+    started_ns: int = 0                     # wall clock of the first join request
     join_s: float | None = None             # None: the join failed or timed out
     join_error: str = ""
     joined_ns: int | None = None            # wall clock of the first frame
@@ -78,6 +79,7 @@ class Listener:
 
     async def run(self, stop: asyncio.Event) -> None:
         rec = self.rec
+        rec.started_ns = time.time_ns()
         t0 = time.monotonic()
         deadline = t0 + self.join_timeout_s
         last_seq = -1

@@ -11,6 +11,7 @@ never hit): the framework touches nothing that is not part of the target stack.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -90,6 +91,7 @@ def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path
     with open(log_path, "ab") as log:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                              cwd=cwd, env=env, start_new_session=True)
+    _raise_fd_limit(p.pid)
     ticks = None
     for _ in range(50):  # /proc/<pid>/stat appears at once; be patient on a busy machine
         ticks = start_ticks(p.pid)
@@ -97,6 +99,23 @@ def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path
             break
         time.sleep(0.01)
     return Proc(service, p.pid, ticks or 0, str(log_path))
+
+
+FD_LIMIT = 65536
+
+
+def _raise_fd_limit(pid: int) -> None:
+    """Let a service hold many sockets (toxiproxy needs two per proxied listener).
+
+    Raising the hard limit needs root; without it the soft limit goes up to the hard one.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limits in ((FD_LIMIT, FD_LIMIT), (min(FD_LIMIT, hard), hard)):
+        try:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+            return
+        except (OSError, ValueError):
+            continue
 
 
 def find_labelled(stack_id: str) -> list[int]:

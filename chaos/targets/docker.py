@@ -3,8 +3,14 @@
 The compose tool (``docker compose`` v2 if it works, else ``docker-compose`` 1.29) only
 creates and removes the stack; everything else (waiting for health, status, the sweep
 after ``down``) goes through the docker SDK and finds the containers by their labels
-(``chaos.stack=space``, ``chaos.service``, ``chaos.dc``, ``chaos.kind``), so it does not
-depend on which compose tool, or which naming scheme, made them.
+(``chaos.stack=space``, ``chaos.service``, ``chaos.dc``, ``chaos.kind`` and
+``chaos.stack_id``), so it does not depend on which compose tool, or which naming scheme,
+made them.
+
+The image is built (offline, see images.py) before the timeout of ``up`` starts.
+Health is docker's own health check (every CHAOS_HEALTH_INTERVAL, default 5 s).
+Environment: CHAOS_FIXTURES (where fixtures/ is), CHAOS_COMPOSE (force a compose command,
+e.g. ``docker-compose``), CHAOS_IMAGE / CHAOS_BASE_IMAGE (see images.py).
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from pathlib import Path
 
 from space.topology import Topology, compose_env
 
-from chaos.errors import ConfigError, MissingTool, PortInUse, StackAlreadyUp, StackError
-from chaos.targets import images
-from chaos.targets.base import Progress, ServiceStatus, quiet
+from ..errors import ConfigError, MissingTool, PortInUse, StackAlreadyUp, StackError
+from . import images
+from .base import Progress, ServiceStatus, quiet
 
 PROJECT = "chaos-space"
 STACK_LABEL = "chaos.stack=space"
@@ -85,6 +91,10 @@ def published_ports(topo: Topology) -> dict[str, int]:
     return {k: int(v) for k, v in compose_env(topo).items() if k.startswith("CHAOS_PORT_")}
 
 
+class _ServiceStopped(StackError):
+    """A service exited while starting and will not be restarted: no use waiting."""
+
+
 def _state_text(c) -> tuple[bool, str]:
     """(healthy, words) for a container."""
     st = c.attrs.get("State") or {}
@@ -100,9 +110,10 @@ def _state_text(c) -> tuple[bool, str]:
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, fixtures: Path | None = None, project: str = PROJECT) -> None:
+    def __init__(self, stack_id: str = "", fixtures: Path | None = None) -> None:
+        self.stack_id = stack_id                 # labels every container (chaos.stack_id)
         self.fixtures = Path(fixtures) if fixtures else images.fixtures_dir()
-        self.project = project
+        self.project = PROJECT
         self._compose: list[str] | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -120,6 +131,7 @@ class DockerRuntime:
                      all_profiles: bool = False) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         env.update(compose_env(topo))
+        env["CHAOS_STACK_ID"] = self.stack_id
         if image:
             env["CHAOS_IMAGE"] = image
         if all_profiles or topo.profile == "resilient":
@@ -161,9 +173,12 @@ class DockerRuntime:
         finally:
             client.close()
         if existing:
+            ids = sorted({c.labels.get("chaos.stack_id") or "?" for c in existing.values()})
             raise StackAlreadyUp(
-                f"a docker space stack is already there ({len(existing)} containers: "
-                f"{', '.join(sorted(existing))}): `chaos stack down` removes it")
+                f"a docker space stack is already there ({len(existing)} containers, stack id "
+                f"{', '.join(ids)}: {', '.join(sorted(existing))}). `chaos stack down` removes "
+                "it if it was started from here; otherwise: docker rm -f $(docker ps -aq "
+                f"--filter label={STACK_LABEL})")
         busy = [f"{port} ({var})" for var, port in published_ports(topo).items()
                 if not port_free(port)]
         if busy:
@@ -184,7 +199,8 @@ class DockerRuntime:
             progress(f"starting {len(topo.services)} containers ({topo.profile}) with "
                      f"`{shlex.join(compose)}`")
             r = self._compose_run(topo, ["up", "-d", "--no-build", "--remove-orphans"],
-                                  timeout=max(60.0, timeout_s), image=image)
+                                  timeout=max(30.0, deadline - time.monotonic()),
+                                  image=image)
             if r.returncode != 0:
                 raise StackError(f"`{shlex.join(compose)} up` failed (exit {r.returncode}):\n"
                                  f"{images._tail(r.stderr or r.stdout, 20)}")
@@ -193,7 +209,7 @@ class DockerRuntime:
             report = ""
             if isinstance(e, StackError):
                 try:
-                    report = self._diagnose(topo)
+                    report = self._diagnose(topo, only_failed=isinstance(e, _ServiceStopped))
                 except Exception as diag:  # the engine itself may be the problem
                     report = f"\n(could not collect container logs: {diag})"
             progress("start failed: removing what was started")
@@ -202,10 +218,11 @@ class DockerRuntime:
             except Exception as td:
                 report += f"\n(teardown failed too: {td}; run `chaos stack down`)"
             if isinstance(e, StackError):
-                raise type(e)(f"{e}{report}") from e
+                cls = StackError if isinstance(e, _ServiceStopped) else type(e)
+                raise cls(f"{e}{report}") from e
             raise
         progress(f"stack healthy in {time.monotonic() - t0:.1f} s")
-        return {"project": self.project, "compose": compose,
+        return {"project": self.project, "stack_id": self.stack_id, "compose": compose,
                 "compose_file": str(self.compose_file), "image": image,
                 "profile": topo.profile, "containers": ids}
 
@@ -231,8 +248,8 @@ class DockerRuntime:
                     will_restart = (policy in ("always", "unless-stopped")
                                     or (policy == "on-failure" and st.get("ExitCode")))
                     if st.get("Status") in ("exited", "dead") and not will_restart:
-                        raise StackError(f"{name} stopped while starting: {words}")
-                    waiting.append(f"{name} ({words})")
+                        raise _ServiceStopped(f"{name} stopped while starting: {words}")
+                    waiting.append(name if words == "running (starting)" else f"{name} ({words})")
                 if not waiting:
                     return {n: containers[n].short_id for n in topo.services}
                 n_ok = len(topo.services) - len(waiting)
@@ -241,18 +258,20 @@ class DockerRuntime:
                              f"{', '.join(waiting)}")
                     last = n_ok
                 if time.monotonic() > deadline:
-                    raise StackError(f"the stack was not healthy within {timeout_s:.0f} s: "
-                                     f"{', '.join(waiting)}")
+                    raise StackError(f"the stack was not healthy within {timeout_s:.0f} s; "
+                                     f"not healthy: {', '.join(waiting)}")
                 time.sleep(POLL_S)
         finally:
             client.close()
 
-    def _diagnose(self, topo: Topology) -> str:
-        """The unhealthy containers' last log lines and last health-check output."""
+    def _diagnose(self, topo: Topology, only_failed: bool = False) -> str:
+        """The last log lines and health-check output of the containers that are not healthy
+        (with only_failed: of those that stopped or failed their checks; the ones still
+        starting are only named)."""
         client = images.docker_client(timeout=API_TIMEOUT_S)
         try:
             containers = self._containers(client)
-            parts = []
+            parts, starting = [], []
             for name in topo.services:
                 c = containers.get(name)
                 if c is None:
@@ -261,11 +280,16 @@ class DockerRuntime:
                 healthy, words = _state_text(c)
                 if healthy:
                     continue
+                if only_failed and words in ("running (starting)", "running"):
+                    starting.append(name)
+                    continue
                 logs = c.logs(tail=LOG_LINES).decode(errors="replace").rstrip()
                 health_log = ((c.attrs.get("State") or {}).get("Health") or {}).get("Log") or []
                 check = health_log[-1].get("Output", "").strip() if health_log else ""
-                parts.append(f"--- {name}: {words}\n{logs or '(no output)'}"
+                parts.append(f"--- {name}: {words}; last log lines:\n{logs or '(no output)'}"
                              + (f"\n[last health check] {images._tail(check, 3)}" if check else ""))
+            if starting:
+                parts.append(f"(still starting: {', '.join(starting)})")
             return ("\n" + "\n".join(parts)) if parts else ""
         finally:
             client.close()
@@ -287,8 +311,9 @@ class DockerRuntime:
                                          "not running"))
                 continue
             healthy, words = _state_text(c)
-            out.append(ServiceStatus(svc.name, svc.kind, svc.dc, healthy, address,
-                                     f"{words}, container {c.name}"))
+            # the container's name is what `docker logs` wants; the state when it is not well
+            detail = c.name if healthy else f"{words}; {c.name}"
+            out.append(ServiceStatus(svc.name, svc.kind, svc.dc, healthy, address, detail))
         return out
 
     # -------------------------------------------------------------------- down
@@ -330,8 +355,8 @@ class DockerRuntime:
             raise StackError(f"could not remove {len(left_c)} container(s) and {len(left_n)} "
                              f"network(s) labelled {STACK_LABEL}: see `docker ps -a --filter "
                              f"label={STACK_LABEL}`")
-        return ([d for i, d in before_c.items() if i not in left_c]
-                + [d for i, d in before_n.items() if i not in left_n])
+        return (sorted(d for i, d in before_c.items() if i not in left_c)
+                + sorted(d for i, d in before_n.items() if i not in left_n))
 
     def _sweep(self, client, progress: Progress) -> None:
         import docker

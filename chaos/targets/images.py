@@ -6,16 +6,23 @@ One image, ``chaos-space:latest``, serves every service. It is built from
 - a base image: ``chaos-space-base:bookworm``, a minimal Debian made with ``debootstrap``
   and ``docker import`` (python3, redis-server, iptables, iproute2), unless the
   environment variable ``CHAOS_BASE_IMAGE`` names an image that exists or can be pulled;
-- the stack and its dependencies as wheels, downloaded on the host for the image's
-  Python and platform and installed in the image with ``--no-index``;
+- the stack and its dependencies as wheels, downloaded on the host (PyPI) for the base
+  image's Python version, glibc and architecture (asked from the base image itself, so
+  that environment markers are right), cached in ~/.cache/chaos/wheels, and installed in
+  the image with ``--no-index``; the build itself runs without network;
 - the host's ``toxiproxy-server`` binary (a static Go binary), put in a one-file image
-  that the Dockerfile copies it from.
+  (``chaos-toxiproxy:<sha>``) that the Dockerfile copies it from.
 
 The image carries the label ``chaos.image.inputs``: a hash of everything that went into
 it (Dockerfile, the stack's sources, the base image's id, the toxiproxy binary). It is
-rebuilt only when that hash changes, so a second ``ensure_images`` takes about a second.
+rebuilt only when that hash changes, so a second ``ensure_images`` takes well under a
+second.
 
-``python -m chaos.targets.images [--force]`` builds them by hand.
+Environment: CHAOS_BASE_IMAGE (a base with python3, e.g. python:3.11-slim-bookworm, if
+you have a registry), CHAOS_IMAGE (use this image as is, e.g. from your registry),
+CHAOS_TOXIPROXY_SERVER, CHAOS_DEBIAN_MIRROR, CHAOS_CACHE_DIR, CHAOS_BUILD_DIR (temp space).
+
+``python -m chaos.targets.images [--force]`` builds them by hand (fixtures/setup.sh does).
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,11 +37,13 @@ import tarfile
 import tempfile
 import time
 import tomllib
+import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.errors import MissingTool, StackError
-from chaos.targets.base import Progress, quiet
+from ..errors import MissingTool, StackError
+from .base import Progress, quiet
 
 IMAGE_REPO = "chaos-space"
 IMAGE = f"{IMAGE_REPO}:latest"
@@ -47,12 +55,9 @@ DOCKERFILE = "docker/Dockerfile"       # relative to fixtures/ (the build contex
 
 # Bump when the way images are assembled changes in a way the hashed files do not show.
 RECIPE_VERSION = "1"
-# The base is Debian bookworm (glibc 2.36, Python 3.11): wheels are fetched for that.
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv", "redis-server", "iptables", "iproute2",
                    "ca-certificates")
-IMAGE_PYTHON = "3.11"
-IMAGE_GLIBC_MINOR = 36
 
 API_TIMEOUT_S = 30
 BUILD_TIMEOUT_S = 900
@@ -146,7 +151,6 @@ def input_hash(files: Iterable[tuple[str, Path]], base_image_id: str, toxiproxy_
         h.update(value)
 
     field("recipe", RECIPE_VERSION.encode())
-    field("python", IMAGE_PYTHON.encode())
     field("base", base_image_id.encode())
     field("toxiproxy", toxiproxy_id.encode())
     for k, v in sorted((extra or {}).items()):
@@ -201,14 +205,6 @@ def _local_or_pull(client, ref: str, progress: Progress):
     finally:
         puller.close()
     return _local_image(client, ref)
-
-
-def _engine_arch(client) -> str:
-    try:
-        arch = client.version().get("Arch", "")
-    except Exception:
-        arch = ""
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch or platform.machine())
 
 
 # ------------------------------------------------------------------------- base image
@@ -317,10 +313,103 @@ def _ensure_toxiproxy(client, progress: Progress) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------- wheels
 
-def _platform_tags(arch: str) -> list[str]:
-    tags = [f"manylinux_2_{m}_{arch}" for m in range(5, IMAGE_GLIBC_MINOR + 1)]
-    tags += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
-    return tags
+@dataclass(frozen=True)
+class WheelTarget:
+    """The Python and platform inside the image, which the wheels must fit."""
+    python: str          # full version, e.g. "3.11.2": markers like python_full_version need it
+    glibc: tuple[int, int]
+    arch: str            # x86_64, aarch64
+
+    @property
+    def python_minor(self) -> str:
+        return ".".join(self.python.split(".")[:2])
+
+    def platform_tags(self) -> list[str]:
+        major, minor = self.glibc
+        tags = [f"manylinux_{major}_{m}_{self.arch}" for m in range(5, minor + 1)]
+        if (major, minor) >= (2, 17):
+            tags.append(f"manylinux2014_{self.arch}")
+        if (major, minor) >= (2, 12):
+            tags.append(f"manylinux2010_{self.arch}")
+        tags.append(f"manylinux1_{self.arch}")
+        return tags
+
+    def marker_env(self) -> dict[str, str]:
+        return {"python_version": self.python_minor, "python_full_version": self.python,
+                "implementation_name": "cpython", "implementation_version": self.python,
+                "platform_python_implementation": "CPython", "sys_platform": "linux",
+                "platform_system": "Linux", "os_name": "posix", "platform_machine": self.arch,
+                "platform_release": "", "platform_version": "", "extra": ""}
+
+
+def probe_base(client, base_ref: str) -> WheelTarget:
+    """Ask the base image for its Python version and glibc (a throwaway container, no network)."""
+    script = ("import platform,sys; v=platform.libc_ver()[1] or '2.17'; "
+              "print(platform.python_version(), v, platform.machine())")
+    c = client.containers.create(base_ref, ["python3", "-c", script], network_disabled=True)
+    try:
+        c.start()
+        rc = c.wait(timeout=60).get("StatusCode")
+        out = c.logs().decode(errors="replace").strip()
+    except Exception as e:
+        raise StackError(f"cannot run python3 in the base image {base_ref}: {e}") from e
+    finally:
+        try:
+            c.remove(force=True)
+        except Exception:
+            pass
+    try:
+        py, libc, arch = out.splitlines()[-1].split()
+        if rc != 0:
+            raise ValueError(out)
+        major, minor = (int(x) for x in libc.split(".")[:2])
+    except ValueError as e:
+        raise StackError(f"the base image {base_ref} has no usable python3 "
+                         f"(exit {rc}): {out[-300:]}") from e
+    return WheelTarget(py, (major, minor), arch)
+
+
+def _packaging():
+    try:
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+    except ImportError:  # pip vendors it
+        from pip._vendor.packaging.requirements import Requirement
+        from pip._vendor.packaging.utils import canonicalize_name
+    return Requirement, canonicalize_name
+
+
+def _wheel_requirements(whl: Path) -> list[str]:
+    with zipfile.ZipFile(whl) as z:
+        meta = next(n for n in z.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        text = z.read(meta).decode(errors="replace")
+    headers = text.split("\n\n", 1)[0]
+    return [line.split(":", 1)[1].strip() for line in headers.splitlines()
+            if line.startswith("Requires-Dist:")]
+
+
+def missing_requirements(wheel_dir: Path, target: WheelTarget) -> list[str]:
+    """Requirements of the wheels in wheel_dir that apply in the image but have no wheel.
+
+    pip download evaluates environment markers for the Python running it, not for the
+    target: redis needs async-timeout on Python < 3.11.3 (Debian bookworm has 3.11.2),
+    which a download on a 3.11.7 host leaves out.
+    """
+    Requirement, canonicalize_name = _packaging()
+    have = {canonicalize_name(w.name.split("-", 1)[0]) for w in wheel_dir.glob("*.whl")}
+    env = target.marker_env()
+    missing: dict[str, str] = {}
+    for whl in sorted(wheel_dir.glob("*.whl")):
+        for line in _wheel_requirements(whl):
+            req = Requirement(line)
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            name = canonicalize_name(req.name)
+            if name not in have:
+                spec = f"{req.name}{'[' + ','.join(sorted(req.extras)) + ']' if req.extras else ''}"
+                missing[name] = f"{spec}{req.specifier}"
+    return sorted(missing.values())
 
 
 def _pip(args: list[str], what: str) -> None:
@@ -335,51 +424,67 @@ def _pip(args: list[str], what: str) -> None:
                          "PyPI must be reachable from this machine to build the image.")
 
 
-def _dependency_wheels(fixtures: Path, arch: str, progress: Progress) -> Path:
+def _dependency_wheels(fixtures: Path, target: WheelTarget, progress: Progress) -> Path:
     """A directory of wheels of the stack's dependencies for the image's Python and glibc.
 
-    Cached under ~/.cache/chaos/wheels, keyed by the dependency list and target.
+    Cached under ~/.cache/chaos/wheels, keyed by the dependency list and the target.
     """
     meta = tomllib.loads((fixtures / "pyproject.toml").read_text())
     deps = list(meta.get("project", {}).get("dependencies", []))
-    key = hashlib.sha256("\n".join([IMAGE_PYTHON, arch, str(IMAGE_GLIBC_MINOR), *deps])
-                         .encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([repr(target), *deps]).encode()).hexdigest()[:16]
     out = cache_dir() / "wheels" / key
     if (out / ".complete").exists():
         return out
-    progress(f"downloading wheels for Python {IMAGE_PYTHON} / {arch}: {', '.join(deps)}")
+    progress(f"downloading wheels for Python {target.python} / glibc "
+             f"{target.glibc[0]}.{target.glibc[1]} / {target.arch}: {', '.join(deps)}")
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    args = ["download", "--only-binary=:all:", "--python-version", IMAGE_PYTHON,
+    args = ["download", "--only-binary=:all:", "--python-version", target.python_minor,
             "--implementation", "cp", "-d", str(tmp)]
-    for tag in _platform_tags(arch):
+    for tag in target.platform_tags():
         args += ["--platform", tag]
-    _pip(args + deps, "downloading the stack's dependency wheels")
+    wanted = deps
+    for _ in range(5):
+        _pip(args + wanted, "downloading the stack's dependency wheels")
+        wanted = missing_requirements(tmp, target)
+        if not wanted:
+            break
+        progress(f"also needed by Python {target.python}: {', '.join(wanted)}")
+    else:
+        raise StackError(f"dependency wheels still incomplete for Python {target.python}: "
+                         f"{', '.join(wanted)}")
     (tmp / ".complete").write_text("\n".join(deps) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
 
 
-def _prepare_context(fixtures: Path, files: list[tuple[str, Path]], ctx: Path, arch: str,
-                     progress: Progress) -> None:
-    for rel, path in files:
+def snapshot(fixtures: Path, ctx: Path) -> None:
+    """Copy the image's inputs from fixtures/ into a build context."""
+    for rel, path in context_files(fixtures):
         dst = ctx / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dst)
+
+
+def _prepare_context(fixtures: Path, ctx: Path, target: WheelTarget,
+                     progress: Progress) -> None:
+    """Snapshot fixtures/ into ctx, add the wheels; everything after reads the snapshot,
+    so that edits made meanwhile cannot end up in an image labelled with other inputs."""
+    snapshot(fixtures, ctx)
     wheels = ctx / "docker" / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    for whl in _dependency_wheels(fixtures, arch, progress).glob("*.whl"):
+    for whl in _dependency_wheels(ctx, target, progress).glob("*.whl"):
         shutil.copy2(whl, wheels / whl.name)
-    # The stack itself: a pure-Python wheel, built from a copy so that fixtures/ stays clean.
+    # The stack itself: a pure-Python wheel, built outside ctx so that no build/ or
+    # egg-info lands in the context.
     src = ctx.parent / "src"
     src.mkdir()
-    shutil.copy2(fixtures / "pyproject.toml", src / "pyproject.toml")
-    shutil.copytree(fixtures / "space", src / "space",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    _pip(["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(src)]
-         if _has_setuptools() else ["wheel", "--no-deps", "-w", str(wheels), str(src)],
+    shutil.copy2(ctx / "pyproject.toml", src / "pyproject.toml")
+    shutil.copytree(ctx / "space", src / "space")
+    isolation = ["--no-build-isolation"] if _has_setuptools() else []
+    _pip(["wheel", "--no-deps", *isolation, "-w", str(wheels), str(src)],
          "building the space-stack wheel")
 
 
@@ -410,10 +515,9 @@ def current_inputs(client, progress: Progress = quiet) -> tuple[str, dict[str, s
                          "project's fixtures/ directory?")
     base_ref, base_img, offline = _ensure_base(client, progress)
     tox_ref, tox_id = _ensure_toxiproxy(client, progress)
-    arch = _engine_arch(client)
-    digest = input_hash(context_files(fixtures), base_img.id, tox_id, {"arch": arch})
-    args = {"BASE_IMAGE": base_ref, "TOXIPROXY_IMAGE": tox_ref, "INPUT_HASH": digest,
-            "_offline": "1" if offline else "", "_arch": arch}
+    digest = input_hash(context_files(fixtures), base_img.id, tox_id)
+    args = {"BASE_IMAGE": base_ref, "TOXIPROXY_IMAGE": tox_ref,
+            "_offline": "1" if offline else "", "_base_id": base_img.id, "_tox_id": tox_id}
     return digest, args
 
 
@@ -444,10 +548,10 @@ def ensure_images(progress: Progress = quiet, force: bool = False) -> str:
             return IMAGE
         why = "forced" if force else ("missing" if existing is None else "inputs changed")
         progress(f"building {IMAGE} ({why}; inputs {digest[:12]}) on {args['BASE_IMAGE']}")
-        _build(client, args, progress)
+        labelled = _build(client, args, progress)
         built = _local_image(client, IMAGE)
-        if not image_is_current(built, digest):
-            raise StackError(f"built {IMAGE} but it does not carry {LABEL_INPUTS}={digest}")
+        if not image_is_current(built, labelled):
+            raise StackError(f"built {IMAGE} but it does not carry {LABEL_INPUTS}={labelled}")
         if existing is not None and existing.id != built.id:
             _remove_if_dangling(client, existing.id)
         return IMAGE
@@ -455,7 +559,8 @@ def ensure_images(progress: Progress = quiet, force: bool = False) -> str:
         client.close()
 
 
-def _build(client, args: dict[str, str], progress: Progress) -> None:
+def _build(client, args: dict[str, str], progress: Progress) -> str:
+    """Build IMAGE; return the input hash it is labelled with (that of the snapshot built)."""
     import docker
     t0 = time.monotonic()
     fixtures = fixtures_dir()
@@ -463,8 +568,11 @@ def _build(client, args: dict[str, str], progress: Progress) -> None:
                                      dir=os.environ.get("CHAOS_BUILD_DIR")) as tmp:
         ctx = Path(tmp) / "ctx"
         ctx.mkdir()
-        _prepare_context(fixtures, context_files(fixtures), ctx, args["_arch"], progress)
+        target = probe_base(client, args["BASE_IMAGE"])
+        _prepare_context(fixtures, ctx, target, progress)
+        digest = input_hash(context_files(ctx), args["_base_id"], args["_tox_id"])
         buildargs = {k: v for k, v in args.items() if not k.startswith("_")}
+        buildargs["INPUT_HASH"] = digest
         lines: list[str] = []
         try:
             stream = client.api.build(
@@ -490,6 +598,7 @@ def _build(client, args: dict[str, str], progress: Progress) -> None:
                 raise
             raise StackError(f"building {IMAGE} failed: {type(e).__name__}: {e}") from e
     progress(f"built {IMAGE} in {time.monotonic() - t0:.0f} s")
+    return digest
 
 
 def _remove_if_dangling(client, image_id: str) -> None:

@@ -86,10 +86,33 @@ def status(state: StackState | None = None) -> list[ServiceStatus]:
 def down(progress: Progress = quiet) -> list[str]:
     state = StackState.load()
     if state is None:
-        return []
+        return sweep_orphans(progress)
     removed = runtime_for(state.runtime, state.stack_id).down(
         state.topology, state.runtime_state, progress)
     StackState.clear()
+    return removed
+
+
+def sweep_orphans(progress: Progress = quiet) -> list[str]:
+    """What a crashed run left with no state file: labelled processes started from this
+    CHAOS_HOME, and labelled containers of the (machine-wide) docker stack."""
+    from .targets import procs
+    from .targets.state import home
+
+    removed = []
+    orphans = procs.find_under(home() / "local")
+    if orphans:
+        progress(f"stopping {len(orphans)} orphaned processes of stack(s) "
+                 f"{', '.join(sorted(set(orphans.values())))}")
+        removed += [f"orphaned process (pid {pid}) of {orphans[pid]}"
+                    for pid in procs.terminate(list(orphans))]
+    try:
+        from .targets.docker import DockerRuntime, has_labelled_containers
+        if has_labelled_containers():
+            progress("removing orphaned containers of the docker stack")
+            removed += DockerRuntime().down(build("docker", "resilient"), {}, progress)
+    except StackError as e:  # no engine, no compose: nothing of ours can be running there
+        progress(f"docker not checked: {e}")
     return removed
 
 

@@ -95,6 +95,18 @@ class _ServiceStopped(StackError):
     """A service exited while starting and will not be restarted: no use waiting."""
 
 
+def has_labelled_containers(timeout_s: int = 3) -> bool:
+    """Any container of the space stack on this engine? False when no engine answers."""
+    try:
+        client = images.docker_client(timeout=timeout_s)
+    except StackError:
+        return False
+    try:
+        return bool(client.containers.list(all=True, filters={"label": [STACK_LABEL]}))
+    finally:
+        client.close()
+
+
 def _state_text(c) -> tuple[bool, str]:
     """(healthy, words) for a container."""
     st = c.attrs.get("State") or {}

@@ -128,6 +128,26 @@ def find_labelled(stack_id: str) -> list[int]:
     return pids
 
 
+def find_under(root: Path) -> dict[int, str]:
+    """pid -> stack id of every labelled process whose run directory lies under root."""
+    out = {}
+    root = root.resolve()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stack = stack_of(pid)
+        if not stack or start_ticks(pid) is None:
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue
+        if cwd.is_relative_to(root):
+            out[pid] = stack
+    return out
+
+
 def terminate(pids: list[int], grace_s: float = 3.0) -> list[int]:
     """SIGTERM, then SIGKILL after grace_s; return the pids that were signalled.
 

@@ -145,3 +145,20 @@ def test_down_leaves_nothing_behind(tmp_path, monkeypatch):
     assert StackState.load() is None
     assert all(port_free(a) for a in addresses)
     assert stack.down() == [], "down with nothing up is a no-op"
+
+
+def test_down_after_a_crash_removes_the_orphans_of_this_home_only(tmp_path, monkeypatch):
+    other_home = tmp_path / "other"
+    monkeypatch.setenv("CHAOS_HOME", str(other_home))
+    bystander = bring_up("local", "fragile", 24000)   # another home's stack: not an orphan here
+    try:
+        monkeypatch.setenv("CHAOS_HOME", str(tmp_path / "mine"))
+        crashed = bring_up("local", "fragile", 22500)
+        StackState.clear()                              # the runner died: no state file
+        removed = stack.down()
+        assert len([r for r in removed if "orphaned process" in r]) == len(crashed.topology.services)
+        assert procs.find_labelled(crashed.stack_id) == []
+        assert len(procs.find_labelled(bystander.stack_id)) == len(bystander.topology.services)
+    finally:
+        monkeypatch.setenv("CHAOS_HOME", str(other_home))
+        stack.down()

@@ -44,9 +44,11 @@ def space_stack(pytestconfig: pytest.Config, chaos_runtime: str):
     profile = _setting(pytestconfig, "profile", PROFILES)
     existing = StackState.load()
     if existing and existing.runtime == chaos_runtime and existing.profile == profile:
-        stack.require_healthy(existing)
-        yield existing
-        return
+        rows = stack.status(existing)
+        if any(r.detail != "not running" for r in rows):  # else stale: up() clears it
+            stack.require_healthy(existing)
+            yield existing
+            return
     state = stack.up(chaos_runtime, profile)
     try:
         yield state

@@ -34,6 +34,7 @@ STACK_LABEL = "chaos.stack=space"
 RESILIENT_ONLY_PROFILE = "resilient"     # the compose profile of origin-b, redis-b, sentinels
 
 PING_TIMEOUT_S = 5
+NETWORK_REMOVE_TRIES = 6
 API_TIMEOUT_S = 30
 COMPOSE_PROBE_TIMEOUT_S = 15
 COMPOSE_DOWN_TIMEOUT_S = 180
@@ -366,7 +367,9 @@ class DockerRuntime:
         if left_c or left_n:
             raise StackError(f"could not remove {len(left_c)} container(s) and {len(left_n)} "
                              f"network(s) labelled {STACK_LABEL}: see `docker ps -a --filter "
-                             f"label={STACK_LABEL}`")
+                             f"label={STACK_LABEL}` and `docker network ls`; a network that "
+                             "reports active endpoints with no container left needs a dockerd "
+                             "restart. `chaos stack down` again afterwards.")
         return (sorted(d for i, d in before_c.items() if i not in left_c)
                 + sorted(d for i, d in before_n.items() if i not in left_n))
 
@@ -380,13 +383,23 @@ class DockerRuntime:
                 pass
         for n in client.networks.list(filters={"label": [STACK_LABEL]}):
             progress(f"removing network {n.name}")
-            try:
-                n.reload()
-                for cid in (n.attrs.get("Containers") or {}):
-                    try:
-                        n.disconnect(cid, force=True)
-                    except docker.errors.APIError:
-                        pass
-                n.remove()
-            except docker.errors.NotFound:
-                pass
+            for attempt in range(NETWORK_REMOVE_TRIES):
+                try:
+                    n.reload()
+                    for cid in (n.attrs.get("Containers") or {}):
+                        try:
+                            n.disconnect(cid, force=True)
+                        except docker.errors.APIError:
+                            pass
+                    n.remove()
+                    break
+                except docker.errors.NotFound:
+                    break
+                except docker.errors.APIError as e:
+                    # endpoints of just-removed containers go away asynchronously; an
+                    # endpoint that never does is engine state only a restart clears
+                    if attempt == NETWORK_REMOVE_TRIES - 1:
+                        progress(f"could not remove network {n.name}: {e.explanation}. "
+                                 "If it persists, restart dockerd (it drops stale endpoints)")
+                    else:
+                        time.sleep(0.5)

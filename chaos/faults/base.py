@@ -1,0 +1,234 @@
+"""Faults: declarations, targets, and the concrete steps that inject and revert them.
+
+A fault is declared by name with parameters against a selector (`FaultSpec`). Planning
+turns it, against a topology, into `Action`s: concrete, serialisable steps that name their
+target and carry everything needed to inject AND to revert them. The dry run prints the
+actions; the ledger stores them before injection, so that the watchdog or a reset can
+revert them from disk after the runner died. Each fault kind lives in its own module and
+registers itself by name (`register`); each mechanism (toxiproxy, signals, docker,
+iptables, ...) is an executor with idempotent ``inject`` and ``revert``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from space.topology import Link, Service, Topology
+
+from ..errors import ConfigError
+
+RADIUS_WORDS = ("one", "all")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which part of the stack a fault hits.
+
+    service: a service name ("edge-b") or kind ("edge"); dc: "dc-a"...; link: a link name
+    with * globs ("listener.edge-b", "edge-*.origin-a"); count: the blast radius among the
+    matches: "all", "one", a number "2", or a share "50%". Only services and links of the
+    target stack can be selected; anything else is refused.
+    """
+    service: str | None = None
+    dc: str | None = None
+    link: str | None = None
+    count: str = "all"
+    seed: int = 0          # which matches "one"/"N"/"P%" picks, reproducibly
+
+    def __post_init__(self) -> None:
+        c = str(self.count)
+        ok = c in RADIUS_WORDS or (c.isdigit() and int(c) > 0) or (
+            c.endswith("%") and _is_share(c[:-1]))
+        if not ok:
+            raise ConfigError(f"blast radius {self.count!r}: use all, one, a count like 2, or a "
+                              "share like 50%")
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in (("service", self.service), ("dc", self.dc),
+                                          ("link", self.link)) if v]
+        return ", ".join(parts + ([f"count={self.count}"] if self.count != "all" else [])) or "everything"
+
+    def _pick(self, matches: list) -> list:
+        c = str(self.count)
+        if c == "all":
+            n = len(matches)
+        elif c == "one":
+            n = 1
+        elif c.endswith("%"):
+            n = max(1, math.ceil(len(matches) * float(c[:-1]) / 100))
+        else:
+            n = int(c)
+        if n > len(matches):
+            raise ConfigError(f"blast radius {c} but only {len(matches)} match {self.describe()}")
+        return sorted(random.Random(self.seed).sample(matches, n), key=lambda x: x.name)
+
+    def services(self, topo: Topology, kinds: tuple[str, ...] | None = None) -> list[Service]:
+        pool = [s for s in topo.services.values() if kinds is None or s.kind in kinds]
+        matches = [s for s in pool
+                   if (self.service is None or self.service in (s.name, s.kind))
+                   and (self.dc is None or s.dc == self.dc)]
+        if not matches:
+            names = sorted({s.name for s in pool} | {s.kind for s in pool})
+            dcs = sorted({s.dc for s in pool if s.dc})
+            raise ConfigError(f"no service of the stack matches {self.describe()}; services are "
+                              f"{', '.join(names)} in {', '.join(dcs)}")
+        return self._pick(matches)
+
+    def links(self, topo: Topology, kinds: tuple[str, ...] | None = None) -> list[Link]:
+        pool = [lk for lk in topo.links.values() if kinds is None or lk.kind in kinds]
+        matches = []
+        for lk in pool:
+            if self.link is not None and not fnmatch.fnmatchcase(lk.name, self.link):
+                continue
+            ends = [topo.services.get(lk.src), topo.services[lk.dst]]
+            if self.service is not None and not any(
+                    e is not None and self.service in (e.name, e.kind) for e in ends):
+                continue
+            if self.dc is not None and not any(e is not None and e.dc == self.dc for e in ends):
+                continue
+            matches.append(lk)
+        if not matches:
+            raise ConfigError(f"no link of the stack matches {self.describe()}; links are "
+                              f"{', '.join(sorted(lk.name for lk in pool))}")
+        return self._pick(matches)
+
+
+def _is_share(text: str) -> bool:
+    try:
+        return 0 < float(text) <= 100
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a fault kind: type, accepted range, default, unit."""
+    kind: type
+    lo: float | None = None
+    hi: float | None = None
+    default: Any = None
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    required: bool = False
+
+    def check(self, fault: str, name: str, value: Any) -> Any:
+        accepted = self.accepted()
+        if self.kind is str:
+            if value not in self.choices:
+                raise ConfigError(f"{fault}: {name}={value!r} is not accepted; use one of {accepted}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{fault}: {name}={value!r} is not a number; accepted: {accepted}")
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise ConfigError(f"{fault}: {name}={value:g} is out of range; accepted: {accepted}")
+        return self.kind(value)
+
+    def accepted(self) -> str:
+        if self.kind is str:
+            return ", ".join(self.choices)
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.lo:g} to {self.hi:g}{unit}"
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault as declared: its kind's name, where, with what."""
+    name: str
+    target: Selector = field(default_factory=Selector)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One concrete, revertible step, as the dry run shows it and the ledger keeps it."""
+    fault: str            # the fault kind, e.g. "latency"
+    fault_id: str         # one declared fault may need several actions
+    mechanism: str        # the executor: "toxic", "proxy", "signal", "docker", "iptables", ...
+    target: str           # a service or link name
+    dc: str | None
+    params: dict          # everything inject and revert need
+
+    def describe(self) -> str:
+        where = f"{self.target}" + (f" ({self.dc})" if self.dc else "")
+        detail = ", ".join(f"{k}={v}" for k, v in self.params.items() if k != "undo")
+        return f"{self.fault}: {self.mechanism} on {where}" + (f" [{detail}]" if detail else "")
+
+    @property
+    def key(self) -> str:
+        return f"{self.fault_id}/{self.mechanism}/{self.target}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Action:
+        return cls(**d)
+
+
+class FaultKind(Protocol):
+    name: ClassVar[str]
+    params: ClassVar[dict[str, Param]]
+    runtimes: ClassVar[tuple[str, ...]]
+
+    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+        """The concrete steps, against this topology. Raise ConfigError if it cannot be done."""
+
+
+class Executor(Protocol):
+    """Carries out one mechanism. Both methods are idempotent and bounded in time."""
+    mechanism: ClassVar[str]
+
+    def inject(self, action: Action) -> None: ...
+
+    def revert(self, action: Action) -> None: ...
+
+
+REGISTRY: dict[str, FaultKind] = {}
+
+
+def register(kind_cls: type) -> type:
+    REGISTRY[kind_cls.name] = kind_cls()
+    return kind_cls
+
+
+def kinds() -> dict[str, FaultKind]:
+    from . import catalogue  # noqa: F401 - importing the catalogue registers every kind
+    return REGISTRY
+
+
+def check_params(kind: FaultKind, given: Mapping[str, Any]) -> dict:
+    unknown = set(given) - set(kind.params)
+    if unknown:
+        raise ConfigError(f"{kind.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                          f"accepted: {', '.join(f'{k} ({p.accepted()})' for k, p in kind.params.items())}")
+    out = {}
+    for name, p in kind.params.items():
+        if name in given:
+            out[name] = p.check(kind.name, name, given[name])
+        elif p.required:
+            raise ConfigError(f"{kind.name}: parameter {name} is required ({p.accepted()})")
+        else:
+            out[name] = p.default
+    return out
+
+
+def plan(spec: FaultSpec, topo: Topology, fault_id: str | None = None) -> list[Action]:
+    """Validate a declaration and resolve it into actions; nothing is touched."""
+    registry = kinds()
+    kind = registry.get(spec.name)
+    if kind is None:
+        raise ConfigError(f"unknown fault {spec.name!r}; use one of: {', '.join(sorted(registry))}")
+    if topo.runtime not in kind.runtimes:
+        raise ConfigError(f"{spec.name} cannot run on the {topo.runtime} runtime; it needs "
+                          f"{' or '.join(kind.runtimes)}")
+    params = check_params(kind, spec.params)
+    return kind.actions(topo, spec.target, params, fault_id or f"{spec.name}-{uuid.uuid4().hex[:6]}")
+
+
+ExecutorFactory = Callable[[str], Executor]

@@ -1,0 +1,19 @@
+"""The audience load generator: open-loop join storms of thin listeners.
+
+    from chaos.load import ArrivalSchedule, StormOptions, run_storm
+    result = await run_storm(topology, space, speaker_id, ArrivalSchedule(833, 60))
+    result.join_p95_s, result.scale_factor.describe()
+
+arrivals.py (when listeners arrive), histogram.py (mergeable latency histogram),
+thin.py and joinhttp.py (the lean client), worker.py (one process's storm),
+generator.py (the processes), result.py (the merged result).
+"""
+
+from .arrivals import INCIDENT_JOINS_PER_S, ArrivalSchedule, Burst, Ramp, parse_rate
+from .generator import run_storm
+from .histogram import Histogram
+from .options import StormOptions
+from .result import INCIDENT_AUDIENCE, ScaleFactor, StormResult
+
+__all__ = ["INCIDENT_AUDIENCE", "INCIDENT_JOINS_PER_S", "ArrivalSchedule", "Burst", "Histogram",
+           "Ramp", "ScaleFactor", "StormOptions", "StormResult", "parse_rate", "run_storm"]

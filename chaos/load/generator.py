@@ -1,0 +1,204 @@
+"""The join storm: an open-loop arrival schedule fired across K worker processes.
+
+    result = await run_storm(topology, space, speaker_id, ArrivalSchedule(833, 60),
+                             StormOptions(hold_s=None))
+
+The caller owns the space and its speaker (e.g. a chaos.probes.speaker.Speaker running in
+the same event loop: run_storm awaits, it never blocks the loop). Arrivals are dealt
+round-robin to the workers (``multiprocessing`` with the "spawn" context, one per core by
+default); every worker starts on the same wall-clock instant, fires its share on
+schedule, and reports a histogram and counters, merged here into a StormResult.
+
+Nothing outlives the call: the workers stop at the schedule's end plus the grace (their
+own deadline), and are terminated, then killed, on Ctrl-C, cancellation or any error;
+they also die with the parent. Each worker runs in a session of its own (so that the
+kernel's autogroup scheduling gives it a CPU share like each stack process's, not one
+share for the whole generator). A script that calls run_storm needs the usual
+``if __name__ == "__main__":`` guard: the spawn start method imports the main module
+again in every worker.
+
+For ``chaos probe --rate R``::
+
+    speaker = Speaker(session, gateways, space)          # in this event loop
+    task = asyncio.create_task(speaker.run(stop))
+    await speaker.connected.wait()
+    result = await run_storm(topo, space, speaker.id, ArrivalSchedule(R, seconds))
+    t, join_s = result.join_samples(t0_ns)              # -> Series("join_time", t, join_s)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from array import array
+from dataclasses import replace
+
+from space.topology import DCS, Topology
+
+from ..errors import ConfigError, ProbeError
+from . import worker
+from .arrivals import ArrivalSchedule
+from .options import StormOptions
+from .result import StormResult, merge
+
+READY_TIMEOUT_S = 30.0     # spawning imports the client stack: ~0.3 s a worker on this machine
+START_LEAD_S = 0.2         # every worker has the start message well before offset 0
+REPORT_SLACK_S = 10.0      # past the workers' own hard stop: then they are terminated
+TERM_GRACE_S = 2.0
+POLL_S = 0.02
+
+
+def gateway_order(topo: Topology, home_dc: str) -> tuple[str, ...]:
+    """Gateways' public addresses, the home DC's first (what a geo-DNS would give)."""
+    gws = sorted(topo.of_kind("gateway"), key=lambda s: (s.dc != home_dc, s.dc))
+    return tuple(g.public for g in gws if g.public)
+
+
+def _url_rewrite(topo: Topology, options: StormOptions) -> tuple[tuple[str, str], ...]:
+    if not options.edge_direct:
+        return ()
+    if topo.runtime != "local":
+        raise ConfigError("edge_direct reaches the edges' own addresses, which only the local "
+                          f"runtime exposes (this stack is {topo.runtime}); leave it off")
+    return tuple((topo.link("listener", e.name).connect, e.address) for e in topo.of_kind("edge"))
+
+
+def specs(topo: Topology, space: str, speaker_id: str | None, arrivals: ArrivalSchedule,
+          options: StormOptions) -> list[worker.WorkerSpec]:
+    """One spec per worker, the offsets dealt round-robin (worker w: arrivals w, w+K, ...)."""
+    if options.retry is None:
+        options = replace(options, retry=topo.settings.retry)
+    offsets = arrivals.offsets_array()
+    k = max(1, min(options.worker_count(), len(offsets)))
+    gateways = {dc: gateway_order(topo, dc) for dc in DCS}
+    if not all(gateways.values()):
+        raise ConfigError("the topology has no gateway with a public address; is it a stack's?")
+    rewrite = _url_rewrite(topo, options)
+    return [worker.WorkerSpec(index=w, workers=k, offsets=array("d", offsets[w::k]).tobytes(),
+                              gateways=gateways, space=space, speaker_id=speaker_id,
+                              options=options, duration_s=arrivals.duration_s, url_rewrite=rewrite)
+            for w in range(k)]
+
+
+async def run_storm(topology: Topology, space: str, speaker_id: str | None,
+                    arrivals: ArrivalSchedule, options: StormOptions | None = None) -> StormResult:
+    """Fire the schedule at the stack and time every join; see the module's docstring.
+    speaker_id None: a listener is joined once its socket to the edge is open."""
+    options = options or StormOptions()
+    if not isinstance(arrivals, ArrivalSchedule):
+        raise ConfigError(f"arrivals must be an ArrivalSchedule, got {type(arrivals).__name__}")
+    if not isinstance(space, str) or not space:
+        raise ConfigError(f"space must be the id of an existing space, got {space!r}")
+    plan = specs(topology, space, speaker_id, arrivals, options)
+    ctx = multiprocessing.get_context("spawn")
+    procs, conns = [], []
+    try:
+        for spec in plan:
+            parent_end, child_end = ctx.Pipe(duplex=True)
+            p = ctx.Process(target=worker.main, args=(spec, child_end),
+                            name=f"chaos-load-{spec.index}", daemon=True)
+            p.start()
+            child_end.close()
+            procs.append(p)
+            conns.append(parent_end)
+        await _gather(conns, procs, "ready", time.monotonic() + READY_TIMEOUT_S)
+        start_wall = time.time() + START_LEAD_S
+        for c in conns:
+            c.send(("start", start_wall))
+        t0 = time.monotonic() + START_LEAD_S
+        deadline = t0 + arrivals.duration_s + plan[0].options.grace + REPORT_SLACK_S
+        reports = await _gather(conns, procs, "report", deadline, release_after="drained")
+        duration_s = time.monotonic() - t0
+    except BaseException:
+        _signal(procs, "terminate")  # Ctrl-C, cancellation or a failed worker: stop them all now
+        raise
+    finally:
+        await _reap(procs)
+        for c in conns:
+            c.close()
+    return merge([reports[i] for i in range(len(plan))], schedule=arrivals.describe(),
+                 scheduled_s=arrivals.duration_s, peak_rate_per_s=arrivals.peak_rate_per_s,
+                 late_ms=options.late_ms, started_ns=int(start_wall * 1e9), duration_s=duration_s)
+
+
+async def _gather(conns, procs, kind: str, deadline: float,
+                  release_after: str | None = None) -> dict[int, object]:
+    """One message of this kind from every worker, without blocking the event loop. With
+    release_after: once every worker has sent that message, send each ("release",)."""
+    got: dict[int, object] = {}
+    waiting = set(range(len(conns))) if release_after else set()
+    while len(got) < len(conns):
+        for i, c in enumerate(conns):
+            if i in got:
+                continue
+            if c.poll():
+                try:
+                    msg = c.recv()
+                except EOFError:
+                    procs[i].join(1.0)
+                    raise ProbeError(f"load worker {i} (pid {procs[i].pid}) exited with code "
+                                     f"{procs[i].exitcode} before its {kind}; see its stderr."
+                                     f"{_guard_hint(kind)}") from None
+                if msg[0] == "error":
+                    raise ProbeError(f"load worker {i} failed:\n{msg[1]}")
+                if msg[0] == kind:
+                    got[i] = msg[1]
+                elif msg[0] == release_after and waiting:
+                    waiting.discard(i)
+                    if not waiting:
+                        for other in conns:
+                            try:
+                                other.send(("release",))
+                            except OSError:
+                                pass  # it finished at its own hard stop
+            elif not procs[i].is_alive():
+                raise ProbeError(f"load worker {i} (pid {procs[i].pid}) died with code "
+                                 f"{procs[i].exitcode} before its {kind}; see its stderr."
+                                 f"{_guard_hint(kind)}")
+        if len(got) < len(conns):
+            if time.monotonic() > deadline:
+                raise ProbeError(f"{len(conns) - len(got)} of {len(conns)} load workers sent no "
+                                 f"{kind} in time; they were stopped")
+            await asyncio.sleep(POLL_S)
+    return got
+
+
+async def _reap(procs) -> None:
+    """Join every worker; terminate (then kill) those still running. Runs on cancellation
+    too, so that Ctrl-C leaves no process behind."""
+    end = time.monotonic() + TERM_GRACE_S
+    while any(p.is_alive() for p in procs) and time.monotonic() < end:
+        await _sleep_shielded(POLL_S)
+    for sig in ("terminate", "kill"):
+        alive = _signal(procs, sig)
+        if not alive:
+            break
+        end = time.monotonic() + TERM_GRACE_S
+        while any(p.is_alive() for p in alive) and time.monotonic() < end:
+            time.sleep(POLL_S)  # blocking on purpose: the loop may be cancelled already
+    for p in procs:
+        p.join(timeout=0.1)
+
+
+def _guard_hint(kind: str) -> str:
+    if kind != "ready":
+        return ""
+    return (" A script that calls run_storm must guard its entry point with "
+            "`if __name__ == \"__main__\":` (the spawn start method imports the main module "
+            "again in each worker).")
+
+
+def _signal(procs, how: str) -> list:
+    """terminate() or kill() the workers still alive; returns them."""
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        getattr(p, how)()
+    return alive
+
+
+async def _sleep_shielded(s: float) -> None:
+    try:
+        await asyncio.sleep(s)
+    except asyncio.CancelledError:
+        time.sleep(s)  # a second Ctrl-C: carry on reaping

@@ -1,0 +1,459 @@
+"""One worker process of a join storm: fires its share of the arrivals on schedule, times
+every join, holds the listeners, and reports a histogram and counters.
+
+An arrival is a thin listener: ``POST /spaces/<id>/join`` to its home DC's gateway (then
+the other DCs', as a geo-DNS fallback would), a WebSocket to the edge it was given, and
+the speaker's first audio frame: join done (with no speaker, an open socket is). Failures
+are retried with the client retry policy, honouring the stack's retry hints, until the
+join timeout; a join that runs out of time counts as failed with the last reason seen.
+
+The worker runs in its own process (spawned; see generator.py) and talks to the parent
+over a pipe: ("ready", pid) <- ("start", wall time) ... ("drained",) <- ("release",)
+("report", dict). "drained": every arrival has joined or failed and the schedule is over;
+held listeners stay until every worker has drained, so that one worker's audience leaving
+never makes room for another's late joins. It ignores Ctrl-C (the parent decides), dies
+with its parent (PR_SET_PDEATHSIG, and EOF on the pipe), and stops at its own hard
+deadline (the schedule's end plus the grace) whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import os
+import random
+import resource
+import signal
+import time
+import traceback
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+
+from ..probes.joinapi import Refused
+from .histogram import Histogram
+from .joinhttp import JoinClient
+from .options import StormOptions
+from .thin import HandshakeRefused, ProtocolFault, ThinSocket, open_socket
+
+DCS = ("dc-a", "dc-b", "dc-c")
+PER_ATTEMPT_S = 3.0      # one request or handshake never waits longer (then the next gateway)
+MIN_RETRY_S = 0.001      # an "immediate" retry still yields: a refused client cannot spin its worker
+MAX_SAMPLES = 2_000_000  # per worker: 32 MB
+MAX_ERRORS = 5
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    index: int
+    workers: int
+    offsets: bytes                      # array("d") of this worker's arrival offsets, sorted
+    gateways: dict[str, tuple[str, ...]]  # home DC -> gateway addresses, home first
+    space: str
+    speaker_id: str | None              # None: a listener is joined when its socket is open
+    options: StormOptions
+    duration_s: float
+    url_rewrite: tuple[tuple[str, str], ...] = ()   # (link address, edge address): edge_direct
+
+    def home_dc(self, i: int) -> str:
+        """The home DC of this worker's i-th arrival: global index round-robin over the DCs."""
+        return DCS[(self.index + i * self.workers) % len(DCS)]
+
+
+class JoinFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reason(e: BaseException, phase: str) -> str:
+    if isinstance(e, (Refused, HandshakeRefused)):
+        return f"refused:{e.error}"
+    if isinstance(e, TimeoutError):
+        return f"timeout:{phase}"
+    if isinstance(e, ProtocolFault):
+        return f"protocol:{phase}"
+    if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE):
+        return "generator:too_many_open_files"
+    if isinstance(e, OSError) and e.errno == errno.EADDRNOTAVAIL:
+        return "generator:no_local_ports"
+    if isinstance(e, OSError) and e.errno:
+        return f"error:{phase}:{errno.errorcode.get(e.errno, e.errno)}"
+    return f"error:{phase}:{type(e).__name__}"
+
+
+class WorkerStorm:
+    """The storm inside one process (one event loop)."""
+
+    def __init__(self, spec: WorkerSpec, t0: float) -> None:
+        self.spec, self.opt = spec, spec.options
+        self.t0 = t0                                  # monotonic time of offset 0
+        self.end = t0 + spec.duration_s
+        self.hard_stop = self.end + self.opt.grace
+        self.offsets = array("d")
+        self.offsets.frombytes(spec.offsets)
+        self.retry = self.opt.retry
+        self.rng = random.Random()
+        self.client = JoinClient(spec.space, keepalive=self.opt.http_keepalive)
+        self.rewrite = dict(spec.url_rewrite)
+        self.join = Histogram()
+        self.rejoin = Histogram()
+        self.lateness = Histogram()
+        self.failures: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self.reconnect_failures: Counter[str] = Counter()
+        self.samples = array("d")
+        self.errors: list[str] = []
+        self.fired = self.joined = self.retries = self.retry_hints = 0
+        self.reconnects = self.evicted = self.late_starts = 0
+        self.in_flight = self.peak_in_flight = 0
+        self.retry_hint_max_s = 0.0
+        self.first_fire: float | None = None
+        self.last_fire: float | None = None
+        self.held: dict[ThinSocket, str] = {}          # -> home DC; insertion order: oldest first
+        self.leaving: set[ThinSocket] = set()          # closed by us: not a reconnect
+        self.held_max: dict[int, int] = {}             # second of the run -> most held in it
+        self.pending: set[asyncio.Task] = set()        # arrivals not yet joined or failed
+        self.tasks: set[asyncio.Task] = set()          # every task, rejoins too
+        self.stopping = False
+
+    # -- the schedule -------------------------------------------------------------------
+    async def run(self, release: asyncio.Event, drained=lambda: None) -> dict:
+        """The storm; calls drained() once every arrival is resolved and the schedule is
+        over, then holds the audience until release is set (or the hard stop)."""
+        loop = asyncio.get_running_loop()
+        cpu0 = _cpu_s()
+        sched = asyncio.create_task(self._schedule())
+        ticker = asyncio.create_task(self._tick())
+        told = False
+        try:
+            async with asyncio.timeout_at(_loop_time(loop, self.hard_stop)):
+                await sched
+                # every arrival is fired: wait for joins in flight (each has its deadline)
+                while self.pending:
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(max(0.0, self.end - time.monotonic()))  # the schedule's length
+                drained()
+                told = True
+                await release.wait()
+        except TimeoutError:
+            pass
+        finally:
+            sched.cancel()
+            ticker.cancel()
+            self.stopping = True
+        if not told:
+            drained()
+        unfired = len(self.offsets) - self.fired
+        if unfired:
+            self.failures["generator:not_fired"] += unfired
+            self.join.record_failed(unfired)
+        cut = [t for t in self.tasks if not t.done()]
+        for t in cut:
+            t.cancel()
+        await asyncio.gather(*cut, return_exceptions=True)
+        for sock in list(self.held):
+            self._leave(sock)
+        self.client.close()
+        await asyncio.sleep(0.05)  # let the close frames go out
+        return self._report(time.monotonic() - self.t0, _cpu_s() - cpu0)
+
+    async def _schedule(self) -> None:
+        t0 = self.t0
+        for i, off in enumerate(self.offsets):
+            wait = t0 + off - time.monotonic()
+            if wait > 0.0005:
+                await asyncio.sleep(wait)
+            task = asyncio.create_task(self._arrival(i, t0 + off))
+            self.tasks.add(task)
+            self.pending.add(task)
+            task.add_done_callback(self._task_done)
+            if i % 64 == 63:
+                await asyncio.sleep(0)  # a burst must not starve the joins already in flight
+
+    async def _tick(self) -> None:
+        """The audience held in every second, also in seconds when nobody joins."""
+        while True:
+            self._note_held(time.monotonic())
+            await asyncio.sleep(1.0 - ((time.monotonic() - self.t0) % 1.0) + 0.001)
+
+    def _note_held(self, now: float) -> None:
+        sec = int(now - self.t0)
+        if sec >= 0:
+            self.held_max[sec] = max(self.held_max.get(sec, 0), len(self.held))
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        self.pending.discard(task)
+
+    async def _arrival(self, i: int, due: float) -> None:
+        # counted here, not where the task is made: one cancelled before it ran was never fired
+        self.fired += 1
+        start = time.monotonic()
+        lag = start - due
+        self.lateness.record(max(0.0, lag))
+        if lag * 1000 > self.opt.late_ms:
+            self.late_starts += 1
+        if self.first_fire is None:
+            self.first_fire = start
+        self.last_fire = start
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        sock = None
+        try:
+            sock, done = await self._join(self.spec.home_dc(i), start + self.opt.join_timeout_s)
+        except JoinFailed as e:
+            self.failures[e.reason] += 1
+            self.join.record_failed()
+            self._sample(start, float("inf"))
+            return
+        except asyncio.CancelledError:
+            self.failures["cut_at_stop"] += 1
+            self.join.record_failed()
+            self._sample(start, float("inf"))
+            raise
+        finally:
+            self.in_flight -= 1
+        self.joined += 1
+        self.join.record(done - start)
+        self._sample(start, done - start)
+        self._hold(sock, time.monotonic(), self.spec.home_dc(i))
+
+    def _sample(self, start: float, value: float) -> None:
+        if self.opt.keep_samples and len(self.samples) < 2 * MAX_SAMPLES:
+            self.samples.append(start - self.t0)
+            self.samples.append(value)
+
+    # -- one join -----------------------------------------------------------------------
+    async def _join(self, home_dc: str, deadline: float) -> tuple[ThinSocket, float]:
+        """An open socket that has heard the speaker, and the monotonic time it did."""
+        gateways = self.spec.gateways[home_dc]
+        delays = self.retry.delays(self.rng)
+        last = "timeout:join_request"
+        attempts = 0
+        while True:
+            hint = 0.0
+            for gw in gateways:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise JoinFailed(last)
+                if attempts:
+                    self.retries += 1
+                attempts += 1
+                phase = "join_request"
+                try:
+                    doc = await self.client.join(gw, min(left, PER_ATTEMPT_S))
+                    phase = "connect"
+                    sock = await open_socket(self._url(doc["url"]), self.spec.speaker_id,
+                                             max(0.001, min(deadline - time.monotonic(), PER_ATTEMPT_S)))
+                except (Refused, HandshakeRefused) as e:
+                    last = _reason(e, phase)
+                    self.refusals[e.error] += 1
+                    if e.retry_after_s is not None:
+                        self.retry_hints += 1
+                        self.retry_hint_max_s = max(self.retry_hint_max_s, e.retry_after_s)
+                        hint = e.retry_after_s
+                        break  # the stack asked us to wait: do, before the next gateway
+                    continue
+                except (OSError, TimeoutError, ProtocolFault) as e:
+                    last = _reason(e, phase)
+                    self._error(gw, e)
+                    continue
+                if self.spec.speaker_id is None:
+                    return sock, time.monotonic()
+                try:
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        return sock, await sock.first_audio
+                except TimeoutError:
+                    sock.abort()
+                    raise JoinFailed("no_audio") from None
+                except (OSError, ProtocolFault) as e:   # the edge hung up before any audio
+                    sock.abort()
+                    last = _reason(e, "audio")
+                    continue
+                except BaseException:
+                    sock.abort()
+                    raise
+            delay = next(delays, None)
+            if delay is None:
+                raise JoinFailed(last)  # the policy gave up
+            wait = min(max(delay, hint, MIN_RETRY_S), deadline - time.monotonic())
+            await asyncio.sleep(max(0.0, wait))
+
+    def _url(self, url: str) -> str:
+        for link, direct in self.rewrite.items():
+            if f"//{link}/" in url:
+                return url.replace(f"//{link}/", f"//{direct}/", 1)
+        return url
+
+    def _error(self, gw: str, e: BaseException) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(f"{gw}: {type(e).__name__}: {e}"[:200])
+
+    # -- holding --------------------------------------------------------------------------
+    def _hold(self, sock: ThinSocket, now: float, home_dc: str) -> None:
+        hold = self.opt.hold_s
+        if hold == 0 or self.stopping:
+            self._leave(sock)
+            return
+        while len(self.held) >= self.opt.max_held_per_worker:
+            self.evicted += 1
+            self._leave(next(iter(self.held)))
+        self.held[sock] = home_dc
+        self._note_held(now)
+        timer = None
+        if hold is not None:
+            loop = asyncio.get_running_loop()
+            timer = loop.call_at(_loop_time(loop, now + hold), self._leave, sock)
+        sock.closed.add_done_callback(lambda _f, s=sock, t=timer: self._closed(s, t))
+
+    def _leave(self, sock: ThinSocket) -> None:
+        if self.held.pop(sock, None) is not None:
+            self.leaving.add(sock)  # its close callback must not take it for a loss
+        sock.close()
+
+    def _closed(self, sock: ThinSocket, timer: asyncio.TimerHandle | None) -> None:
+        if timer is not None:
+            timer.cancel()
+        home_dc = self.held.pop(sock, None)
+        if sock in self.leaving or home_dc is None:
+            self.leaving.discard(sock)
+            return
+        if self.stopping:
+            return
+        self.reconnects += 1  # lost while held: come back, like an app would
+        task = asyncio.create_task(self._rejoin(home_dc))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _rejoin(self, home_dc: str) -> None:
+        start = time.monotonic()
+        try:
+            sock, done = await self._join(home_dc, start + self.opt.join_timeout_s)
+        except JoinFailed as e:
+            self.reconnect_failures[e.reason] += 1
+            self.rejoin.record_failed()
+            return
+        except asyncio.CancelledError:
+            self.reconnect_failures["cut_at_stop"] += 1
+            self.rejoin.record_failed()
+            raise
+        self.rejoin.record(done - start)
+        self._hold(sock, time.monotonic(), home_dc)
+
+    # -- the report -------------------------------------------------------------------
+    def _report(self, wall_s: float, cpu_s: float) -> dict:
+        n = len(self.held_max) and max(self.held_max) + 1
+        return {
+            "index": self.spec.index, "pid": os.getpid(), "arrivals": len(self.offsets),
+            "fired": self.fired, "joined": self.joined,
+            "failures": dict(self.failures), "refusals": dict(self.refusals),
+            "retries": self.retries, "retry_hints": self.retry_hints,
+            "retry_hint_max_s": self.retry_hint_max_s,
+            "reconnects": self.reconnects, "reconnect_failures": dict(self.reconnect_failures),
+            "evicted": self.evicted, "late_starts": self.late_starts,
+            "peak_in_flight": self.peak_in_flight,
+            "held_by_s": [self.held_max.get(s, 0) for s in range(n)],
+            "first_fire_s": None if self.first_fire is None else self.first_fire - self.t0,
+            "last_fire_s": None if self.last_fire is None else self.last_fire - self.t0,
+            "join": self.join.to_dict(), "rejoin": self.rejoin.to_dict(),
+            "lateness": self.lateness.to_dict(), "samples": self.samples.tobytes(),
+            "wall_s": wall_s, "cpu_s": cpu_s, "errors": self.errors,
+        }
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _loop_time(loop: asyncio.AbstractEventLoop, monotonic_s: float) -> float:
+    """A time.monotonic() instant on the loop's clock (they are the same clock on Linux,
+    but do not rely on it)."""
+    return loop.time() + (monotonic_s - time.monotonic())
+
+
+# -- the process ----------------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the pipe's EOF and the hard deadline still end the worker
+
+
+def _own_session() -> None:
+    """A session of its own, hence (with the kernel's autogroup scheduling, on by default)
+    its own CPU share, like each of the stack's processes: otherwise K workers share one
+    group's share against every stack process's, and a busy machine shows up as the
+    generator falling behind."""
+    try:
+        os.setsid()
+    except OSError:
+        pass  # already a session leader
+
+
+def _renice(change: int) -> None:
+    os.nice(change)
+    autogroup = "/proc/self/autogroup"  # with autogroups, nice only ranks within the group
+    if os.path.exists(autogroup):
+        with open(autogroup, "w") as f:
+            f.write(str(change))
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _serve(spec: WorkerSpec, start_wall: float, conn) -> dict:
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+
+    def on_message() -> None:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            os._exit(3)  # the parent is gone: nobody will read a report
+        if msg and msg[0] == "release":
+            release.set()
+
+    loop.add_reader(conn.fileno(), on_message)
+    t0 = time.monotonic() + (start_wall - time.time())
+    storm = WorkerStorm(spec, t0)
+    if spec.options.worker_nice:
+        try:
+            _renice(spec.options.worker_nice)
+        except OSError as e:
+            storm.errors.append(f"worker_nice {spec.options.worker_nice} ignored: {e}")
+    try:
+        return await storm.run(release, lambda: conn.send(("drained",)))
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+def main(spec: WorkerSpec, conn) -> None:
+    """The worker process's entry point."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _own_session()
+    _die_with_parent()
+    _raise_fd_limit()
+    try:
+        conn.send(("ready", os.getpid()))
+        msg = conn.recv()
+        if msg[0] != "start":
+            return
+        report = asyncio.run(_serve(spec, msg[1], conn))
+        conn.send(("report", report))
+    except (EOFError, BrokenPipeError):
+        os._exit(3)
+    except BaseException:  # noqa: BLE001 - the parent must hear why, whatever it was
+        try:
+            conn.send(("error", traceback.format_exc()[-4000:]))
+        except OSError:
+            pass
+        raise
+    finally:
+        conn.close()

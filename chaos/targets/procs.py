@@ -83,7 +83,9 @@ def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path
           run_dir: Path) -> Proc:
     """Start argv in ``run_dir/service/``, labelled as part of stack_id."""
     env = {**os.environ, LABEL: stack_id, "CHAOS_SERVICE": service, "CHAOS_DC": dc or "",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1",
+           # toxiproxy-server logs at trace by default: megabytes a minute under a storm
+           "LOG_LEVEL": os.environ.get("CHAOS_TOXIPROXY_LOG_LEVEL", "warn")}
     (run_dir / MARKER).write_text(stack_id)
     cwd = run_dir / service
     cwd.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,7 @@ def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path
 
 
 FD_LIMIT = 65536
+KILL_WAIT_S = 5.0
 
 
 def _raise_fd_limit(pid: int) -> None:
@@ -174,9 +177,12 @@ def terminate(pids: list[int], grace_s: float = 3.0) -> list[int]:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    if alive:
-        time.sleep(0.1)
+    deadline = time.monotonic() + KILL_WAIT_S  # a busy machine takes a while to reap
+    while alive and time.monotonic() < deadline:
         _reap(alive)
+        alive = [p for p in alive if start_ticks(p) is not None]
+        if alive:
+            time.sleep(0.05)
     return signalled
 
 

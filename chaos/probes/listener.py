@@ -59,8 +59,7 @@ class Listener:
                     break
                 try:
                     j = await join(self.session, gw, self.space, "listener", min(left, 3.0))
-                    ws = await connect(j.url, open_timeout=max(0.1, min(left, 3.0)),
-                                       max_size=2**16, ping_interval=None)
+                    ws = await self._open(j.url, max(0.1, min(left, 3.0)))
                     self.rec.edge, self.rec.dc = j.body.get("edge", ""), j.body.get("dc", "")
                     self.rec.edges_seen.append(self.rec.edge)
                     return ws
@@ -76,6 +75,10 @@ class Listener:
             await asyncio.sleep(max(0.0, min(max(delay, hint_s), deadline - time.monotonic())))
             hint_s = 0.0
         raise TimeoutError(last)
+
+    async def _open(self, url: str, timeout_s: float):
+        """Open the audio socket (a hook: the thick listener uses a leaner receiver)."""
+        return await connect(url, open_timeout=timeout_s, max_size=2**16, ping_interval=None)
 
     async def run(self, stop: asyncio.Event) -> None:
         rec = self.rec
@@ -96,20 +99,7 @@ class Listener:
             closer = asyncio.create_task(_close_on(stop, ws))
             try:
                 async for msg in ws:
-                    recv_ns = time.time_ns()
-                    frame = wire.decode(msg)
-                    for c in frame.contributors:
-                        if c.speaker != self.speaker:
-                            continue
-                        if rec.join_s is None:
-                            rec.join_s = time.monotonic() - t0
-                            rec.joined_ns = recv_ns
-                        if c.seq > last_seq:
-                            rec.seqs.append(c.seq)
-                            rec.latency_ns.append(recv_ns - c.capture_ns)
-                            last_seq = c.seq
-                        else:
-                            rec.out_of_order += 1
+                    last_seq = self._received(msg, time.time_ns(), t0, last_seq)
                     if rec.join_s is None and time.monotonic() > deadline:
                         break
             except (ConnectionClosed, OSError, wire.WireError):
@@ -123,6 +113,26 @@ class Listener:
             if not stop.is_set():
                 rec.reconnects += 1
                 deadline = time.monotonic() + self.join_timeout_s
+
+    def _received(self, msg: bytes, recv_ns: int, t0: float, last_seq: int) -> int:
+        """One message off the socket (the real-time path): times the join, records the
+        in-order seqs and latencies. Returns the new last in-order seq. A hook for
+        subclasses (the thick listener also keeps the message)."""
+        rec = self.rec
+        frame = wire.decode(msg)
+        for c in frame.contributors:
+            if c.speaker != self.speaker:
+                continue
+            if rec.join_s is None:
+                rec.join_s = time.monotonic() - t0
+                rec.joined_ns = recv_ns
+            if c.seq > last_seq:
+                rec.seqs.append(c.seq)
+                rec.latency_ns.append(recv_ns - c.capture_ns)
+                last_seq = c.seq
+            else:
+                rec.out_of_order += 1
+        return last_seq
 
 
 async def _close_on(stop: asyncio.Event, ws) -> None:

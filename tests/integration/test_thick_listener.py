@@ -17,7 +17,7 @@ from chaos.probes.joinapi import create_space
 from chaos.probes.listener import Listener
 from chaos.probes.session import DRAIN_S, gateway_order
 from chaos.probes.speaker import Speaker
-from chaos.probes.thick import SpeakerSignal, ThickListener, analyse
+from chaos.probes.thick import RunCache, ThickListener, analyse
 from chaos.slo import percentile
 from space.topology import DCS
 from space.wire import FRAME_SAMPLES, SAMPLE_RATE
@@ -50,10 +50,11 @@ class HotMic:
         x = testsignal.frame(seq, seed).astype(np.float64)
         start = seq * FRAME_SAMPLES - self.lag          # first sample of the copy
         lo = max(0, start)                              # nothing before the speaker began
-        if lo < start + FRAME_SAMPLES:
-            f0, f1 = lo // FRAME_SAMPLES, (start + FRAME_SAMPLES - 1) // FRAME_SAMPLES
+        end = start + FRAME_SAMPLES
+        if lo < end:
+            f0, f1 = lo // FRAME_SAMPLES, (end - 1) // FRAME_SAMPLES
             past = reference(f0, f1 - f0 + 1, seed).astype(np.float64)
-            x[lo - start:] += self.gain * past[lo - f0 * FRAME_SAMPLES:start + FRAME_SAMPLES - f0 * FRAME_SAMPLES]
+            x[lo - start:] += self.gain * past[lo - f0 * FRAME_SAMPLES:end - f0 * FRAME_SAMPLES]
         return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
@@ -85,9 +86,9 @@ async def listen(topo, seconds: float = SECONDS):
 
 
 def reports(speaker, thick, run_start_ns):
-    signal = SpeakerSignal(speaker.seed)
+    cache = RunCache(speaker.seed)
     return [analyse(t.rec, speaker.produced, seed=speaker.seed, run_start_ns=run_start_ns,
-                    signal=signal) for t in thick]
+                    cache=cache) for t in thick]
 
 
 def test_thick_listeners_hear_clean_audio_in_every_dc(local_stack):

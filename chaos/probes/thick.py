@@ -1,0 +1,711 @@
+"""A thick listener: hears what a person would hear, judged after the run.
+
+Jepsen-style: while listening it only records, at real rate and cheaply, every message it
+receives (receive time + the wire frame as it came: speaker seq, capture time, contributors
+and the Opus payload) in one compact byte log. Decoding and the audio analysis run
+afterwards, off the real-time path, in ``analyse``: a pure function of the record, what
+the speaker produced and its seed.
+
+Joining, timing the join and reconnecting are the thin listener's (``ThickListener``
+subclasses ``Listener`` through its ``_open`` and ``_received`` hooks). Its socket is a
+lean receive-only WebSocket client (``LeanSocket``) that, once joined, hands each message
+straight to the log; the thin bookkeeping (in-order seqs, latencies) is replayed from the
+log when it stops, so a ``ThickRecord`` is also a ``ListenerRecord`` and feeds
+``chaos.sli`` and ``session.delivered_ratio`` alike. Per frame this costs about a third
+of what the thin listener's websockets path does (bench/thick_listeners.py).
+
+What ``analyse`` plays, per followed speaker: the frames that carry it, decoded with one
+Opus decoder in its seq order, each laid on its 20 ms slot (slot i = seq first_seq + i).
+A frame that never came, or came after its playout deadline (capture + deadline), is not
+played: its slot is silence (a player without concealment; libopus' concealment would fade
+to silence within a few frames). The reference is the speaker's test signal over the same
+seqs, so ``gaps.silences`` and ``echo.measure_echo`` see aligned input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import math
+import os
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI
+from websockets.http11 import Response
+
+from space import wire
+from space.opus import Decoder
+
+from ..analysis import emodel
+from ..analysis.echo import EchoResult, measure_echo
+from ..analysis.gaps import FreezeReport, SilenceReport, freezes, heard_slots, silences
+from ..analysis.reference import reference
+from ..slo import DEFAULTS, percentile
+from .listener import Listener, ListenerRecord
+
+FRAME_SAMPLES = wire.FRAME_SAMPLES
+FRAME_S = wire.FRAME_MS / 1000
+CODEC_DELAY_SAMPLES = 312          # libopus decodes 6.5 ms late (see analysis.sequence)
+CODEC_DELAY_MS = CODEC_DELAY_SAMPLES * 1000 / wire.SAMPLE_RATE
+ECHO_LEAD_FRAMES = 50              # the echo reference starts 1 s before the heard audio
+PLAYOUT_DEADLINE_S = 0.4           # the mouth_to_ear SLO (G.114): later is as good as lost
+ECHO_RESOLVE_DB = DEFAULTS["echo"].threshold  # an echo window must resolve the SLO to count
+
+_LOG = struct.Struct("<qI")        # receive time (ns, wall clock), message length
+
+
+@dataclass
+class ThickRecord(ListenerRecord):
+    """A thin listener's record plus every message received, in arrival order.
+
+    ``seqs``, ``latency_ns`` and ``out_of_order`` (the thin bookkeeping) are filled from
+    the log when the listener stops, off the real-time path.
+    """
+
+    speaker: str = ""                       # the speaker it follows
+    left_ns: int | None = None              # wall clock when it stopped listening
+    messages: int = 0
+    bad_frames: int = 0                     # kept messages that did not parse (not analysed)
+    log: bytearray = field(default_factory=bytearray, repr=False)
+
+    def keep(self, recv_ns: int, msg: bytes) -> None:
+        """The real-time path: two appends to one bytearray, no per-frame objects."""
+        self.log += _LOG.pack(recv_ns, len(msg))
+        self.log += msg
+        self.messages += 1
+
+    def kept(self) -> Iterator[tuple[int, bytes]]:
+        """(receive ns, message) for every message kept, in arrival order."""
+        buf, at = self.log, 0
+        while at < len(buf):
+            recv_ns, size = _LOG.unpack_from(buf, at)
+            at += _LOG.size
+            yield recv_ns, bytes(buf[at:at + size])
+            at += size
+
+    def frames(self) -> Iterator[tuple[int, wire.Frame]]:
+        """(receive ns, frame) for every kept message that parses, in arrival order."""
+        for recv_ns, msg in self.kept():
+            try:
+                yield recv_ns, wire.decode(msg)
+            except wire.WireError:
+                continue
+
+
+_MAGIC = wire.MAGIC + bytes((wire.VERSION,))
+_SETTLE_CHUNK = 2000  # frames replayed between yields to the event loop
+
+
+class ThickListener(Listener):
+    """Same constructor, join and reconnect behaviour as ``Listener``; keeps every message.
+
+    The real-time path is kept to the minimum. Its socket is a ``LeanSocket`` (same
+    handshake and refusals as websockets' client: a full edge's 503 raises ``InvalidStatus``
+    with its Retry-After). Until the join, every message goes through the thin listener's
+    ``_received`` (which times the join); from then on the socket hands each message
+    straight to the log with its receive time, without waking the listener's task, and
+    checks only the frame magic (a message that is not a space frame drops the connection,
+    as a corrupt frame does for the thin listener). When it stops, the thin bookkeeping is
+    replayed from the log.
+    """
+
+    def __init__(self, session, index: int, home_dc: str, gateways: list[str], space: str,
+                 speaker_id: str, retry, join_timeout_s: float = 5.0) -> None:
+        super().__init__(session, index, home_dc, gateways, space, speaker_id, retry, join_timeout_s)
+        self.rec: ThickRecord = ThickRecord(index, home_dc, speaker=speaker_id)
+        self._sock: LeanSocket | None = None
+
+    async def _open(self, url: str, timeout_s: float) -> LeanSocket:
+        sock = await open_lean(url, timeout_s)
+        if self.rec.join_s is not None:  # a reconnect: straight to the log
+            sock.sink = self._keep
+        self._sock = sock
+        return sock
+
+    def _received(self, msg: bytes, recv_ns: int, t0: float, last_seq: int) -> int:
+        if self.rec.join_s is None:
+            last_seq = super()._received(msg, recv_ns, t0, last_seq)  # raises on a corrupt frame
+            self.rec.keep(recv_ns, msg)
+            if self.rec.join_s is not None and self._sock is not None:
+                self._sock.sink = self._keep
+        elif not self._keep(msg, recv_ns):  # queued before the sink was set
+            raise wire.WireError("not a space frame")
+        return last_seq
+
+    def _keep(self, msg: bytes, recv_ns: int) -> bool:
+        if msg[:3] != _MAGIC:
+            return False
+        self.rec.keep(recv_ns, msg)
+        return True
+
+    async def run(self, stop) -> None:
+        try:
+            await super().run(stop)
+        finally:
+            self.rec.left_ns = time.time_ns()
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """The thin bookkeeping (seqs, latency_ns, out_of_order) from the log, yielding to
+        the event loop now and then so that listeners still running keep their rate."""
+        rec = self.rec
+        rec.seqs, rec.latency_ns, rec.out_of_order, rec.bad_frames = [], [], 0, 0
+        last_seq = -1
+        for i, (recv_ns, msg) in enumerate(rec.kept()):
+            try:
+                last_seq = Listener._received(self, msg, recv_ns, 0.0, last_seq)
+            except wire.WireError:
+                rec.bad_frames += 1
+            if i % _SETTLE_CHUNK == _SETTLE_CHUNK - 1:
+                await asyncio.sleep(0)
+
+
+# --- the socket: a receive-only WebSocket client ------------------------------------------
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_SIZE = 2**16           # as the thin listener's websockets max_size
+_HIGH_WATER = 2048          # queued messages before reading pauses (websockets does the same)
+_LOW_WATER = 512
+_CLOSE = 0x8
+_PING = 0x9
+_PONG = 0xA
+
+
+async def open_lean(url: str, timeout_s: float) -> LeanSocket:
+    """Open ``ws://host:port/path?query`` and complete the opening handshake within timeout_s.
+
+    Raises what websockets' ``connect`` raises for the same failures, so that the
+    listener's join loop treats both alike: ``InvalidStatus`` for a refusal (with the
+    response's headers, e.g. Retry-After), ``TimeoutError``, ``OSError``, ``InvalidURI``.
+    """
+    u = urlsplit(url)
+    if u.scheme != "ws" or not u.hostname:
+        raise InvalidURI(url, "the lean socket speaks ws://host[:port]/path only")
+    port = u.port or 80
+    key = base64.b64encode(os.urandom(16))
+    request = (f"GET {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\n"
+               f"Host: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+               "User-Agent: chaos-thick-listener\r\n\r\n").encode()
+    loop = asyncio.get_running_loop()
+    transport = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            transport, sock = await loop.create_connection(lambda: LeanSocket(key), u.hostname, port)
+            transport.write(request)
+            await sock.handshake
+    except BaseException:
+        if transport is not None:
+            transport.abort()
+        raise
+    return sock
+
+
+class LeanSocket(asyncio.Protocol):
+    """The receiving end of a WebSocket (RFC 6455), no more: frames are cut out of the
+    bytes as they arrive, pings answered, a close echoed. ``async for msg in sock`` yields
+    each data message (bytes) and ends when the connection does; ``await sock.close()``.
+
+    Why not websockets' client: per 20 ms frame its receive path (reader generator, frame
+    objects, message assembler, a future per message) cost about 50 us of CPU here, most of
+    a thick listener's real-time budget. Nothing is negotiated (no extensions), so a frame
+    is a 2-10 byte header and the payload.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._accept = base64.b64encode(hashlib.sha1(key + _GUID).digest()).decode()
+        self.handshake: asyncio.Future = self._loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._open = False
+        self._buf = b""
+        self._head: tuple[int, str, Headers, int] | None = None
+        self._queue: deque[bytes] = deque()
+        self._fragments: list[bytes] | None = None
+        self._waiter: asyncio.Future | None = None
+        self._paused = False
+        # When set, data messages go to sink(msg, receive ns) as they are cut out of the
+        # bytes, instead of the queue; a False return drops the connection (1007).
+        self.sink: Callable[[bytes, int], bool] | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if not self.handshake.done():
+            self.handshake.set_exception(self._refusal() if self._head else
+                                         ConnectionResetError("closed during the opening handshake"))
+        self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf + data if self._buf else data
+        if not self._open:
+            buf = self._read_head(buf)
+            if not self._open:
+                self._buf = buf
+                return
+        at, n, queue, sink = 0, len(buf), self._queue, self.sink
+        now = time.time_ns() if sink is not None else 0
+        while n - at >= 2:
+            b0, b1 = buf[at], buf[at + 1]
+            size, head = b1 & 0x7F, 2
+            if size == 126:
+                if n - at < 4:
+                    break
+                size, head = int.from_bytes(buf[at + 2:at + 4], "big"), 4
+            elif size == 127:
+                if n - at < 10:
+                    break
+                size, head = int.from_bytes(buf[at + 2:at + 10], "big"), 10
+            if b1 & 0x80 or b0 & 0x70 or size > _MAX_SIZE:  # masked, RSV bits, too big
+                self._fail(1009 if size > _MAX_SIZE else 1002)
+                return
+            end = at + head + size
+            if end > n:
+                break
+            payload = buf[at + head:end]
+            at = end
+            op = b0 & 0x0F
+            msg = None
+            if op in (1, 2) and self._fragments is None:
+                if b0 & 0x80:
+                    msg = payload
+                else:
+                    self._fragments = [payload]
+            elif op == 0 and self._fragments is not None:
+                self._fragments.append(payload)
+                if sum(map(len, self._fragments)) > _MAX_SIZE:
+                    self._fail(1009)
+                    return
+                if b0 & 0x80:
+                    msg = b"".join(self._fragments)
+                    self._fragments = None
+            elif op == _PING:
+                self._send(_PONG, payload)
+            elif op == _CLOSE:
+                self._send(_CLOSE, payload[:2])
+                self._shut()
+                return
+            elif op != _PONG:
+                self._fail(1002)
+                return
+            if msg is not None:
+                if sink is None:
+                    queue.append(msg)
+                elif not sink(msg, now):
+                    self._fail(1007)
+                    return
+        self._buf = buf[at:] if at < n else b""
+        if queue:
+            self._wake()
+            if len(queue) > _HIGH_WATER and not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+
+    # the listener's side
+    def __aiter__(self) -> LeanSocket:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._queue:
+            if self.closed:
+                raise StopAsyncIteration
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._paused and len(self._queue) < _LOW_WATER and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
+        return self._queue.popleft()
+
+    async def close(self) -> None:
+        if not self.closed:
+            self._send(_CLOSE, (1000).to_bytes(2, "big"))
+            self._shut()
+
+    # internals
+    def _read_head(self, buf: bytes) -> bytes:
+        if self._head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > 16384:
+                    self._fail_handshake(InvalidMessage("response head over 16 KiB"))
+                return buf
+            lines = buf[:end].decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            try:
+                status = int(parts[1])
+            except (IndexError, ValueError):
+                self._fail_handshake(InvalidMessage(f"not an HTTP response: {lines[0][:80]!r}"))
+                return b""
+            headers = Headers()
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip()] = value.strip()
+            self._head = (status, parts[2] if len(parts) > 2 else "", headers, end + 4)
+        status, _, headers, body_at = self._head
+        if status == 101:
+            if (headers.get("Upgrade", "").lower() != "websocket"
+                    or headers.get("Sec-WebSocket-Accept") != self._accept):
+                self._fail_handshake(InvalidStatus(self._response(buf)))
+                return b""
+            self._open = True
+            self.handshake.set_result(None)
+            return buf[body_at:]
+        length = headers.get("Content-Length", "0").strip()
+        if not length.isdigit() or len(buf) - body_at >= int(length):
+            self._fail_handshake(self._refusal(buf))
+        return buf
+
+    def _response(self, buf: bytes = b"") -> Response:
+        status, reason, headers, body_at = self._head
+        return Response(status, reason, headers, bytes(buf[body_at:]))
+
+    def _refusal(self, buf: bytes = b"") -> InvalidStatus:
+        return InvalidStatus(self._response(buf or self._buf))
+
+    def _fail_handshake(self, exc: Exception) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(exc)
+        self.closed = True
+        self.transport.abort()
+
+    def _send(self, opcode: int, payload: bytes = b"") -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))  # control frames: <= 125 B
+        self.transport.write(bytes((0x80 | opcode, 0x80 | len(masked))) + mask + masked)
+
+    def _fail(self, code: int) -> None:
+        self._send(_CLOSE, code.to_bytes(2, "big"))
+        self._shut()
+
+    def _shut(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+# --- analysis (pure: no I/O, no clock) ---------------------------------------------------
+
+class RunCache:
+    """What the analyses of one run's listeners share: the speaker's test signal (generated
+    once: it costs about as much as decoding) and echo results for identical audio.
+
+    Listeners that heard the same frames decode to the same samples (libopus is
+    deterministic, and a decoder that joined later converges bit-exactly within about
+    1.5 s), and echo windows sit on the same seq boundaries, so a healthy run's echo
+    analysis, about 85 % of the cost, is done once per distinct window rather than once
+    per listener. ``measure_echo`` is pure: a memo cannot change an answer.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.hits = self.misses = 0
+        self._first = 0
+        self._pcm = np.zeros(0, dtype=np.int16)
+        self._echo: dict[tuple[bytes, int, int], EchoResult] = {}
+
+    def signal(self, first_seq: int, count: int) -> np.ndarray:
+        """int16 test signal of seqs first_seq .. first_seq + count - 1."""
+        if count <= 0:
+            return np.zeros(0, dtype=np.int16)
+        if not len(self._pcm):
+            self._first, self._pcm = first_seq, reference(first_seq, count, self.seed)
+        if first_seq < self._first:
+            self._pcm = np.concatenate((reference(first_seq, self._first - first_seq, self.seed),
+                                        self._pcm))
+            self._first = first_seq
+        have_end = self._first + len(self._pcm) // FRAME_SAMPLES
+        if first_seq + count > have_end:
+            self._pcm = np.concatenate((self._pcm, reference(have_end, first_seq + count - have_end,
+                                                             self.seed)))
+        at = (first_seq - self._first) * FRAME_SAMPLES
+        return self._pcm[at:at + count * FRAME_SAMPLES]
+
+    def echo(self, received: np.ndarray, ref_first: int, ref_count: int) -> EchoResult:
+        """``measure_echo(received, signal(ref_first, ref_count))``, memoised."""
+        key = (hashlib.blake2b(received.tobytes(), digest_size=16).digest(), ref_first, ref_count)
+        hit = self._echo.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        self.misses += 1
+        res = self._echo[key] = measure_echo(received, self.signal(ref_first, ref_count))
+        return res
+
+
+@dataclass(frozen=True)
+class EchoWindow:
+    start_s: float          # seconds since the run start (speaker capture time of its first slot)
+    duration_s: float
+    result: EchoResult
+
+
+@dataclass(frozen=True)
+class ThickReport:
+    """What one thick listener heard. Times are seconds since the run start, on the
+    speaker's capture clock (when the audio was spoken). ``None``: not measured."""
+
+    index: int
+    home_dc: str
+    dc: str
+    edge: str
+    joined: bool                         # it heard the speaker at least once
+    playout_deadline_s: float
+    first_seq: int | None                # the slots judged: first frame heard ..
+    last_seq: int | None                 # .. last frame due before it left
+    t0_s: float | None                   # time of slot 0
+    frames_expected: int
+    frames_delivered: int                # arrived before the playout deadline
+    frames_late: int                     # arrived, but after it
+    frames_lost: int                     # never arrived
+    audio_delivered: float | None
+    freeze: FreezeReport | None
+    silence: SilenceReport | None
+    echo: EchoResult | None              # the deciding window (see _decisive)
+    echo_conclusive: bool                # False: no window could tell (echo SLI inconclusive)
+    echo_windows: tuple[EchoWindow, ...]
+    mouth_to_ear_p50_s: float | None     # receive - capture, every frame of the speaker received
+    mouth_to_ear_p95_s: float | None
+    audio_offset_ms: float | None        # decoded audio vs where its headers place it, codec
+                                         # delay removed: ~0 unless audio and headers disagree
+    loss: float | None                   # 1 - audio_delivered, for the E-model
+    loss_burst_ratio: float
+    mos: float | None                    # G.107 from min(p95 delay, deadline) and loss
+    undecodable: int = 0                 # frames the decoder refused (played as silence)
+    other_frames: int = 0                # frames without the followed speaker (not on its timeline)
+
+    @property
+    def freeze_share(self) -> float | None:
+        return None if self.freeze is None else self.freeze.share
+
+    @property
+    def silence_longest_s(self) -> float | None:
+        return None if self.silence is None else self.silence.longest_s
+
+    @property
+    def echo_db(self) -> float | None:
+        """The echo SLI: strength if detected, else the floor (an upper bound); None when
+        inconclusive (no direct path, or too little audio to resolve the threshold)."""
+        if self.echo is None or not self.echo_conclusive:
+            return None
+        return self.echo.at_most_db
+
+    def slo_values(self) -> dict[str, float | None]:
+        """Whole-listening values by SLI name (chaos.slo.SLIS); None means inconclusive."""
+        return {"audio_delivered": self.audio_delivered, "freeze": self.freeze_share,
+                "mouth_to_ear": self.mouth_to_ear_p95_s, "echo": self.echo_db,
+                "silence": self.silence_longest_s, "mos": self.mos}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["slis"] = self.slo_values()
+        return _jsonable(d)
+
+
+def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: int = 0,
+            playout_deadline_s: float = PLAYOUT_DEADLINE_S, run_start_ns: int | None = None,
+            echo_window_s: float = 5.0, echo_resolve_db: float = ECHO_RESOLVE_DB,
+            cache: RunCache | None = None) -> ThickReport:
+    """Decode and judge what ``record``'s listener heard of its speaker.
+
+    ``produced`` is the speaker's (seq, capture_ns) of every frame (``Speaker.produced``),
+    ``seed`` its test-signal seed. The frames judged run from the first one the listener
+    received to the last whose playout deadline passed before it left (or the last it got
+    on time); all of them count, a loss or reconnect included. Echo is measured per window
+    of about ``echo_window_s``: the worst window decides, so a short echo fault is not
+    diluted by a long clean run; a window that cannot resolve ``echo_resolve_db`` (the
+    echo SLO's threshold) is inconclusive, not a breach. ``run_start_ns`` (wall clock) is
+    time 0; by default the speaker's first capture. Pass one ``RunCache`` to every
+    listener's analysis of a run.
+    """
+    if not playout_deadline_s > 0:
+        raise ValueError(f"playout_deadline_s must be > 0, got {playout_deadline_s}")
+    if cache is not None and cache.seed != seed:
+        raise ValueError(f"the cache holds the signal of seed {cache.seed}, not {seed}")
+    cache = cache or RunCache(seed)
+    prod = np.asarray(produced, dtype=np.int64).reshape(-1, 2)
+    prod = prod[np.argsort(prod[:, 0], kind="stable")]
+    pseqs, pcap = prod[:, 0], prod[:, 1]
+    if run_start_ns is None:
+        run_start_ns = int(pcap[0]) if len(pcap) else 0
+
+    # The followed speaker's frames, in arrival order.
+    seqs, capture, recv, payloads, other = [], [], [], [], 0
+    for recv_ns, frame in record.frames():
+        c = next((c for c in frame.contributors if c.speaker == record.speaker), None)
+        if c is None:
+            other += 1
+            continue
+        seqs.append(c.seq)
+        capture.append(c.capture_ns)
+        recv.append(recv_ns)
+        payloads.append(frame.payload)
+    ident = dict(index=record.index, home_dc=record.home_dc, dc=record.dc, edge=record.edge,
+                 playout_deadline_s=playout_deadline_s, other_frames=other)
+    if not seqs or not len(pseqs):
+        return _unheard(ident)
+    seqs_a = np.asarray(seqs, dtype=np.int64)
+    lat_a = (np.asarray(recv, dtype=np.int64) - np.asarray(capture, dtype=np.int64)) / 1e9
+    m2e_p50, m2e_p95 = percentile(lat_a, 50), percentile(lat_a, 95)
+
+    # The slots judged: first frame received .. last frame due (or got) before leaving.
+    deadline_ns = int(round(playout_deadline_s * 1e9))
+    first = int(seqs_a[0])
+    on_time = lat_a <= playout_deadline_s
+    last = int(pseqs[-1])
+    if record.left_ns is not None:
+        due = pseqs[pcap + deadline_ns <= record.left_ns]
+        last = max(int(due.max()) if len(due) else first - 1,
+                   int(seqs_a[on_time].max()) if on_time.any() else first - 1)
+        last = min(last, int(pseqs[-1]))
+    if last < first:
+        return _unheard(ident)
+    n = last - first + 1
+
+    # First arrival of each seq wins; later duplicates are not played again.
+    _, firsts = np.unique(seqs_a, return_index=True)
+    firsts.sort()
+    in_range = (seqs_a[firsts] >= first) & (seqs_a[firsts] <= last)
+    idx = firsts[in_range]
+    heard = heard_slots(seqs_a[idx], latency_s=lat_a[idx], deadline_s=playout_deadline_s,
+                        first_seq=first, last_seq=last)
+    delivered = int(heard.sum())
+    late = int((~on_time[idx]).sum())
+    k0 = int(np.searchsorted(pseqs, first))
+    slot0_ns = int(pcap[k0]) if k0 < len(pseqs) and pseqs[k0] == first else int(capture[0])
+    t0_s = round((slot0_ns - run_start_ns) / 1e9, 9)
+    freeze = freezes(heard, t0_s=t0_s)
+
+    # Play: frames on time, in seq order, one decoder; every other slot is silence.
+    pcm = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
+    played = idx[on_time[idx]]
+    played = played[np.argsort(seqs_a[played], kind="stable")]
+    decoder, undecodable = Decoder(), 0
+    for i in played:
+        try:
+            out = decoder.decode(payloads[i])
+        except (av.FFmpegError, ValueError):
+            undecodable += 1
+            continue
+        at = (int(seqs_a[i]) - first) * FRAME_SAMPLES
+        out = out[:FRAME_SAMPLES]
+        pcm[at:at + len(out)] = out
+
+    # Echo, per window of ~echo_window_s on fixed seq boundaries, against the reference
+    # from 1 s earlier.
+    ref_first = max(int(pseqs[0]), first - ECHO_LEAD_FRAMES)
+    ref_all = cache.signal(ref_first, last - ref_first + 1)
+    windows = []
+    for w0, w1 in _windows(first, last, max(1, round(echo_window_s / FRAME_S))):
+        r0 = max(ref_first, first + w0 - ECHO_LEAD_FRAMES)
+        res = cache.echo(pcm[w0 * FRAME_SAMPLES:w1 * FRAME_SAMPLES], r0, first + w1 - r0)
+        windows.append((EchoWindow(round(t0_s + w0 * FRAME_S, 9), round((w1 - w0) * FRAME_S, 9), res),
+                        first + w0 - r0))
+    measured = [(w, lead) for w, lead in windows if w.result.measured]
+    echo, conclusive = _decisive(windows, echo_resolve_db)
+    if measured:
+        offset_ms = float(np.median([w.result.direct_lag_ms + lead * FRAME_S * 1000
+                                     for w, lead in measured]))
+        audio_offset = round(offset_ms - CODEC_DELAY_MS, 3)
+        delay_samples = int(round(offset_ms * wire.SAMPLE_RATE / 1000))
+    else:
+        audio_offset, delay_samples = None, CODEC_DELAY_SAMPLES
+
+    silence = silences(pcm, ref_all[(first - ref_first) * FRAME_SAMPLES:],
+                       delay_samples=delay_samples, t0_s=t0_s)
+
+    loss = 1.0 - delivered / n
+    burst = emodel.burst_ratio(~heard)
+    mos = emodel.mos(1000 * min(m2e_p95, playout_deadline_s), loss, burst_ratio=burst)
+    return ThickReport(
+        **ident, joined=True, first_seq=first, last_seq=last, t0_s=t0_s,
+        frames_expected=n, frames_delivered=delivered, frames_late=late,
+        frames_lost=n - delivered - late, audio_delivered=delivered / n,
+        freeze=freeze, silence=silence, echo=echo, echo_conclusive=conclusive,
+        echo_windows=tuple(w for w, _ in windows),
+        mouth_to_ear_p50_s=m2e_p50, mouth_to_ear_p95_s=m2e_p95, audio_offset_ms=audio_offset,
+        loss=loss, loss_burst_ratio=burst, mos=mos, undecodable=undecodable)
+
+
+def _windows(first: int, last: int, size: int) -> list[tuple[int, int]]:
+    """Slot ranges [w0, w1) covering first..last, cut at seqs that are multiples of size
+    (so that listeners share boundaries); an end piece under half a window joins its
+    neighbour."""
+    cuts = [q - first for q in range(-(-(first + 1) // size) * size, last + 1, size)]
+    edges = [0, *cuts, last - first + 1]
+    if len(edges) > 2 and edges[1] - edges[0] < size / 2:
+        del edges[1]
+    if len(edges) > 2 and edges[-1] - edges[-2] < size / 2:
+        del edges[-2]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _decisive(windows: list[tuple[EchoWindow, int]], resolve_db: float) -> tuple[EchoResult, bool]:
+    """The window that decides the echo SLI, and whether it can.
+
+    The strongest detected echo, if any; else the highest floor among windows that resolve
+    ``resolve_db`` (an upper bound on the echo there). A window that detected nothing with
+    a floor above it (mostly silence: too little audio to tell) or that found no direct
+    path is inconclusive and does not count; when no window counts, neither does the run.
+    """
+    results = [w.result for w, _ in windows]
+    detected = [r for r in results if r.measured and r.detected]
+    if detected:
+        return max(detected, key=lambda r: r.strength_db), True
+    resolved = [r for r in results if r.measured and r.floor_db <= resolve_db]
+    if resolved:
+        return max(resolved, key=lambda r: r.floor_db), True
+    measured = [r for r in results if r.measured]
+    if measured:
+        return min(measured, key=lambda r: r.floor_db), False
+    return (results[0] if len(results) == 1 else _unmeasured_echo()), False
+
+
+def _unmeasured_echo() -> EchoResult:
+    nan = math.nan
+    return EchoResult(False, False, nan, nan, nan, nan, nan, nan)
+
+
+def _unheard(ident: dict) -> ThickReport:
+    """Never heard the speaker: nothing to judge (join_time says why)."""
+    return ThickReport(**ident, joined=False, first_seq=None, last_seq=None, t0_s=None,
+                       frames_expected=0, frames_delivered=0, frames_late=0, frames_lost=0,
+                       audio_delivered=None, freeze=None, silence=None, echo=None,
+                       echo_conclusive=False,
+                       echo_windows=(), mouth_to_ear_p50_s=None, mouth_to_ear_p95_s=None,
+                       audio_offset_ms=None, loss=None, loss_burst_ratio=1.0, mos=None)
+
+
+def _jsonable(v):
+    """NaN -> None, tuples -> lists: json.dumps-able with allow_nan=False."""
+    if hasattr(v, "_asdict"):  # gaps.Interval
+        return {k: _jsonable(x) for k, x in v._asdict().items()}
+    if isinstance(v, float):
+        return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v

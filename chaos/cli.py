@@ -9,7 +9,7 @@ import sys
 
 from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
-from . import stack
+from . import cli_fault, stack
 from .errors import ChaosError, ConfigError
 
 
@@ -35,12 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     status = st_sub.add_parser("status", help="services, DC, health, address")
     status.add_argument("--json", action="store_true")
     st_sub.add_parser("down", help="stop the stack and remove what it created")
+    cli_fault.add_reset_parser(st_sub)
 
     pr = sub.add_parser("probe", help="join listeners, listen, print the SLIs measured")
     pr.add_argument("--listeners", type=int, default=20)
     pr.add_argument("--seconds", type=float, default=5.0)
     pr.add_argument("--join-timeout", type=float, default=5.0, metavar="S")
+    pr.add_argument("--thick-per-dc", type=int, default=1, metavar="K",
+                    help="listeners per DC that decode and analyse the audio (default 1)")
+    pr.add_argument("--rate", default=None, metavar="R",
+                    help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
     pr.add_argument("--json", action="store_true")
+    cli_fault.add_fault_parser(sub, _Parser)
     return p
 
 
@@ -63,6 +69,8 @@ def cmd_stack(args) -> int:
                          f"{state.profile} profile, {len(state.topology.services)} services healthy; "
                          f"gateways at {gws}")
         return 0
+    if args.action == "reset":
+        return cli_fault.cmd_reset(args)
     if args.action == "status":
         state = stack.current()
         rows = stack.status(state)
@@ -92,18 +100,22 @@ def cmd_stack(args) -> int:
 
 
 def cmd_probe(args) -> int:
+    from .load import parse_rate
     from .probes.session import run_probe, validate
-    validate(args.listeners, args.seconds, args.join_timeout)
+    rate = parse_rate(args.rate) if args.rate is not None else None
+    validate(args.listeners, args.seconds, args.join_timeout, args.thick_per_dc, rate)
     state = stack.current()
     stack.require_healthy(state)
-    result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout))
+    result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout,
+                                   thick_per_dc=args.thick_per_dc, rate=rate))
     doc = result.to_dict(state.topology)
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         from rich.table import Table
-        t = Table(title=f"probe: {doc['listeners_joined']} of {doc['listeners_requested']} listeners joined, "
-                        f"{doc['seconds']:g} s, scale {doc['scale_factor']:.2e} of the incident")
+        t = Table(title=f"probe: {doc['listeners_joined']} of {doc['listeners_requested']} listeners joined "
+                        f"(+{doc['thick_listeners']} thick), {doc['seconds']:g} s; "
+                        f"scale: {doc['scale']['described']}")
         for col in ("SLO", "objective", "value", "verdict"):
             t.add_column(col)
         for s in result.slos:
@@ -121,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "stack":
             return cmd_stack(args)
+        if args.command == "fault":
+            return cli_fault.cmd_fault(args)
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

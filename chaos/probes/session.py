@@ -1,25 +1,36 @@
-"""One probe run: a speaker, N thin listeners spread over the DCs, and the SLIs they measured."""
+"""One probe run: a speaker, thin listeners spread over the DCs, a few thick listeners per
+DC, optionally an open-loop audience arriving at a rate; then every SLI, judged.
+
+Listening is recorded at real rate; thick listeners' audio is decoded and analysed after
+the run (chaos.probes.thick). Times are seconds since the run's t0 (the first listener's
+start), so SLO windows and breaches read as "t=31 s".
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiohttp
+import numpy as np
 
 from space.retry import RetryPolicy
 from space.topology import DCS, Topology
 
+from .. import sli
 from ..errors import ConfigError, ProbeError
+from ..load.arrivals import INCIDENT_JOINS_PER_S
+from ..load.result import INCIDENT_AUDIENCE
 from ..model import SloResult
-from ..slo import DEFAULTS, percentile
+from ..slo import DEFAULTS, Objective, Series, validate as validate_objectives
 from .joinapi import Refused, create_space
 from .listener import Listener, ListenerRecord
 from .speaker import Speaker
+from .thick import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S, RunCache, ThickListener, ThickReport, analyse
 
-INCIDENT_AUDIENCE = 600_000
 DRAIN_S = 0.5  # listening after the speaker stops, for frames still in flight
 
 
@@ -28,14 +39,28 @@ class ProbeResult:
     listeners_requested: int
     seconds: float
     space: str
+    t0_ns: int
     records: list[ListenerRecord]
+    thick: list[ThickReport]
     produced: list[tuple[int, int]]
     speaker_origin: str | None
+    thick_records: list[ListenerRecord] = field(default_factory=list)  # headers count like thin
+    storm: object | None = None           # chaos.load.StormResult when an arrival rate was set
     slos: list[SloResult] = field(default_factory=list)
 
     @property
     def listeners_joined(self) -> int:
         return sum(1 for r in self.records if r.join_s is not None)
+
+    def scale_factor(self) -> dict:
+        audience = self.listeners_requested + (self.storm.peak_concurrent if self.storm else 0)
+        rate = self.storm.achieved_rate_per_s if self.storm else None
+        return {"audience": audience / INCIDENT_AUDIENCE,
+                "join_rate": None if rate is None else rate / INCIDENT_JOINS_PER_S,
+                "described": f"{audience} listeners = {audience / INCIDENT_AUDIENCE:.2e} of the "
+                             f"incident's {INCIDENT_AUDIENCE:,}"
+                             + (f"; {rate:g} joins/s = {rate / INCIDENT_JOINS_PER_S:.2e} of its "
+                                f"~{INCIDENT_JOINS_PER_S:.0f}/s" if rate else "")}
 
     def to_dict(self, topo: Topology | None = None) -> dict:
         per_dc = {}
@@ -45,14 +70,29 @@ class ProbeResult:
                           "audio_delivered": delivered_ratio(recs, self.produced)[0]}
         d = {"listeners_requested": self.listeners_requested,
              "listeners_joined": self.listeners_joined,
+             "thick_listeners": len(self.thick),
              "seconds": self.seconds, "space": self.space,
-             "scale_factor": self.listeners_requested / INCIDENT_AUDIENCE,
+             "scale_factor": self.scale_factor()["audience"],
+             "scale": self.scale_factor(),
              "frames_produced": len(self.produced),
-             "slos": [s.to_dict() for s in self.slos], "per_dc": per_dc,
+             "slos": [_finite(s.to_dict()) for s in self.slos], "per_dc": per_dc,
              "join_errors": sorted({r.join_error for r in self.records if r.join_error})[:5]}
+        if self.storm is not None:
+            d["storm"] = _finite(self.storm.to_dict())
         if topo is not None:
             d["target"] = {"runtime": topo.runtime, "profile": topo.profile}
         return d
+
+
+def _finite(obj):
+    """JSON has no infinity: a failed join's +inf is written as null with the count beside."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def gateway_order(topo: Topology, home_dc: str) -> list[str]:
@@ -62,11 +102,8 @@ def gateway_order(topo: Topology, home_dc: str) -> list[str]:
 
 
 def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int]]) -> tuple[float | None, int]:
-    """Share of the speaker's frames, produced while each listener was joined, that it received.
-
-    A listener is joined from its first frame to the end of the run; out-of-order frames
-    count as lost. Returns (ratio, frames expected).
-    """
+    """Share of the speaker's frames, from each listener's first frame to the end, received
+    in order (no deadline). Returns (ratio, frames expected)."""
     if not produced:
         return None, 0
     last_seq = produced[-1][0]
@@ -74,51 +111,101 @@ def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int
     for r in records:
         if r.join_s is None or not r.seqs:
             continue
-        first = r.seqs[0]
-        expected += last_seq - first + 1
+        expected += last_seq - r.seqs[0] + 1
         got += len(r.seqs)
     return (got / expected if expected else None), expected
 
 
-def compute_slos(result: ProbeResult) -> list[SloResult]:
-    recs = result.records
-    window = f"whole run ({result.seconds:g} s)"
-    joins = [r.join_s if r.join_s is not None else float("inf") for r in recs]
-    p95_join = percentile(joins, 95)
-    failed = sum(r.join_s is None for r in recs)
-    out = [DEFAULTS["join_time"].judge(p95_join, len(joins), window,
-                                       f"{failed} of {len(joins)} joins failed" if failed else "")]
-    ratio, expected = delivered_ratio(recs, result.produced)
-    out.append(DEFAULTS["audio_delivered"].judge(ratio, expected, window))
-    lat = [ns / 1e9 for r in recs for ns in r.latency_ns]
-    out.append(DEFAULTS["mouth_to_ear"].judge(percentile(lat, 95), len(lat), window))
-    return out
+def _thick_series(reports: list[ThickReport], name: str) -> Series:
+    """One sample per thick listener (its whole-listening value), stamped when it started
+    hearing; echo per analysis window, stamped at the window's start."""
+    samples = []
+    for r in reports:
+        if name == "echo":  # a window counts if it found an echo or could have seen one
+            samples += [(w.start_s, w.result.at_most_db) for w in r.echo_windows
+                        if w.result.measured and (w.result.detected or w.result.floor_db <= ECHO_RESOLVE_DB)]
+            continue
+        value = r.slo_values().get(name)
+        if value is not None and r.t0_s is not None:
+            samples.append((r.t0_s, value))
+    return Series.of(name, samples)
 
 
-def validate(listeners: int, seconds: float, join_timeout_s: float) -> None:
-    if listeners < 1:
+def series(result: ProbeResult) -> dict[str, Series]:
+    """Every SLI of the run as timed samples."""
+    listeners = result.records + result.thick_records
+    joins = sli.join_time(listeners, result.t0_ns)
+    if result.storm is not None:
+        t, v = result.storm.join_samples(result.t0_ns)
+        joins = Series("join_time", *_merge_sorted(joins, t, v))
+    joined_at = [((r.joined_ns - result.t0_ns) / 1e9) for r in listeners if r.joined_ns]
+    onset = max(joined_at) if joined_at else 0.0
+    return {
+        "join_time": joins,
+        "audio_delivered": sli.audio_delivered(listeners, result.produced, result.t0_ns,
+                                               PLAYOUT_DEADLINE_S),
+        "mouth_to_ear": sli.mouth_to_ear(listeners, result.produced, result.t0_ns),
+        "freeze": _thick_series(result.thick, "freeze"),
+        "silence": _thick_series(result.thick, "silence"),
+        "echo": _thick_series(result.thick, "echo"),
+        "mos": _thick_series(result.thick, "mos"),
+        # no fault here: follow the audience from the moment everyone had joined
+        "audience_retained": sli.audience_retained(listeners, result.produced, result.t0_ns,
+                                                   onset_s=onset, recovered_by_s=onset),
+    }
+
+
+def _merge_sorted(s: Series, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    tt, vv = np.concatenate([s.t_s, t]), np.concatenate([s.values, v])
+    order = np.argsort(tt, kind="stable")
+    return tt[order], vv[order]
+
+
+def compute_slos(result: ProbeResult, objectives: list[Objective] | None = None) -> list[SloResult]:
+    objectives = objectives or list(DEFAULTS.values())
+    by_sli = series(result)
+    return [o.evaluate(by_sli[o.sli], 0.0, result.seconds + DRAIN_S + 1.0) for o in objectives]
+
+
+def defaults_for(seconds: float) -> list[Objective]:
+    """The default objectives, a window longer than the run judged over the whole run."""
+    return [replace(o, window_s=None) if o.window_s and o.window_s > seconds else o
+            for o in DEFAULTS.values()]
+
+
+def validate(listeners: int, seconds: float, join_timeout_s: float, thick_per_dc: int = 1,
+             rate: float | None = None, objectives: list[Objective] | None = None) -> None:
+    if isinstance(listeners, bool) or not isinstance(listeners, int) or listeners < 1:
         raise ConfigError(f"--listeners must be at least 1, got {listeners}")
     if not seconds > 0:
         raise ConfigError(f"--seconds must be more than 0, got {seconds:g}")
     if not join_timeout_s > 0:
         raise ConfigError(f"--join-timeout must be more than 0 s, got {join_timeout_s:g}")
+    if isinstance(thick_per_dc, bool) or not isinstance(thick_per_dc, int) or thick_per_dc < 0:
+        raise ConfigError(f"--thick-per-dc must be 0 or more, got {thick_per_dc}")
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        raise ConfigError(f"--rate must be more than 0 joins/s, got {rate}")
+    validate_objectives(objectives or defaults_for(seconds), seconds)
 
 
 async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
                     join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
-                    space: str | None = None) -> ProbeResult:
-    validate(listeners, seconds, join_timeout_s)
+                    space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
+                    objectives: list[Objective] | None = None, seed: int = 0) -> ProbeResult:
+    validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
+    objectives = objectives or defaults_for(seconds)
     retry = retry or topo.settings.retry
     space = space or f"probe-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    connector = aiohttp.TCPConnector(limit=0)
+    storm_task = None
     async with aiohttp.ClientSession(connector=connector) as session:
         try:
             space = await create_space(session, gateway_order(topo, DCS[0]), space)
         except Refused as e:
             raise ProbeError(f"could not create a space through any gateway: {e}. "
                              "Is the stack up and healthy? See `chaos stack status`.") from e
-        speaker = Speaker(session, gateway_order(topo, DCS[0]), space, retry=retry)
+        speaker = Speaker(session, gateway_order(topo, DCS[0]), space, retry=retry, seed=seed)
         speaker_task = asyncio.create_task(speaker.run(stop))
         try:
             await asyncio.wait_for(speaker.connected.wait(), timeout=join_timeout_s)
@@ -128,20 +215,40 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
             await speaker.close()
             raise ProbeError("the probe's speaker could not publish to any origin within "
                              f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
-        ls = [Listener(session, i, DCS[i % len(DCS)], gateway_order(topo, DCS[i % len(DCS)]),
-                       space, speaker.id, retry, join_timeout_s) for i in range(listeners)]
+        thin = [Listener(session, i, DCS[i % len(DCS)], gateway_order(topo, DCS[i % len(DCS)]),
+                         space, speaker.id, retry, join_timeout_s) for i in range(listeners)]
+        thick = [ThickListener(session, listeners + k, dc, gateway_order(topo, dc), space,
+                               speaker.id, retry, join_timeout_s)
+                 for k, dc in enumerate(dc for dc in DCS for _ in range(thick_per_dc))]
         stop_listeners = asyncio.Event()
-        tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in ls]
+        t0_ns = time.time_ns()
+        if rate is not None:
+            from ..load import ArrivalSchedule, StormOptions, run_storm
+            storm_task = asyncio.create_task(run_storm(
+                topo, space, speaker.id, ArrivalSchedule(rate, seconds),
+                StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None)))
+        tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thin + thick]
         t_start = time.monotonic()
-        await asyncio.sleep(seconds)
-        stop.set()
-        await speaker_task
-        await asyncio.sleep(DRAIN_S)
-        stop_listeners.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await speaker.close()
+        storm = None
+        try:
+            await asyncio.sleep(seconds)
+            if storm_task is not None:  # the speaker talks until the last arrival is judged
+                storm = await storm_task
+        finally:
+            if storm_task is not None and not storm_task.done():
+                storm_task.cancel()  # interrupted: the generator stops its workers
+                await asyncio.gather(storm_task, return_exceptions=True)
+            stop.set()
+            await speaker_task
+            await asyncio.sleep(DRAIN_S)
+            stop_listeners.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await speaker.close()
         elapsed = time.monotonic() - t_start
-    result = ProbeResult(listeners, round(elapsed, 3), space, [lst.rec for lst in ls],
-                         speaker.produced, speaker.origin)
-    result.slos = compute_slos(result)
+    cache = RunCache(seed)
+    reports = [analyse(t.rec, speaker.produced, seed=seed, run_start_ns=t0_ns, cache=cache)
+               for t in thick]
+    result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, [t.rec for t in thin],
+                         reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm)
+    result.slos = compute_slos(result, objectives)
     return result

@@ -53,3 +53,14 @@ def test_missing_tools_are_named_with_the_fix(monkeypatch, capsys):
     assert main(["stack", "up", "--base-port", "24000"]) == 1
     err = capsys.readouterr().err
     assert "redis-server" in err and "fixtures/setup.sh" in err
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["probe", "--rate", "-5"], "is not a rate"),
+    (["probe", "--rate", "0/min"], "must be more than 0"),
+    (["probe", "--rate", "fast"], "is not a rate"),
+    (["probe", "--thick-per-dc", "-1"], "--thick-per-dc must be 0 or more"),
+])
+def test_bad_probe_values_are_rejected_before_anything_runs(argv, expect, capsys):
+    assert main(argv) == 2
+    assert expect in capsys.readouterr().err

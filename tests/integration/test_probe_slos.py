@@ -1,0 +1,52 @@
+"""The probe's steady state against the local stack: 200 listeners, every SLO judged and
+passing, and the thick listeners' decoded view agreeing with the thin listeners' headers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from chaos import stack
+from chaos.model import Verdict
+from chaos.probes.session import run_probe
+from chaos.slo import SLIS
+
+from .conftest import bring_up
+
+pytestmark = [pytest.mark.local, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def local_stack(chaos_home):
+    state = bring_up("local", "resilient", 26000)
+    yield state
+    stack.down()
+
+
+def test_200_listeners_every_slo_passes_and_thick_agrees_with_thin(local_stack):
+    result = asyncio.run(run_probe(local_stack.topology, listeners=200, seconds=8, thick_per_dc=2))
+    verdicts = {s.name: s for s in result.slos}
+    assert set(verdicts) == set(SLIS), "every SLI is judged"
+    failed = {n: (s.value, s.objective, s.verdict, s.note) for n, s in verdicts.items()
+              if s.verdict is not Verdict.PASSED}
+    assert not failed, failed
+    assert result.listeners_joined == 200 and len(result.thick) == 6
+    thin_ms = np.median([ns for r in result.records for ns in r.latency_ns]) / 1e6
+    for report in result.thick:
+        assert report.audio_delivered >= 0.995
+        assert not report.echo.detected
+        # the thick listener's own header timing, and the thin listeners', within a few ms
+        assert abs(report.mouth_to_ear_p50_s * 1000 - thin_ms) < 15, (report.mouth_to_ear_p50_s, thin_ms)
+        assert abs(report.audio_offset_ms) <= 1.0, "the decoded audio is where its headers say"
+
+
+def test_an_arriving_audience_is_timed_join_by_join(local_stack):
+    result = asyncio.run(run_probe(local_stack.topology, listeners=6, seconds=4, thick_per_dc=0,
+                                   rate=40.0))
+    storm = result.storm
+    assert storm.joined + storm.failed == storm.arrivals >= 120
+    join = next(s for s in result.slos if s.name == "join_time")
+    assert join.samples == storm.arrivals + 6, "every join, the storm's and the probe's, is a sample"
+    assert result.scale_factor()["join_rate"] == pytest.approx(storm.achieved_rate_per_s / (50_000 / 60))

@@ -7,12 +7,12 @@ afterwards, off the real-time path, in ``analyse``: a pure function of the recor
 the speaker produced and its seed.
 
 Joining, timing the join and reconnecting are the thin listener's (``ThickListener``
-subclasses ``Listener`` through its ``_open`` and ``_received`` hooks). Its socket is a
-lean receive-only WebSocket client (``LeanSocket``) that, once joined, hands each message
-straight to the log; the thin bookkeeping (in-order seqs, latencies) is replayed from the
-log when it stops, so a ``ThickRecord`` is also a ``ListenerRecord`` and feeds
-``chaos.sli`` and ``session.delivered_ratio`` alike. Per frame this costs about a third
-of what the thin listener's websockets path does (bench/thick_listeners.py).
+subclasses ``Listener`` through its ``_open`` and ``_received`` hooks). Its socket is the
+project's lean receive-only WebSocket client (``chaos.probes.leanws``) that, once joined,
+hands each message straight to the log; the thin bookkeeping (in-order seqs, latencies)
+is replayed from the log when it stops, so a ``ThickRecord`` is also a ``ListenerRecord``
+and feeds ``chaos.sli`` and ``session.delivered_ratio`` alike. Per frame this costs about
+a third of what the thin listener's websockets path does (bench/thick_listeners.py).
 
 What ``analyse`` plays, per followed speaker: the frames that carry it, decoded with one
 Opus decoder in its seq order, each laid on its 20 ms slot (slot i = seq first_seq + i).
@@ -25,22 +25,15 @@ seqs, so ``gaps.silences`` and ``echo.measure_echo`` see aligned input.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import math
-import os
 import struct
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from urllib.parse import urlsplit
 
 import av
 import numpy as np
-from websockets.datastructures import Headers
-from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI
-from websockets.http11 import Response
 
 from space import wire
 from space.opus import Decoder
@@ -50,6 +43,7 @@ from ..analysis.echo import EchoResult, measure_echo
 from ..analysis.gaps import FreezeReport, SilenceReport, freezes, heard_slots, silences
 from ..analysis.reference import reference
 from ..slo import DEFAULTS, percentile
+from .leanws import LeanSocket, connect
 from .listener import Listener, ListenerRecord
 
 FRAME_SAMPLES = wire.FRAME_SAMPLES
@@ -108,9 +102,9 @@ _SETTLE_CHUNK = 2000  # frames replayed between yields to the event loop
 class ThickListener(Listener):
     """Same constructor, join and reconnect behaviour as ``Listener``; keeps every message.
 
-    The real-time path is kept to the minimum. Its socket is a ``LeanSocket`` (same
-    handshake and refusals as websockets' client: a full edge's 503 raises ``InvalidStatus``
-    with its Retry-After). Until the join, every message goes through the thin listener's
+    The real-time path is kept to the minimum. Its socket is a ``leanws.LeanSocket`` (the
+    handshake and refusals are websockets': a full edge's 503 raises ``InvalidStatus`` with
+    its Retry-After). Until the join, every message goes through the thin listener's
     ``_received`` (which times the join); from then on the socket hands each message
     straight to the log with its receive time, without waking the listener's task, and
     checks only the frame magic (a message that is not a space frame drops the connection,
@@ -125,9 +119,9 @@ class ThickListener(Listener):
         self._sock: LeanSocket | None = None
 
     async def _open(self, url: str, timeout_s: float) -> LeanSocket:
-        sock = await open_lean(url, timeout_s)
-        if self.rec.join_s is not None:  # a reconnect: straight to the log
-            sock.sink = self._keep
+        # max_size as the thin listener's websockets client; a reconnect: straight to the log
+        sock = await connect(url, timeout_s, max_size=2**16,
+                             sink=self._keep if self.rec.join_s is not None else None)
         self._sock = sock
         return sock
 
@@ -167,243 +161,6 @@ class ThickListener(Listener):
                 rec.bad_frames += 1
             if i % _SETTLE_CHUNK == _SETTLE_CHUNK - 1:
                 await asyncio.sleep(0)
-
-
-# --- the socket: a receive-only WebSocket client ------------------------------------------
-
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_MAX_SIZE = 2**16           # as the thin listener's websockets max_size
-_HIGH_WATER = 2048          # queued messages before reading pauses (websockets does the same)
-_LOW_WATER = 512
-_CLOSE = 0x8
-_PING = 0x9
-_PONG = 0xA
-
-
-async def open_lean(url: str, timeout_s: float) -> LeanSocket:
-    """Open ``ws://host:port/path?query`` and complete the opening handshake within timeout_s.
-
-    Raises what websockets' ``connect`` raises for the same failures, so that the
-    listener's join loop treats both alike: ``InvalidStatus`` for a refusal (with the
-    response's headers, e.g. Retry-After), ``TimeoutError``, ``OSError``, ``InvalidURI``.
-    """
-    u = urlsplit(url)
-    if u.scheme != "ws" or not u.hostname:
-        raise InvalidURI(url, "the lean socket speaks ws://host[:port]/path only")
-    port = u.port or 80
-    key = base64.b64encode(os.urandom(16))
-    request = (f"GET {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\n"
-               f"Host: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
-               "User-Agent: chaos-thick-listener\r\n\r\n").encode()
-    loop = asyncio.get_running_loop()
-    transport = None
-    try:
-        async with asyncio.timeout(timeout_s):
-            transport, sock = await loop.create_connection(lambda: LeanSocket(key), u.hostname, port)
-            transport.write(request)
-            await sock.handshake
-    except BaseException:
-        if transport is not None:
-            transport.abort()
-        raise
-    return sock
-
-
-class LeanSocket(asyncio.Protocol):
-    """The receiving end of a WebSocket (RFC 6455), no more: frames are cut out of the
-    bytes as they arrive, pings answered, a close echoed. ``async for msg in sock`` yields
-    each data message (bytes) and ends when the connection does; ``await sock.close()``.
-
-    Why not websockets' client: per 20 ms frame its receive path (reader generator, frame
-    objects, message assembler, a future per message) cost about 50 us of CPU here, most of
-    a thick listener's real-time budget. Nothing is negotiated (no extensions), so a frame
-    is a 2-10 byte header and the payload.
-    """
-
-    def __init__(self, key: bytes) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._accept = base64.b64encode(hashlib.sha1(key + _GUID).digest()).decode()
-        self.handshake: asyncio.Future = self._loop.create_future()
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self._open = False
-        self._buf = b""
-        self._head: tuple[int, str, Headers, int] | None = None
-        self._queue: deque[bytes] = deque()
-        self._fragments: list[bytes] | None = None
-        self._waiter: asyncio.Future | None = None
-        self._paused = False
-        # When set, data messages go to sink(msg, receive ns) as they are cut out of the
-        # bytes, instead of the queue; a False return drops the connection (1007).
-        self.sink: Callable[[bytes, int], bool] | None = None
-
-    # asyncio.Protocol
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def connection_lost(self, exc) -> None:
-        self.closed = True
-        if not self.handshake.done():
-            self.handshake.set_exception(self._refusal() if self._head else
-                                         ConnectionResetError("closed during the opening handshake"))
-        self._wake()
-
-    def data_received(self, data: bytes) -> None:
-        buf = self._buf + data if self._buf else data
-        if not self._open:
-            buf = self._read_head(buf)
-            if not self._open:
-                self._buf = buf
-                return
-        at, n, queue, sink = 0, len(buf), self._queue, self.sink
-        now = time.time_ns() if sink is not None else 0
-        while n - at >= 2:
-            b0, b1 = buf[at], buf[at + 1]
-            size, head = b1 & 0x7F, 2
-            if size == 126:
-                if n - at < 4:
-                    break
-                size, head = int.from_bytes(buf[at + 2:at + 4], "big"), 4
-            elif size == 127:
-                if n - at < 10:
-                    break
-                size, head = int.from_bytes(buf[at + 2:at + 10], "big"), 10
-            if b1 & 0x80 or b0 & 0x70 or size > _MAX_SIZE:  # masked, RSV bits, too big
-                self._fail(1009 if size > _MAX_SIZE else 1002)
-                return
-            end = at + head + size
-            if end > n:
-                break
-            payload = buf[at + head:end]
-            at = end
-            op = b0 & 0x0F
-            msg = None
-            if op in (1, 2) and self._fragments is None:
-                if b0 & 0x80:
-                    msg = payload
-                else:
-                    self._fragments = [payload]
-            elif op == 0 and self._fragments is not None:
-                self._fragments.append(payload)
-                if sum(map(len, self._fragments)) > _MAX_SIZE:
-                    self._fail(1009)
-                    return
-                if b0 & 0x80:
-                    msg = b"".join(self._fragments)
-                    self._fragments = None
-            elif op == _PING:
-                self._send(_PONG, payload)
-            elif op == _CLOSE:
-                self._send(_CLOSE, payload[:2])
-                self._shut()
-                return
-            elif op != _PONG:
-                self._fail(1002)
-                return
-            if msg is not None:
-                if sink is None:
-                    queue.append(msg)
-                elif not sink(msg, now):
-                    self._fail(1007)
-                    return
-        self._buf = buf[at:] if at < n else b""
-        if queue:
-            self._wake()
-            if len(queue) > _HIGH_WATER and not self._paused:
-                self._paused = True
-                self.transport.pause_reading()
-
-    # the listener's side
-    def __aiter__(self) -> LeanSocket:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while not self._queue:
-            if self.closed:
-                raise StopAsyncIteration
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        if self._paused and len(self._queue) < _LOW_WATER and not self.closed:
-            self._paused = False
-            self.transport.resume_reading()
-        return self._queue.popleft()
-
-    async def close(self) -> None:
-        if not self.closed:
-            self._send(_CLOSE, (1000).to_bytes(2, "big"))
-            self._shut()
-
-    # internals
-    def _read_head(self, buf: bytes) -> bytes:
-        if self._head is None:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > 16384:
-                    self._fail_handshake(InvalidMessage("response head over 16 KiB"))
-                return buf
-            lines = buf[:end].decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            try:
-                status = int(parts[1])
-            except (IndexError, ValueError):
-                self._fail_handshake(InvalidMessage(f"not an HTTP response: {lines[0][:80]!r}"))
-                return b""
-            headers = Headers()
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip()] = value.strip()
-            self._head = (status, parts[2] if len(parts) > 2 else "", headers, end + 4)
-        status, _, headers, body_at = self._head
-        if status == 101:
-            if (headers.get("Upgrade", "").lower() != "websocket"
-                    or headers.get("Sec-WebSocket-Accept") != self._accept):
-                self._fail_handshake(InvalidStatus(self._response(buf)))
-                return b""
-            self._open = True
-            self.handshake.set_result(None)
-            return buf[body_at:]
-        length = headers.get("Content-Length", "0").strip()
-        if not length.isdigit() or len(buf) - body_at >= int(length):
-            self._fail_handshake(self._refusal(buf))
-        return buf
-
-    def _response(self, buf: bytes = b"") -> Response:
-        status, reason, headers, body_at = self._head
-        return Response(status, reason, headers, bytes(buf[body_at:]))
-
-    def _refusal(self, buf: bytes = b"") -> InvalidStatus:
-        return InvalidStatus(self._response(buf or self._buf))
-
-    def _fail_handshake(self, exc: Exception) -> None:
-        if not self.handshake.done():
-            self.handshake.set_exception(exc)
-        self.closed = True
-        self.transport.abort()
-
-    def _send(self, opcode: int, payload: bytes = b"") -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))  # control frames: <= 125 B
-        self.transport.write(bytes((0x80 | opcode, 0x80 | len(masked))) + mask + masked)
-
-    def _fail(self, code: int) -> None:
-        self._send(_CLOSE, code.to_bytes(2, "big"))
-        self._shut()
-
-    def _shut(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
 
 
 # --- analysis (pure: no I/O, no clock) ---------------------------------------------------

@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from space.topology import Topology, compose_env
+from space.topology import Service, Topology, compose_env
 
 from ..errors import ConfigError, MissingTool, PortInUse, StackAlreadyUp, StackError
 from . import images
@@ -106,6 +106,27 @@ def has_labelled_containers(timeout_s: int = 3) -> bool:
         return bool(client.containers.list(all=True, filters={"label": [STACK_LABEL]}))
     finally:
         client.close()
+
+
+def labelled(client, service: str | None = None) -> list:
+    """The stack's containers (label chaos.stack=space), or one service's (chaos.service):
+    the only way faults find a container."""
+    labels = [STACK_LABEL] + ([f"chaos.service={service}"] if service else [])
+    return client.containers.list(all=True, filters={"label": labels})
+
+
+def network(client, name: str):
+    """The stack's network labelled chaos.network=name (dc-a, ..., backbone, ingress), or None."""
+    nets = client.networks.list(filters={"label": [STACK_LABEL, f"chaos.network={name}"]})
+    nets.sort(key=lambda n: n.name != f"{PROJECT}_{name}")   # compose's own name first
+    return nets[0] if nets else None
+
+
+def expected_networks(service: Service) -> tuple[str, ...]:
+    """The networks compose.yaml puts a service on, by their chaos.network label."""
+    if service.kind == "toxiproxy":
+        return ("backbone", "ingress")
+    return (service.dc, "backbone") + (("ingress",) if service.kind == "gateway" else ())
 
 
 def _state_text(c) -> tuple[bool, str]:

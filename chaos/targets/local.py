@@ -7,7 +7,9 @@ and redis-server as local processes, no docker. Logs and configs live under
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -22,10 +24,11 @@ from space.topology import Service, Topology, toxiproxy_config
 from ..errors import MissingTool, PortInUse, StackError
 from . import health, procs
 from .base import Progress, ServiceStatus
-from .state import home, write_atomic
+from .state import StackState, home, write_atomic
 
 # Start order: state first, then the links, then the tiers from the back.
 _ORDER = ("redis", "sentinel", "toxiproxy", "origin", "edge", "gateway")
+RESTART_TIMEOUT_S = 8.0   # within the fault engine's 10 s revert deadline
 
 
 def find_tool(name: str, env_var: str, extra: tuple[str, ...] = ()) -> str | None:
@@ -111,14 +114,17 @@ class LocalRuntime:
         topo_file = run_dir / "topology.json"
         write_atomic(topo_file, topo.to_json())
         started: list[procs.Proc] = []
-        state = {"run_dir": str(run_dir), "procs": []}
+        # argv per service: what `restart` (a fault's revert, `stack reset`) runs again
+        state = {"run_dir": str(run_dir), "procs": [], "argv": {}}
         deadline = time.monotonic() + timeout_s
         try:
             for kind in _ORDER:
                 batch = [s for s in topo.services.values() if s.kind == kind]
                 for svc in batch:
-                    p = procs.spawn(svc.name, svc.dc, self._argv(svc, topo, topo_file, run_dir),
-                                    self.stack_id, run_dir / "logs" / f"{svc.name}.log", run_dir)
+                    argv = self._argv(svc, topo, topo_file, run_dir)
+                    p = procs.spawn(svc.name, svc.dc, argv, self.stack_id,
+                                    run_dir / "logs" / f"{svc.name}.log", run_dir)
+                    state["argv"][svc.name] = argv
                     started.append(p)
                     state["procs"] = [q.to_dict() for q in started]
                 if batch:
@@ -159,6 +165,40 @@ class LocalRuntime:
                                  f"Last lines of {first.log}:\n{_tail(first.log)}")
             time.sleep(0.1)
 
+    # -- restart (a fault's revert, `stack reset`) ---------------------------------------
+    def restart(self, state: StackState, service: str, timeout_s: float = RESTART_TIMEOUT_S,
+                wait: bool = True) -> procs.Proc:
+        """Bring one service back as `up` started it (argv, labels, cwd, log) and wait
+        until it is healthy (wait=False: only start it). Idempotent: a live labelled
+        process of it is kept, not doubled.
+
+        The new pid is saved in the stack state file, so that status, down and the orphan
+        sweep keep finding it.
+        """
+        svc = state.topology.services.get(service)
+        if svc is None:
+            raise StackError(f"{service} is not a service of stack {state.stack_id}")
+        argv = state.runtime_state.get("argv", {}).get(service)
+        run_dir = state.runtime_state.get("run_dir")
+        if not argv or not run_dir:
+            raise StackError(f"cannot restart {service}: stack {state.stack_id} was started "
+                             "without recording its command lines (an older version). "
+                             "`chaos stack down` and `chaos stack up` to get a restartable stack.")
+        recorded = {d["service"]: d for d in state.runtime_state.get("procs", [])}
+        log = recorded.get(service, {}).get("log") or str(Path(run_dir) / "logs" / f"{service}.log")
+        deadline = time.monotonic() + timeout_s
+        # one restart of a service at a time (the runner and its watchdog may both revert)
+        with _file_lock(home() / "locks" / f"restart-{self.stack_id}-{service}.lock", deadline):
+            alive = service_procs(self.stack_id, service)
+            if alive:
+                p = procs.Proc(service, alive[0].pid, alive[0].start_ticks, log)
+            else:
+                p = procs.spawn(service, svc.dc, argv, self.stack_id, Path(log), Path(run_dir))
+            _record_proc(state, p)
+            if wait:
+                self._wait_healthy([svc], {service: p}, deadline)
+        return p
+
     # -- status and down ----------------------------------------------------------------
     def status(self, topo: Topology, runtime_state: dict) -> list[ServiceStatus]:
         by_name = {d["service"]: procs.Proc.from_dict(d) for d in runtime_state.get("procs", [])}
@@ -190,6 +230,70 @@ class LocalRuntime:
             shutil.rmtree(run_dir, ignore_errors=True)
             removed.append(f"run directory {run_dir}")
         return removed
+
+
+def service_of(pid: int, stack_id: str) -> str | None:
+    """The service a labelled process of stack_id runs: its working directory (which
+    survives a rewritten process title), else its CHAOS_SERVICE label."""
+    if procs.stack_of(pid) != stack_id:
+        return None
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        if (cwd.parent / procs.MARKER).read_text().strip() == stack_id:
+            return cwd.name
+    except OSError:
+        pass
+    return procs.labels(pid).get("CHAOS_SERVICE") or None
+
+
+def procs_by_service(stack_id: str) -> dict[str, list[procs.Proc]]:
+    """Every live labelled process of the stack, by service (one scan of /proc)."""
+    out: dict[str, list[procs.Proc]] = {}
+    for pid in procs.find_labelled(stack_id):
+        ticks = procs.start_ticks(pid)
+        service = service_of(pid, stack_id)
+        if ticks is not None and service:
+            out.setdefault(service, []).append(procs.Proc(service, pid, ticks, ""))
+    return {k: sorted(v, key=lambda p: p.start_ticks) for k, v in out.items()}
+
+
+def service_procs(stack_id: str, service: str) -> list[procs.Proc]:
+    """Every live labelled process of one service (a forked child of redis too)."""
+    return procs_by_service(stack_id).get(service, [])
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, deadline: float | None = None):
+    """An exclusive flock, given up (StackError) at the deadline rather than waited forever."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (fcntl.LOCK_NB if deadline else 0))
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StackError(f"{path} stayed locked by another process") from None
+                time.sleep(0.05)
+        yield
+
+
+def _record_proc(state: StackState, p: procs.Proc) -> None:
+    """Put p in place of its service's entry, in memory and in the state file on disk
+    (re-read under a lock: the runner and the watchdog may restart services at once)."""
+    def update(runtime_state: dict) -> None:
+        entries = runtime_state.setdefault("procs", [])
+        for i, d in enumerate(entries):
+            if d["service"] == p.service:
+                entries[i] = p.to_dict()
+                return
+        entries.append(p.to_dict())
+    update(state.runtime_state)
+    with _file_lock(home() / "stack.lock"):
+        fresh = StackState.load()
+        if fresh is not None and fresh.stack_id == state.stack_id:
+            update(fresh.runtime_state)
+            fresh.save()
 
 
 def _tail(path: str, lines: int = 15) -> str:

@@ -14,8 +14,9 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus, InvalidURI
 
 from chaos.analysis.reference import reference
+from chaos.probes.leanws import connect as open_lean
 from chaos.probes.speaker import _hint
-from chaos.probes.thick import RunCache, ThickListener, ThickRecord, analyse, open_lean
+from chaos.probes.thick import RunCache, ThickListener, ThickRecord, analyse
 from space import wire
 from space.opus import Encoder
 from space.retry import RetryPolicy

@@ -1,0 +1,99 @@
+"""Mechanism "network": disconnect a service's container from one of the stack's docker
+networks, and connect it back.
+
+The action names the service and the network by its ``chaos.network`` label (``backbone``,
+``dc-a``, ...) and carries the aliases to reconnect with, so that a process that never saw
+the injection puts it back. Containers and networks are found by label only. The local
+runtime has no per-DC network: there the executor refuses.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..targets.state import StackState
+from .base import Action
+from .engine import FaultError
+
+API_TIMEOUT_S = 10
+
+
+class DockerNetwork:
+    mechanism: ClassVar[str] = "network"
+
+    def __init__(self, state: StackState) -> None:
+        self.state = state
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from ..targets.images import docker_client
+            self._client = docker_client(timeout=API_TIMEOUT_S)
+        return self._client
+
+    def _find(self, action: Action):
+        from ..targets.docker import labelled, network
+        name = action.params.get("network")
+        net = network(self.client, name)
+        if net is None:
+            raise FaultError(f"the stack has no docker network labelled chaos.network={name}")
+        containers = [c for c in labelled(self.client, action.target)
+                      if c.labels.get("chaos.stack_id") in ("", None, self.state.stack_id)]
+        if not containers:
+            raise FaultError(f"no container of stack {self.state.stack_id} is labelled "
+                             f"chaos.service={action.target}")
+        return net, containers
+
+    @staticmethod
+    def _attached(c, net) -> bool:
+        c.reload()
+        nets = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return any(n.get("NetworkID") == net.id for n in nets.values()) or net.name in nets
+
+    def inject(self, action: Action) -> None:
+        import docker
+        net, containers = self._find(action)
+        for c in containers:
+            if not self._attached(c, net):
+                continue
+            try:
+                net.disconnect(c, force=True)
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as e:
+                raise FaultError(f"could not disconnect {action.target} from {net.name}: "
+                                 f"{e.explanation}") from None
+
+    def revert(self, action: Action) -> None:
+        import docker
+        net, containers = self._find(action)
+        aliases = list(action.params.get("aliases") or [action.target])
+        for c in containers:
+            if self._attached(c, net):
+                continue
+            try:
+                net.connect(c, aliases=aliases)
+            except docker.errors.APIError as e:
+                if self._attached(c, net):        # connected meanwhile (a parallel revert)
+                    continue
+                raise FaultError(f"could not reconnect {action.target} to {net.name}: "
+                                 f"{e.explanation}") from None
+
+
+class LocalNetwork:
+    mechanism: ClassVar[str] = "network"
+
+    def __init__(self, state: StackState) -> None:
+        self.state = state
+
+    def inject(self, action: Action) -> None:
+        raise FaultError("network faults need the docker runtime; locally a partition "
+                         "disables toxiproxy links (mechanism proxy)")
+
+    def revert(self, action: Action) -> None:
+        return None  # nothing can have been injected
+
+
+def make(state: StackState):
+    return DockerNetwork(state) if state.runtime == "docker" else LocalNetwork(state)

@@ -1,0 +1,66 @@
+"""Mechanisms ``toxic`` and ``proxy``: toxiproxy toxics on a link, and links taken down.
+
+Action params (everything a revert needs, from the ledger alone):
+
+- ``toxic``: ``{"proxy": "<link>", "toxic": "<toxiproxy type>", "stream", "toxicity",
+  "attributes": {...}, "undo": {"toxics": [{"name", "stream"}, ...]}}``: one toxic per
+  entry of ``undo.toxics`` (two for stream "both"). Inject adds each (one already there
+  under its name counts as done); revert removes each by name (one already gone counts as
+  done).
+- ``proxy``: ``{"proxy": "<link>"}`` or ``{"proxies": ["<link>", ...]}``, and optionally
+  ``"enabled"`` (what inject sets; default False). Revert enables them.
+
+toxiproxy is reached at the stack's published API address, only through chaos.toxi (every
+call has a deadline).
+"""
+
+from __future__ import annotations
+
+from ..targets.state import StackState
+from ..toxi import Toxiproxy, ToxiproxyError
+from .base import Action
+
+TOXI_TIMEOUT_S = 1.5   # per call; an action's two calls stay inside the engine's 10 s deadline
+
+
+def _proxies(a: Action) -> list[str]:
+    return list(a.params.get("proxies") or [a.params.get("proxy") or a.target])
+
+
+class ToxiExecutor:
+    mechanism = "toxic"
+
+    def __init__(self, toxi: Toxiproxy) -> None:
+        self.toxi = toxi
+
+    def inject(self, a: Action) -> None:
+        if a.mechanism == "proxy":
+            for name in _proxies(a):
+                self.toxi.set_enabled(name, bool(a.params.get("enabled", False)))
+            return
+        p = a.params
+        proxy = p["proxy"]
+        for t in p["undo"]["toxics"]:
+            try:
+                self.toxi.add_toxic(proxy, p["toxic"], p["attributes"], stream=t["stream"],
+                                    toxicity=p["toxicity"], name=t["name"])
+            except ToxiproxyError:
+                if not self._has_toxic(proxy, t["name"]):
+                    raise  # refused for another reason than "already there"
+
+    def revert(self, a: Action) -> None:
+        if a.mechanism == "proxy":
+            for name in _proxies(a):
+                self.toxi.set_enabled(name, True)
+            return
+        for t in a.params["undo"]["toxics"]:
+            self.toxi.remove_toxic(a.params["proxy"], t["name"])
+
+    def _has_toxic(self, proxy: str, name: str) -> bool:
+        p = self.toxi.proxies().get(proxy) or {}
+        return any(t.get("name") == name for t in p.get("toxics") or [])
+
+
+def make(state: StackState) -> ToxiExecutor:
+    return ToxiExecutor(Toxiproxy(state.topology.services["toxiproxy"].public,
+                                  timeout_s=TOXI_TIMEOUT_S))

@@ -110,9 +110,17 @@ class Toxiproxy:
         return resp
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """Enable or disable a proxy, and check that it took: re-enabling fails when
+        something else took the freed port meanwhile, and toxiproxy-python does not say so."""
         from toxiproxy.api import APIConsumer
-        self._run(f"{'enable' if enabled else 'disable'} {proxy}",
-                  lambda: APIConsumer.post(f"/proxies/{proxy}", json={"enabled": enabled}))
+        what = f"{'enable' if enabled else 'disable'} {proxy}"
+        resp = self._run(what, lambda: APIConsumer.post(f"/proxies/{proxy}", json={"enabled": enabled}))
+        if resp.status_code >= 400:
+            raise ToxiproxyError(f"toxiproxy refused to {what}: {resp.status_code} {resp.text.strip()[:200]}")
+        now = self.proxies().get(proxy, {}).get("enabled")
+        if now is not enabled:
+            raise ToxiproxyError(f"toxiproxy did not {what} (it reports enabled={now}); "
+                                 "if its listen port was taken meanwhile, free it and `chaos stack reset`")
 
     def reset(self) -> None:
         """Enable every proxy and remove every toxic: the safety net."""

@@ -379,24 +379,44 @@ class DockerRuntime:
                     problems.append(str(e))
             if problems:
                 progress("; ".join(problems) + "; removing the rest through the docker API")
-            self._sweep(client, progress)
+            # every name a stack container has had here: compose v1 and v2 spellings
+            known = {d.rsplit("(", 1)[-1].rstrip(")") for d in before_c.values()}
+            known |= {f"{self.project}{sep}{svc}{sep}1" for svc in topo.services for sep in "_-"}
+            self._sweep(client, progress, known)
             left_c = {c.id for c in client.containers.list(all=True,
                                                             filters={"label": [STACK_LABEL]})}
-            left_n = {n.id for n in client.networks.list(filters={"label": [STACK_LABEL]})}
+            left_n = set()
+            stale = []
+            for n in client.networks.list(filters={"label": [STACK_LABEL]}):
+                n.reload()
+                if n.attrs.get("Containers"):
+                    left_n.add(n.id)
+                else:
+                    # empty, yet the engine refuses to remove it: a stale endpoint in
+                    # dockerd's memory (docker 20.10, seen after disconnect/connect). It
+                    # holds nothing and compose reuses it; only a dockerd restart drops it.
+                    stale.append(n.name)
         finally:
             client.close()
         if left_c or left_n:
             raise StackError(f"could not remove {len(left_c)} container(s) and {len(left_n)} "
                              f"network(s) labelled {STACK_LABEL}: see `docker ps -a --filter "
-                             f"label={STACK_LABEL}` and `docker network ls`; a network that "
-                             "reports active endpoints with no container left needs a dockerd "
-                             "restart. `chaos stack down` again afterwards.")
+                             f"label={STACK_LABEL}` and `docker network ls`, remove them, then "
+                             "`chaos stack down` again.")
+        warnings = [f"network {name} is empty but the engine keeps a stale endpoint on it; "
+                    "restart dockerd to remove it" for name in stale]
+        for w in warnings:
+            progress(w)
         return (sorted(d for i, d in before_c.items() if i not in left_c)
-                + sorted(d for i, d in before_n.items() if i not in left_n))
+                + sorted(d for i, d in before_n.items()
+                         if i not in left_n and d.removeprefix("network ") not in stale)
+                + warnings)
 
-    def _sweep(self, client, progress: Progress) -> None:
+    def _sweep(self, client, progress: Progress, known_names: set[str] = frozenset()) -> None:
         import docker
+        names = set(known_names)
         for c in client.containers.list(all=True, filters={"label": [STACK_LABEL]}):
+            names.add(c.name)
             progress(f"removing container {c.name}")
             try:
                 c.remove(force=True, v=True)
@@ -417,8 +437,14 @@ class DockerRuntime:
                 except docker.errors.NotFound:
                     break
                 except docker.errors.APIError as e:
-                    # endpoints of just-removed containers go away asynchronously; an
-                    # endpoint that never does is engine state only a restart clears
+                    # endpoints of just-removed containers go away asynchronously; one that
+                    # stays (docker 20.10, after a disconnect/connect) goes with a forced
+                    # disconnect by the vanished container's name
+                    for name in names:
+                        try:
+                            client.api.disconnect_container_from_network(name, n.id, force=True)
+                        except docker.errors.APIError:
+                            pass
                     if attempt == NETWORK_REMOVE_TRIES - 1:
                         progress(f"could not remove network {n.name}: {e.explanation}. "
                                  "If it persists, restart dockerd (it drops stale endpoints)")

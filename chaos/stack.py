@@ -14,7 +14,7 @@ from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
 
 from .errors import ConfigError, StackAlreadyUp, StackError, StackNotUp
 from .targets.base import Progress, ServiceStatus, quiet
-from .targets.state import StackState
+from .targets.state import StackState, write_atomic
 
 DEFAULT_UP_TIMEOUT_S = {"local": 45.0, "docker": 240.0}
 
@@ -59,6 +59,8 @@ def up(runtime: str = "local", profile: str = "resilient", base_port: int = DEFA
     stack_id = f"space-{uuid.uuid4().hex[:8]}"
     rt = runtime_for(runtime, stack_id)
     rt.preflight(topo)
+    if runtime == "docker":  # before up: a crash mid-way still leaves a claim to sweep
+        write_atomic(_docker_claim(), stack_id)
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     runtime_state = rt.up(topo, timeout_s or DEFAULT_UP_TIMEOUT_S[runtime], progress)
     state = StackState(stack_id, runtime, profile, started_at, topo, runtime_state)
@@ -90,12 +92,19 @@ def down(progress: Progress = quiet) -> list[str]:
     removed = runtime_for(state.runtime, state.stack_id).down(
         state.topology, state.runtime_state, progress)
     StackState.clear()
+    _docker_claim().unlink(missing_ok=True)
     return removed
+
+
+def _docker_claim():
+    """The id of the docker stack started from this CHAOS_HOME (the engine is machine-wide)."""
+    from .targets.state import home
+    return home() / "docker-stack-id"
 
 
 def sweep_orphans(progress: Progress = quiet) -> list[str]:
     """What a crashed run left with no state file: labelled processes started from this
-    CHAOS_HOME, and labelled containers of the (machine-wide) docker stack."""
+    CHAOS_HOME, and the docker stack if it was started from this CHAOS_HOME."""
     from .targets import procs
     from .targets.state import home
 
@@ -106,13 +115,16 @@ def sweep_orphans(progress: Progress = quiet) -> list[str]:
                  f"{', '.join(sorted(set(orphans.values())))}")
         removed += [f"orphaned process (pid {pid}) of {orphans[pid]}"
                     for pid in procs.terminate(list(orphans))]
-    try:
-        from .targets.docker import DockerRuntime, has_labelled_containers
-        if has_labelled_containers():
-            progress("removing orphaned containers of the docker stack")
-            removed += DockerRuntime().down(build("docker", "resilient"), {}, progress)
-    except StackError as e:  # no engine, no compose: nothing of ours can be running there
-        progress(f"docker not checked: {e}")
+    claim = _docker_claim()
+    if claim.exists():  # only a docker stack started from here is ours to sweep
+        try:
+            from .targets.docker import DockerRuntime, has_labelled_containers
+            if has_labelled_containers(stack_id=claim.read_text().strip()):
+                progress("removing orphaned containers of the docker stack started from here")
+                removed += DockerRuntime().down(build("docker", "resilient"), {}, progress)
+            claim.unlink(missing_ok=True)
+        except StackError as e:  # no engine, no compose: nothing of ours can be running there
+            progress(f"docker not checked: {e}")
     return removed
 
 

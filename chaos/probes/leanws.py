@@ -17,11 +17,13 @@ stack's reason and retry hint) for a non-101 answer; ``ProtocolFault`` (a
 ``WebSocketException``) for a response or frame that breaks the protocol; ``InvalidURI``;
 ``TimeoutError``; ``OSError``.
 
-Why hand-written rather than websockets' sans-I/O ``ClientProtocol`` under the same
+Why hand-written rather than websockets' sans-I/O ``ClientProtocol`` driven by the same
 Protocol: that was built and measured (2-core machine, local stack). Its generator-based
-parser costs about 6 us per frame against about 2 here (9-10 against 2 over 250-500
-sockets), which made bench/thick_listeners.py's listener CPU per frame about 55 % higher
-at 250 listeners and 20 % at 500, and a storm worker's CPU per join 20-30 % higher.
+parser costs 9-10 us of CPU per frame over 250-500 sockets where this receive path costs
+about 2, which took bench/thick_listeners.py's listener CPU per frame from 20.9 to 31 us
+at 250 listeners (+48 %) and from 15.8 to 18 us at 500 (+14 %; medians of 8-14 runs),
+and a storm worker's CPU per join (bench/load_joins.py) from 1.56 to 1.92 ms at 100
+joins/s (+23 %) and from 1.18 to 1.52 ms at 200 (+29 %).
 """
 
 from __future__ import annotations
@@ -334,7 +336,8 @@ class LeanSocket(asyncio.Protocol):
         if t is None or t.is_closing():
             return
         n, mask = len(payload), os.urandom(4)
-        body = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * 32)[:n], "big")).to_bytes(n, "big")
+        masked = int.from_bytes(payload, "big") ^ int.from_bytes((mask * 32)[:n], "big")
+        body = masked.to_bytes(n, "big")
         t.write(bytes((0x80 | opcode, 0x80 | n)) + mask + body)
 
     def _fail(self, code: int, why: str) -> None:

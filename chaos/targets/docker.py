@@ -96,14 +96,16 @@ class _ServiceStopped(StackError):
     """A service exited while starting and will not be restarted: no use waiting."""
 
 
-def has_labelled_containers(timeout_s: int = 3) -> bool:
-    """Any container of the space stack on this engine? False when no engine answers."""
+def has_labelled_containers(timeout_s: int = 3, stack_id: str | None = None) -> bool:
+    """Any container of the space stack (of that stack id) on this engine? False when no
+    engine answers."""
     try:
         client = images.docker_client(timeout=timeout_s)
     except StackError:
         return False
+    labels = [STACK_LABEL] + ([f"chaos.stack_id={stack_id}"] if stack_id else [])
     try:
-        return bool(client.containers.list(all=True, filters={"label": [STACK_LABEL]}))
+        return bool(client.containers.list(all=True, filters={"label": labels}))
     finally:
         client.close()
 

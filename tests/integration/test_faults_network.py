@@ -458,9 +458,9 @@ def test_cpu_starve_on_edge_c_makes_dc_c_audio_late(space, engine, baseline):
     c = during["dc-c"]
     others = max(during[dc].p50_s for dc in ("dc-a", "dc-b"))
     assert c.p50_s >= others + 0.02, f"dc-c median mouth-to-ear {c.p50_s:.3f} s, others {others:.3f} s"
-    assert c.late_share >= 0.25, c
-    for dc in ("dc-a", "dc-b"):
-        assert during[dc].delivered is not None and during[dc].delivered >= 0.99, (dc, during[dc])
+    late_others = max(during[dc].late_share for dc in ("dc-a", "dc-b"))
+    assert c.late_share >= 0.25 and c.late_share >= late_others + 0.1, (
+        f"dc-c frames over 25 ms: {c.late_share:.1%}, other DCs at most {late_others:.1%}")
     assert after["dc-c"].p50_s < max(after[dc].p50_s for dc in ("dc-a", "dc-b")) + 0.05
 
 

@@ -59,10 +59,10 @@ from chaos.toxi import Toxiproxy
 from space.topology import DCS
 
 pytestmark = pytest.mark.timeout(900)
-# local: 35000 (CHAOS_TEST_FAULTS_BASE_PORT overrides it). It lies in Linux's ephemeral
-# range (32768-60999), so on a busy machine other clients' connections can hold some of its
-# ports for minutes; then the stack moves to the fallback, below that range.
-BASE = {"local": int(os.environ.get("CHAOS_TEST_FAULTS_BASE_PORT", 35000)), "docker": 17000}
+# local: 20000 (CHAOS_TEST_FAULTS_BASE_PORT overrides it), below Linux's ephemeral range
+# (32768-60999), where other clients' connections could hold its ports; if it is taken
+# anyway, the stack moves to the fallback.
+BASE = {"local": int(os.environ.get("CHAOS_TEST_FAULTS_BASE_PORT", 20000)), "docker": 17000}
 FALLBACK_BASE = {"local": 26000}
 UP_RETRY_S = 90
 PROBE_S = 4.0

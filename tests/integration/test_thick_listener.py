@@ -25,7 +25,7 @@ from space.wire import FRAME_SAMPLES, SAMPLE_RATE
 from .conftest import bring_up
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(240)]
-BASE = 33000
+BASE = 29000  # below the ephemeral port range (32768-60999)
 SECONDS = 5.0
 PER_DC = 2          # thin and thick listeners each, per DC
 

@@ -1,7 +1,12 @@
-"""pytest glue: `pytest experiments/ [--runtime local|docker]`.
+"""pytest glue: `pytest experiments/ [--runtime local|docker] [--stack-profile P]`.
 
-Thin on purpose: options and fixtures only; the framework does the work. Nothing heavy
-is imported until a fixture is used.
+Thin on purpose: options, fixtures, JUnit properties and a summary; the framework
+(chaos.runner) does the work. Nothing heavy is imported until a fixture is used.
+
+    @pytest.mark.chaos_profile("fragile")        # the stack profile it is written for
+    def test_dc_a_loss(chaos_run):
+        result = chaos_run(Experiment(...))      # fails the test unless the verdict is passed
+        result = chaos_run(exp, check=False)     # or judge the result yourself (canaries)
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import pytest
 
 RUNTIMES = ("local", "docker")
 PROFILES = ("resilient", "fragile")
+_RESULTS = pytest.StashKey[list]()
+_STACKS = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -17,9 +24,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--runtime", dest="chaos_runtime", default=None, choices=RUNTIMES,
                     help="runtime of the stack under test (default: local; ini: chaos_runtime)")
     group.addoption("--stack-profile", dest="chaos_profile", default=None, choices=PROFILES,
-                    help="stack profile (default: resilient; ini: chaos_profile)")
+                    help="run only the experiments written for this stack profile (default: each "
+                         "experiment's own, resilient if it names none)")
+    group.addoption("--chaos-reports", dest="chaos_reports", default=None, metavar="DIR",
+                    help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)")
     parser.addini("chaos_runtime", "default runtime of the stack under test", default="local")
     parser.addini("chaos_profile", "default stack profile", default="resilient")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chaos_profile(name): the stack profile an experiment "
+                            "is written for (resilient or fragile)")
+    config.stash[_RESULTS] = []
 
 
 def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str:
@@ -30,27 +46,123 @@ def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str
     return value
 
 
+def _profile_of(item: pytest.Item, config: pytest.Config) -> str:
+    m = item.get_closest_marker("chaos_profile")
+    if m is None:
+        return _setting(config, "profile", PROFILES)
+    if not m.args or m.args[0] not in PROFILES:
+        raise pytest.UsageError(f"{item.nodeid}: chaos_profile({', '.join(map(repr, m.args))}); "
+                                f"use one of: {', '.join(PROFILES)}")
+    return m.args[0]
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Only the wanted profile's experiments with --stack-profile; grouped by profile so
+    that the stack switches profile at most once."""
+    wanted = config.getoption("chaos_profile")
+    if wanted:
+        keep = [i for i in items if "chaos_run" not in getattr(i, "fixturenames", ())
+                or _profile_of(i, config) == wanted]
+        dropped = [i for i in items if i not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    uses = [i for i in items if "chaos_run" in getattr(i, "fixturenames", ())]
+    if uses:
+        first = {id(i): n for n, i in enumerate(items)}
+        order = {p: min(first[id(i)] for i in uses if _profile_of(i, config) == p)
+                 for p in {_profile_of(i, config) for i in uses}}
+        items.sort(key=lambda i: (order.get(_profile_of(i, config), -1)
+                                  if "chaos_run" in getattr(i, "fixturenames", ()) else -1))
+
+
 @pytest.fixture(scope="session")
 def chaos_runtime(pytestconfig: pytest.Config) -> str:
     return _setting(pytestconfig, "runtime", RUNTIMES)
 
 
 @pytest.fixture(scope="session")
-def space_stack(pytestconfig: pytest.Config, chaos_runtime: str):
-    """The stack under test: the one already up if it matches, else one started for the session."""
-    from chaos import stack
-    from chaos.targets.state import StackState
-
-    profile = _setting(pytestconfig, "profile", PROFILES)
-    existing = StackState.load()
-    if existing and existing.runtime == chaos_runtime and existing.profile == profile:
-        rows = stack.status(existing)
-        if any(r.detail != "not running" for r in rows):  # else stale: up() clears it
-            stack.require_healthy(existing)
-            yield existing
-            return
-    state = stack.up(chaos_runtime, profile)
+def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
+    """The session's stacks by profile (chaos.runner.stacks.SessionStacks)."""
+    from chaos.runner.stacks import SessionStacks
+    stacks = SessionStacks(chaos_runtime, progress=lambda msg: _say(pytestconfig, msg))
     try:
-        yield state
+        yield stacks
     finally:
-        stack.down()
+        stacks.close()
+
+
+@pytest.fixture
+def space_stack(request: pytest.FixtureRequest, chaos_stacks):
+    """The stack under test (chaos.targets.state.StackState) in the test's profile."""
+    return chaos_stacks.get(_profile_of(request.node, request.config))
+
+
+@pytest.fixture
+def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
+    """Run an experiment: ``chaos_run(experiment, check=True) -> chaos.runner.RunResult``.
+    Writes reports/<run-id>/ (journal, report.html, junit.xml), records every SLO verdict
+    as a JUnit property, and (check=True) fails the test unless the verdict is passed,
+    with the SLO that broke, when, under which fault, in which DC, and how to reproduce."""
+    from pathlib import Path
+
+    from chaos.runner import run
+    config = request.config
+    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+    reproduce = (f"pytest '{request.node.nodeid}' --runtime {space_stack.runtime} "
+                 f"--stack-profile {space_stack.profile}")
+
+    def progress(t_s: float, total_s: float, msg: str) -> None:
+        _say(config, f"[{t_s:5.1f}/{total_s:.0f} s] {msg}")
+
+    def _run(experiment, check: bool = True):
+        _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against "
+                     f"{space_stack.runtime}/{space_stack.profile}")
+        result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce)
+        j = result.journal
+        record_property("chaos.verdict", j["verdict"])
+        record_property("chaos.run_id", j["run_id"])
+        record_property("chaos.report", str(result.files.get("html", result.dir)))
+        for s in j["slos"]:
+            if s["required"]:
+                record_property(f"slo.{s['name']}.{s['phase']}",
+                                f"{s['verdict']} value={s['value']} objective={s['objective']}")
+        config.stash[_RESULTS].append((request.node.nodeid, j, result.files))
+        if check and j["verdict"] != "passed":
+            pytest.fail("\n".join(result.notes()), pytrace=False)
+        return result
+    return _run
+
+
+@pytest.fixture
+def chaos_experiment(request: pytest.FixtureRequest):
+    """Build an experiment named after the test: ``chaos_experiment(method=[...], ...)``."""
+    from chaos.experiment import Experiment
+
+    def build(**kwargs):
+        kwargs.setdefault("name", request.node.name.replace("[", "-").replace("]", "")[:64])
+        return Experiment(**kwargs)
+    return build
+
+
+def _say(config: pytest.Config, msg: str) -> None:
+    """A progress line on the terminal, also while output is captured."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    cap = config.pluginmanager.get_plugin("capturemanager")
+    if tr is None or config.get_verbosity() < 0:
+        return
+    if cap is not None:
+        with cap.global_and_fixture_disabled():
+            tr.write_line(f"  chaos {msg}")
+    else:
+        tr.write_line(f"  chaos {msg}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    results = config.stash.get(_RESULTS, [])
+    if not results:
+        return
+    from chaos.report.runs import runs_table
+    terminalreporter.write_sep("=", "chaos experiments")
+    terminalreporter.write(runs_table(results, color=terminalreporter.hasmarkup))

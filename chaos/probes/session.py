@@ -9,9 +9,11 @@ start), so SLO windows and breaches read as "t=31 s".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import aiohttp
@@ -35,6 +37,31 @@ DRAIN_S = 0.5  # listening after the speaker stops, for frames still in flight
 
 
 @dataclass
+class LiveRun:
+    """What a ``during`` hook of :func:`run_probe` sees while the listeners listen.
+
+    The hook runs as a task from t0 on; the listening lasts until it returns (at most the
+    probe's ``seconds``). It may add storms' results to ``storms`` and short-lived join
+    records to ``joins``; ``stop`` ends the listening early (an abort)."""
+    topo: Topology
+    session: aiohttp.ClientSession
+    space: str
+    speaker: Speaker
+    retry: RetryPolicy
+    join_timeout_s: float
+    t0_ns: int
+    thin: list[Listener]
+    thick: list[ThickListener]
+    stop: asyncio.Event
+    storms: list = field(default_factory=list)
+    joins: list[ListenerRecord] = field(default_factory=list)
+
+    def records(self) -> list[ListenerRecord]:
+        """Every listener's record so far (thin, thick and join probes), live."""
+        return [t.rec for t in self.thin] + [t.rec for t in self.thick] + list(self.joins)
+
+
+@dataclass
 class ProbeResult:
     listeners_requested: int
     seconds: float
@@ -47,6 +74,8 @@ class ProbeResult:
     thick_records: list[ListenerRecord] = field(default_factory=list)  # headers count like thin
     storm: object | None = None           # chaos.load.StormResult when an arrival rate was set
     slos: list[SloResult] = field(default_factory=list)
+    storms: list = field(default_factory=list)  # storms started during the run (join_storm faults)
+    joins: list[ListenerRecord] = field(default_factory=list)  # short join probes (join_time only)
 
     @property
     def listeners_joined(self) -> int:
@@ -82,6 +111,22 @@ class ProbeResult:
         if topo is not None:
             d["target"] = {"runtime": topo.runtime, "profile": topo.profile}
         return d
+
+
+async def _run_during(hook: Awaitable[None], stop: asyncio.Event, seconds: float) -> None:
+    """Run the hook until it returns, ``stop`` is set or ``seconds`` pass. A hook still
+    running then is cancelled and awaited: its own clean-up (reverting faults) finishes
+    before the listening ends. Its error, if any, reaches the caller."""
+    task = asyncio.ensure_future(hook)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _finite(obj):
@@ -134,9 +179,9 @@ def _thick_series(reports: list[ThickReport], name: str) -> Series:
 def series(result: ProbeResult) -> dict[str, Series]:
     """Every SLI of the run as timed samples."""
     listeners = result.records + result.thick_records
-    joins = sli.join_time(listeners, result.t0_ns)
-    if result.storm is not None:
-        t, v = result.storm.join_samples(result.t0_ns)
+    joins = sli.join_time(listeners + result.joins, result.t0_ns)
+    for storm in ([result.storm] if result.storm is not None else []) + result.storms:
+        t, v = storm.join_samples(result.t0_ns)
         joins = Series("join_time", *_merge_sorted(joins, t, v))
     joined_at = [((r.joined_ns - result.t0_ns) / 1e9) for r in listeners if r.joined_ns]
     onset = max(joined_at) if joined_at else 0.0
@@ -191,7 +236,8 @@ def validate(listeners: int, seconds: float, join_timeout_s: float, thick_per_dc
 async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
                     join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
                     space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
-                    objectives: list[Objective] | None = None, seed: int = 0) -> ProbeResult:
+                    objectives: list[Objective] | None = None, seed: int = 0,
+                    during: Callable[[LiveRun], Awaitable[None]] | None = None) -> ProbeResult:
     validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
     objectives = objectives or defaults_for(seconds)
     retry = retry or topo.settings.retry
@@ -230,8 +276,13 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
         tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thin + thick]
         t_start = time.monotonic()
         storm = None
+        live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, thin, thick,
+                       asyncio.Event())
         try:
-            await asyncio.sleep(seconds)
+            if during is None:
+                await asyncio.sleep(seconds)
+            else:
+                await _run_during(during(live), live.stop, seconds)
             if storm_task is not None:  # the speaker talks until the last arrival is judged
                 storm = await storm_task
         finally:
@@ -249,6 +300,7 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
     reports = [analyse(t.rec, speaker.produced, seed=seed, run_start_ns=t0_ns, cache=cache)
                for t in thick]
     result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, [t.rec for t in thin],
-                         reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm)
+                         reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm,
+                         storms=live.storms, joins=live.joins)
     result.slos = compute_slos(result, objectives)
     return result

@@ -1,0 +1,193 @@
+"""Run an experiment against the stack and write its results to ``reports/<run-id>/``.
+
+    result = run(experiment, state)          # state: chaos.stack.current()
+    result.verdict, result.journal, result.dir
+
+Lifecycle (DESIGN.md section 7): everything is validated and the faults planned against
+the stack first (a bad declaration, a sick stack or an unwritable report directory fail
+here, before anything is injected); a watchdog is started; then one probe run plays the
+timeline (chaos.runner.method): steady state and its gate, the method with halt
+conditions, revert, recovery. The run is judged (chaos.runner.judge), the journal written
+atomically, and the report rendered from it. Ctrl-C: faults reverted, the journal written
+with verdict ``aborted``, then KeyboardInterrupt is raised again for the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from space.retry import RetryPolicy
+from space.topology import DCS
+
+from ..errors import ConfigError, ProbeError
+from ..experiment import Experiment, validate
+from ..faults.base import plan
+from ..faults.engine import Engine
+from ..model import Verdict
+from ..targets.state import StackState
+from . import journal as jr
+from .judge import breaking_point, judge_slos, verdict as run_verdict
+from .method import Method
+
+STOP_SLACK_S = 60.0       # run_probe's bound past the experiment's own length
+
+
+@dataclass
+class RunResult:
+    journal: dict
+    dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.journal["verdict"])
+
+    def slo(self, name: str, phase: str) -> dict | None:
+        return next((s for s in self.journal["slos"] if s["name"] == name and s["phase"] == phase), None)
+
+    def notes(self) -> list[str]:
+        """Why it failed, in lines a red test shows: the SLO, value against threshold, when,
+        under which faults, which DC, and how to reproduce."""
+        from ..report import narrative
+        j = self.journal
+        lines = [f"{j['experiment']['name']}: {j['verdict']} - {j['reason']}"]
+        lines += narrative.sentences(j)
+        lines.append(f"report: {self.files.get('report.html', self.dir / 'report.html')}")
+        if j["experiment"].get("reproduce"):
+            lines.append(f"reproduce: {j['experiment']['reproduce']}")
+        return lines
+
+
+def _retry(exp: Experiment, state: StackState) -> RetryPolicy:
+    kind = exp.audience.retry
+    if kind is None:
+        return state.topology.settings.retry
+    try:
+        return RetryPolicy(kind, 0.1, 2.0)
+    except ValueError as e:
+        raise ConfigError(f"experiment {exp.name}: audience retry: {e}") from None
+
+
+def preflight(exp: Experiment, state: StackState):
+    """Everything checked before anything is touched: the declaration, the faults planned
+    against this stack, the stack's health."""
+    validate(exp)
+    retry = _retry(exp, state)
+    plans = []
+    for step in exp.steps():
+        try:
+            plans.append((step, plan(step.spec, state.topology, None)))
+        except ConfigError as e:
+            raise ConfigError(f"experiment {exp.name}: {step.describe()}: {e}") from None
+    from .. import stack
+    stack.require_healthy(state)
+    return plans, retry
+
+
+def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
+        progress=None, reproduce: str = "") -> RunResult:
+    plans, retry = preflight(exp, state)
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = jr.new_run_id(exp, started)
+    out = jr.prepare_dir(reports_dir, run_id)
+    engine = Engine(_executors(state), state.stack_id)
+    method = Method(exp, engine, plans, progress)
+    result, interrupted = None, False
+    t_start = time.monotonic()
+    from ..faults.watchdog import guard
+    with guard(state) if plans else contextlib.nullcontext():
+        try:
+            result = asyncio.run(_probe(exp, state, retry, method))
+        except ProbeError as e:
+            method.tl.error = str(e)
+            method.tl.abort = f"the probe could not run: {e}"
+        except KeyboardInterrupt:
+            interrupted = True
+            method.tl.interrupted = True
+            method.tl.abort = method.tl.abort or "interrupted (Ctrl-C)"
+    interrupted = interrupted or method.tl.interrupted
+    rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, method, result,
+                 reproduce)
+    if interrupted:
+        raise KeyboardInterrupt(f"experiment {exp.name} interrupted; faults reverted; journal "
+                                f"{rr.files['journal.json']}")
+    return rr
+
+
+def _executors(state):
+    from ..faults.executors import executors_for
+    return executors_for(state)
+
+
+async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method):
+    from ..probes.session import run_probe
+    a = exp.audience
+    return await run_probe(state.topology, listeners=a.listeners,
+                           seconds=exp.total_s + STOP_SLACK_S, join_timeout_s=a.join_timeout_s,
+                           retry=retry, thick_per_dc=a.thick_per_dc, seed=exp.seed,
+                           space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method)
+
+
+def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce) -> RunResult:
+    from .observe import all_series
+    tl = method.tl
+    topo = state.topology
+    end_s = max([span[1] for span in tl.phases.values()] + [0.0])
+    if result is not None:
+        end_s = max(end_s, result.seconds)
+        onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
+        last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
+        overall, per_dc = all_series(result, onset, last)
+        slos = judge_slos(exp, tl, overall, per_dc, end_s)
+        bp = breaking_point(exp, tl, overall)
+        series = jr.series_doc(exp, overall, per_dc, end_s)
+        audience = _audience(result)
+        storms = [s.to_dict() for s in ([result.storm] if result.storm else []) + result.storms]
+        scale = _scale(result, exp, end_s)
+    else:
+        slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+    v, reason = run_verdict(tl, slos)
+    if result is None and v is Verdict.PASSED:
+        v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
+    doc = jr.build(exp=exp, run_id=run_id, topo=topo, stack_id=state.stack_id,
+                   started_at=started.isoformat(timespec="milliseconds"),
+                   ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                   duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
+                   breaking_point=bp, series=series, audience=audience, storms=storms,
+                   scale=scale, reproduce=reproduce)
+    files = {"journal.json": jr.write(doc, out)}
+    try:
+        from ..report import render
+        files.update(render(doc, out))
+    except Exception as e:  # noqa: BLE001 - the journal stands; `chaos report` re-renders it
+        files["report_error"] = out / "report-error.txt"
+        files["report_error"].write_text(f"{type(e).__name__}: {e}\n")
+    return RunResult(doc, out, files)
+
+
+def _audience(result) -> dict:
+    recs = result.records + result.thick_records
+    per_dc = {dc: {"listeners": sum(r.home_dc == dc for r in recs),
+                   "joined": sum(r.home_dc == dc and r.join_s is not None for r in recs)}
+              for dc in DCS}
+    return {"listeners": len(result.records), "thick": len(result.thick),
+            "joined": sum(r.join_s is not None for r in recs), "join_probes": len(result.joins),
+            "join_probes_failed": sum(r.join_s is None for r in result.joins), "per_dc": per_dc}
+
+
+def _scale(result, exp: Experiment, end_s: float) -> dict:
+    from ..load.arrivals import INCIDENT_JOINS_PER_S
+    from ..load.result import INCIDENT_AUDIENCE
+    storms = ([result.storm] if result.storm else []) + result.storms
+    audience = len(result.records) + len(result.thick) + sum(s.peak_concurrent for s in storms)
+    rate = max([len(result.joins) / end_s if end_s else 0.0]
+               + [s.achieved_rate_per_s for s in storms])
+    return {"audience": audience / INCIDENT_AUDIENCE, "join_rate": rate / INCIDENT_JOINS_PER_S,
+            "described": f"{audience} listeners = {audience / INCIDENT_AUDIENCE:.2e} of the "
+                         f"incident's {INCIDENT_AUDIENCE:,}; {rate:.3g} joins/s = "
+                         f"{rate / INCIDENT_JOINS_PER_S:.2e} of its ~{INCIDENT_JOINS_PER_S:.0f}/s"}

@@ -1,0 +1,308 @@
+"""The run's timeline, played inside a probe run (``run_probe(during=...)``):
+
+steady state for ``before_s`` -> the gate -> the method (fault steps injected and reverted
+on schedule, halt conditions checked every 0.5 s) -> revert -> recovery for ``after_s``.
+
+Whatever happens (a halt, Ctrl-C, an error, a cancellation), every fault still active is
+reverted before this returns; the engine gives each revert its own deadline. Times are
+run seconds (since the probe's t0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+
+from ..experiment import LIVE_SLIS, Experiment, FaultStep
+from ..faults.base import Action
+from ..faults.engine import Engine
+from ..model import Verdict
+from ..probes.joinprobe import run_join_probes
+from ..probes.session import LiveRun, gateway_order
+from ..slo import Objective
+from .observe import SETTLE_S, live_series, now_s
+
+HALT_EVERY_S = 0.5
+HALT_WINDOW_S = 3.0       # a halt objective with no window is judged over the last 3 s
+
+
+@dataclass
+class FaultRun:
+    step: FaultStep
+    actions: list[Action]
+    started_s: float | None = None
+    ended_s: float | None = None
+    reverted: bool = False
+    revert_error: str = ""
+    inject_error: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.started_s is not None and not self.reverted
+
+
+@dataclass
+class Timeline:
+    faults: list[FaultRun]
+    events: list[dict] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    gate: dict | None = None              # the gate's verdicts when it failed
+    halt: dict | None = None
+    abort: str = ""                       # why the run stopped early ("" if it did not)
+    interrupted: bool = False             # Ctrl-C
+    error: str = ""
+
+    def event(self, t_s: float, kind: str, message: str, **extra) -> None:
+        self.events.append({"t_s": round(t_s, 3), "kind": kind, "message": message, **extra})
+
+
+class Method:
+    """The ``during`` hook of one experiment run."""
+
+    def __init__(self, exp: Experiment, engine: Engine, plans: list[tuple[FaultStep, list[Action]]],
+                 progress=None) -> None:
+        self.exp, self.engine = exp, engine
+        self.tl = Timeline([FaultRun(step, actions) for step, actions in plans])
+        self.progress = progress or (lambda t, total, msg: None)
+        self.abort = asyncio.Event()
+        self.live: LiveRun | None = None
+
+    # -- clock and waiting ------------------------------------------------------------
+    def now(self) -> float:
+        return now_s(self.live.t0_ns)
+
+    async def _until(self, t_s: float) -> None:
+        """Sleep until run time t_s, or less if the run is aborted."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.abort.wait(), timeout=max(0.0, t_s - self.now()))
+
+    def _stop(self, reason: str) -> None:
+        if not self.tl.abort:
+            self.tl.abort = reason
+            self.tl.event(self.now(), "abort", reason)
+        self.abort.set()
+
+    def _on_sigint(self) -> None:
+        if self.tl.interrupted:
+            self.progress(self.now(), self.exp.total_s, "Ctrl-C again: still reverting faults")
+            return
+        self.tl.interrupted = True
+        self._stop(f"interrupted (Ctrl-C) at t={self.now():.1f} s")
+
+    # -- the hook ---------------------------------------------------------------------
+    async def __call__(self, live: LiveRun) -> None:
+        self.live = live
+        loop = asyncio.get_running_loop()
+        sigint = _install(loop, signal.SIGINT, self._on_sigint)
+        a = self.exp.audience
+        joins = asyncio.create_task(run_join_probes(
+            live, a.join_every_s, live.joins, lambda dc: gateway_order(live.topo, dc),
+            fire_for_s=max(0.0, self.exp.total_s - 0.5)))
+        hub = _attach_clients(live)
+        try:
+            await self._play()
+            if not self.abort.is_set():
+                await self._until(self.exp.total_s)
+            with contextlib.suppress(TimeoutError):  # the last join probes finish
+                await asyncio.wait_for(asyncio.shield(joins), timeout=0 if self.abort.is_set()
+                                       else a.join_timeout_s + 3.0)
+        except Exception as e:  # noqa: BLE001 - recorded; the run ends and is judged inconclusive
+            self.tl.error = f"{type(e).__name__}: {e}"
+            self._stop(f"error during the method: {self.tl.error}")
+        finally:
+            await self._revert_all("the run ended")
+            self._close_phases()
+            joins.cancel()
+            await asyncio.gather(joins, return_exceptions=True)
+            if hub is not None:
+                with contextlib.suppress(Exception):
+                    await hub.__aexit__(None, None, None)
+            if sigint:
+                loop.remove_signal_handler(signal.SIGINT)
+
+    async def _play(self) -> None:
+        exp = self.exp
+        self.progress(0.0, exp.total_s, "steady state")
+        await self._until(exp.before_s)
+        self.tl.phases["before"] = [0.0, self.now()]
+        if self.abort.is_set():
+            return
+        if exp.gate and not self._gate():
+            return
+        if not self.tl.faults:
+            self.tl.phases["after"] = [self.now(), exp.total_s]
+            return
+        start = self.now()
+        self.tl.phases["during"] = [start, start]
+        monitor = asyncio.create_task(self._watch_halts()) if exp.halts else None
+        try:
+            await self._schedule(start)
+        finally:
+            if monitor is not None:
+                monitor.cancel()
+                await asyncio.gather(monitor, return_exceptions=True)
+        await self._revert_all("the method ended")
+        self.tl.phases["during"][1] = self.now()
+        if not self.abort.is_set():
+            self.progress(self.now(), exp.total_s, "recovery")
+            self.tl.phases["after"] = [self.now(), exp.total_s]
+
+    def _close_phases(self) -> None:
+        """Phases end where the run did (an aborted method ends now)."""
+        end = self.now()
+        for name, span in self.tl.phases.items():
+            if name == "during" and span[1] <= span[0]:
+                span[1] = end
+            span[1] = min(span[1], end)
+
+    # -- the gate ---------------------------------------------------------------------
+    def _gate(self) -> bool:
+        """The steady state must hold before any fault: no faults on a sick stack."""
+        t = self.now()
+        by_sli = live_series(self.live)
+        bad = []
+        for o in self.exp.steady_state:
+            if o.sli not in LIVE_SLIS:
+                continue
+            r = o.evaluate(by_sli[o.sli], 0.0, t - SETTLE_S, phase="before")
+            if r.verdict is not Verdict.PASSED:
+                bad.append(r)
+        if not bad:
+            self.tl.event(t, "gate", "steady state held: the method may start")
+            return True
+        why = "; ".join(f"{r.name} {r.objective}: {_fmt(r.value)} ({r.verdict}"
+                        + (f", first breach t={r.first_breach_s:.1f} s" if r.first_breach_s else "") + ")"
+                        for r in bad)
+        self.tl.gate = {"failed": [r.to_dict() for r in bad]}
+        self.tl.event(t, "gate", f"steady state did not hold before the method: {why}; no fault injected")
+        self._stop(f"steady state did not hold before the method ({why}); no fault was injected")
+        return False
+
+    # -- the schedule -----------------------------------------------------------------
+    async def _schedule(self, start: float) -> None:
+        timeline = sorted([(f.step.at_s, 1, f) for f in self.tl.faults]
+                          + [(f.step.at_s + f.step.duration_s, 0, f) for f in self.tl.faults],
+                          key=lambda x: (x[0], x[1]))
+        for at, is_inject, f in timeline:
+            await self._until(start + at)
+            if self.abort.is_set():
+                return
+            if is_inject:
+                if f.step.step is not None and self._sweep_broke(f):
+                    return
+                await self._inject(f)
+            else:
+                await self._revert(f, "its duration ended")
+
+    async def _inject(self, f: FaultRun) -> None:
+        t = self.now()
+        self.progress(t, self.exp.total_s, f"inject {f.step.describe()}")
+        try:
+            await asyncio.to_thread(self.engine.inject, f.actions)
+        except Exception as e:  # noqa: BLE001 - the engine reverted what it had done
+            f.inject_error = f"{type(e).__name__}: {e}"
+            self.tl.event(t, "error", f"could not inject {f.step.describe()}: {f.inject_error}")
+            self._stop(f"could not inject {f.step.describe()}: {f.inject_error}")
+            return
+        f.started_s = t
+        self.tl.event(t, "inject", f"{f.step.describe()} injected",
+                      fault=f.step.describe(), took_s=round(self.now() - t, 3))
+
+    async def _revert(self, f: FaultRun, why: str) -> None:
+        if not f.active:
+            return
+        t = self.now()
+        report = await asyncio.shield(asyncio.to_thread(self.engine.revert, f.actions))
+        f.ended_s, f.reverted = t, report.ok
+        f.revert_error = "; ".join(f"{a.describe()}: {e}" for a, e in report.failed)
+        self.tl.event(t, "revert", f"{f.step.describe()} reverted ({why})"
+                      + (f"; NOT reverted: {f.revert_error}" if f.revert_error else ""),
+                      fault=f.step.describe(), took_s=round(self.now() - t, 3))
+        self.progress(t, self.exp.total_s, f"reverted {f.step.describe()}")
+
+    async def _revert_all(self, why: str) -> None:
+        for f in reversed(self.tl.faults):
+            if f.active:
+                await self._revert(f, why)
+
+    def _sweep_broke(self, f: FaultRun) -> bool:
+        """With stop_at_break: end the sweep once a step broke a live steady-state SLO."""
+        sw = self.exp.sweep
+        prev = [p for p in self.tl.faults if p.step.step is not None and p.ended_s is not None]
+        if sw is None or not sw.stop_at_break or not prev:
+            return False
+        last = prev[-1]
+        by_sli = live_series(self.live)
+        for o in self.exp.steady_state:
+            if o.sli in LIVE_SLIS:
+                r = o.evaluate(by_sli[o.sli], last.started_s, last.ended_s, phase=f"step {last.step.step}")
+                if r.verdict is Verdict.FAILED:
+                    self.tl.event(self.now(), "step", f"sweep stopped: {o.sli} broke at "
+                                  f"{last.step.describe()}; later steps not run")
+                    return True
+        return False
+
+    # -- halt conditions --------------------------------------------------------------
+    async def _watch_halts(self) -> None:
+        while not self.abort.is_set():
+            await asyncio.sleep(HALT_EVERY_S)
+            hit = self.check_halts()
+            if hit is not None:
+                self.tl.halt = hit
+                self.tl.event(hit["at_s"], "halt", hit["message"])
+                self._stop(hit["message"])
+                return
+
+    def check_halts(self) -> dict | None:
+        t = self.now()
+        by_sli = live_series(self.live)
+        onset = min((f.started_s for f in self.tl.faults if f.started_s is not None), default=None)
+        for o in self.exp.halts:
+            w = o.window_s or HALT_WINDOW_S
+            end = t - SETTLE_S
+            r = Objective(o.sli, o.stat, o.op, o.threshold, None).evaluate(
+                by_sli[o.sli], max(0.0, end - w), end, phase="halt")
+            if r.verdict is Verdict.FAILED:
+                msg = (f"halted: {o.sli} {o.stat} {_fmt(r.value)} broke the limit {o.describe()} "
+                       f"over the last {w:g} s at t={t:.1f} s")
+                return {"sli": o.sli, "objective": o.describe(), "value": r.value, "at_s": round(t, 3),
+                        "onset_s": None if onset is None else round(onset, 3),
+                        "detected_after_s": None if onset is None else round(t - onset, 3),
+                        "message": msg}
+        return None
+
+
+def _fmt(v) -> str:
+    return "nothing measured" if v is None else f"{v:.3g}"
+
+
+def _install(loop, sig, handler) -> bool:
+    try:
+        loop.add_signal_handler(sig, handler)
+        return True
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        return False
+
+
+def _attach_clients(live: LiveRun):
+    """Client-side faults (echo, join_storm) are played by this run's clients: attach them."""
+    try:
+        from ..faults import exec_client
+        from ..probes.clients import SessionClients
+    except ImportError:
+        return None
+    cm = exec_client.attach(SessionClients(live))
+    cm.__enter__()
+
+    class _Hub:
+        async def __aexit__(self, *exc):
+            hub = getattr(cm, "hub", None)
+            aclose = getattr(hub, "aclose", None)
+            try:
+                if aclose is not None:
+                    await aclose()
+            finally:
+                cm.__exit__(None, None, None)
+    return _Hub()

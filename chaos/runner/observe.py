@@ -1,0 +1,83 @@
+"""SLI series from a run's records: live (while it goes on: the gate and halt conditions)
+and after it (every SLI, overall and per DC). Times are seconds since the run's t0."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+from space.topology import DCS
+
+from .. import sli
+from ..probes.session import LiveRun, ProbeResult, series
+from ..probes.thick import PLAYOUT_DEADLINE_S
+from ..slo import Series
+
+SETTLE_S = 0.2          # a frame is judged once its playout deadline and this have passed
+
+
+def _rel(ns: int, t0_ns: int) -> float:
+    return (ns - t0_ns) / 1e9
+
+
+def now_s(t0_ns: int) -> float:
+    return _rel(time.time_ns(), t0_ns)
+
+
+def live_join_time(records, t0_ns: int, at_s: float) -> Series:
+    """Joins so far: timed, failed (+inf), or still in flight (their age so far: a lower
+    bound that already counts against a slow join path)."""
+    samples = []
+    for r in records:
+        if not r.started_ns:
+            continue
+        t = _rel(r.started_ns, t0_ns)
+        if r.join_s is not None:
+            samples.append((t, r.join_s))
+        elif r.join_error:
+            samples.append((t, math.inf))
+        else:
+            samples.append((t, max(0.0, at_s - t)))
+    return Series.of("join_time", samples)
+
+
+def live_series(live: LiveRun, dc: str | None = None) -> dict[str, Series]:
+    """The live SLIs (join_time, audio_delivered, mouth_to_ear) as they stand now, from
+    the thin listeners (and every listener's join)."""
+    at = now_s(live.t0_ns)
+    listening = [t.rec for t in live.thin]   # thick listeners fill seqs only after the run
+    joins = list(live.joins) + [t.rec for t in live.thick]
+    if dc is not None:
+        listening = [r for r in listening if r.home_dc == dc]
+        joins = [r for r in joins if r.home_dc == dc]
+    cut_ns = live.t0_ns + int((at - PLAYOUT_DEADLINE_S - SETTLE_S) * 1e9)
+    produced = [p for p in list(live.speaker.produced) if p[1] <= cut_ns]
+    return {
+        "join_time": live_join_time(listening + joins, live.t0_ns, at),
+        "audio_delivered": sli.audio_delivered(listening, produced, live.t0_ns, PLAYOUT_DEADLINE_S),
+        "mouth_to_ear": sli.mouth_to_ear(listening, produced, live.t0_ns),
+    }
+
+
+def dc_view(result: ProbeResult, dc: str) -> ProbeResult:
+    """The run as seen by the listeners whose home is ``dc`` (storms have no home DC)."""
+    return replace(result, records=[r for r in result.records if r.home_dc == dc],
+                   thick=[t for t in result.thick if t.home_dc == dc],
+                   thick_records=[r for r in result.thick_records if r.home_dc == dc],
+                   joins=[r for r in result.joins if r.home_dc == dc], storm=None, storms=[])
+
+
+def all_series(result: ProbeResult, onset_s: float | None,
+               recovered_by_s: float | None) -> tuple[dict[str, Series], dict[str, dict[str, Series]]]:
+    """Every SLI overall and per DC. audience_retained follows the listeners hearing audio
+    before the first fault's onset to within 30 s after the last fault ended."""
+    def one(view: ProbeResult) -> dict[str, Series]:
+        out = series(view)
+        if onset_s is None or recovered_by_s is None:
+            out.pop("audience_retained", None)
+        else:
+            out["audience_retained"] = sli.audience_retained(
+                view.records + view.thick_records, view.produced, view.t0_ns, onset_s, recovered_by_s)
+        return out
+    return one(result), {dc: one(dc_view(result, dc)) for dc in DCS}

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
     pr.add_argument("--json", action="store_true")
     cli_fault.add_fault_parser(sub, _Parser)
+
+    rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
+    rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
+    rp.add_argument("--out", default=None, metavar="DIR",
+                    help="write the files here (default: next to the journal)")
     return p
 
 
@@ -128,6 +133,20 @@ def cmd_probe(args) -> int:
     return 0 if all(s.verdict == "passed" for s in result.slos) else 1
 
 
+def _report(args) -> int:
+    """Re-render a journal; exit 0 when the files were written, whatever the run's verdict."""
+    from pathlib import Path
+
+    from . import report
+    journal = report.load(args.journal)  # before anything is written: a bad journal leaves no files
+    src = Path(args.journal)
+    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
+    paths = report.render(journal, out)
+    report.summary(journal, _console(), report_path=paths["html"])
+    _console().print(f"junit: {paths['junit']}", soft_wrap=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -135,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_stack(args)
         if args.command == "fault":
             return cli_fault.cmd_fault(args)
+        if args.command == "report":
+            return _report(args)
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

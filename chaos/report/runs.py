@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-COLOURS = {"passed": "green", "failed": "red", "aborted": "yellow", "inconclusive": "magenta"}
+COLOURS = {"passed": "green", "failed": "red", "aborted": "magenta", "inconclusive": "yellow"}
 
 
 def runs_table(results: list[tuple[str, dict, dict]], width: int = 120, color: bool = False) -> str:

@@ -1,0 +1,109 @@
+"""How the report writes numbers, times and DCs: one place, so every output agrees.
+
+Reads plain journal values only (the journal's `unit` is the SLI's unit: "s", "dB", or ""
+for ratios and MOS).
+"""
+
+from __future__ import annotations
+
+import math
+
+RATIO_SLIS = frozenset({"audio_delivered", "freeze", "audience_retained"})
+MS_SLIS = frozenset({"mouth_to_ear"})
+VERDICTS = ("passed", "failed", "aborted", "inconclusive")
+
+
+def number(v: float, digits: int = 3) -> str:
+    """A short decimal: 4.8, 0.12, 1500, 0.0042; never 4.800000001."""
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    decimals = max(0, digits - 1 - mag)
+    return f"{round(v, decimals):.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{round(v):d}"
+
+
+def scale(sli: str, unit: str, values: list[float] | None = None) -> tuple[float, str]:
+    """(factor, shown unit) to display an SLI: ratios as %, sub-second latencies as ms."""
+    if sli in RATIO_SLIS or unit in ("ratio", "share"):
+        return 100.0, "%"
+    if unit == "s":
+        finite = [abs(v) for v in (values or []) if v is not None]
+        if sli in MS_SLIS or (finite and max(finite) < 1.0):
+            return 1000.0, "ms"
+    return 1.0, unit
+
+
+def value(sli: str, unit: str, v: float | None) -> str:
+    """One SLI value in its unit: 0.995 -> '99.5 %', 0.4 (mouth_to_ear) -> '400 ms', 4.8 -> '4.8 s'."""
+    if v is None:
+        return "n/a"
+    v = float(v)
+    if not math.isfinite(v):
+        return "∞" if v > 0 else "-∞"
+    if sli in RATIO_SLIS or unit in ("ratio", "share"):
+        return f"{number(v * 100, 4)} %"
+    if sli in MS_SLIS and unit == "s" and abs(v) < 1.0:
+        return f"{number(v * 1000, 3)} ms"
+    return f"{number(v, 3)} {unit}" if unit else number(v, 3)
+
+
+def param(v: float | None, unit: str) -> str:
+    """A fault parameter as written in a sweep: 3 %, 200 ms, 50000/min."""
+    if v is None:
+        return "n/a"
+    text = number(float(v), 4)
+    if not unit:
+        return text
+    return f"{text}{'' if unit.startswith('/') else ' '}{unit}"
+
+
+def t(seconds: float | None) -> str:
+    """A time since the run started: 't=13 s'."""
+    return "t=?" if seconds is None else f"t={number(float(seconds), 4)} s"
+
+
+def dur(seconds: float | None) -> str:
+    """A duration: '5 s', '0.4 s', '2 min 5 s'."""
+    if seconds is None:
+        return "?"
+    s = float(seconds)
+    if s >= 120:
+        m, rest = divmod(round(s), 60)
+        return f"{m} min {rest} s" if rest else f"{m} min"
+    return f"{number(s, 3)} s"
+
+
+def dcs(failed: list[str], all_dcs: list[str]) -> str:
+    """'in every DC' / 'in all three DCs' / 'in dc-b only' / 'in dc-a and dc-c'."""
+    failed = sorted(failed)
+    if all_dcs and len(all_dcs) > 1 and set(failed) >= set(all_dcs):
+        return {2: "in both DCs", 3: "in all three DCs"}.get(len(all_dcs), "in every DC")
+    if len(failed) == 1:
+        return f"in {failed[0]} only"
+    return "in " + join_and(failed)
+
+
+def join_and(items: list[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def verdict_of(journal: dict) -> str:
+    v = str(journal.get("verdict") or "inconclusive")
+    return v if v in VERDICTS else "inconclusive"
+
+
+def duration_of(journal: dict) -> float:
+    """How long the run lasted, from the journal's own fields (duration, phases, series, events)."""
+    d = journal.get("duration_s")
+    if isinstance(d, (int, float)) and d > 0:
+        return float(d)
+    ends = [p.get("end_s") for p in journal.get("phases") or []]
+    ends += [e.get("t_s") for e in journal.get("events") or []]
+    ends += [f.get("ended_s") or f.get("started_s") for f in journal.get("faults") or []]
+    for s in (journal.get("series") or {}).values():
+        ends += list(s.get("t_s") or [])[-1:]
+    ends = [float(e) for e in ends if isinstance(e, (int, float))]
+    return max(ends) if ends else 1.0

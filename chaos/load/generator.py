@@ -11,11 +11,14 @@ schedule, and reports a histogram and counters, merged here into a StormResult.
 
 Nothing outlives the call: the workers stop at the schedule's end plus the grace (their
 own deadline), and are terminated, then killed, on Ctrl-C, cancellation or any error;
-they also die with the parent. Each worker runs in a session of its own (so that the
-kernel's autogroup scheduling gives it a CPU share like each stack process's, not one
-share for the whole generator). A script that calls run_storm needs the usual
-``if __name__ == "__main__":`` guard: the spawn start method imports the main module
-again in every worker.
+they also die with the parent. Cancelling loses the result; to end a storm early and keep
+what it measured, pass ``stop`` (an asyncio.Event) and set it: no arrival is fired after
+it, joins in flight finish (each within its join timeout), and the call returns the
+partial StormResult (the arrivals that were fired, ``scheduled_s`` cut at the stop).
+Each worker runs in a session of its own (so that the kernel's autogroup scheduling
+gives it a CPU share like each stack process's, not one share for the whole generator).
+A script that calls run_storm needs the usual ``if __name__ == "__main__":`` guard: the
+spawn start method imports the main module again in every worker.
 
 For ``chaos probe --rate R``::
 
@@ -82,9 +85,13 @@ def specs(topo: Topology, space: str, speaker_id: str | None, arrivals: ArrivalS
 
 
 async def run_storm(topology: Topology, space: str, speaker_id: str | None,
-                    arrivals: ArrivalSchedule, options: StormOptions | None = None) -> StormResult:
+                    arrivals: ArrivalSchedule, options: StormOptions | None = None, *,
+                    stop: asyncio.Event | None = None,
+                    started: asyncio.Event | None = None) -> StormResult:
     """Fire the schedule at the stack and time every join; see the module's docstring.
-    speaker_id None: a listener is joined once its socket to the edge is open."""
+    speaker_id None: a listener is joined once its socket to the edge is open. ``stop``:
+    set it to end the schedule early and get the partial result; ``started`` is set at the
+    schedule's offset 0 (every worker ready and started)."""
     options = options or StormOptions()
     if not isinstance(arrivals, ArrivalSchedule):
         raise ConfigError(f"arrivals must be an ArrivalSchedule, got {type(arrivals).__name__}")
@@ -93,10 +100,11 @@ async def run_storm(topology: Topology, space: str, speaker_id: str | None,
     plan = specs(topology, space, speaker_id, arrivals, options)
     ctx = multiprocessing.get_context("spawn")
     procs, conns = [], []
+    stopper, stopped_at = None, []  # stopped_at: [seconds after offset 0] once stopped early
     try:
         for spec in plan:
             parent_end, child_end = ctx.Pipe(duplex=True)
-            p = ctx.Process(target=worker.main, args=(spec, child_end),
+            p = ctx.Process(target=_worker_main, args=(spec, child_end),
                             name=f"chaos-load-{spec.index}", daemon=True)
             p.start()
             child_end.close()
@@ -107,6 +115,10 @@ async def run_storm(topology: Topology, space: str, speaker_id: str | None,
         for c in conns:
             c.send(("start", start_wall))
         t0 = time.monotonic() + START_LEAD_S
+        if started is not None:  # at offset 0, when the first arrival may be due
+            asyncio.get_running_loop().call_later(START_LEAD_S, started.set)
+        if stop is not None:
+            stopper = asyncio.create_task(_stop_on(stop, conns, t0, stopped_at))
         deadline = t0 + arrivals.duration_s + plan[0].options.grace + REPORT_SLACK_S
         reports = await _gather(conns, procs, "report", deadline, release_after="drained")
         duration_s = time.monotonic() - t0
@@ -114,12 +126,71 @@ async def run_storm(topology: Topology, space: str, speaker_id: str | None,
         _signal(procs, "terminate")  # Ctrl-C, cancellation or a failed worker: stop them all now
         raise
     finally:
+        if stopper is not None:
+            stopper.cancel()
         await _reap(procs)
         for c in conns:
             c.close()
-    return merge([reports[i] for i in range(len(plan))], schedule=arrivals.describe(),
-                 scheduled_s=arrivals.duration_s, peak_rate_per_s=arrivals.peak_rate_per_s,
+    scheduled_s, schedule = arrivals.duration_s, arrivals.describe()
+    if stopped_at and stopped_at[0] < arrivals.duration_s:
+        scheduled_s = max(stopped_at[0], 1e-3)
+        schedule += f"; stopped after {scheduled_s:.3g} s"
+    return merge([reports[i] for i in range(len(plan))], schedule=schedule,
+                 scheduled_s=scheduled_s, peak_rate_per_s=arrivals.peak_rate_per_s,
                  late_ms=options.late_ms, started_ns=int(start_wall * 1e9), duration_s=duration_s)
+
+
+async def _stop_on(stop: asyncio.Event, conns, t0: float, stopped_at: list[float]) -> None:
+    """Once stop is set: tell every worker to end its schedule now (an early "release")."""
+    await stop.wait()
+    stopped_at.append(max(0.0, time.monotonic() - t0))
+    for c in conns:
+        try:
+            c.send(("release",))
+        except OSError:
+            pass  # it finished already
+
+
+class _StoppableStorm(worker.WorkerStorm):
+    """A worker's storm that a ("release",) received before its schedule is over ends early.
+
+    The parent releases the workers only once every one of them has drained, so a release
+    that comes earlier can only be a stop (``run_storm(stop=...)``): no arrival is fired
+    after it, the arrivals never fired are dropped from the schedule (not counted as
+    failed), joins in flight finish within their join timeout, and the held audience leaves
+    at once."""
+
+    async def run(self, release: asyncio.Event, drained=lambda: None) -> dict:
+        self._release = release
+        return await super().run(release, drained)
+
+    async def _schedule(self) -> None:
+        firing = asyncio.ensure_future(super()._schedule())
+        stopping = asyncio.ensure_future(self._release.wait())
+        try:
+            await asyncio.wait({firing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not firing.done():
+                firing.cancel()
+        try:
+            await firing
+            return
+        except asyncio.CancelledError:
+            if not self._release.is_set():
+                raise  # cancelled from outside (the hard stop), not stopped
+        # Every arrival task made before the cancel has run its first step by now (they were
+        # queued first), so fired counts them all; the rest of the schedule is dropped.
+        del self.offsets[self.fired:]
+        self.end = time.monotonic()
+
+
+def _worker_main(spec: worker.WorkerSpec, conn) -> None:
+    """A worker process's entry point: ``worker.main`` with its storm stoppable early.
+    (This process is spawned for the storm alone: swapping the class here touches no one
+    else.)"""
+    worker.WorkerStorm = _StoppableStorm
+    worker.main(spec, conn)
 
 
 async def _gather(conns, procs, kind: str, deadline: float,

@@ -1,0 +1,182 @@
+"""The client-side faults (echo, join_storm) on the local stack, injected and reverted
+through the engine during a probe run, and measured by the run's own listeners.
+
+The run's clients are attached to the ``client`` executor for the length of the run
+(``SessionClients``); the engine runs in a thread (``asyncio.to_thread``), as the runner
+does. Each echo run: inject when the speaker reaches seq 245, revert at seq 500, listen
+until seq 760, so that the thick listeners' 5 s echo windows (cut at seqs that are
+multiples of 250) are one with the echo all through and two without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from chaos import stack
+from chaos.faults import Engine, FaultSpec, plan
+from chaos.faults import exec_client
+from chaos.faults.executors import executors_for
+from chaos.faults.ledger import Ledger
+from chaos.probes.clients import SessionClients
+from chaos.probes.session import ProbeResult, run_probe, series
+from chaos.probes.thick import FRAME_S, ThickReport
+
+from .conftest import bring_up
+
+pytestmark = [pytest.mark.local, pytest.mark.timeout(300)]
+BASE = int(os.environ.get("CHAOS_TEST_CLIENT_FAULTS_BASE_PORT", 30000))  # below 32768
+
+
+@pytest.fixture(scope="module")
+def local_stack(chaos_home):
+    state = bring_up("local", "resilient", BASE)
+    yield state
+    try:
+        Engine(executors_for(state), state.stack_id).revert_all()
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def engine(local_stack):
+    eng = Engine(executors_for(local_stack), local_stack.stack_id)
+    yield eng
+    assert eng.revert_all().ok
+    assert Ledger().active(local_stack.stack_id) == []
+    assert exec_client.attached() is None
+
+
+async def until_seq(speaker, seq: int) -> None:
+    while not speaker.produced or speaker.produced[-1][0] < seq:
+        await asyncio.sleep(0.005)
+
+
+def echo_run(state, engine: Engine, spec: FaultSpec, on: int = 245, off: int = 500,
+             end: int = 760) -> tuple[ProbeResult, list]:
+    actions = plan(spec, state.topology)
+    log: list = []
+
+    async def during(live):
+        # the runner's pattern: attach, inject and revert in a thread, then aclose
+        with exec_client.attach(SessionClients(live)) as hub:
+            await until_seq(live.speaker, on)
+            await asyncio.to_thread(engine.inject, actions)
+            assert [a.key for a in Ledger().active(state.stack_id)] == [actions[0].key]
+            await until_seq(live.speaker, off)
+            report = await asyncio.to_thread(engine.revert, actions)
+            assert report.ok, report.failed
+            await until_seq(live.speaker, end)
+            await hub.aclose()
+        log.extend(live.speaker.echo_log)
+
+    result = asyncio.run(run_probe(state.topology, listeners=3, seconds=40, thick_per_dc=1,
+                                   during=during))
+    return result, log
+
+
+def windows(report: ThickReport, seq_on: int, seq_off: int) -> list[tuple[float, object]]:
+    """(share of the window the echo was on, its EchoResult) for each echo window."""
+    out = []
+    for w in report.echo_windows:
+        s0 = report.first_seq + round((w.start_s - report.t0_s) / FRAME_S)
+        s1 = s0 + round(w.duration_s / FRAME_S)
+        out.append((max(0, min(s1, seq_off) - max(s0, seq_on)) / (s1 - s0), w.result))
+    return out
+
+
+def check_echo(result: ProbeResult, log: list, mode: str, delay_ms: float, gain_db: float) -> list:
+    (_, seq_on, state), (_, seq_off, cleared) = log
+    assert state.mode == mode and state.delay_s == delay_ms / 1000 and cleared is None
+    assert seq_on <= 252 and 500 <= seq_off <= 506, f"echo on {seq_on}..{seq_off}"
+    assert len(result.thick) == 3 and all(r.joined for r in result.thick)
+    measured, quiet = [], []
+    for r in result.thick:
+        ws = windows(r, seq_on, seq_off)
+        echoed = [res for share, res in ws if share >= 0.9]
+        clean = [res for share, res in ws if share <= 0.05]
+        assert echoed and len(clean) >= 2, [(s, x.at_most_db) for s, x in ws]
+        for res in echoed:
+            assert res.detected, res
+            assert res.lag_ms == pytest.approx(delay_ms, abs=20), res
+            assert res.strength_db == pytest.approx(gain_db, abs=3), res
+            measured.append((res.lag_ms, res.strength_db))
+        for res in clean:
+            assert res.measured and res.at_most_db < -25, res
+            quiet.append(round(res.at_most_db, 1))
+        assert r.echo.detected and r.echo_db == pytest.approx(gain_db, abs=3)  # the run's verdict
+    echo_slo = next(s for s in result.slos if s.name == "echo")
+    assert echo_slo.verdict.value == "failed", echo_slo
+    print(f"{mode}: (lag ms, strength dB) per echoed window: {measured}; "
+          f"windows without it, at most (dB): {quiet}")
+    return measured
+
+
+def test_echo_hot_mic_is_heard_at_its_lag_and_strength_and_only_while_injected(local_stack, engine):
+    result, log = echo_run(local_stack, engine, FaultSpec(
+        "echo", params={"delay_ms": 200, "gain_db": -6, "mode": "hot_mic"}))
+    check_echo(result, log, "hot_mic", 200, -6)
+    assert result.listeners_joined == 3
+
+
+def test_echo_double_is_heard_like_a_second_publisher_and_listeners_follow_the_speaker(
+        local_stack, engine):
+    result, log = echo_run(local_stack, engine, FaultSpec(
+        "echo", params={"delay_ms": 200, "gain_db": -6, "mode": "double"}))
+    check_echo(result, log, "double", 200, -6)
+    # the copy is mixed in by the origin; the listeners' accounting is the speaker's alone
+    for rec in result.records + result.thick_records:
+        assert rec.join_s is not None and rec.out_of_order == 0
+        assert rec.seqs == list(range(rec.seqs[0], rec.seqs[0] + len(rec.seqs))), "a gap"
+    assert all(r.audio_delivered >= 0.99 for r in result.thick), [r.audio_delivered for r in result.thick]
+
+
+def test_a_join_storm_fault_counts_its_joins_and_stops_at_the_revert(local_stack, engine):
+    state = local_stack
+    actions = plan(FaultSpec("join_storm", params={"rate": 30}), state.topology)
+    marks: dict = {}
+
+    async def during(live):
+        async with SessionClients(live) as hub:
+            await asyncio.sleep(1.0)
+            marks["inject"] = (time.time_ns() - live.t0_ns) / 1e9
+            await asyncio.to_thread(engine.inject, actions)
+            marks["injected"] = (time.time_ns() - live.t0_ns) / 1e9
+            await asyncio.sleep(4.0)
+            marks["revert"] = (time.time_ns() - live.t0_ns) / 1e9
+            report = await asyncio.to_thread(engine.revert, actions)
+            marks["reverted"] = (time.time_ns() - live.t0_ns) / 1e9
+            assert report.ok, report.failed
+            marks["ledger"] = Ledger().active(state.stack_id)
+            marks["storms_at_revert"] = len(live.storms)
+        marks["hub"] = hub          # aclose has waited for the storm's result
+
+    result = asyncio.run(run_probe(state.topology, listeners=3, seconds=40, thick_per_dc=0,
+                                   during=during))
+    assert marks["ledger"] == [] and Ledger().active(state.stack_id) == []
+    (storm,) = result.storms
+    assert marks["hub"].storms == [storm]
+    print(f"storm: {storm.schedule}; arrivals {storm.arrivals}, joined {storm.joined}, "
+          f"p95 {storm.join_p95_s}, inject took {marks['injected'] - marks['inject']:.2f} s")
+    # ~30/s for the ~4 s between inject and revert (Poisson: 120 +- 11)
+    assert 80 <= storm.arrivals <= 165, storm
+    assert storm.accounted and storm.fired == storm.arrivals
+    assert "generator:not_fired" not in storm.failures
+    assert storm.joined >= 0.95 * storm.arrivals, storm.failures
+    assert 3.5 <= storm.scheduled_s <= 4.5 and "stopped after" in storm.schedule
+    t, v = storm.join_samples(result.t0_ns)
+    assert len(t) == storm.arrivals
+    assert marks["inject"] < t.min() and t.max() <= marks["reverted"] + 0.05, (t.min(), t.max(), marks)
+    # the run's join_time has every one of them, beside the probe's own listeners
+    joins = series(result)["join_time"]
+    assert len(joins) == storm.arrivals + len(result.records)
+    in_storm = (joins.t_s >= marks["inject"]) & (joins.t_s <= marks["reverted"] + 0.05)
+    assert in_storm.sum() == storm.arrivals
+    join_slo = next(s for s in result.slos if s.name == "join_time")
+    assert join_slo.verdict.value == "passed", join_slo
+    for pid in storm.worker_pids:  # its load workers are gone
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().rsplit(
+            ")", 1)[1].split()[0] == "Z"

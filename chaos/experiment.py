@@ -9,7 +9,9 @@
     )
 
 Times: ``before_s`` of steady state (the gate), then the method (fault steps at ``at_s``
-seconds after its start, each for ``duration_s``), then ``after_s`` of recovery. Pure
+seconds after its start, each for ``duration_s``), then ``after_s`` of recovery: the first
+``recover_s`` of it are a grace period (phase ``recovery``, observed and timed), the rest
+(phase ``after``) is where the steady state must hold again. Pure
 declarations: ``validate`` checks everything that does not need the stack, and planning
 the faults against the stack's topology (``chaos.runner``) checks the rest, all before
 anything is injected.
@@ -117,6 +119,7 @@ class Experiment:
     halts: Sequence[Objective] = ()
     before_s: float = 6.0
     after_s: float = 10.0
+    recover_s: float = 3.0          # grace after the last revert before the steady state is judged
     audience: Audience = field(default_factory=Audience)
     gate: bool = True
     seed: int = 0
@@ -147,6 +150,11 @@ def validate(exp: Experiment) -> None:
     where = f"experiment {exp.name}"
     _seconds(f"{where}: before_s", exp.before_s, positive=True)
     _seconds(f"{where}: after_s", exp.after_s)
+    _seconds(f"{where}: recover_s", exp.recover_s)
+    if exp.steps() and exp.after_s - exp.recover_s < 1.0:
+        raise ConfigError(f"{where}: after_s ({exp.after_s:g} s) leaves less than 1 s after the "
+                          f"recovery grace (recover_s={exp.recover_s:g} s) to judge the steady state; "
+                          "lengthen after_s")
     for group in ("steady_state", "during", "after", "halts"):
         items = list(getattr(exp, group))
         for o in items:

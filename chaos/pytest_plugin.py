@@ -26,6 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stack-profile", dest="chaos_profile", default=None, choices=PROFILES,
                     help="run only the experiments written for this stack profile (default: each "
                          "experiment's own, resilient if it names none)")
+    group.addoption("--stack-base-port", dest="chaos_base_port", default=None, type=int,
+                    metavar="PORT", help="first port of a stack the session starts (default 17000)")
     group.addoption("--chaos-reports", dest="chaos_reports", default=None, metavar="DIR",
                     help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)")
     parser.addini("chaos_runtime", "default runtime of the stack under test", default="local")
@@ -86,7 +88,8 @@ def chaos_runtime(pytestconfig: pytest.Config) -> str:
 def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
     """The session's stacks by profile (chaos.runner.stacks.SessionStacks)."""
     from chaos.runner.stacks import SessionStacks
-    stacks = SessionStacks(chaos_runtime, progress=lambda msg: _say(pytestconfig, msg))
+    stacks = SessionStacks(chaos_runtime, progress=lambda msg: _say(pytestconfig, msg),
+                           base_port=pytestconfig.getoption("chaos_base_port"))
     try:
         yield stacks
     finally:

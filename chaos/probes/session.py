@@ -163,11 +163,12 @@ def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int
 
 def _thick_series(reports: list[ThickReport], name: str) -> Series:
     """One sample per thick listener (its whole-listening value), stamped when it started
-    hearing; echo per analysis window, stamped at the window's start."""
+    hearing; echo per analysis window, stamped at the window's middle (a window straddling
+    a fault's onset counts where most of it lies)."""
     samples = []
     for r in reports:
         if name == "echo":  # a window counts if it found an echo or could have seen one
-            samples += [(w.start_s, w.result.at_most_db) for w in r.echo_windows
+            samples += [(w.start_s + w.duration_s / 2, w.result.at_most_db) for w in r.echo_windows
                         if w.result.measured and (w.result.detected or w.result.floor_db <= ECHO_RESOLVE_DB)]
             continue
         value = r.slo_values().get(name)

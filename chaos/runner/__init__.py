@@ -57,7 +57,7 @@ class RunResult:
         j = self.journal
         lines = [f"{j['experiment']['name']}: {j['verdict']} - {j['reason']}"]
         lines += narrative.sentences(j)
-        lines.append(f"report: {self.files.get('report.html', self.dir / 'report.html')}")
+        lines.append(f"report: {self.files.get('html', self.dir / 'report.html')}")
         if j["experiment"].get("reproduce"):
             lines.append(f"reproduce: {j['experiment']['reproduce']}")
         return lines

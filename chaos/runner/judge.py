@@ -1,8 +1,9 @@
 """Verdicts of a finished run: every SLI judged per phase, overall and per DC, recovery
 times, the breaking point of a sweep, and the run's verdict with its reason.
 
-The experiment's steady state is required before and after the method, its ``during``
-objectives while faults are on, its ``after`` objectives in the recovery. Every other
+The experiment's steady state is required before the method and after it (once the
+recovery grace is over), its ``during`` objectives while faults are on, its ``after``
+objectives after it too. The ``recovery`` grace is observed, and timed (``recovered_s``). Every other
 SLI is judged too, against its default objective, as an observation (``required``:
 false): it shows where the run broke without deciding the verdict.
 """
@@ -37,6 +38,8 @@ def _entry(o: Objective, s: Series, per_dc: dict[str, Series], start: float, end
     r = o.evaluate(s, start, end, phase=phase)
     d = r.to_dict()
     d.update(unit=o.unit, op=o.op, stat=o.stat, required=required, per_dc={}, recovered_s=None)
+    if r.value is not None and not math.isfinite(r.value):   # JSON has no infinity
+        d["value_text"] = f"failed joins: the {o.stat} join never completed"
     if s.sli in per_dc_slis():
         for dc in DCS:
             rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase)
@@ -79,7 +82,7 @@ def judge_slos(exp: Experiment, tl: Timeline, overall: dict[str, Series],
     last_end = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
     if last_end is not None:
         for e in entries:
-            if e["phase"] in ("during", "after") and e["name"] in PHASED:
+            if e["phase"] in ("during", "recovery", "after") and e["name"] in PHASED:
                 o = required.get(("after", e["name"])) or DEFAULTS[e["name"]]
                 e["recovered_s"] = recovery_s(o, overall[e["name"]], last_end, end_s)
     return entries

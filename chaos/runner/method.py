@@ -117,8 +117,11 @@ class Method:
             joins.cancel()
             await asyncio.gather(joins, return_exceptions=True)
             if hub is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await hub.__aexit__(None, None, None)
+                except Exception as e:  # noqa: BLE001 - a storm lost or failed: not a clean run
+                    self.tl.error = self.tl.error or f"{type(e).__name__}: {e}"
+                    self._stop(f"a client-side fault failed: {type(e).__name__}: {e}")
             if sigint:
                 loop.remove_signal_handler(signal.SIGINT)
 
@@ -147,7 +150,9 @@ class Method:
         self.tl.phases["during"][1] = self.now()
         if not self.abort.is_set():
             self.progress(self.now(), exp.total_s, "recovery")
-            self.tl.phases["after"] = [self.now(), exp.total_s]
+            t = self.now()
+            self.tl.phases["recovery"] = [t, t + exp.recover_s]
+            self.tl.phases["after"] = [t + exp.recover_s, max(t + exp.recover_s, exp.total_s)]
 
     def _close_phases(self) -> None:
         """Phases end where the run did (an aborted method ends now)."""

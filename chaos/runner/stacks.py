@@ -8,14 +8,17 @@ says so). At the end, the session takes down only what it started.
 
 from __future__ import annotations
 
+from space.topology import DEFAULT_BASE_PORT
+
 from .. import stack
 from ..errors import StackAlreadyUp
 from ..targets.state import StackState
 
 
 class SessionStacks:
-    def __init__(self, runtime: str, progress=stack.quiet) -> None:
+    def __init__(self, runtime: str, progress=stack.quiet, base_port: int | None = None) -> None:
         self.runtime, self.progress = runtime, progress
+        self.base_port = base_port or DEFAULT_BASE_PORT
         self.ours: str | None = None       # stack_id of the stack this session started
 
     def get(self, profile: str) -> StackState:
@@ -32,7 +35,7 @@ class SessionStacks:
                     "matching --runtime/--stack-profile.")
             self.progress(f"switching the stack to the {profile} profile")
             stack.down(self.progress)
-        state = stack.up(self.runtime, profile, progress=self.progress)
+        state = stack.up(self.runtime, profile, self.base_port, progress=self.progress)
         self.ours = state.stack_id
         return state
 

@@ -1,0 +1,32 @@
+"""A join storm scaled from the incident: ~833 joins/s (50,000 a minute) times the scale
+factor this machine can carry (SCALE = 0.1: 83 joins/s, on 2 cores shared with the whole
+stack), for 8 s, under each client retry policy.
+
+Expects, against the resilient profile: joins stay under 2 s at p95 during the storm
+(the storm's own joins included) and the steady state of the listeners already in the
+room holds all along; the journal states the scale factor against the incident.
+"""
+
+import pytest
+
+from chaos.experiment import Experiment, fault
+from chaos.load.arrivals import INCIDENT_JOINS_PER_S
+from chaos.slo import objective
+
+SCALE = 0.1
+
+
+@pytest.mark.parametrize("retry", ["none", "fixed", "exponential", "exponential_jitter"])
+def test_join_storm_from_the_incident(chaos_run, retry):
+    rate = round(INCIDENT_JOINS_PER_S * SCALE, 1)
+    result = chaos_run(Experiment(
+        name=f"join_storm_{retry}",
+        title=f"join storm at {rate:g} joins/s ({SCALE:g} of the incident), retry {retry}",
+        expects=__doc__.split("\n\n")[1].replace("\n", " "),
+        method=[fault("join_storm", at_s=0, duration_s=8, rate=rate, retry=retry)],
+        during=[objective("join_time"), objective("audio_delivered"), objective("mouth_to_ear")],
+        before_s=5, after_s=6, recover_s=2))
+    storm = result.journal["storms"][0]     # its workers take ~1 s to start: ~7 s of arrivals
+    assert storm["arrivals"] >= 0.75 * rate * 8 and storm["joined"] + storm["failed"] == storm["arrivals"]
+    assert storm["achieved_rate_per_s"] >= 0.85 * rate
+    assert result.journal["target"]["scale_factor"]["join_rate"] > 0.05

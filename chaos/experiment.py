@@ -169,10 +169,6 @@ def validate(exp: Experiment) -> None:
         if o.sli not in LIVE_SLIS:
             raise ConfigError(f"{where}: halt on {o.sli} cannot be judged while the run goes on; "
                               f"halt on one of {', '.join(LIVE_SLIS)}")
-    for o in exp.steady_state:
-        if o.window_s and o.window_s > exp.before_s:
-            raise ConfigError(f"{where}: the steady state's {o.sli} window ({o.window_s:g} s) is "
-                              f"longer than before_s ({exp.before_s:g} s): the gate could not judge it")
     if exp.during and not exp.steps():
         raise ConfigError(f"{where}: objectives `during` a method that has no fault")
     if exp.sweep is not None:

@@ -16,11 +16,14 @@ call has a deadline).
 
 from __future__ import annotations
 
+import time
+
 from ..targets.state import StackState
 from ..toxi import Toxiproxy, ToxiproxyError
 from .base import Action
 
 TOXI_TIMEOUT_S = 1.5   # per call; an action's two calls stay inside the engine's 10 s deadline
+DRAIN_MAX_S = 8.0      # a removal that waits for held data: polled at most this long
 
 
 def _proxies(a: Action) -> list[str]:
@@ -54,7 +57,29 @@ class ToxiExecutor:
                 self.toxi.set_enabled(name, True)
             return
         for t in a.params["undo"]["toxics"]:
-            self.toxi.remove_toxic(a.params["proxy"], t["name"])
+            try:
+                self.toxi.remove_toxic(a.params["proxy"], t["name"])
+            except ToxiproxyError:
+                self._wait_gone(a, t["name"])
+
+    def _wait_gone(self, a: Action, name: str) -> None:
+        """toxiproxy answers a toxic's removal only once the data it holds has drained (a
+        3 s latency toxic: ~3 s), and its API waits meanwhile: past the call's timeout the
+        removal goes on. Poll until the toxic is gone, bounded by what it can hold."""
+        attrs = a.params.get("attributes") or {}
+        hold_s = (float(attrs.get("latency", 0)) + float(attrs.get("jitter", 0))
+                  + float(attrs.get("timeout", 0))) / 1000.0
+        deadline = time.monotonic() + min(DRAIN_MAX_S, hold_s + 2.0)
+        while True:
+            try:
+                if not self._has_toxic(a.params["proxy"], name):
+                    return
+                self.toxi.remove_toxic(a.params["proxy"], name)
+                return
+            except ToxiproxyError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
 
     def _has_toxic(self, proxy: str, name: str) -> bool:
         p = self.toxi.proxies().get(proxy) or {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..experiment import LIVE_SLIS, Experiment, FaultStep
 from ..faults.base import Action
@@ -171,7 +171,9 @@ class Method:
         for o in self.exp.steady_state:
             if o.sli not in LIVE_SLIS:
                 continue
-            r = o.evaluate(by_sli[o.sli], 0.0, t - SETTLE_S, phase="before")
+            span = t - SETTLE_S       # a window longer than the phase: judged over all of it
+            o = replace(o, window_s=None) if o.window_s and o.window_s > span else o
+            r = o.evaluate(by_sli[o.sli], 0.0, span, phase="before")
             if r.verdict is not Verdict.PASSED:
                 bad.append(r)
         if not bad:

@@ -17,13 +17,12 @@ import pytest
 
 from chaos.errors import ConfigError, StackError
 from chaos.experiment import Audience, Experiment, fault
-from chaos.faults import Engine, FaultSpec, Ledger, Selector, plan
-from chaos.faults.executors import executors_for
+from chaos.faults import Ledger
 from chaos.runner import run
 from chaos.targets.state import StackState
 from space.topology import build
 
-from .conftest import bring_up
+from .conftest import bring_up, kill_service
 from .test_faults_network import assert_clean
 
 pytestmark = pytest.mark.local
@@ -87,17 +86,21 @@ def test_ctrl_c_reverts_every_fault_and_writes_an_aborted_journal(space, tmp_pat
     assert_clean(space)
 
 
-def test_a_sick_stack_is_not_faulted(space, tmp_path):
-    engine = Engine(executors_for(space), space.stack_id)
-    sick = plan(FaultSpec("latency", Selector(link="listener.edge-*"), {"latency_ms": 3000}),
-                space.topology)
-    engine.inject(sick)          # joins now take > 3 s: the steady state cannot hold
+def test_a_sick_stack_is_not_faulted(space, tmp_path, monkeypatch):
+    """The stack is sick on its own (not through the framework: no ledger entry): the
+    gateways of dc-b and dc-c are frozen (SIGSTOP), so the joins of their listeners hang
+    until a retry reaches another DC. The preflight's health check would refuse such a
+    stack outright (see below); it is skipped here so that the gate is what stops it.
+    The gate sees the steady state fail and injects nothing."""
+    monkeypatch.setattr("chaos.stack.require_healthy", lambda state: None)
+    frozen = [kill_service(space, name, signal.SIGSTOP) for name in ("gateway-b", "gateway-c")]
     try:
         result = run(Experiment(name="gated", before_s=4, after_s=4, audience=SMALL,
                                 method=[fault("link_down", link="edge-c.origin-a", at_s=0,
                                               duration_s=3)]), space, tmp_path)
     finally:
-        assert engine.revert(sick).ok
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
     j = result.journal
     assert j["verdict"] == "inconclusive" and "steady state did not hold" in j["reason"]
     assert j["faults"][0]["started_s"] is None               # never injected
@@ -111,6 +114,17 @@ def test_an_unreachable_stack_is_refused_before_anything(space, tmp_path):
         run(Experiment(name="unreachable", method=[fault("latency", link="edge-a.origin-a",
                                                            latency_ms=100)]), gone, tmp_path)
     assert list(tmp_path.iterdir()) == []                    # no report dir, no half journal
+
+
+def test_a_stack_with_frozen_services_is_refused_before_anything(space, tmp_path):
+    frozen = kill_service(space, "gateway-c", signal.SIGSTOP)
+    try:
+        with pytest.raises(StackError, match="gateway-c"):
+            run(Experiment(name="frozen", method=[fault("latency", link="edge-a.origin-a",
+                                                          latency_ms=100)]), space, tmp_path)
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    assert list(tmp_path.iterdir()) == [] and Ledger().active(space.stack_id) == []
 
 
 def test_an_unwritable_report_dir_is_refused_before_anything(space, tmp_path):

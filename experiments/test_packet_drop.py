@@ -16,7 +16,7 @@ SWEEP = Experiment(
     title="packet_drop on edge-b: 2 %, 10 %, 30 %, 50 %",
     expects=__doc__.split("\n\n")[1].replace("\n", " "),
     sweep=Sweep("packet_drop", "share", (0.02, 0.10, 0.30, 0.50), step_s=6, service="edge-b",
-                unit="share of packets"),
+                unit="share"),
     before_s=6, after_s=8, recover_s=3,
 )
 

@@ -47,10 +47,20 @@ def value(sli: str, unit: str, v: float | None) -> str:
     return f"{number(v, 3)} {unit}" if unit else number(v, 3)
 
 
+def entry_value(slo: dict) -> str:
+    """An SLO entry's value; one the journal could not write as a number (an infinite p95
+    of failed joins) comes with its own words in ``value_text``."""
+    if slo.get("value") is None and slo.get("value_text"):
+        return str(slo["value_text"])
+    return value(str(slo.get("name")), str(slo.get("unit") or ""), slo.get("value"))
+
+
 def param(v: float | None, unit: str) -> str:
     """A fault parameter as written in a sweep: 3 %, 200 ms, 50000/min."""
     if v is None:
         return "n/a"
+    if unit == "share":                       # a share of packets, requests...: 0.3 -> 30 %
+        return f"{number(float(v) * 100, 4)} %"
     text = number(float(v), 4)
     if not unit:
         return text

@@ -104,7 +104,7 @@ def _slo_table(journal: dict) -> str:
         req = "" if s.get("required", True) else ' <span class="muted">(observed only)</span>'
         breach = fmt.t(s["first_breach_s"]) if s.get("first_breach_s") is not None else ""
         cells = [escape(name) + req] + [escape(str(c)) for c in (
-            s.get("phase", ""), s.get("objective", ""), fmt.value(name, unit, s.get("value")),
+            s.get("phase", ""), s.get("objective", ""), fmt.entry_value(s),
             fmt.value(name, unit, s.get("threshold")), verdict, breach, per_dc, rec, s.get("window", ""))]
         classes = ["", "", "", "num", "num", f"v-{escape(verdict)}", "", "", "", "muted"]
         rows.append("<tr>" + "".join(f'<td class="{c}">{x}</td>' if c else f"<td>{x}</td>"

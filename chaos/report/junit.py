@@ -68,7 +68,7 @@ def failure_message(s: dict) -> str:
     stat = s.get("stat") or ""
     subject = f"{name} {stat}".strip()
     when = fmt.t(s["first_breach_s"]) if s.get("first_breach_s") is not None else "an unknown time"
-    return (f"{subject} = {fmt.value(name, unit, s.get('value'))}, objective {s.get('objective', '?')} "
+    return (f"{subject} = {fmt.entry_value(s)}, objective {s.get('objective', '?')} "
             f"(threshold {fmt.value(name, unit, s.get('threshold'))}), first broke at {when}"
             f" [{s.get('window', s.get('phase', ''))}]")
 

@@ -75,7 +75,7 @@ def breach_sentence(journal: dict, slo: dict) -> str:
     stat = slo.get("stat") or ""
     subject = f"{name} {stat}" if stat.startswith("p") else name
     verb, side = ("rose to", "limit") if op == "<=" else ("fell to", "minimum")
-    text = (f"{subject} {verb} {fmt.value(name, unit, slo.get('value'))} "
+    text = (f"{subject} {verb} {fmt.entry_value(slo)} "
             f"({side} {fmt.value(name, unit, slo.get('threshold'))}) at {fmt.t(at)}")
     fault = fault_at(journal, at)
     if fault is None:

@@ -35,7 +35,7 @@ def summary(journal: dict, console=None, report_path: Path | str | None = None) 
         v = str(s.get("verdict"))
         name = str(s.get("name")) + ("" if s.get("required", True) else " (observed)")
         table.add_row(escape(name), escape(str(s.get("phase", ""))),
-                      escape(fmt.value(str(s.get("name")), str(s.get("unit") or ""), s.get("value"))),
+                      escape(fmt.entry_value(s)),
                       escape(str(s.get("objective", ""))), f"[{_COLOUR.get(v, 'yellow')}]{escape(v)}[/]")
     hidden = len(journal.get("slos") or []) - len(rows)
     if hidden:

@@ -39,7 +39,7 @@ def _entry(o: Objective, s: Series, per_dc: dict[str, Series], start: float, end
     d = r.to_dict()
     d.update(unit=o.unit, op=o.op, stat=o.stat, required=required, per_dc={}, recovered_s=None)
     if r.value is not None and not math.isfinite(r.value):   # JSON has no infinity
-        d["value_text"] = f"failed joins: the {o.stat} join never completed"
+        d["value_text"] = "∞ (failed joins)"
     if s.sli in per_dc_slis():
         for dc in DCS:
             rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase)

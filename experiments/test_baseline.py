@@ -21,5 +21,6 @@ BASELINE = Experiment(
 
 def test_steady_state_holds_without_faults(chaos_run):
     result = chaos_run(BASELINE)
-    assert result.journal["audience"]["joined"] == result.journal["audience"]["listeners"] \
-        + result.journal["audience"]["thick"]
+    audience = result.journal["audience"]
+    assert audience["joined"] == audience["listeners"] and audience["thick_joined"] == audience["thick"]
+    assert audience["join_probes"] > 0 and audience["join_probes_failed"] == 0

@@ -30,8 +30,8 @@ async def _one(lst: Listener) -> None:
 
 
 async def run_join_probes(live, every_s: float, records: list[ListenerRecord], gateways_for,
-                          fire_for_s: float) -> None:
-    """For ``fire_for_s`` seconds, every ``every_s`` one join per DC through its gateways
+                          stop_firing: asyncio.Event) -> None:
+    """Until ``stop_firing`` is set, every ``every_s`` one join per DC through its gateways
     (home DC first); then wait for the joins in flight to end. ``records`` gets each
     probe's record when it starts. Cancelled (an abort), joins still in flight are
     dropped from ``records``: they were neither timed nor failed."""
@@ -41,9 +41,8 @@ async def run_join_probes(live, every_s: float, records: list[ListenerRecord], g
     pending: set[asyncio.Task] = set()
     loop = asyncio.get_running_loop()
     next_at = loop.time()
-    end = next_at + fire_for_s
     try:
-        while loop.time() < end:
+        while not stop_firing.is_set():
             for dc in DCS:
                 lst = Listener(live.session, next(counter), dc, gateways_for(dc), live.space,
                                live.speaker.id, live.retry, live.join_timeout_s)
@@ -52,7 +51,8 @@ async def run_join_probes(live, every_s: float, records: list[ListenerRecord], g
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             next_at += every_s
-            await asyncio.sleep(max(0.0, min(next_at, end) - loop.time()))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop_firing.wait(), max(0.0, next_at - loop.time()))
         await asyncio.gather(*pending, return_exceptions=True)
     finally:
         for t in list(pending):

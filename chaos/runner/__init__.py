@@ -176,7 +176,9 @@ def _audience(result) -> dict:
                    "joined": sum(r.home_dc == dc and r.join_s is not None for r in recs)}
               for dc in DCS}
     return {"listeners": len(result.records), "thick": len(result.thick),
-            "joined": sum(r.join_s is not None for r in recs), "join_probes": len(result.joins),
+            "joined": sum(r.join_s is not None for r in result.records),
+            "thick_joined": sum(r.join_s is not None for r in result.thick_records),
+            "join_probes": len(result.joins),
             "join_probes_failed": sum(r.join_s is None for r in result.joins), "per_dc": per_dc}
 
 

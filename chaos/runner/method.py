@@ -68,6 +68,7 @@ class Method:
         self.progress = progress or (lambda t, total, msg: None)
         self.abort = asyncio.Event()
         self.live: LiveRun | None = None
+        self.end_s = exp.total_s      # moved on when reverts take longer than planned
 
     # -- clock and waiting ------------------------------------------------------------
     def now(self) -> float:
@@ -97,14 +98,17 @@ class Method:
         loop = asyncio.get_running_loop()
         sigint = _install(loop, signal.SIGINT, self._on_sigint)
         a = self.exp.audience
+        stop_joins = asyncio.Event()
         joins = asyncio.create_task(run_join_probes(
-            live, a.join_every_s, live.joins, lambda dc: gateway_order(live.topo, dc),
-            fire_for_s=max(0.0, self.exp.total_s - 0.5)))
+            live, a.join_every_s, live.joins, lambda dc: gateway_order(live.topo, dc), stop_joins))
         hub = _attach_clients(live)
         try:
             await self._play()
             if not self.abort.is_set():
-                await self._until(self.exp.total_s)
+                await self._until(self.end_s - 0.5)
+            stop_joins.set()
+            if not self.abort.is_set():
+                await self._until(self.end_s)
             with contextlib.suppress(TimeoutError):  # the last join probes finish
                 await asyncio.wait_for(asyncio.shield(joins), timeout=0 if self.abort.is_set()
                                        else a.join_timeout_s + 3.0)
@@ -112,6 +116,7 @@ class Method:
             self.tl.error = f"{type(e).__name__}: {e}"
             self._stop(f"error during the method: {self.tl.error}")
         finally:
+            stop_joins.set()
             await self._revert_all("the run ended")
             self._close_phases()
             joins.cancel()
@@ -135,7 +140,7 @@ class Method:
         if exp.gate and not self._gate():
             return
         if not self.tl.faults:
-            self.tl.phases["after"] = [self.now(), exp.total_s]
+            self.tl.phases["after"] = [self.now(), self.end_s]
             return
         start = self.now()
         self.tl.phases["during"] = [start, start]
@@ -150,9 +155,10 @@ class Method:
         self.tl.phases["during"][1] = self.now()
         if not self.abort.is_set():
             self.progress(self.now(), exp.total_s, "recovery")
-            t = self.now()
+            t = self.now()          # the after phase lasts as declared, however long reverts took
+            self.end_s = t + exp.after_s
             self.tl.phases["recovery"] = [t, t + exp.recover_s]
-            self.tl.phases["after"] = [t + exp.recover_s, max(t + exp.recover_s, exp.total_s)]
+            self.tl.phases["after"] = [t + exp.recover_s, self.end_s]
 
     def _close_phases(self) -> None:
         """Phases end where the run did (an aborted method ends now)."""

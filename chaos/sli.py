@@ -91,3 +91,32 @@ def audience_retained(records: Sequence[ListenerRecord], produced: Sequence[tupl
     if before == 0:
         return Series.of("audience_retained", [])
     return Series.of("audience_retained", [(recovered_by_s, after / before)])
+
+
+def _bins(t0_s: float, span_s: float, step_s: float) -> np.ndarray:
+    return t0_s + np.arange(0.0, max(span_s, 0.0), step_s)
+
+
+def _overlap(intervals, lo: float, hi: float) -> float:
+    return sum(max(0.0, min(hi, iv.start_s + iv.duration_s) - max(lo, iv.start_s)) for iv in intervals)
+
+
+def freeze_share(intervals, t0_s: float, listening_s: float, step_s: float = 1.0) -> list[tuple[float, float]]:
+    """A thick listener's freezes in time: per step of its listening, the share of it spent
+    in playout gaps over 200 ms (stamped at the step's start; the mean over a phase is the
+    phase's freeze share)."""
+    end = t0_s + listening_s
+    return [(float(lo), _overlap(intervals, lo, min(lo + step_s, end)) / (min(lo + step_s, end) - lo))
+            for lo in _bins(t0_s, listening_s, step_s) if min(lo + step_s, end) > lo]
+
+
+def dead_air(intervals, t0_s: float, listening_s: float, step_s: float = 1.0) -> list[tuple[float, float]]:
+    """A thick listener's dead air in time: per step of its listening, the length of the
+    longest dead-air run that touches it (0 if none): the max over a phase is the longest
+    run heard in it, placed where it happened."""
+    out = []
+    for lo in _bins(t0_s, listening_s, step_s):
+        hi = lo + step_s
+        touching = [iv.duration_s for iv in intervals if iv.start_s < hi and iv.start_s + iv.duration_s > lo]
+        out.append((float(lo), max(touching, default=0.0)))
+    return out

@@ -162,11 +162,17 @@ def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int
 
 
 def _thick_series(reports: list[ThickReport], name: str) -> Series:
-    """One sample per thick listener (its whole-listening value), stamped when it started
-    hearing; echo per analysis window, stamped at the window's middle (a window straddling
-    a fault's onset counts where most of it lies)."""
+    """Thick listeners' SLIs in time: freeze share and dead air per second of listening;
+    echo per analysis window, stamped at the window's middle (a window straddling a
+    fault's onset counts where most of it lies); MOS one sample per listener (its whole
+    listening), stamped when it started hearing."""
     samples = []
     for r in reports:
+        if name in ("freeze", "silence") and r.freeze is not None and r.t0_s is not None:
+            span = r.freeze.listening_s   # both resolved in time over the listening
+            samples += (sli.freeze_share(r.freeze.intervals, r.t0_s, span) if name == "freeze"
+                        else sli.dead_air(r.silence.intervals if r.silence else (), r.t0_s, span))
+            continue
         if name == "echo":  # a window counts if it found an echo or could have seen one
             samples += [(w.start_s + w.duration_s / 2, w.result.at_most_db) for w in r.echo_windows
                         if w.result.measured and (w.result.detected or w.result.floor_db <= ECHO_RESOLVE_DB)]

@@ -22,8 +22,8 @@ from ..model import Verdict
 from ..slo import DEFAULTS, Objective, Series
 from .method import Timeline
 
-PHASED = ("join_time", "audio_delivered", "mouth_to_ear", "echo")   # SLIs with samples in time
-WHOLE_RUN = ("freeze", "silence", "mos")    # one value per thick listener: judged over the run
+PHASED = ("join_time", "audio_delivered", "mouth_to_ear", "echo", "freeze", "silence")  # in time
+WHOLE_RUN = ("mos",)    # one value per thick listener: judged over the run
 RECOVERY_WINDOW_S = 2.0
 
 

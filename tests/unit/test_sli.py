@@ -53,3 +53,21 @@ def test_audience_retained_after_an_outage():
     s = sli.audience_retained([stayed, gone, late], frames, T0, onset_s=10.0, recovered_by_s=20.0)
     assert list(s.values) == [0.5] and list(s.t_s) == [20.0]
     assert len(sli.audience_retained([late], frames, T0, 10.0, 20.0)) == 0  # nobody to retain
+
+
+def test_freeze_share_places_gaps_in_the_seconds_they_happened():
+    from chaos.analysis.gaps import Interval
+    from chaos.sli import freeze_share
+    samples = freeze_share([Interval(3.5, 1.0)], t0_s=1.0, listening_s=6.0)
+    assert [t for t, _ in samples] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert [round(v, 6) for _, v in samples] == [0.0, 0.0, 0.5, 0.5, 0.0, 0.0]
+    assert sum(v for _, v in samples) / len(samples) == pytest.approx(1.0 / 6.0)
+
+
+def test_dead_air_is_the_longest_run_touching_each_second():
+    from chaos.analysis.gaps import Interval
+    from chaos.sli import dead_air
+    samples = dead_air([Interval(2.2, 2.5), Interval(6.1, 0.3)], t0_s=0.0, listening_s=8.0)
+    by_t = dict(samples)
+    assert by_t[0.0] == 0.0 and by_t[2.0] == by_t[3.0] == by_t[4.0] == 2.5
+    assert by_t[5.0] == 0.0 and by_t[6.0] == 0.3 and max(by_t.values()) == 2.5

@@ -104,7 +104,7 @@ async def run_storm(topology: Topology, space: str, speaker_id: str | None,
     try:
         for spec in plan:
             parent_end, child_end = ctx.Pipe(duplex=True)
-            p = ctx.Process(target=_worker_main, args=(spec, child_end),
+            p = ctx.Process(target=worker.main, args=(spec, child_end),
                             name=f"chaos-load-{spec.index}", daemon=True)
             p.start()
             child_end.close()
@@ -149,48 +149,6 @@ async def _stop_on(stop: asyncio.Event, conns, t0: float, stopped_at: list[float
             c.send(("release",))
         except OSError:
             pass  # it finished already
-
-
-class _StoppableStorm(worker.WorkerStorm):
-    """A worker's storm that a ("release",) received before its schedule is over ends early.
-
-    The parent releases the workers only once every one of them has drained, so a release
-    that comes earlier can only be a stop (``run_storm(stop=...)``): no arrival is fired
-    after it, the arrivals never fired are dropped from the schedule (not counted as
-    failed), joins in flight finish within their join timeout, and the held audience leaves
-    at once."""
-
-    async def run(self, release: asyncio.Event, drained=lambda: None) -> dict:
-        self._release = release
-        return await super().run(release, drained)
-
-    async def _schedule(self) -> None:
-        firing = asyncio.ensure_future(super()._schedule())
-        stopping = asyncio.ensure_future(self._release.wait())
-        try:
-            await asyncio.wait({firing, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not firing.done():
-                firing.cancel()
-        try:
-            await firing
-            return
-        except asyncio.CancelledError:
-            if not self._release.is_set():
-                raise  # cancelled from outside (the hard stop), not stopped
-        # Every arrival task made before the cancel has run its first step by now (they were
-        # queued first), so fired counts them all; the rest of the schedule is dropped.
-        del self.offsets[self.fired:]
-        self.end = time.monotonic()
-
-
-def _worker_main(spec: worker.WorkerSpec, conn) -> None:
-    """A worker process's entry point: ``worker.main`` with its storm stoppable early.
-    (This process is spawned for the storm alone: swapping the class here touches no one
-    else.)"""
-    worker.WorkerStorm = _StoppableStorm
-    worker.main(spec, conn)
 
 
 async def _gather(conns, procs, kind: str, deadline: float,

@@ -124,6 +124,7 @@ class WorkerStorm:
         over, then holds the audience until release is set (or the hard stop)."""
         loop = asyncio.get_running_loop()
         cpu0 = _cpu_s()
+        self._release = release
         sched = asyncio.create_task(self._schedule())
         ticker = asyncio.create_task(self._tick())
         told = False
@@ -160,6 +161,31 @@ class WorkerStorm:
         return self._report(time.monotonic() - self.t0, _cpu_s() - cpu0)
 
     async def _schedule(self) -> None:
+        """Fire the schedule. A release received before it is over can only be an early
+        stop (the parent releases the workers only once every one of them has drained:
+        ``run_storm(stop=...)``): no arrival is fired after it, the arrivals never fired are
+        dropped from the schedule (not counted as failed), joins in flight finish within
+        their join timeout, and the held audience leaves at once."""
+        firing = asyncio.ensure_future(self._fire())
+        stopping = asyncio.ensure_future(self._release.wait())
+        try:
+            await asyncio.wait({firing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not firing.done():
+                firing.cancel()
+        try:
+            await firing
+            return
+        except asyncio.CancelledError:
+            if not self._release.is_set():
+                raise  # cancelled from outside (the hard stop), not stopped
+        # Every arrival task made before the cancel has run its first step by now (they were
+        # queued first), so fired counts them all; the rest of the schedule is dropped.
+        del self.offsets[self.fired:]
+        self.end = time.monotonic()
+
+    async def _fire(self) -> None:
         t0 = self.t0
         for i, off in enumerate(self.offsets):
             wait = t0 + off - time.monotonic()

@@ -20,7 +20,7 @@ from chaos.errors import ConfigError
 from chaos.faults import Engine, FaultError, FaultSpec, Ledger, Selector, kinds, plan
 from chaos.faults import exec_client
 from chaos.faults.executors import MECHANISMS
-from chaos.load.generator import _StoppableStorm
+from chaos.load.worker import WorkerStorm
 from chaos.probes import speaker as speaker_mod
 from chaos.probes.clients import SessionClients
 from chaos.probes.session import LiveRun
@@ -419,7 +419,7 @@ def test_a_stopped_storm_reports_what_it_fired_and_no_unfired_failures():
     async def main():
         async with FakeStack() as stack:
             release = asyncio.Event()
-            w = _StoppableStorm(spec(stack, [i * 0.02 for i in range(500)], 10.0),
+            w = WorkerStorm(spec(stack, [i * 0.02 for i in range(500)], 10.0),
                                 time.monotonic() + 0.05)
             asyncio.get_running_loop().call_later(0.6, release.set)
             t = time.monotonic()
@@ -438,7 +438,7 @@ def test_a_storm_not_stopped_runs_its_schedule_and_holds_until_release():
         async with FakeStack() as stack:
             release = asyncio.Event()
             drained = []
-            w = _StoppableStorm(spec(stack, [i * 0.02 for i in range(20)], 0.5, hold_s=None),
+            w = WorkerStorm(spec(stack, [i * 0.02 for i in range(20)], 0.5, hold_s=None),
                                 time.monotonic() + 0.05)
 
             def on_drained():

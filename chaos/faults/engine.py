@@ -79,5 +79,6 @@ class Engine:
         self.ledger.remove(report.reverted)
         return report
 
-    def revert_all(self, deadline_s: float = REVERT_DEADLINE_S) -> RevertReport:
-        return self.revert(self.ledger.active(self.stack_id), deadline_s)
+    def revert_all(self, deadline_s: float = REVERT_DEADLINE_S, pid: int | None = None) -> RevertReport:
+        """Every active action of the stack (pid: only those that process injected)."""
+        return self.revert(self.ledger.active(self.stack_id, pid), deadline_s)

@@ -47,9 +47,11 @@ class Ledger:
         with self._locked() as entries:
             entries[:] = [e for e in entries if e["key"] not in keys]
 
-    def active(self, stack_id: str | None = None) -> list[Action]:
+    def active(self, stack_id: str | None = None, pid: int | None = None) -> list[Action]:
+        """Active actions, of one stack and (pid) of the process that injected them."""
         if not self.path.exists():
             return []
         with self._locked() as entries:
             return [Action.from_dict(e["action"]) for e in entries
-                    if stack_id is None or e["stack_id"] == stack_id]
+                    if (stack_id is None or e["stack_id"] == stack_id)
+                    and (pid is None or e.get("pid") == pid)]

@@ -85,8 +85,10 @@ def _runner_state(pid: int, ticks: int | None) -> str | None:
     return None
 
 
-def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS) -> tuple[int, list[str]]:
-    """Revert every active action of the stack in the ledger; (reverted, failures)."""
+def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS,
+                 owner_pid: int | None = None) -> tuple[int, list[str]]:
+    """Revert every active action of the stack in the ledger (owner_pid: only those that
+    process injected; another runner's faults are its own watchdog's); (reverted, failures)."""
     from ..targets.state import StackState
     from .engine import Engine
     from .executors import executors_for
@@ -98,7 +100,7 @@ def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS) -> tuple[int, list[
     engine = Engine(executors_for(state), stack_id)
     reverted, failures = 0, []
     for i in range(rounds):
-        report = engine.revert_all()
+        report = engine.revert_all(pid=owner_pid)
         reverted += len(report.reverted)
         failures = [f"{a.describe()}: {why}" for a, why in report.failed]
         if report.ok:
@@ -127,21 +129,22 @@ def watch(stack_id: str, heartbeat: Path, runner_pid: int, timeout_s: float) -> 
             return EXIT_CLEAN
         gone = _runner_state(runner_pid, runner_ticks)
         if gone is not None:
-            return _trip(stack_id, heartbeat, gone, runner_alive=False)
+            return _trip(stack_id, heartbeat, gone, runner_alive=False, runner_pid=runner_pid)
         try:
             age = time.time() - heartbeat.stat().st_mtime
         except FileNotFoundError:
             continue                  # removed just now: the next pass exits cleanly
         if age > timeout_s:
             return _trip(stack_id, heartbeat, f"no heartbeat for {age:.1f} s (timeout "
-                         f"{timeout_s:g} s)", runner_alive=True)
+                         f"{timeout_s:g} s)", runner_alive=True, runner_pid=runner_pid)
         time.sleep(POLL_S)
 
 
-def _trip(stack_id: str, heartbeat: Path, reason: str, runner_alive: bool) -> int:
+def _trip(stack_id: str, heartbeat: Path, reason: str, runner_alive: bool,
+          runner_pid: int | None = None) -> int:
     t0 = time.monotonic()
     _log(f"tripped: {reason}; reverting the faults of {stack_id}")
-    reverted, failures = revert_stack(stack_id)
+    reverted, failures = revert_stack(stack_id, owner_pid=runner_pid)
     took = time.monotonic() - t0
     _log(f"reverted {reverted} step(s) in {took:.2f} s"
          + (f"; {len(failures)} could not be: " + "; ".join(failures) if failures else ""))
@@ -235,7 +238,7 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=2)
         try:
-            left = Ledger().active(stack_id)
+            left = Ledger().active(stack_id, pid=os.getpid())
         except Exception:  # noqa: BLE001 - an unreadable ledger: let the watchdog decide
             left = [None]
         if left:

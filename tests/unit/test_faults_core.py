@@ -124,3 +124,22 @@ def test_ledger_is_per_stack(tmp_path):
     ledger.add([action(2)], "stack-2")
     assert [a.target for a in ledger.active("stack-2")] == ["edge-2"]
     assert Action.from_dict(action(1).to_dict()) == action(1)
+
+
+def test_ledger_and_revert_all_can_keep_to_one_process(tmp_path):
+    """A runner's watchdog reverts the faults its runner injected, not another's."""
+    import json
+    import os
+    path = tmp_path / "a.json"
+    ledger = Ledger(path)
+    ledger.add([action(1)], "stack-1")
+    entries = json.loads(path.read_text())
+    entries.append({**entries[0], "key": "other", "pid": os.getpid() + 1,
+                    "action": {**entries[0]["action"], "target": "edge-9"}})
+    path.write_text(json.dumps(entries))
+    assert [a.target for a in ledger.active("stack-1", pid=os.getpid())] == ["edge-1"]
+    assert len(ledger.active("stack-1")) == 2
+    rec = Recorder()
+    report = Engine(lambda m: rec, "stack-1", ledger).revert_all(pid=os.getpid())
+    assert [a.target for a in report.reverted] == ["edge-1"]
+    assert [a.target for a in ledger.active("stack-1")] == ["edge-9"]

@@ -49,9 +49,14 @@ def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str
 
 
 def _profile_of(item: pytest.Item, config: pytest.Config) -> str:
+    """The profile an experiment is written for: its marker, else the ini's (resilient)."""
     m = item.get_closest_marker("chaos_profile")
     if m is None:
-        return _setting(config, "profile", PROFILES)
+        value = config.getini("chaos_profile")
+        if value not in PROFILES:
+            raise pytest.UsageError(f"Invalid profile {value!r} from the ini file (chaos_profile); "
+                                    f"use one of: {', '.join(PROFILES)}")
+        return value
     if not m.args or m.args[0] not in PROFILES:
         raise pytest.UsageError(f"{item.nodeid}: chaos_profile({', '.join(map(repr, m.args))}); "
                                 f"use one of: {', '.join(PROFILES)}")

@@ -1,0 +1,62 @@
+"""The pytest plugin's glue, on collection only (no stack): profile selection and order,
+marker and option errors."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
+
+EXPERIMENTS = """
+import pytest
+
+def test_a(chaos_run):
+    pass
+
+@pytest.mark.chaos_profile("fragile")
+def test_canary(chaos_run):
+    pass
+
+def test_b(chaos_run):
+    pass
+
+def test_plain():
+    pass
+"""
+
+
+def _ids(result) -> list[str]:
+    return [line.split("::")[-1].strip() for line in result.outlines if "::" in line]
+
+
+def test_experiments_are_grouped_by_profile(pytester):
+    pytester.makepyfile(test_exp=EXPERIMENTS)
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert _ids(result) == ["test_plain", "test_a", "test_b", "test_canary"]
+
+
+def test_stack_profile_selects_that_profile_s_experiments(pytester):
+    pytester.makepyfile(test_exp=EXPERIMENTS)
+    result = pytester.runpytest("--collect-only", "-q", "--stack-profile", "fragile",
+                                "-p", "no:cacheprovider")
+    assert _ids(result) == ["test_plain", "test_canary"]
+    result.stdout.fnmatch_lines(["*2 deselected*"])
+
+
+def test_an_unknown_profile_marker_is_a_usage_error(pytester):
+    pytester.makepyfile(test_exp="""
+import pytest
+
+@pytest.mark.chaos_profile("sturdy")
+def test_x(chaos_run):
+    pass
+""")
+    result = pytester.runpytest("--collect-only", "-q", "--stack-profile", "fragile",
+                                "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*chaos_profile('sturdy')*use one of: resilient, fragile*"])
+
+
+def test_a_wrong_runtime_flag_is_refused(pytester):
+    pytester.makepyfile(test_exp=EXPERIMENTS)
+    result = pytester.runpytest("--runtime", "kubernetes", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*invalid choice: 'kubernetes'*"])

@@ -12,7 +12,9 @@ The ledger reverts what the framework knows it did; this is the safety net for t
    namespace and on the host (on the host, rules of another local stack that is still
    running are left alone: the machine may be shared);
 4. toxiproxy reset: every toxic removed, every proxy enabled (after step 6 if toxiproxy
-   itself was down);
+   itself was down). A toxiproxy that runs but does not answer is restarted: the DELETE of
+   a latency toxic under traffic can hang its whole API (Shopify/toxiproxy#412, #558), and
+   it comes back clean from its config (its links' connections are cut once);
 5. revert the ledger's actions for the stack (killed services come back in start order);
 6. restart any local service that is still not running, as `stack up` started it;
 7. revert what is left in the ledger once more (now that the stack runs again);
@@ -89,6 +91,8 @@ def reset(state: StackState | None = None, progress: Progress = quiet,
     toxi_done = []
     step("resetting toxiproxy",
          lambda: toxi_done.append(_toxiproxy_reset(state, rep, quiet_failure=True)))
+    if toxi_done != [True]:      # down, or running with its API hung: restart it clean
+        step("restarting a toxiproxy that does not answer", lambda: _restart_toxiproxy(state, rep))
     step("reverting the ledger", lambda: _revert_ledger(state.stack_id, rep))
     if state.runtime == "local":
         step("restarting services that are not running", lambda: _restart_dead(state.stack_id, rep))
@@ -271,6 +275,50 @@ def _restart_dead(stack_id: str, rep: ResetReport) -> None:
 
 
 # -- 5. toxiproxy ---------------------------------------------------------------------------
+
+def _restart_toxiproxy(state: StackState, rep: ResetReport) -> None:
+    rep.did += restart_toxiproxy(state)
+
+
+def restart_toxiproxy(state: StackState) -> list[str]:
+    """The last resort for a toxiproxy that runs but does not answer: kill it and start it
+    again, clean from its config (every proxy enabled, no toxic), and wait until it answers.
+    Every connection through it is cut once. A toxiproxy that is down is only started."""
+    did = []
+    if state.runtime == "local":
+        from ..targets.local import LocalRuntime, service_procs
+        for p in service_procs(state.stack_id, "toxiproxy"):
+            if procs.is_ours(p, state.stack_id):
+                with _gone_ok():
+                    os.kill(p.pid, signal.SIGKILL)
+                    did.append(f"killed toxiproxy (pid {p.pid}): its API did not answer")
+                end = time.monotonic() + 3.0
+                while procs.start_ticks(p.pid) == p.start_ticks and time.monotonic() < end:
+                    time.sleep(0.05)
+        q = LocalRuntime(state.stack_id).restart(state, "toxiproxy")
+        did.append(f"restarted toxiproxy clean from its config (pid {q.pid})")
+        return did
+    from ..targets.docker import labelled
+    from ..targets.images import docker_client
+    from ..toxi import Toxiproxy, ToxiproxyError
+    client = docker_client(timeout=30)
+    try:
+        for c in labelled(client, "toxiproxy"):
+            c.restart(timeout=1)
+            did.append("restarted the toxiproxy container clean from its config: its API did "
+                       "not answer")
+    finally:
+        client.close()
+    toxi, end = Toxiproxy(state.topology.services["toxiproxy"].public, timeout_s=1.0), time.monotonic() + 20
+    while True:
+        try:
+            toxi.version()
+            return did
+        except ToxiproxyError:
+            if time.monotonic() > end:
+                raise StackError("toxiproxy did not answer within 20 s of its restart") from None
+            time.sleep(0.2)
+
 
 def _toxiproxy_reset(state: StackState, rep: ResetReport, quiet_failure: bool = False) -> bool:
     from ..toxi import Toxiproxy, ToxiproxyError

@@ -17,7 +17,7 @@ import pytest
 
 from chaos.errors import ConfigError, StackError
 from chaos.experiment import Audience, Experiment, fault
-from chaos.faults import Ledger
+from chaos.faults import FaultSpec, Ledger, Selector, plan
 from chaos.runner import run
 from chaos.targets.state import StackState
 from space.topology import build
@@ -149,3 +149,34 @@ def test_a_passing_run_writes_journal_report_and_junit(space, tmp_path):
     assert j["series"]["join_time"]["per_dc"].keys() == {"dc-a", "dc-b", "dc-c"}
     assert j["faults"][0]["ended_s"] - j["faults"][0]["started_s"] == pytest.approx(3, abs=0.5)
     assert Path(result.files["html"]).read_text().count("<svg") >= 3
+
+
+def test_a_latency_revert_that_wedges_toxiproxy_still_reverts(space, tmp_path, monkeypatch):
+    """toxiproxy's DELETE of a latency toxic can hang its whole API for good when joins
+    come and go through it (Shopify/toxiproxy#412, #558; reproduced here with 3 s on the
+    listener links). The revert must still leave the stack clean: past its polling, the
+    executor restarts toxiproxy clean from its config."""
+    from chaos.faults import exec_toxi
+    from chaos.targets.local import service_procs
+    monkeypatch.setattr("chaos.stack.require_healthy", lambda state: None)
+    ex = exec_toxi.make(space)
+    actions = plan(FaultSpec("latency", Selector(link="listener.edge-*"), {"latency_ms": 3000}),
+                   space.topology)
+    for a in actions:
+        ex.inject(a)
+    pid_before = service_procs(space.stack_id, "toxiproxy")[0].pid
+    try:   # joins time out and retry through the slow links for a while
+        run(Experiment(name="wedge", before_s=4, after_s=4, audience=SMALL,
+                       method=[fault("link_down", link="edge-c.origin-a", duration_s=3)]),
+            space, tmp_path)
+    finally:
+        t0 = time.monotonic()
+        for a in actions:
+            ex.revert(a)
+        took = time.monotonic() - t0
+    pid_after = service_procs(space.stack_id, "toxiproxy")[0].pid
+    print(f"revert took {took:.1f} s; toxiproxy {'restarted' if pid_after != pid_before else 'kept'}")
+    assert took < 15
+    assert_clean(space)
+    from chaos import stack
+    stack.require_healthy(space)

@@ -98,3 +98,36 @@ def test_nothing_listening_is_a_clear_error():
     client = Toxiproxy(f"127.0.0.1:{_free_port()}", timeout_s=0.5)
     with pytest.raises(ToxiproxyError, match="did not answer|failed"):
         client.proxies()
+
+
+def test_a_revert_toxiproxy_never_answers_ends_in_a_clean_restart(monkeypatch):
+    """The seam: a toxiproxy whose API hangs (every call times out). The revert polls for a
+    bounded time, then restarts toxiproxy clean from its config instead of leaving the
+    toxic on."""
+    from chaos.faults import exec_toxi
+    from chaos.faults.base import Action
+    from chaos.toxi import ToxiproxyTimeout
+
+    class Hung:
+        def remove_toxic(self, *a, **k):
+            raise ToxiproxyTimeout("did not answer")
+
+        def proxies(self):
+            raise ToxiproxyTimeout("did not answer")
+
+        def set_enabled(self, *a, **k):
+            raise ToxiproxyTimeout("did not answer")
+
+    restarted = []
+    monkeypatch.setattr("chaos.faults.reset.restart_toxiproxy", lambda state: restarted.append(state))
+    monkeypatch.setattr(exec_toxi, "DRAIN_MAX_S", 0.3)
+    action = Action("latency", "latency-1", "toxic", "listener.edge-a", "dc-a",
+                    {"proxy": "listener.edge-a", "toxic": "latency", "attributes": {"latency": 3000},
+                     "toxicity": 1.0, "undo": {"toxics": [{"name": "t1", "stream": "downstream"}]}})
+    exec_toxi.ToxiExecutor(Hung(), state="the-stack").revert(action)
+    assert restarted == ["the-stack"]
+    exec_toxi.ToxiExecutor(Hung(), state="the-stack").revert(
+        Action("link_down", "l-1", "proxy", "edge-a.origin-a", "dc-a", {"proxy": "edge-a.origin-a"}))
+    assert restarted == ["the-stack", "the-stack"]
+    with pytest.raises(ToxiproxyTimeout):      # no stack to restart: the failure is reported
+        exec_toxi.ToxiExecutor(Hung()).revert(action)

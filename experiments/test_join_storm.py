@@ -9,7 +9,7 @@ room holds all along; the journal states the scale factor against the incident.
 
 import pytest
 
-from chaos.experiment import Experiment, fault
+from chaos.experiment import Experiment, Sweep, fault
 from chaos.load.arrivals import INCIDENT_JOINS_PER_S
 from chaos.slo import objective
 
@@ -30,3 +30,20 @@ def test_join_storm_from_the_incident(chaos_run, retry):
     assert storm["arrivals"] >= 0.75 * rate * 8 and storm["joined"] + storm["failed"] == storm["arrivals"]
     assert storm["achieved_rate_per_s"] >= 0.85 * rate
     assert result.journal["target"]["scale_factor"]["join_rate"] > 0.05
+
+
+def test_join_rate_breaking_point(chaos_run):
+    """Where the join path breaks on this machine: join storms of 50, 150, 300 and 450
+    joins/s (0.06 to 0.54 of the incident's rate) for 6 s each, 3 s apart. Expects, against the
+    resilient profile: the report names the first rate at which each SLO broke (or that it
+    held at every step), and the steady state holds again afterwards."""
+    result = chaos_run(Experiment(
+        name="join_rate_breaking_point",
+        title="join storms of 50, 150, 300 and 450 joins/s",
+        expects=test_join_rate_breaking_point.__doc__.split("Expects, ")[1].replace("\n", " "),
+        sweep=Sweep("join_storm", "rate", (50, 150, 300, 450), step_s=6, gap_s=3, unit="joins/s"),
+        before_s=5, after_s=8, recover_s=3))
+    bp = result.journal["breaking_point"]
+    assert [s["value"] for s in bp["steps"]] == [50, 150, 300, 450]
+    assert len(result.journal["storms"]) == 4
+    assert set(bp["first_broken"]) >= {"join_time", "audio_delivered", "mouth_to_ear"}

@@ -138,7 +138,8 @@ def breaking_point(exp: Experiment, tl: Timeline, overall: dict[str, Series]) ->
             if r.verdict is Verdict.FAILED and first[name] is None:
                 first[name] = {"step": f.step.step, "value": value}
         steps.append(row)
-    label = f"{sw.name} on {', '.join(v for v in (sw.service, sw.dc, sw.link) if v) or 'the stack'}"
+    where = ", ".join(v for v in (sw.service, sw.dc, sw.link) if v)
+    label = f"{sw.name} on {where}" if where else sw.name
     return {"param": sw.param, "unit": sw.unit, "fault": sw.name, "label": label,
             "steps": steps, "first_broken": first}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -30,3 +31,15 @@ class SloResult:
         d = asdict(self)
         d["verdict"] = str(self.verdict)
         return d
+
+
+def finite(obj):
+    """JSON has no infinity: non-finite floats (a failed join's +inf) become null, in nested
+    dicts and lists too."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj

@@ -26,7 +26,7 @@ from .. import sli
 from ..errors import ConfigError, ProbeError
 from ..load.arrivals import INCIDENT_JOINS_PER_S
 from ..load.result import INCIDENT_AUDIENCE
-from ..model import SloResult
+from ..model import SloResult, finite as _finite
 from ..slo import DEFAULTS, Objective, Series, validate as validate_objectives
 from .joinapi import Refused, create_space
 from .listener import Listener, ListenerRecord
@@ -127,17 +127,6 @@ async def _run_during(hook: Awaitable[None], stop: asyncio.Event, seconds: float
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def _finite(obj):
-    """JSON has no infinity: a failed join's +inf is written as null with the count beside."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def gateway_order(topo: Topology, home_dc: str) -> list[str]:

@@ -196,17 +196,9 @@ class Speaker:
                             copy_encoder = (echo, Encoder())  # a fresh stream per echo
                         copy_payload = copy_encoder[1].encode(
                             clip16(np.float32(echo.gain) * delayed))
-                payload = encoder.encode(pcm)
-                self.produced.append((seq, capture_ns))
-                ws = self._ws
-                if ws is not None:
-                    try:
-                        await ws.send(wire.single(self.space, self.id, seq, capture_ns, payload))
-                        self.sent += 1
-                    except ConnectionClosed:
-                        pass
+                await self._publish(seq, capture_ns, encoder.encode(pcm))
                 if copy_payload is not None:
-                    await echo.copy._send_copy(seq, capture_ns, copy_payload)
+                    await echo.copy._publish(seq, capture_ns, copy_payload)
                 seq += 1
         finally:
             self._running = False
@@ -214,7 +206,9 @@ class Speaker:
             if self._echo_next is not None:  # nothing more is produced: applied as of now
                 self._switch_echo(seq, time.time_ns())
 
-    async def _send_copy(self, seq: int, capture_ns: int, payload: bytes) -> None:
+    async def _publish(self, seq: int, capture_ns: int, payload: bytes) -> None:
+        """One frame: counted as produced, sent if connected (a frame produced while cut off
+        counts as produced and not delivered)."""
         self.produced.append((seq, capture_ns))
         ws = self._ws
         if ws is not None:

@@ -15,6 +15,7 @@ from space.topology import DCS, Topology
 
 from ..errors import ConfigError
 from ..experiment import Experiment, default_label
+from ..model import finite
 from ..slo import DEFAULTS, Objective
 from ..targets.state import write_atomic
 from .judge import PHASED, WHOLE_RUN, bins
@@ -42,16 +43,6 @@ def prepare_dir(reports_dir: str | os.PathLike, run_id: str) -> Path:
                           "writable directory (pytest --chaos-reports DIR) or fix its permissions; "
                           "nothing was injected") from None
     return out
-
-
-def finite(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def fault_doc(f: FaultRun, topo: Topology) -> dict:

@@ -92,7 +92,7 @@ def stop_helpers(stack_id: str, grace_s: float = STOP_GRACE_S) -> list[int]:
     found = helpers(stack_id)
     targets = [t for t in (_target_of(h) for h in found) if t is not None]
     for h in found:
-        _signal(h, stack_id, signal.SIGTERM)
+        procs.signal_ours(h, stack_id, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     alive = found
     while alive and time.monotonic() < deadline:
@@ -101,9 +101,9 @@ def stop_helpers(stack_id: str, grace_s: float = STOP_GRACE_S) -> list[int]:
         if alive:
             time.sleep(0.02)
     for h in alive:
-        _signal(h, stack_id, signal.SIGKILL)
+        procs.signal_ours(h, stack_id, signal.SIGKILL)
     for t in targets:
-        _signal(t, stack_id, signal.SIGCONT)
+        procs.signal_ours(t, stack_id, signal.SIGCONT)
     return [h.pid for h in found]
 
 
@@ -121,16 +121,6 @@ def service_procs(state: StackState, service: str) -> list[procs.Proc]:
             if ticks is not None:
                 out.append(procs.Proc(service, pid, ticks, ""))
     return out
-
-
-def _signal(p: procs.Proc, stack_id: str, sig: int) -> bool:
-    if not procs.is_ours(p, stack_id):
-        return False
-    try:
-        os.kill(p.pid, sig)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def _reap() -> None:
@@ -216,7 +206,7 @@ class CpuExecutor:
         try:
             found = helpers(sid, tag=_tag(a))
             for h in found:
-                _signal(h, sid, signal.SIGTERM)
+                procs.signal_ours(h, sid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S
             while found and time.monotonic() < deadline:
                 _reap()
@@ -224,11 +214,11 @@ class CpuExecutor:
                 if found:
                     time.sleep(0.02)
             for h in found:  # it did not stop in time: it cannot SIGCONT, we do below
-                _signal(h, sid, signal.SIGKILL)
+                procs.signal_ours(h, sid, signal.SIGKILL)
             _reap()
         finally:
             for p in service_procs(self.state, service):
-                _signal(p, sid, signal.SIGCONT)
+                procs.signal_ours(p, sid, signal.SIGCONT)
         stop.unlink(missing_ok=True)
         ready.unlink(missing_ok=True)
 

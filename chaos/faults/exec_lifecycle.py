@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -67,13 +68,7 @@ class LocalLifecycle:
         return procs_by_service(self.state.stack_id).get(service, [])
 
     def _signal(self, p: procs.Proc, sig: int) -> bool:
-        if not procs.is_ours(p, self.state.stack_id):   # gone, or a recycled pid: not ours
-            return False
-        try:
-            os.kill(p.pid, sig)
-            return True
-        except ProcessLookupError:
-            return False
+        return procs.signal_ours(p, self.state.stack_id, sig)
 
     def inject(self, action: Action) -> None:
         mode = _mode(action)
@@ -154,14 +149,11 @@ class DockerLifecycle:
 
     def __init__(self, state: StackState) -> None:
         self.state = state
-        self._client = None
 
-    @property
+    @cached_property
     def client(self):
-        if self._client is None:
-            from ..targets.images import docker_client
-            self._client = docker_client(timeout=int(RUNNING_WAIT_S) + 2)
-        return self._client
+        from ..targets.images import docker_client
+        return docker_client(timeout=int(RUNNING_WAIT_S) + 2)
 
     def _containers(self, action: Action) -> list:
         from ..targets.docker import labelled

@@ -9,6 +9,7 @@ runtime has no per-DC network: there the executor refuses.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import ClassVar
 
 from ..targets.state import StackState
@@ -23,14 +24,11 @@ class DockerNetwork:
 
     def __init__(self, state: StackState) -> None:
         self.state = state
-        self._client = None
 
-    @property
+    @cached_property
     def client(self):
-        if self._client is None:
-            from ..targets.images import docker_client
-            self._client = docker_client(timeout=API_TIMEOUT_S)
-        return self._client
+        from ..targets.images import docker_client
+        return docker_client(timeout=API_TIMEOUT_S)
 
     def _find(self, action: Action):
         from ..targets.docker import labelled, network

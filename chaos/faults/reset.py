@@ -288,10 +288,8 @@ def restart_toxiproxy(state: StackState) -> list[str]:
     if state.runtime == "local":
         from ..targets.local import LocalRuntime, service_procs
         for p in service_procs(state.stack_id, "toxiproxy"):
-            if procs.is_ours(p, state.stack_id):
-                with _gone_ok():
-                    os.kill(p.pid, signal.SIGKILL)
-                    did.append(f"killed toxiproxy (pid {p.pid}): its API did not answer")
+            if procs.signal_ours(p, state.stack_id, signal.SIGKILL):
+                did.append(f"killed toxiproxy (pid {p.pid}): its API did not answer")
                 end = time.monotonic() + 3.0
                 while procs.start_ticks(p.pid) == p.start_ticks and time.monotonic() < end:
                     time.sleep(0.05)

@@ -79,6 +79,18 @@ def is_ours(proc: Proc, stack_id: str) -> bool:
     return start_ticks(proc.pid) == proc.start_ticks and stack_of(proc.pid) == stack_id
 
 
+def signal_ours(proc: Proc, stack_id: str, sig: int) -> bool:
+    """Send sig only to a labelled process of the stack that is still the one recorded (not
+    gone, not a recycled pid). True if it was sent."""
+    if not is_ours(proc, stack_id):
+        return False
+    try:
+        os.kill(proc.pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def spawn(service: str, dc: str | None, argv: list[str], stack_id: str, log_path: Path,
           run_dir: Path) -> Proc:
     """Start argv in ``run_dir/service/``, labelled as part of stack_id."""

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
+from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
 from . import cli_fault, stack
 from .errors import ChaosError, ConfigError

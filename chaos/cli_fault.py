@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from space.topology import PROFILES, RUNTIMES, build
+from .adapters.space.reference import PROFILES, RUNTIMES, build
 
 from . import stack
 from .errors import ConfigError

@@ -102,7 +102,7 @@ class Audience:
     thick_per_dc: int = 1
     join_every_s: float = 1.0
     join_timeout_s: float = 5.0
-    retry: str | None = None        # a space.retry kind; None: the stack profile's policy
+    retry: str | None = None        # a chaos.retry kind; None: the stack profile's policy
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .probes.listener import ListenerRecord
-from .slo import Series
+from .probes.record import ListenerRecord
+from .slo import DEFAULTS, Series
 
 RETAIN_WITHIN_S = 30.0
+PLAYOUT_DEADLINE_S = 0.4     # the mouth_to_ear SLO (G.114): later is as good as lost
+ECHO_RESOLVE_DB = DEFAULTS["echo"].threshold  # an echo window must resolve the SLO to count
 
 
 def _rel(ns: int | np.ndarray, t0_ns: int):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import uuid
 
-from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
+from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
 
 from .errors import ConfigError, StackAlreadyUp, StackError, StackNotUp
 from .targets.base import Progress, ServiceStatus, quiet

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from space.topology import Link, Service, Topology
+from ..targets.model import Link, Service, Target
 
 from ..errors import ConfigError
 
@@ -68,7 +68,7 @@ class Selector:
             raise ConfigError(f"blast radius {c} but only {len(matches)} match {self.describe()}")
         return sorted(random.Random(self.seed).sample(matches, n), key=lambda x: x.name)
 
-    def services(self, topo: Topology, kinds: tuple[str, ...] | None = None) -> list[Service]:
+    def services(self, topo: Target, kinds: tuple[str, ...] | None = None) -> list[Service]:
         pool = [s for s in topo.services.values() if kinds is None or s.kind in kinds]
         matches = [s for s in pool
                    if (self.service is None or self.service in (s.name, s.kind))
@@ -80,7 +80,7 @@ class Selector:
                               f"{', '.join(names)} in {', '.join(dcs)}")
         return self._pick(matches)
 
-    def links(self, topo: Topology, kinds: tuple[str, ...] | None = None) -> list[Link]:
+    def links(self, topo: Target, kinds: tuple[str, ...] | None = None) -> list[Link]:
         pool = [lk for lk in topo.links.values() if kinds is None or lk.kind in kinds]
         matches = []
         for lk in pool:
@@ -176,7 +176,7 @@ class FaultKind(Protocol):
     params: ClassVar[dict[str, Param]]
     runtimes: ClassVar[tuple[str, ...]]
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         """The concrete steps, against this topology. Raise ConfigError if it cannot be done."""
 
 
@@ -218,7 +218,7 @@ def check_params(kind: FaultKind, given: Mapping[str, Any]) -> dict:
     return out
 
 
-def plan(spec: FaultSpec, topo: Topology, fault_id: str | None = None) -> list[Action]:
+def plan(spec: FaultSpec, topo: Target, fault_id: str | None = None) -> list[Action]:
     """Validate a declaration and resolve it into actions; nothing is touched."""
     registry = kinds()
     kind = registry.get(spec.name)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from space.topology import DCS, Link, Topology
+from ..targets.model import Link, Target
 
 from ..errors import ConfigError
 from .base import Action, Param, Selector, register
@@ -54,9 +54,9 @@ class KindsParam(Param):
         return f"all, or a comma-separated list of {', '.join(self.choices)}"
 
 
-def _one_dc(fault: str, topo: Topology, target: Selector) -> str:
+def _one_dc(fault: str, topo: Target, target: Selector) -> str:
     if target.dc is None:
-        raise ConfigError(f"{fault} needs a data center: --dc {' | '.join(DCS)}")
+        raise ConfigError(f"{fault} needs a data center: --dc {' | '.join(topo.dcs)}")
     dcs = sorted({s.dc for s in topo.services.values() if s.dc})
     if target.dc not in dcs:
         raise ConfigError(f"{fault}: no data center {target.dc!r} in the stack; DCs are {', '.join(dcs)}")
@@ -78,7 +78,7 @@ class DcLoss:
     }
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         dc = _one_dc(self.name, topo, target)
         kinds = SERVICE_KINDS if params["kinds"] == "all" else tuple(params["kinds"].split(","))
         # --service narrows further (a name or a kind of the DC); nothing matching is an error
@@ -92,7 +92,7 @@ class DcLoss:
                 for s in services]
 
 
-def crossing_links(topo: Topology, dc: str) -> list[Link]:
+def crossing_links(topo: Target, dc: str) -> list[Link]:
     """Links with one end in dc and the other outside it (another DC, or a host client)."""
     out = []
     for lk in topo.links.values():
@@ -110,7 +110,7 @@ class DcPartition:
     params: ClassVar[dict[str, Param]] = {}
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         dc = _one_dc(self.name, topo, target)
         if target.service is not None:
             raise ConfigError(f"{self.name} cuts a whole data center: drop --service")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from space.topology import Service, Topology
+from ..targets.model import Service, Target
 
 from .base import Action, Param, Selector, register
 
@@ -40,7 +40,7 @@ DIRECTIONS = ("in", "out", "both")
 SERVICE_KINDS = ("gateway", "edge", "origin", "redis", "sentinel")  # toxiproxy carries the links
 
 
-def drop_action(topo: Topology, svc: Service, fault_id: str, share: float, direction: str) -> Action:
+def drop_action(topo: Target, svc: Service, fault_id: str, share: float, direction: str) -> Action:
     host, port = svc.bind.rsplit(":", 1)
     params = {"service": svc.name, "runtime": topo.runtime, "share": share,
               "direction": direction, "port": int(port)}
@@ -58,6 +58,6 @@ class PacketDrop:
     }
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         return [drop_action(topo, svc, fault_id, params["share"], params["direction"])
                 for svc in target.services(topo, kinds=SERVICE_KINDS)]

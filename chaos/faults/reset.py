@@ -307,7 +307,7 @@ def restart_toxiproxy(state: StackState) -> list[str]:
                        "not answer")
     finally:
         client.close()
-    toxi, end = Toxiproxy(state.topology.services["toxiproxy"].public, timeout_s=1.0), time.monotonic() + 20
+    toxi, end = Toxiproxy(state.topology.toxiproxy, timeout_s=1.0), time.monotonic() + 20
     while True:
         try:
             toxi.version()
@@ -320,7 +320,7 @@ def restart_toxiproxy(state: StackState) -> list[str]:
 
 def _toxiproxy_reset(state: StackState, rep: ResetReport, quiet_failure: bool = False) -> bool:
     from ..toxi import Toxiproxy, ToxiproxyError
-    toxi = Toxiproxy(state.topology.services["toxiproxy"].public, timeout_s=2.0)
+    toxi = Toxiproxy(state.topology.toxiproxy, timeout_s=2.0)
     try:
         before = toxi.proxies()
     except ToxiproxyError:

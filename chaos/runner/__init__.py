@@ -21,8 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from space.retry import RetryPolicy
-from space.topology import DCS
+from ..retry import RetryPolicy
 
 from ..errors import ConfigError, ProbeError
 from ..experiment import Experiment, validate
@@ -66,10 +65,10 @@ class RunResult:
 def _retry(exp: Experiment, state: StackState) -> RetryPolicy:
     kind = exp.audience.retry
     if kind is None:
-        return state.topology.settings.retry
+        return state.topology.client_retry
     try:
         return RetryPolicy(kind, 0.1, 2.0)
-    except ValueError as e:
+    except ConfigError as e:
         raise ConfigError(f"experiment {exp.name}: audience retry: {e}") from None
 
 
@@ -174,7 +173,7 @@ def _audience(result) -> dict:
     recs = result.records + result.thick_records
     per_dc = {dc: {"listeners": sum(r.home_dc == dc for r in recs),
                    "joined": sum(r.home_dc == dc and r.join_s is not None for r in recs)}
-              for dc in DCS}
+              for dc in result.dcs}
     return {"listeners": len(result.records), "thick": len(result.thick),
             "joined": sum(r.join_s is not None for r in result.records),
             "thick_joined": sum(r.join_s is not None for r in result.thick_records),

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
 import uuid
 from pathlib import Path
 
-from space.topology import DCS, Topology
+from ..targets.model import Target
 
 from ..errors import ConfigError
 from ..experiment import Experiment, default_label
@@ -45,7 +44,7 @@ def prepare_dir(reports_dir: str | os.PathLike, run_id: str) -> Path:
     return out
 
 
-def fault_doc(f: FaultRun, topo: Topology) -> dict:
+def fault_doc(f: FaultRun, topo: Target) -> dict:
     spec = f.step.spec
     names = sorted({a.target for a in f.actions})
     services = [{"name": s.name, "kind": s.kind, "dc": s.dc} for n in names
@@ -82,14 +81,14 @@ def series_doc(exp: Experiment, overall, per_dc, end_s: float) -> dict:
                **bins(o, overall[name], end_s, c), "per_dc": {}}
         if name == "join_time":
             doc["note"] = f"failed joins are drawn at the join timeout ({cap:g} s)"
-        for dc in DCS:
+        for dc in per_dc:
             if name in per_dc.get(dc, {}):
                 doc["per_dc"][dc] = bins(o, per_dc[dc][name], end_s, c)
         out[name] = doc
     return out
 
 
-def build(*, exp: Experiment, run_id: str, topo: Topology, stack_id: str, started_at: str,
+def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_at: str,
           ended_at: str, duration_s: float, verdict: str, reason: str, tl: Timeline,
           slos: list[dict], breaking_point: dict | None, series: dict, audience: dict,
           storms: list[dict], scale: dict, reproduce: str) -> dict:

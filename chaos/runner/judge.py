@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from space.topology import DCS
 
 from ..experiment import Experiment
 from ..model import Verdict
@@ -41,7 +40,7 @@ def _entry(o: Objective, s: Series, per_dc: dict[str, Series], start: float, end
     if r.value is not None and not math.isfinite(r.value):   # JSON has no infinity
         d["value_text"] = "∞ (failed joins)"
     if s.sli in per_dc_slis():
-        for dc in DCS:
+        for dc in per_dc:
             rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase)
             d["per_dc"][dc] = {"verdict": str(rd.verdict), "value": rd.value,
                                "first_breach_s": rd.first_breach_s, "samples": rd.samples}

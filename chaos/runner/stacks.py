@@ -8,7 +8,7 @@ says so). At the end, the session takes down only what it started.
 
 from __future__ import annotations
 
-from space.topology import DEFAULT_BASE_PORT
+from ..adapters.space.reference import DEFAULT_BASE_PORT
 
 from .. import stack
 from ..errors import StackAlreadyUp

@@ -73,8 +73,8 @@ def fixtures_dir() -> Path:
     env = os.environ.get("CHAOS_FIXTURES")
     if env:
         return Path(env).resolve()
-    import space
-    return Path(space.__file__).resolve().parent.parent
+    from ..adapters.space.launch import fixtures_dir as reference_fixtures
+    return reference_fixtures()
 
 
 def cache_dir() -> Path:

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from space.topology import Topology
+from .model import Target
 
 
 def home() -> Path:
@@ -39,7 +39,7 @@ class StackState:
     runtime: str
     profile: str
     started_at: str
-    topology: Topology
+    topology: Target
     runtime_state: dict = field(default_factory=dict)
 
     @staticmethod
@@ -59,7 +59,7 @@ class StackState:
         except FileNotFoundError:
             return None
         return cls(doc["stack_id"], doc["runtime"], doc["profile"], doc["started_at"],
-                   Topology.from_json(json.dumps(doc["topology"])), doc.get("runtime_state", {}))
+                   Target.from_json(json.dumps(doc["topology"])), doc.get("runtime_state", {}))
 
     @classmethod
     def clear(cls) -> None:

@@ -22,7 +22,7 @@ from chaos.faults.kind_dc import crossing_links
 from chaos.targets import procs
 from chaos.targets.docker import expected_networks
 from chaos.targets.state import StackState
-from space.topology import DCS, build
+from chaos.adapters.space.reference import DCS, build
 
 LOCAL = build("local", "resilient")
 DOCKER = build("docker", "resilient")

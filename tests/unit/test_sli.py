@@ -3,7 +3,7 @@ import math
 import pytest
 
 from chaos import sli
-from chaos.probes.listener import ListenerRecord
+from chaos.probes.record import ListenerRecord
 
 T0 = 1_000_000_000_000
 FRAME_NS = 20_000_000

@@ -20,6 +20,9 @@ DEFAULT_UP_TIMEOUT_S = {"local": 45.0, "docker": 240.0}
 
 
 def runtime_for(name: str, stack_id: str = ""):
+    if stack_id.startswith("target-"):     # a described stack: the user runs it
+        from .targets.external import ExternalRuntime
+        return ExternalRuntime(stack_id)
     if name == "local":
         from .targets.local import LocalRuntime
         return LocalRuntime(stack_id)

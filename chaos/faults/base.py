@@ -228,7 +228,31 @@ def plan(spec: FaultSpec, topo: Target, fault_id: str | None = None) -> list[Act
         raise ConfigError(f"{spec.name} cannot run on the {topo.runtime} runtime; it needs "
                           f"{' or '.join(kind.runtimes)}")
     params = check_params(kind, spec.params)
-    return kind.actions(topo, spec.target, params, fault_id or f"{spec.name}-{uuid.uuid4().hex[:6]}")
+    actions = kind.actions(topo, spec.target, params, fault_id or f"{spec.name}-{uuid.uuid4().hex[:6]}")
+    supported(spec.name, actions, topo)
+    return actions
+
+
+SERVICE_MECHANISMS = ("lifecycle", "cpu", "iptables", "network")   # act on a service's processes
+
+
+def supported(fault: str, actions: list[Action], topo: Target) -> None:
+    """What the target's description allows: a fault that needs to find a service's
+    containers or processes, or toxiproxy, is refused when the description does not say how."""
+    for a in actions:
+        if a.mechanism in ("toxic", "proxy") and not topo.toxiproxy:
+            raise ConfigError(f"{fault}: target {topo.name} declares no toxiproxy API (toxiproxy: "
+                              "host:port), so its links cannot be faulted")
+        if a.mechanism not in SERVICE_MECHANISMS or topo.is_reference():
+            continue
+        svc = topo.services.get(a.target)
+        if topo.runtime == "local":
+            raise ConfigError(f"{fault} on {a.target}: target {topo.name} runs its own local processes, "
+                              "which the framework does not find or restart; describe the stack as a "
+                              "docker target (find: labels) for faults on services, or use link faults")
+        if svc is not None and not svc.labels:
+            raise ConfigError(f"{fault} on {a.target}: target {topo.name} does not say how to find "
+                              f"its containers; add find: {{labels: ...}} to service {a.target}")
 
 
 ExecutorFactory = Callable[[str], Executor]

@@ -117,6 +117,41 @@ def labelled(client, service: str | None = None) -> list:
     return client.containers.list(all=True, filters={"label": labels})
 
 
+def containers_of(client, state, service: str | None = None) -> list:
+    """The containers of one service of a target (every service's when None): found by the
+    labels its description gives (the reference stack: chaos.stack=space, chaos.service), and
+    of this stack (a reference stack's containers also carry its chaos.stack_id). The one
+    place that decides "this container belongs to the target": nothing else is ever touched."""
+    from ..faults.engine import FaultError
+    target = state.topology
+    names = [service] if service is not None else sorted(target.services)
+    out = []
+    for name in names:
+        svc = target.services.get(name)
+        if svc is None:
+            raise FaultError(f"{name!r} is not a service of target {target.name}; its services are "
+                             f"{', '.join(sorted(target.services))}")
+        if not svc.labels:
+            if service is None:
+                continue
+            raise FaultError(f"{name} has no docker labels in target {target.name}: describe how to "
+                             "find its containers (find: labels, or compose_project and compose_service)")
+        found = client.containers.list(all=True, filters={"label": svc.label_filter})
+        ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, state.stack_id)]
+        if found and not ours:
+            ids = sorted({c.labels.get("chaos.stack_id") for c in found})
+            raise FaultError(f"the containers of {name} belong to stack {', '.join(ids)}, "
+                             f"not {state.stack_id}: not touching them")
+        out += ours
+    return out
+
+
+def by_service(client, state) -> dict[str, list]:
+    """Every described service's containers (``containers_of``), by service name."""
+    return {name: containers_of(client, state, name)
+            for name, svc in state.topology.services.items() if svc.labels}
+
+
 def network(client, name: str):
     """The stack's network labelled chaos.network=name (dc-a, ..., backbone, ingress), or None."""
     nets = client.networks.list(filters={"label": [STACK_LABEL, f"chaos.network={name}"]})

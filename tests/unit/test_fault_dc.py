@@ -56,8 +56,10 @@ def test_dc_loss_kinds_filter_and_service_narrowing():
     acts = plan(FaultSpec("dc_loss", Selector(dc="dc-a"), {"kinds": "redis, edge"}), LOCAL)
     assert targets(acts) == ["edge-a", "redis-a"]
     assert targets(plan(FaultSpec("dc_loss", Selector(dc="dc-c", service="edge")), DOCKER)) == ["edge-c"]
-    with pytest.raises(ConfigError, match="kinds='mysql'.*comma-separated list of gateway"):
+    with pytest.raises(ConfigError, match="dc-a has no service of kind mysql; its kinds are edge, gateway"):
         plan(FaultSpec("dc_loss", Selector(dc="dc-a"), {"kinds": "mysql"}), LOCAL)
+    with pytest.raises(ConfigError, match="kinds='no way'.*comma-separated list of service kinds"):
+        plan(FaultSpec("dc_loss", Selector(dc="dc-a"), {"kinds": "no way"}), LOCAL)
     with pytest.raises(ConfigError, match="no service of the stack matches service=origin"):
         plan(FaultSpec("dc_loss", Selector(dc="dc-c", service="origin")), LOCAL)
 

@@ -27,9 +27,8 @@ from typing import Any
 
 from .errors import ConfigError
 from .faults.base import FaultSpec, Selector
-from .slo import DEFAULTS, Objective
+from .slo import DEFAULTS, LIVE_SLIS, Objective
 
-LIVE_SLIS = ("join_time", "audio_delivered", "mouth_to_ear")  # judged while the run goes on
 PHASES = ("before", "during", "after")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -97,7 +97,8 @@ def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_
         "experiment": {"name": exp.name, "title": exp.title, "expects": exp.expects,
                        "reproduce": reproduce},
         "target": {"runtime": topo.runtime, "profile": topo.profile, "stack_id": stack_id,
-                   "scale_factor": scale},
+                   "scale_factor": scale, **topo.shape(), "source": topo.source,
+                   "fingerprint": topo.fingerprint()},
         "started_at": started_at, "ended_at": ended_at, "duration_s": round(duration_s, 3),
         "verdict": verdict, "reason": reason,
         "phases": [{"name": n, "start_s": round(a, 3), "end_s": round(b, 3)}

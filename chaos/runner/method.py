@@ -15,13 +15,13 @@ import contextlib
 import signal
 from dataclasses import dataclass, field, replace
 
-from ..experiment import LIVE_SLIS, Experiment, FaultStep
+from ..experiment import Experiment, FaultStep
 from ..faults.base import Action
 from ..faults.engine import Engine
 from ..model import Verdict
 from ..probes.joinprobe import run_join_probes
 from ..probes.session import LiveRun
-from ..slo import Objective
+from ..slo import LIVE_SLIS, Objective
 from .observe import SETTLE_S, live_series, now_s
 
 HALT_EVERY_S = 0.5

@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="give up if not healthy after S seconds (default 45 local, 240 docker)")
     status = st_sub.add_parser("status", help="services, DC, health, address")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
     st_sub.add_parser("down", help="stop the stack and remove what it created")
     cli_fault.add_reset_parser(st_sub)
 
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--rate", default=None, metavar="R",
                     help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
     cli_fault.add_fault_parser(sub, _Parser)
 
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
@@ -77,7 +79,7 @@ def cmd_stack(args) -> int:
     if args.action == "reset":
         return cli_fault.cmd_reset(args)
     if args.action == "status":
-        state = stack.current()
+        state = stack.current(args.target)
         rows = stack.status(state)
         if args.json:
             print(json.dumps({"stack_id": state.stack_id, "runtime": state.runtime,
@@ -86,7 +88,8 @@ def cmd_stack(args) -> int:
                               "services": [r.to_dict() for r in rows]}, indent=2))
         else:
             from rich.table import Table
-            t = Table(title=f"{state.stack_id}: {state.runtime}, {state.profile}, since {state.started_at}")
+            t = Table(title=f"{state.stack_id}: {state.runtime}, {state.profile or state.topology.source}, "
+                            f"since {state.started_at}")
             for col in ("service", "DC", "health", "address", "detail"):
                 t.add_column(col)
             for r in rows:
@@ -109,7 +112,7 @@ def cmd_probe(args) -> int:
     from .probes.session import run_probe, validate
     rate = parse_rate(args.rate) if args.rate is not None else None
     validate(args.listeners, args.seconds, args.join_timeout, args.thick_per_dc, rate)
-    state = stack.current()
+    state = stack.current(args.target)
     stack.require_healthy(state)
     result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout,
                                    thick_per_dc=args.thick_per_dc, rate=rate))

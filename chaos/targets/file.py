@@ -115,6 +115,13 @@ class RetryDecl(_Strict):
     cap_s: float = Field(2.0, ge=0, le=600, allow_inf_nan=False)
 
 
+class CommandsDecl(_Strict):
+    """How a test session may start and stop the stack (argv lists, run in the file's folder)."""
+    up: list[str] = Field(default_factory=list, max_length=64)
+    down: list[str] = Field(default_factory=list, max_length=64)
+    up_timeout_s: float = Field(300.0, gt=0, le=3600, allow_inf_nan=False)
+
+
 class TargetFile(_Strict):
     name: str = Field(pattern=NAME)
     runtime: Literal["docker", "local"]
@@ -127,6 +134,7 @@ class TargetFile(_Strict):
     paths: PathsDecl = Field(default_factory=PathsDecl)
     nouns: dict[str, str] = Field(default_factory=dict)
     client_retry: RetryDecl = Field(default_factory=RetryDecl)
+    commands: CommandsDecl = Field(default_factory=CommandsDecl)
 
     _tp = field_validator("toxiproxy")(_address)
 
@@ -206,7 +214,21 @@ def _to_target(t: TargetFile, source: str) -> Target:
                   paths=Paths(tuple(t.paths.join), tuple(t.paths.audio), tuple(t.paths.speaker)),
                   adapter=t.adapter.protocol, adapter_options=dict(t.adapter.options),
                   client_retry=RetryPolicy(r.kind, r.base_s, r.cap_s), source=source,
-                  nouns=dict(t.nouns))
+                  nouns=dict(t.nouns), commands=_commands(t.commands, Path(source).parent))
+
+
+def _commands(c: CommandsDecl, folder: Path) -> dict:
+    """argv lists with the folder to run them in; a relative program is the file's folder's."""
+    out: dict = {}
+    for name in ("up", "down"):
+        argv = list(getattr(c, name))
+        if argv:
+            if "/" in argv[0] and not argv[0].startswith("/"):
+                argv[0] = str((folder / argv[0]).resolve())
+            out[name] = argv
+    if out:
+        out.update(cwd=str(folder), up_timeout_s=c.up_timeout_s)
+    return out
 
 
 def load(path: str | Path) -> Target:

@@ -87,6 +87,7 @@ class Target:
     base_port: int = 0                           # the reference stack's base port
     source: str = ""                             # the file it came from, or "reference"
     nouns: dict = field(default_factory=dict)    # kind -> how a sentence names it ("the origin")
+    commands: dict = field(default_factory=dict)  # optional "up", "down" (argv), "cwd", "up_timeout_s"
 
     # -- lookups --------------------------------------------------------------------------
     def of_kind(self, kind: str) -> list[Service]:
@@ -144,7 +145,8 @@ class Target:
                    adapter=d.get("adapter", "space"), adapter_options=dict(d.get("adapter_options") or {}),
                    client_retry=RetryPolicy.from_dict(d["client_retry"]) if d.get("client_retry") else RetryPolicy(),
                    profile=d.get("profile", ""), base_port=int(d.get("base_port") or 0),
-                   source=d.get("source", ""), nouns=dict(d.get("nouns") or {}))
+                   source=d.get("source", ""), nouns=dict(d.get("nouns") or {}),
+                   commands=dict(d.get("commands") or {}))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -1,4 +1,5 @@
-"""The `chaos` command (the contract of DESIGN.md section 8)."""
+"""The `chaos` command: stack, probe, fault, report (its commands and exit codes are a
+contract that scripts and CI rely on; see the README)."""
 
 from __future__ import annotations
 

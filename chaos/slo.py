@@ -38,6 +38,8 @@ class SliSpec:
     broke: str           # "joins failed": the subject of "... in every DC"
     path: str = "audio"  # the target's client path it measures: "join" | "audio"
     live: bool = False   # measured while the run goes on (halts, gates); else after it
+    timing: str = "phased"  # judged per phase in time | "whole": one value per listener's
+                            # listening, over the run | "recovery": after the faults
 
 
 SLIS: dict[str, SliSpec] = {s.name: s for s in (
@@ -54,9 +56,9 @@ SLIS: dict[str, SliSpec] = {s.name: s for s in (
     SliSpec("silence", "s", 0.0, 600.0, "longest run of dead air while the speaker talks",
             "dead air was heard"),
     SliSpec("mos", "", 1.0, 4.5, "ITU-T G.107 E-model estimate from delay and loss",
-            "call quality fell"),
+            "call quality fell", timing="whole"),
     SliSpec("audience_retained", "", 0.0, 1.0, "share of listeners joined before a fault who hear audio within 30 s after it",
-            "listeners were lost", path="join"),
+            "listeners were lost", path="join", timing="recovery"),
 )}
 LIVE_SLIS = tuple(s.name for s in SLIS.values() if s.live)   # judged while the run goes on
 

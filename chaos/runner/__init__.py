@@ -3,7 +3,7 @@
     result = run(experiment, state)          # state: chaos.stack.current()
     result.verdict, result.journal, result.dir
 
-Lifecycle (DESIGN.md section 7): everything is validated and the faults planned against
+Lifecycle: everything is validated and the faults planned against
 the stack first (a bad declaration, a sick stack or an unwritable report directory fail
 here, before anything is injected); a watchdog is started; then one probe run plays the
 timeline (chaos.runner.method): steady state and its gate, the method with halt

@@ -1,4 +1,4 @@
-"""The journal: the single result document of a run (DESIGN.md section 7), written
+"""The journal: the single result document of a run, written
 atomically to ``reports/<run-id>/journal.json``. Reports read only this file."""
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ import numpy as np
 
 from ..experiment import Experiment
 from ..model import Verdict
-from ..slo import DEFAULTS, Objective, Series
+from ..slo import DEFAULTS, SLIS, Objective, Series
 from .method import Timeline
 
-PHASED = ("join_time", "audio_delivered", "mouth_to_ear", "echo", "freeze", "silence")  # in time
-WHOLE_RUN = ("mos",)    # one value per thick listener: judged over the run
+PHASED = tuple(s.name for s in SLIS.values() if s.timing == "phased")   # in time
+WHOLE_RUN = tuple(s.name for s in SLIS.values() if s.timing == "whole")  # judged over the run
 RECOVERY_WINDOW_S = 2.0
 
 

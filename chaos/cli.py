@@ -54,7 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
     rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
     rp.add_argument("--out", default=None, metavar="DIR",
-                    help="write the files here (default: next to the journal)")
+                    help="write the files here (default: next to the journal; with --rejudge, "
+                         "its rejudged/ folder)")
+    rp.add_argument("--rejudge", action="store_true",
+                    help="judge the run again from its recorded history (history.npz)")
+    rp.add_argument("--objective", action="append", default=[], metavar="SLI=T[@W]",
+                    help="with --rejudge: another threshold T (and window W s) for an SLI, "
+                         "e.g. join_time=3 or audio_delivered=0.99@10 (repeat for more)")
     return p
 
 
@@ -144,7 +150,19 @@ def _report(args) -> int:
     from . import report
     journal = report.load(args.journal)  # before anything is written: a bad journal leaves no files
     src = Path(args.journal)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
+    run_dir = src if src.is_dir() else src.parent
+    out = Path(args.out) if args.out else run_dir
+    if args.objective and not args.rejudge:
+        raise ConfigError("--objective goes with --rejudge (judge the run again with it)")
+    if args.rejudge:
+        from .runner.history import parse_override, rejudge
+        from .runner.journal import write
+        journal = rejudge(journal, run_dir, [parse_override(t) for t in args.objective])
+        out = Path(args.out) if args.out else run_dir / "rejudged"
+        out.mkdir(parents=True, exist_ok=True)
+        write(journal, out)
+        was = journal["rejudged"]["was"]["verdict"]
+        _console().print(f"judged again: {was} -> {journal['verdict']} ({journal['reason']})")
     paths = report.render(journal, out)
     report.summary(journal, _console(), report_path=paths["html"])
     _console().print(f"junit: {paths['junit']}", soft_wrap=True)

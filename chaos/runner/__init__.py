@@ -142,6 +142,8 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
         onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
         last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
         overall, per_dc = all_series(result, onset, last)
+        from .history import save
+        save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
         slos = judge_slos(exp, tl, overall, per_dc, end_s)
         bp = breaking_point(exp, tl, overall)
         series = jr.series_doc(exp, overall, per_dc, end_s)

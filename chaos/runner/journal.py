@@ -17,6 +17,7 @@ from ..experiment import Experiment, default_label
 from ..model import finite
 from ..slo import DEFAULTS, Objective
 from ..targets.state import write_atomic
+from .history import declaration
 from .judge import PHASED, WHOLE_RUN, bins
 from .method import FaultRun, Timeline
 
@@ -95,6 +96,7 @@ def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_
     return finite({
         "schema": SCHEMA, "run_id": run_id,
         "experiment": {"name": exp.name, "title": exp.title, "expects": exp.expects,
+                       "declaration": declaration(exp),
                        "reproduce": reproduce},
         "target": {"runtime": topo.runtime, "profile": topo.profile, "stack_id": stack_id,
                    "scale_factor": scale, **topo.shape(), "source": topo.source,

@@ -98,3 +98,18 @@ def test_an_experiment_runs_against_the_description_and_names_the_cause(space, t
     assert m2e["verdict"] == "failed" and m2e["value"] > 0.4
     assert all(f_["reverted"] for f_ in j["faults"])
     assert Ledger().active("target-my-rooms") == []
+    # judging is a pure function of the declaration and the recorded history
+    again = cli("report", str(result.dir / "journal.json"), "--rejudge")
+    assert again.returncode == 0, again.stderr
+    same = json.loads((result.dir / "rejudged" / "journal.json").read_text())
+    assert [(s["name"], s["phase"], s["verdict"], s["value"]) for s in same["slos"]] == \
+        [(s["name"], s["phase"], s["verdict"], s["value"]) for s in j["slos"]]
+    looser = cli("report", str(result.dir), "--rejudge", "--objective", "mouth_to_ear=2",
+                 "--objective", "audio_delivered=0.5", "--out", str(tmp_path / "looser"))
+    assert looser.returncode == 0, looser.stderr
+    assert "judged again: failed -> passed" in looser.stdout, looser.stdout
+    relaxed = json.loads((tmp_path / "looser" / "journal.json").read_text())
+    assert relaxed["verdict"] == "passed" and relaxed["rejudged"]["was"]["verdict"] == "failed"
+    assert (tmp_path / "looser" / "report.html").exists()
+    bad = cli("report", str(result.dir), "--rejudge", "--objective", "mouth_to_ear=fast")
+    assert bad.returncode == 2 and "must be numbers" in bad.stderr

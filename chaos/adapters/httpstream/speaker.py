@@ -1,0 +1,187 @@
+"""A speaker that publishes the test signal to an Icecast-compatible server, at real rate.
+
+The Icecast source protocol: an HTTP ``PUT`` of the mount with basic auth
+(``source:password``), ``Content-Type: application/ogg`` and ``Ice-*`` headers, then the
+stream as the request body, unframed, for as long as it lasts (no Content-Length, no
+chunked encoding, no ``Expect``: Icecast 2.4 answers ``200 OK`` as soon as it accepts the
+source, and reads raw bytes after that). Written on a raw asyncio stream, so that the
+speaker controls every byte and flushes every page at once.
+
+The body is Ogg/Opus, one 20 ms packet per page (no muxer buffering: a page leaves as
+soon as its frame is captured). The speaker's granule mapping, which listeners rely on:
+the packet of frame ``seq`` ends at granule position ``960 * (seq + 1)`` (48 kHz samples
+since seq 0's start, the pre-skip included, RFC 7845), whatever the connection: after a
+reconnect a new logical stream (new serial, OpusHead, OpusTags) starts "at an offset"
+with the same mapping. So ``seq = end_granule // 960 - 1``; the packet decodes to the
+frame's samples shifted by the pre-skip (312 samples for libopus).
+
+Every frame is produced on an absolute 20 ms schedule whether or not it can be sent: a
+frame produced while cut off counts as produced and not delivered (``produced``). A send
+buffer that stops draining (a stalled link) drops frames rather than the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+
+from ...probes import testsignal
+from . import ogg
+from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
+from .endpoints import StreamEndpoints
+
+MAX_UNSENT_BYTES = 32_768          # ~8 s of audio queued on a stalled socket: drop from there
+
+
+class SourceRefused(Exception):
+    """The server answered the PUT with something other than 200."""
+
+
+class StreamSpeaker:
+    def __init__(self, endpoints: StreamEndpoints, retry=None, seed: int = 0,
+                 speaker_id: str = "spk-1", timeout_s: float = 3.0) -> None:
+        self.endpoints, self.retry, self.seed = endpoints, retry, seed
+        self.id, self.timeout_s = speaker_id, timeout_s
+        self.produced: list[tuple[int, int]] = []   # (seq, capture_ns) of every frame; seq == index
+        self.sent = 0
+        self.dropped = 0                            # produced while connected, not written (stall)
+        self.connections = 0
+        self.errors: list[str] = []
+        self.connected = asyncio.Event()
+        host, port = endpoints.source_address()
+        self.origin = f"http://{host}:{port}{endpoints.mount}"
+        self._encoder = Encoder()
+        self._writer: asyncio.StreamWriter | None = None
+        self._serial = 0
+        self._page_no = 0
+
+    def capture_ns(self, seq: int) -> int | None:
+        """When frame ``seq`` was captured (wall clock ns), None if not produced (yet)."""
+        return self.produced[seq][1] if 0 <= seq < len(self.produced) else None
+
+    # -- the connection ---------------------------------------------------------------
+    def _request(self) -> bytes:
+        ep = self.endpoints
+        host, port = ep.source_address()
+        auth = base64.b64encode(f"{ep.source_user}:{ep.source_password}".encode()).decode()
+        lines = [f"PUT {ep.mount} HTTP/1.1", f"Host: {host}:{port}",
+                 f"Authorization: Basic {auth}", "User-Agent: chaos-speaker",
+                 "Content-Type: application/ogg", "Ice-Public: 0",
+                 "Ice-Name: chaos test signal", f"Ice-Description: speaker {self.id}",
+                 f"Ice-Audio-Info: channels=1;samplerate={SAMPLE_RATE};bitrate=32"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    async def _connect_once(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self.endpoints.source_address()
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                self.timeout_s)
+        try:
+            writer.write(self._request())
+            status = await asyncio.wait_for(_read_head(reader), self.timeout_s)
+            if " 100 " in status.split("\r\n", 1)[0] + " ":   # tolerated, not asked for
+                status = await asyncio.wait_for(_read_head(reader), self.timeout_s)
+            first = status.split("\r\n", 1)[0]
+            if first.split(" ")[1:2] != ["200"]:
+                raise SourceRefused(f"{self.origin} refused the source: {first!r}")
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
+
+    def _start_stream(self, writer: asyncio.StreamWriter, next_seq: int) -> None:
+        """A new logical stream: BOS page with OpusHead, then OpusTags; granules continue
+        from ``next_seq`` (a stream starting at an offset)."""
+        self._serial = random.getrandbits(32)
+        self._page_no = 0
+        g = FRAME_SAMPLES * next_seq
+        writer.write(ogg.page([self._encoder.head], serial=self._serial, page_no=0, granule=g,
+                              flags=ogg.BOS))
+        writer.write(ogg.page([ogg.opus_tags("chaos", (f"SPEAKER={self.id}",))],
+                              serial=self._serial, page_no=1, granule=g))
+        self._page_no = 2
+
+    async def _maintain(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            delays = self.retry.delays() if self.retry is not None else iter(())
+            while not stop.is_set():
+                try:
+                    reader, writer = await self._connect_once()
+                    break
+                except (OSError, TimeoutError, SourceRefused, EOFError, asyncio.LimitOverrunError) as e:
+                    self.errors.append(f"{type(e).__name__}: {e}"[:200])
+                    delay = next(delays, None)
+                    if delay is None:
+                        return
+                    await _sleep_or_stop(stop, max(delay, 0.01))
+            else:
+                return
+            self._start_stream(writer, len(self.produced))
+            self._writer = writer
+            self.connections += 1
+            self.connected.set()
+            closed = asyncio.ensure_future(reader.read())  # Icecast says nothing more: b"" = gone
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({closed, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return  # keep the socket for the last frame; close() hangs up
+            self._writer = None
+            self.connected.clear()
+            writer.close()
+            self.errors.append("the server closed the source connection")
+
+    # -- producing --------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        maintainer = asyncio.create_task(self._maintain(stop))
+        t0 = time.monotonic()
+        seq = 0
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(max(0.0, t0 + seq * FRAME_MS / 1000 - time.monotonic()))
+                capture_ns = time.time_ns()
+                payload = self._encoder.encode(testsignal.frame(seq, self.seed))
+                self.produced.append((seq, capture_ns))
+                self._send(seq, payload)
+                seq += 1
+        finally:
+            maintainer.cancel()
+            await asyncio.gather(maintainer, return_exceptions=True)
+
+    def _send(self, seq: int, payload: bytes) -> None:
+        w = self._writer
+        if w is None or w.is_closing():
+            return
+        if w.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+            self.dropped += 1
+            return
+        w.write(ogg.page([payload], serial=self._serial, page_no=self._page_no,
+                         granule=FRAME_SAMPLES * (seq + 1)))
+        self._page_no += 1
+        self.sent += 1
+
+    async def close(self) -> None:
+        """Hang up (after the last frames had time to drain)."""
+        w, self._writer = self._writer, None
+        self.connected.clear()
+        if w is not None:
+            w.close()
+            try:
+                await asyncio.wait_for(w.wait_closed(), 2.0)
+            except (OSError, TimeoutError):
+                pass
+
+
+async def _read_head(reader: asyncio.StreamReader) -> str:
+    """An HTTP response head (status line and headers), up to the blank line."""
+    raw = await reader.readuntil(b"\r\n\r\n")
+    return raw.decode("latin-1")
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay_s)
+    except TimeoutError:
+        pass

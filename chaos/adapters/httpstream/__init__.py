@@ -1,0 +1,91 @@
+"""The ``http-stream`` audio adapter: Icecast-compatible HTTP audio streams.
+
+- speaker: publishes the framework's test signal as Ogg/Opus (48 kHz mono, 20 ms, one
+  packet per page) at real rate with the Icecast source protocol (HTTP PUT of the mount).
+- thin listener: a GET of the mount; Ogg pages split on the real-time path, each Opus
+  packet mapped to the speaker's seq through its granule position; records a
+  ``ListenerRecord`` that ``chaos.sli`` judges like any other.
+- thick listener: the same, keeping the bytes (bounded); ``analyse`` decodes after the
+  run and returns the reference thick listener's ``ThickReport``.
+
+Where the mount is fed by something else (adapter option ``feed: external``), there is
+no speaker of ours: ``speaker()`` returns None, and the SLIs that need the known signal
+come out inconclusive with ``inconclusive_why()``'s reason; join_time, freeze and dead
+air are still measured.
+
+Options (a target's ``adapter.options``): ``mount`` (required), ``source_user``
+(default "source"), ``source_password``, ``format`` (ogg-opus | ogg-vorbis | mp3),
+``feed`` (speaker | external). Addresses come from the target's links: ``speaker.*``
+(the speaker's, through toxiproxy) and ``listener.*`` (one per DC, by the DC of the
+service it reaches).
+"""
+
+from __future__ import annotations
+
+from .analyse import analyse, inconclusive_why
+from .endpoints import StreamEndpoints
+from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
+from .speaker import StreamSpeaker
+
+name = "http-stream"
+FEEDS = ("speaker", "external")
+
+__all__ = ["StreamEndpoints", "StreamListener", "StreamRecord", "StreamSpeaker",
+           "ThickStreamListener", "ThickStreamRecord", "analyse", "endpoints",
+           "inconclusive_why", "listener", "name", "open_room", "speaker"]
+
+
+def endpoints(target) -> StreamEndpoints:
+    """The stream's endpoints from a target description (or a StreamEndpoints, as is).
+
+    Reads ``target.adapter_options`` and the target's links: the first link from
+    ``speaker`` gives the source address (unless ``feed: external``); each link from
+    ``listener`` gives the listen address of the DC of the service it reaches."""
+    from ...errors import ConfigError
+    if isinstance(target, StreamEndpoints):
+        return target
+    opts = dict(getattr(target, "adapter_options", {}) or {})
+    feed = opts.pop("feed", "speaker")
+    if feed not in FEEDS:
+        raise ConfigError(f"adapter option feed={feed!r}: use one of {', '.join(FEEDS)}")
+    if "mount" not in opts:
+        raise ConfigError("the http-stream adapter needs the option mount, e.g. "
+                          "adapter: {protocol: http-stream, options: {mount: /live.opus}}")
+    listen = {}
+    for link in target.links_from("listener"):
+        svc = target.services.get(link.dst)
+        if svc is not None and svc.dc and link.connect and svc.dc not in listen:
+            listen[svc.dc] = link.connect
+    source = None
+    if feed == "speaker":
+        spk = [link for link in target.links_from("speaker") if link.connect]
+        if not spk:
+            raise ConfigError("the target has no link from speaker with a connect address: "
+                              "declare one (e.g. speaker.origin) or set the adapter option "
+                              "feed: external for a stream fed by something else")
+        source = spk[0].connect
+    return StreamEndpoints(mount=opts["mount"], listen=listen, source=source,
+                           source_user=opts.get("source_user", "source"),
+                           source_password=str(opts.get("source_password", "")),
+                           format=opts.get("format", "ogg-opus"))
+
+
+async def open_room(session, target, room: str | None = None) -> str:
+    """An Icecast mount is the room: nothing to create. Returns the mount."""
+    return endpoints(target).mount
+
+
+def speaker(session, target, room: str | None, retry, seed: int = 0) -> StreamSpeaker | None:
+    """Our speaker for the mount, or None when the target's stream is fed by something else."""
+    ep = endpoints(target)
+    return StreamSpeaker(ep, retry, seed) if ep.ours else None
+
+
+def listener(session, index: int, dc: str, target, room: str | None, speaker_id,
+             retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None):
+    """A thin (or thick) listener in ``dc``. ``capture``: the speaker's capture-time lookup
+    (``StreamSpeaker.capture_ns``; taken from ``speaker_id`` when that is the speaker
+    itself); None when there is no speaker of ours."""
+    capture = capture or getattr(speaker_id, "capture_ns", None)
+    cls = ThickStreamListener if thick else StreamListener
+    return cls(session, index, dc, endpoints(target), capture, retry, join_timeout_s)

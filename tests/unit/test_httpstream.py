@@ -13,7 +13,7 @@ import pytest
 
 from chaos.adapters import httpstream
 from chaos.adapters.httpstream import ogg
-from chaos.adapters.httpstream.analyse import NOT_OURS, analyse, audio_packets, inconclusive_why
+from chaos.adapters.httpstream.report import NOT_OURS, analyse, audio_packets, inconclusive_why
 from chaos.adapters.httpstream.codec import FRAME_SAMPLES, Encoder
 from chaos.adapters.httpstream.endpoints import StreamEndpoints
 from chaos.adapters.httpstream.listener import (

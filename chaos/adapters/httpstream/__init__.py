@@ -22,7 +22,7 @@ service it reaches).
 
 from __future__ import annotations
 
-from .analyse import analyse, inconclusive_why
+from .report import analyse, inconclusive_why
 from .endpoints import StreamEndpoints
 from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
 from .speaker import StreamSpeaker

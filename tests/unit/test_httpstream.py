@@ -312,3 +312,66 @@ def test_adapter_surface():
     thick = httpstream.listener(None, 1, "dc-b", EP, None, spk, None, 2.0, thick=True)
     assert isinstance(thick, ThickStreamListener) and thick.capture == spk.capture_ns
     assert thick.url == "http://127.0.0.1:2/live.opus"
+
+
+# --- streams that are not Opus: decoded with PyAV -------------------------------------------
+
+def _encode(fmt: str, codec: str, pcm: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        st = out.add_stream(codec, rate=44_100 if codec == "libmp3lame" else 48_000)
+        st.layout = "stereo" if codec == "vorbis" else "mono"   # FFmpeg's vorbis: stereo only
+        if codec == "vorbis":
+            st.codec_context.options = {"strict": "-2"}          # it is "experimental"
+        rs = av.AudioResampler(format=st.codec_context.format.name, layout=st.layout.name,
+                               rate=st.codec_context.sample_rate)
+        for k in range(0, len(pcm), 960):
+            f = av.AudioFrame.from_ndarray(pcm[k:k + 960].reshape(1, -1), format="s16",
+                                           layout="mono")
+            f.sample_rate, f.pts = 48_000, k
+            for g in rs.resample(f):
+                for p in st.encode(g):
+                    out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "codec", "name"), [("ogg", "vorbis", "vorbis"),
+                                                     ("mp3", "libmp3lame", "mp3")])
+def test_vorbis_and_mp3_streams_are_judged_on_what_is_heard(fmt, codec, name):
+    t = np.arange(48_000 * 4) / 48_000
+    pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    pcm[48_000 * 2:48_000 * 3] = 0                       # 1 s of dead air at 2 s
+    data = _encode(fmt, codec, pcm)
+    rec = ThickStreamRecord(0, "dc-a")
+    rec.codec = name
+    n, t0 = 40, 10**12
+    for i in range(n):                                   # arriving at real rate, in 40 chunks
+        rec.keep(t0 + int(i * 4e9 / n), 1, data[i * len(data) // n:(i + 1) * len(data) // n])
+    rep = analyse(rec, [], run_start_ns=t0)
+    assert rep.frames_expected >= 195 and rep.freeze.share == 0.0
+    assert len(rep.silence.intervals) == 1 and rep.silence.longest_s == pytest.approx(1.0, abs=0.04)
+    assert rep.silence.intervals[0].start_s - rep.t0_s == pytest.approx(2.0, abs=0.04)
+    assert rep.slo_values()["mouth_to_ear"] is None and rep.audio_delivered is None
+
+
+def test_endpoints_from_a_target_description():
+    from types import SimpleNamespace as NS
+    services = {"relay-a": NS(dc="dc-a"), "relay-b": NS(dc="dc-b"), "origin": NS(dc="dc-a")}
+    links = [NS(src="listener", dst="relay-a", connect="127.0.0.1:21101"),
+             NS(src="listener", dst="relay-b", connect="127.0.0.1:21102"),
+             NS(src="speaker", dst="origin", connect="127.0.0.1:21100"),
+             NS(src="relay-a", dst="origin", connect="")]
+    def target(**options):
+        return NS(services=services, adapter_options=options,
+                  links_from=lambda src: [lk for lk in links if lk.src == src])
+    ep = httpstream.endpoints(target(mount="/live.opus", source_password="pw"))
+    assert ep.listen == {"dc-a": "127.0.0.1:21101", "dc-b": "127.0.0.1:21102"}
+    assert ep.source == "127.0.0.1:21100" and ep.ours and ep.source_password == "pw"
+    ext = httpstream.endpoints(target(mount="/live.opus", feed="external"))
+    assert not ext.ours and httpstream.speaker(None, ext, None, None) is None
+    with pytest.raises(ConfigError, match="feed"):
+        httpstream.endpoints(target(mount="/x", feed="ffmpeg"))
+    with pytest.raises(ConfigError, match="mount"):
+        httpstream.endpoints(target())

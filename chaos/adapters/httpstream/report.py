@@ -217,60 +217,39 @@ def _judge(ident: dict, seqs_a: np.ndarray, recv_a: np.ndarray, due_a: np.ndarra
 def decoded_timeline(record: ThickStreamRecord, ident: dict, playout_deadline_s: float,
                      run_start_ns: int | None) -> ThickReport:
     """Ogg/Vorbis, MP3 (whatever PyAV demuxes and decodes): per connection, decode the
-    bytes, place each decoded frame on 20 ms slots by its timestamp, and judge the
-    player's view (freezes, dead air) as for a stream that is not ours."""
+    bytes to one continuous 48 kHz mono track, cut it into 20 ms slots, and judge the
+    player's view (freezes, dead air) as for a stream that is not ours. A slot is due
+    when the connection's playout clock (started by its first audio) reaches it, and
+    arrived with the bytes that completed its last sample; a reconnect's slots start
+    where the wall clock says, so the time cut off is a gap."""
     chunks: dict[int, list[tuple[int, bytes]]] = {}
     for recv_ns, conn, chunk in record.kept():
         chunks.setdefault(conn, []).append((recv_ns, chunk))
-    slots, due, recv, pcm_of = [], [], [], {}
+    slots: list[int] = []
+    due: list[int] = []
+    recv: list[int] = []
+    pcm_of: dict[int, np.ndarray] = {}
     undecodable = 0
-    slot_base = 0
-    clock0: int | None = None
+    slot_base, clock0 = 0, None
     for conn in sorted(chunks):
         parts = chunks[conn]
         offsets = np.cumsum([len(c) for _, c in parts])
         times = np.asarray([t for t, _ in parts], dtype=np.int64)
-        # a reconnect's audio starts where the wall clock says (the time cut off is a gap)
         clock0 = int(times[0]) if clock0 is None else clock0
         slot_base = max(slot_base, int(round((int(times[0]) - clock0) / 1e9 / FRAME_S)))
-        data = b"".join(c for _, c in parts)
-        try:
-            container = av.open(io.BytesIO(data), mode="r")
-        except (av.FFmpegError, ValueError):
+        track, arrived = _decode(b"".join(c for _, c in parts), offsets, times)
+        if track is None:
             undecodable += 1
             continue
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        first_t: tuple[int, float] | None = None
-        end_slot = slot_base
-        with container:
-            stream = container.streams.audio[0]
-            for packet in container.demux(stream):
-                if packet.pts is None or packet.pos is None or packet.pos < 0:
-                    continue
-                arrived = int(times[min(int(np.searchsorted(offsets, packet.pos, side="right")),
-                                        len(times) - 1)])
-                try:
-                    frames = packet.decode()
-                except (av.FFmpegError, ValueError):
-                    undecodable += 1
-                    continue
-                for frame in frames:
-                    t = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                    if t is None:
-                        continue
-                    if first_t is None:
-                        first_t = (arrived, t)
-                    slot = slot_base + int(round((t - first_t[1]) / FRAME_S))
-                    for out in resampler.resample(frame):
-                        pcm = out.to_ndarray().reshape(-1)
-                        for k in range(0, len(pcm) // FRAME_SAMPLES):
-                            s = slot + k
-                            pcm_of.setdefault(s, pcm[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES])
-                            slots.append(s)
-                            due.append(first_t[0] + int(round((s - slot_base) * FRAME_S * 1e9)))
-                            recv.append(arrived)
-                            end_slot = max(end_slot, s + 1)
-        slot_base = end_slot
+        n = len(track) // FRAME_SAMPLES
+        start = int(arrived[0]) if n else 0
+        for k in range(n):
+            s = slot_base + k
+            pcm_of.setdefault(s, track[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES])
+            slots.append(s)
+            due.append(start + int(round(k * FRAME_S * 1e9)))
+            recv.append(int(arrived[(k + 1) * FRAME_SAMPLES - 1]))
+        slot_base += n
     ident = dict(ident, other_frames=0)
     if not slots:
         return _unheard(ident)
@@ -281,8 +260,8 @@ def decoded_timeline(record: ThickStreamRecord, ident: dict, playout_deadline_s:
     _, firsts = np.unique(seqs_a, return_index=True)
     heard = heard_slots(seqs_a[firsts], latency_s=lat[firsts], deadline_s=playout_deadline_s,
                         first_seq=first, last_seq=last)
-    start = run_start_ns if run_start_ns is not None else int(recv[0])
-    t0_s = round((int(due[int(np.argmin(seqs_a))]) - start) / 1e9, 9)
+    origin = run_start_ns if run_start_ns is not None else int(due[0])
+    t0_s = round((int(due[int(np.argmin(seqs_a))]) - origin) / 1e9, 9)
     pcm = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
     for s, frame in pcm_of.items():
         if heard[s - first]:
@@ -300,3 +279,31 @@ def decoded_timeline(record: ThickStreamRecord, ident: dict, playout_deadline_s:
                        undecodable=undecodable)
 
 
+def _decode(data: bytes, offsets: np.ndarray, times: np.ndarray
+            ) -> tuple[np.ndarray | None, np.ndarray]:
+    """One connection's bytes decoded to a 48 kHz mono int16 track, and for each sample
+    the receive time (ns) of the bytes that carried it; (None, []) if PyAV cannot read it."""
+    pieces, stamps = [], []
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            for packet in container.demux(stream):
+                pos = packet.pos if packet.pos is not None and packet.pos >= 0 else None
+                at = int(times[min(int(np.searchsorted(offsets, pos, side="right")), len(times) - 1)]) \
+                    if pos is not None else (stamps[-1][-1] if stamps else int(times[0]))
+                try:
+                    frames = packet.decode()
+                except (av.FFmpegError, ValueError):
+                    continue
+                for frame in frames:
+                    for out in resampler.resample(frame):
+                        pcm = out.to_ndarray().reshape(-1)
+                        pieces.append(pcm)
+                        stamps.append(np.full(len(pcm), at, dtype=np.int64))
+    except (av.FFmpegError, ValueError, IndexError):
+        if not pieces:
+            return None, np.zeros(0, dtype=np.int64)
+    if not pieces:
+        return None, np.zeros(0, dtype=np.int64)
+    return np.concatenate(pieces).astype(np.int16), np.concatenate(stamps)

@@ -67,10 +67,11 @@ class Heard:
     t0_ns: int
     thin: list
     thick: list
+    speaker_connections: int = 0
 
 
 async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int = 2,
-                  speaker: bool = True) -> Heard:
+                  speaker: bool = True, during=None) -> Heard:
     """Speaker (if ours), then a warm-up until every relay carries the mount, then thin and
     thick listeners in every DC for ``seconds``."""
     stop_speaker, stop_listeners = asyncio.Event(), asyncio.Event()
@@ -88,7 +89,10 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
                                          thick=True) for i, dc in enumerate(DCS)]
             t0_ns = time.time_ns()
             tasks = [asyncio.create_task(x.run(stop_listeners)) for x in thin + thick]
-            await asyncio.sleep(seconds)
+            if during is not None:
+                await asyncio.gather(during(), asyncio.sleep(seconds))
+            else:
+                await asyncio.sleep(seconds)
         finally:
             stop_speaker.set()
             if spk_task:
@@ -99,7 +103,8 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
                 await asyncio.gather(*tasks)
             if spk:
                 await spk.close()
-    return Heard(spk.produced if spk else [], t0_ns, [x.rec for x in thin], [x.rec for x in thick])
+    return Heard(spk.produced if spk else [], t0_ns, [x.rec for x in thin], [x.rec for x in thick],
+                 spk.connections if spk else 0)
 
 
 async def _warm_up(session, endpoints, spk, timeout_s: float = 30.0) -> None:
@@ -195,3 +200,60 @@ def test_a_stream_fed_by_ffmpeg_is_inconclusive_for_what_needs_our_signal(fixtur
         # what is heard is still judged: a steady tone, no freeze, no dead air
         assert rep.frames_expected > 250 and rep.freeze.share == 0.0, rep
         assert rep.silence.longest_s == 0.0 and rep.silence.talking_s > 5.0
+
+
+def _gaps_s(rec, produced) -> list[float]:
+    """Seconds of speech missed at each hole in a record's seqs."""
+    capture = dict(produced)
+    return [(capture[b] - capture[a]) / 1e9 for a, b in zip(rec.seqs, rec.seqs[1:]) if b != a + 1]
+
+
+def test_link_down_between_a_relay_and_the_origin_cuts_that_dc_only(fixture_up):
+    toxi = Toxiproxy(TOXIPROXY)
+
+    async def cut():
+        await asyncio.sleep(3.0)
+        toxi.set_enabled("relay-b.origin", False)
+        try:
+            await asyncio.sleep(2.0)
+        finally:
+            toxi.set_enabled("relay-b.origin", True)
+
+    try:
+        heard = asyncio.run(_listen(OURS, 14.0, thin_per_dc=1, during=cut))
+    finally:
+        toxi.reset()
+    for r in heard.thin:
+        gaps = _gaps_s(r, heard.produced)
+        if r.home_dc == "dc-b":
+            # cut for 2 s, then the relay pulls the mount again (it rechecks every second)
+            assert r.reconnects >= 1 and len(gaps) == 1 and 2.0 <= gaps[0] <= 6.0, gaps
+        else:
+            assert r.reconnects == 0 and gaps == [], (r.home_dc, gaps)
+        assert r.seqs[-1] == heard.produced[-1][0]       # everyone hears the end
+    retained = sli.audience_retained(heard.thin, heard.produced, heard.t0_ns, onset_s=2.5,
+                                     recovered_by_s=5.5)
+    assert retained.values.tolist() == [1.0]
+
+
+def test_losing_the_origin_silences_every_dc_and_the_speaker_publishes_again(fixture_up):
+    client = images.docker_client()
+
+    async def lose_origin():
+        await asyncio.sleep(3.0)
+        [origin] = client.containers.list(filters={"label": ["chaos.stack=icecast",
+                                                              "chaos.service=origin"]})
+        await asyncio.to_thread(origin.stop, timeout=1)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(origin.start)
+
+    try:
+        heard = asyncio.run(_listen(OURS, 16.0, thin_per_dc=1, during=lose_origin))
+    finally:
+        client.close()
+        icecast.wait_healthy(60)
+    for r in heard.thin:
+        gaps = _gaps_s(r, heard.produced)
+        assert r.reconnects >= 1 and len(gaps) == 1 and gaps[0] >= 1.0, (r.home_dc, gaps)
+        assert r.seqs[-1] == heard.produced[-1][0], r.home_dc
+    assert heard.speaker_connections >= 2        # it published again once the origin was back

@@ -312,6 +312,11 @@ def test_adapter_surface():
     thick = httpstream.listener(None, 1, "dc-b", EP, None, spk, None, 2.0, thick=True)
     assert isinstance(thick, ThickStreamListener) and thick.capture == spk.capture_ns
     assert thick.url == "http://127.0.0.1:2/live.opus"
+    by_id = httpstream.listener(None, 2, "dc-a", EP, None, spk.id, None)
+    assert by_id.capture == spk.capture_ns and not isinstance(by_id, ThickStreamListener)
+    with pytest.raises(ConfigError, match="no live speaker"):
+        httpstream.listener(None, 3, "dc-a", EP, None, "spk-gone", None)
+    assert httpstream.listener(None, 4, "dc-a", EP, None, None, None).capture is None
 
 
 # --- streams that are not Opus: decoded with PyAV -------------------------------------------

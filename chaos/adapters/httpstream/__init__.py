@@ -25,7 +25,8 @@ from __future__ import annotations
 from .report import analyse, inconclusive_why
 from .endpoints import StreamEndpoints
 from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
-from .speaker import StreamSpeaker
+from ...errors import ConfigError
+from .speaker import StreamSpeaker, by_id
 
 name = "http-stream"
 FEEDS = ("speaker", "external")
@@ -41,7 +42,6 @@ def endpoints(target) -> StreamEndpoints:
     Reads ``target.adapter_options`` and the target's links: the first link from
     ``speaker`` gives the source address (unless ``feed: external``); each link from
     ``listener`` gives the listen address of the DC of the service it reaches."""
-    from ...errors import ConfigError
     if isinstance(target, StreamEndpoints):
         return target
     opts = dict(getattr(target, "adapter_options", {}) or {})
@@ -83,9 +83,14 @@ def speaker(session, target, room: str | None, retry, seed: int = 0) -> StreamSp
 
 def listener(session, index: int, dc: str, target, room: str | None, speaker_id,
              retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None):
-    """A thin (or thick) listener in ``dc``. ``capture``: the speaker's capture-time lookup
-    (``StreamSpeaker.capture_ns``; taken from ``speaker_id`` when that is the speaker
-    itself); None when there is no speaker of ours."""
-    capture = capture or getattr(speaker_id, "capture_ns", None)
+    """A thin (or thick) listener in ``dc``, following the speaker ``speaker_id`` (its id, or
+    the speaker itself): it takes that speaker's capture times (``capture_ns``) to time
+    each frame. ``speaker_id=None``: the mount is fed by something else."""
+    if capture is None and speaker_id is not None:
+        spk = speaker_id if isinstance(speaker_id, StreamSpeaker) else by_id(speaker_id)
+        if spk is None:
+            raise ConfigError(f"no live speaker {speaker_id!r} in this process: start the "
+                              "speaker (speaker()) before its listeners")
+        capture = spk.capture_ns
     cls = ThickStreamListener if thick else StreamListener
     return cls(session, index, dc, endpoints(target), capture, retry, join_timeout_s)

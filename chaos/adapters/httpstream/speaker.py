@@ -26,6 +26,7 @@ import asyncio
 import base64
 import random
 import time
+import weakref
 
 from ...probes import testsignal
 from . import ogg
@@ -35,15 +36,25 @@ from .endpoints import StreamEndpoints
 MAX_UNSENT_BYTES = 32_768          # ~8 s of audio queued on a stalled socket: drop from there
 
 
+_LIVE: weakref.WeakValueDictionary[str, StreamSpeaker] = weakref.WeakValueDictionary()
+
+
+def by_id(speaker_id: str) -> StreamSpeaker | None:
+    """The live speaker of that id in this process (listeners take its capture times)."""
+    return _LIVE.get(speaker_id)
+
+
 class SourceRefused(Exception):
     """The server answered the PUT with something other than 200."""
 
 
 class StreamSpeaker:
     def __init__(self, endpoints: StreamEndpoints, retry=None, seed: int = 0,
-                 speaker_id: str = "spk-1", timeout_s: float = 3.0) -> None:
+                 speaker_id: str | None = None, timeout_s: float = 3.0) -> None:
         self.endpoints, self.retry, self.seed = endpoints, retry, seed
-        self.id, self.timeout_s = speaker_id, timeout_s
+        self.id = speaker_id or f"spk-{random.getrandbits(32):08x}"
+        self.timeout_s = timeout_s
+        _LIVE[self.id] = self
         self.produced: list[tuple[int, int]] = []   # (seq, capture_ns) of every frame; seq == index
         self.sent = 0
         self.dropped = 0                            # produced while connected, not written (stall)

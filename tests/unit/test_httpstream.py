@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import time
 
 import av
 import numpy as np
@@ -380,3 +381,77 @@ def test_endpoints_from_a_target_description():
         httpstream.endpoints(target(mount="/x", feed="ffmpeg"))
     with pytest.raises(ConfigError, match="mount"):
         httpstream.endpoints(target())
+
+
+# --- the speaker over a socket: the source protocol, and the echo fault ------------------------
+
+class _Source:
+    """A stand-in for an Icecast origin's source side (the seam under test is our client's
+    protocol): answers a PUT with 200 and keeps the body with its receive times."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.chunks: list[tuple[int, bytes]] = []
+
+    async def handle(self, reader, writer) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(head.decode())
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\n")
+        while data := await reader.read(65536):
+            self.chunks.append((time.time_ns(), data))
+        writer.close()
+
+
+async def _publish(seconds: float, play=None):
+    src = _Source()
+    server = await asyncio.start_server(src.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ep = StreamEndpoints("/live.opus", {"dc-a": "127.0.0.1:1"}, source=f"127.0.0.1:{port}",
+                         source_password="s3cret")
+    spk = StreamSpeaker(ep, seed=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(spk.run(stop))
+    await asyncio.wait_for(spk.connected.wait(), 5)
+    if play is not None:
+        await play(spk)
+    await asyncio.sleep(seconds)
+    stop.set()
+    await task
+    await spk.close()
+    await asyncio.sleep(0.1)
+    server.close()
+    await server.wait_closed()
+    return spk, src
+
+
+def test_speaker_speaks_the_icecast_source_protocol():
+    spk, src = asyncio.run(_publish(1.0))
+    [head] = src.requests
+    assert head.startswith("PUT /live.opus HTTP/1.1\r\n")
+    assert "Authorization: Basic c291cmNlOnMzY3JldA==" in head      # source:s3cret
+    assert "Content-Type: application/ogg" in head and "Ice-Name:" in head
+    assert "Expect" not in head and "Transfer-Encoding" not in head
+    data = b"".join(c for _, c in src.chunks)
+    got = [seq_of(g) for g, _, _ in _Follow().audio(data)]
+    # frames produced before the connection was up count as produced, not sent
+    assert got == [s for s, _ in spk.produced][got[0]:] and got[0] <= 5
+    assert spk.sent == len(got) > 40
+
+
+def test_hot_mic_echo_is_published_and_found_by_the_analysis():
+    async def play(spk):
+        await asyncio.sleep(0.5)
+        state = await asyncio.wait_for(spk.set_echo(0.2, 0.5), 1.0)
+        assert state.seq > 0 and spk.echo_log[-1][2] is state
+    spk, src = asyncio.run(_publish(3.0, play))
+    with pytest.raises(ValueError, match="hot_mic"):
+        spk.set_echo(0.2, 0.5, mode="double")
+    rec = ThickStreamRecord(0, "dc-a")
+    rec.codec = "opus"
+    for t, c in src.chunks:
+        rec.keep(t, 1, c)
+    rec.left_ns = time.time_ns()
+    rep = analyse(rec, spk.produced, seed=2, run_start_ns=spk.produced[0][1])
+    assert rep.echo_conclusive and rep.echo.detected
+    assert rep.echo.lag_ms == pytest.approx(200, abs=1)
+    assert rep.echo.strength_db == pytest.approx(-6.0, abs=1.5)      # gain 0.5

@@ -15,6 +15,11 @@ reconnect a new logical stream (new serial, OpusHead, OpusTags) starts "at an of
 with the same mapping. So ``seq = end_granule // 960 - 1``; the packet decodes to the
 frame's samples shifted by the pre-skip (312 samples for libopus).
 
+The ``echo`` fault plays here as on the reference speaker (``set_echo`` / ``clear_echo``,
+from a frame boundary, logged in ``echo_log``), in mode ``hot_mic`` only: the published
+signal is the frame plus ``gain`` x the signal ``delay_s`` earlier. Mode ``double`` needs a
+mixer that adds two publishers, which an Icecast mount has not.
+
 Every frame is produced on an absolute 20 ms schedule whether or not it can be sent: a
 frame produced while cut off counts as produced and not delivered (``produced``). A send
 buffer that stops draining (a stalled link) drops frames rather than the schedule.
@@ -28,8 +33,8 @@ import random
 import time
 import weakref
 
-from ...probes import testsignal
 from . import ogg
+from ._shared import HISTORY_FRAMES, MAX_ECHO_S, EchoState, Voice, hot_mic
 from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
 from .endpoints import StreamEndpoints
 
@@ -64,6 +69,11 @@ class StreamSpeaker:
         host, port = endpoints.source_address()
         self.origin = f"http://{host}:{port}{endpoints.mount}"
         self._encoder = Encoder()
+        self.voice = Voice(seed)
+        self.echo: EchoState | None = None           # the echo being played
+        self.echo_log: list[tuple[int, int, EchoState | None]] = []   # (t_ns, seq, state)
+        self._echo_next: tuple[EchoState | None, asyncio.Future] | None = None
+        self._running = False
         self._writer: asyncio.StreamWriter | None = None
         self._serial = 0
         self._page_no = 0
@@ -149,17 +159,65 @@ class StreamSpeaker:
         maintainer = asyncio.create_task(self._maintain(stop))
         t0 = time.monotonic()
         seq = 0
+        self._running = True
         try:
             while not stop.is_set():
                 await asyncio.sleep(max(0.0, t0 + seq * FRAME_MS / 1000 - time.monotonic()))
                 capture_ns = time.time_ns()
-                payload = self._encoder.encode(testsignal.frame(seq, self.seed))
+                if self._echo_next is not None:
+                    self._switch_echo(seq, capture_ns)
+                pcm = self.voice.frame(seq)
+                if self.echo is not None:
+                    pcm = hot_mic(pcm, self.voice.delayed(self.echo.delay_samples), self.echo.gain)
+                payload = self._encoder.encode(pcm)
                 self.produced.append((seq, capture_ns))
                 self._send(seq, payload)
                 seq += 1
         finally:
+            self._running = False
             maintainer.cancel()
             await asyncio.gather(maintainer, return_exceptions=True)
+            if self._echo_next is not None:   # nothing more is produced: applied as of now
+                self._switch_echo(seq, time.time_ns())
+
+    # -- the echo fault -----------------------------------------------------------------
+    def set_echo(self, delay_s: float, gain: float, mode: str = "hot_mic",
+                 copy=None) -> asyncio.Future:
+        """Play a hot-mic echo from the next frame on. Returns a future, done with the
+        EchoState once a frame carries it. Call from the event loop."""
+        if mode != "hot_mic" or copy is not None:
+            raise ValueError(f"echo mode {mode!r}: an Icecast mount mixes nothing, so only "
+                             "hot_mic can be played on an http-stream target")
+        n = int(round(delay_s * SAMPLE_RATE))
+        if not 0 < n <= (HISTORY_FRAMES - 2) * FRAME_SAMPLES:
+            raise ValueError(f"echo delay {delay_s:g} s: use more than 0 and at most {MAX_ECHO_S:g} s")
+        if not 0 <= gain <= 1:
+            raise ValueError(f"echo gain {gain:g}: use 0 to 1 (amplitude)")
+        return self._next_echo(EchoState(mode, n / SAMPLE_RATE, float(gain)))
+
+    def clear_echo(self) -> asyncio.Future:
+        """Stop the echo from the next frame on. Returns a future done once it is off."""
+        return self._next_echo(None)
+
+    def _next_echo(self, state: EchoState | None) -> asyncio.Future:
+        done = asyncio.get_running_loop().create_future()
+        if self._echo_next is not None and not self._echo_next[1].done():
+            self._echo_next[1].cancel()   # superseded before any frame carried it
+        self._echo_next = (state, done)
+        if not self._running:
+            self._switch_echo(len(self.produced), time.time_ns())
+        return done
+
+    def _switch_echo(self, seq: int, t_ns: int) -> None:
+        state, done = self._echo_next
+        self._echo_next = None
+        if state is not None:
+            state = EchoState(state.mode, state.delay_s, state.gain, seq)
+        if state != self.echo:
+            self.echo = state
+            self.echo_log.append((t_ns, seq, state))
+        if not done.done():
+            done.set_result(state)
 
     def _send(self, seq: int, payload: bytes) -> None:
         w = self._writer

@@ -107,9 +107,12 @@ def _build(client, root: Path, buildargs: dict[str, str], progress: Progress) ->
     progress(f"built {IMAGE} in {time.monotonic() - t0:.0f} s")
 
 
-def _compose(args: list[str], timeout_s: float, profiles: tuple[str, ...] = ()):
+def _compose(args: list[str], timeout_s: float, profiles: tuple[str, ...] = (),
+             image: str | None = None):
     from .docker import _run, find_compose
     env = dict(os.environ)
+    if image:
+        env["CHAOS_ICECAST_IMAGE"] = image
     if profiles:
         env["COMPOSE_PROFILES"] = ",".join(profiles)
     cmd = [*find_compose(), "-p", PROJECT, "-f", str(fixture_dir() / "compose.yaml"), *args]
@@ -125,10 +128,9 @@ def up(feeder: bool = False, timeout_s: float = UP_TIMEOUT_S, progress: Progress
     ``feeder``: also start ffmpeg publishing a tone to the mount (a stream fed by
     something else). Returns {service: container name}."""
     image = ensure_image(progress)
-    os.environ.setdefault("CHAOS_ICECAST_IMAGE", image)
     progress("compose up" + (" (with the ffmpeg feeder)" if feeder else ""))
     _compose(["up", "-d", "--no-build", "--remove-orphans"], timeout_s,
-             ("feeder",) if feeder else ())
+             ("feeder",) if feeder else (), image)
     return wait_healthy(timeout_s, progress)
 
 

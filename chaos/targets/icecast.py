@@ -108,9 +108,9 @@ def _build(client, root: Path, buildargs: dict[str, str], progress: Progress) ->
 
 
 def _compose(args: list[str], timeout_s: float, profiles: tuple[str, ...] = (),
-             image: str | None = None):
+             image: str | None = None, env_extra: dict[str, str] | None = None):
     from .docker import _run, find_compose
-    env = dict(os.environ)
+    env = {**os.environ, **(env_extra or {})}
     if image:
         env["CHAOS_ICECAST_IMAGE"] = image
     if profiles:

@@ -257,3 +257,30 @@ def test_losing_the_origin_silences_every_dc_and_the_speaker_publishes_again(fix
         assert r.reconnects >= 1 and len(gaps) == 1 and gaps[0] >= 1.0, (r.home_dc, gaps)
         assert r.seqs[-1] == heard.produced[-1][0], r.home_dc
     assert heard.speaker_connections >= 2        # it published again once the origin was back
+
+
+@pytest.mark.parametrize(("fmt", "mount"), [("mp3", "/live.mp3"), ("vorbis", "/live.ogg")])
+def test_mp3_and_vorbis_streams_fed_by_ffmpeg_are_judged_on_what_is_heard(fixture_up, fmt, mount):
+    """The whole fixture on another mount and format (origin and relays recreated), fed by
+    ffmpeg; then put back as it was."""
+    env = {"ICECAST_MOUNT": mount, "FEEDER_FORMAT": fmt}
+    endpoints = StreamEndpoints(mount, LISTEN, format="ogg-vorbis" if fmt == "vorbis" else "mp3")
+    try:
+        icecast._compose(["up", "-d", "--no-build"], 180, ("feeder",), env_extra=env)
+        icecast.wait_healthy(90)
+        heard = asyncio.run(_listen(endpoints, 6.0, thin_per_dc=1, speaker=False))
+    finally:
+        icecast._compose(["rm", "-s", "-f", "feeder"], 120, ("feeder",))
+        icecast._compose(["up", "-d", "--no-build"], 180)
+        icecast.wait_healthy(90)
+    records = heard.thin + heard.thick
+    assert all(r.join_s is not None and r.join_s < 2.0 for r in records), \
+        [r.join_error for r in records]
+    assert {r.codec for r in records} == {fmt}
+    for rec in heard.thick:
+        rep = httpstream.analyse(rec, [], run_start_ns=heard.t0_ns)
+        assert rep.joined and rep.frames_expected > 250, rep
+        # no freeze; no dead air but a decoder's start: joining mid-stream, an MP3 decoder
+        # has no bit reservoir for its first frames and plays them silent (measured ~80 ms)
+        assert rep.freeze.share == 0.0 and rep.silence.longest_s <= 0.1, rep
+        assert rep.undecodable == 0 and rep.slo_values()["mouth_to_ear"] is None

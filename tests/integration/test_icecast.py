@@ -36,6 +36,7 @@ OURS = StreamEndpoints("/live.opus", LISTEN, source="127.0.0.1:21100",
                        source_password="chaos-source")
 EXTERNAL = StreamEndpoints("/live.opus", LISTEN)
 TOXIPROXY = "127.0.0.1:21474"
+MAX_LAG_S = 0.1               # a stall longer than this makes per-frame deadlines unjudgeable
 
 
 class _Retry:
@@ -68,6 +69,17 @@ class Heard:
     thin: list
     thick: list
     speaker_connections: int = 0
+    loop_lag_s: float = 0.0       # the measuring process's worst event-loop stall
+
+
+async def _lag_monitor(stop: asyncio.Event, out: list[float]) -> None:
+    """The worst overshoot of a 20 ms sleep: a stall here delays every receive time."""
+    worst = 0.0
+    while not stop.is_set():
+        t = time.monotonic()
+        await asyncio.sleep(0.02)
+        worst = max(worst, time.monotonic() - t - 0.02)
+    out.append(worst)
 
 
 async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int = 2,
@@ -88,6 +100,8 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
             thick = [httpstream.listener(session, 100 + i, dc, endpoints, None, spk, retry, 10.0,
                                          thick=True) for i, dc in enumerate(DCS)]
             t0_ns = time.time_ns()
+            lag: list[float] = []
+            lag_task = asyncio.create_task(_lag_monitor(stop_listeners, lag))
             tasks = [asyncio.create_task(x.run(stop_listeners)) for x in thin + thick]
             if during is not None:
                 await asyncio.gather(during(), asyncio.sleep(seconds))
@@ -100,11 +114,11 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
             await asyncio.sleep(0.5)
             stop_listeners.set()
             if "tasks" in locals():
-                await asyncio.gather(*tasks)
+                await asyncio.gather(*tasks, lag_task)
             if spk:
                 await spk.close()
     return Heard(spk.produced if spk else [], t0_ns, [x.rec for x in thin], [x.rec for x in thick],
-                 spk.connections if spk else 0)
+                 spk.connections if spk else 0, max(lag, default=0.0))
 
 
 async def _warm_up(session, endpoints, spk, timeout_s: float = 30.0) -> None:
@@ -138,13 +152,18 @@ def test_steady_state_every_frame_heard_in_every_dc(fixture_up):
         # in order, none missing, from the first frame heard to the last one spoken
         assert r.seqs == list(range(r.seqs[0], last + 1)), r.home_dc
     records = heard.thin + heard.thick
+    if heard.loop_lag_s > MAX_LAG_S:
+        # every frame came, in order (above); whether each came within its playout
+        # deadline cannot be told when the measuring process itself stalled
+        pytest.skip(f"the measuring process stalled {heard.loop_lag_s * 1000:.0f} ms (machine "
+                    "busy): the deadline-based SLO verdicts are not judged")
     for name, series in {
         "join_time": sli.join_time(records, heard.t0_ns),
         "audio_delivered": sli.audio_delivered(records, heard.produced, heard.t0_ns),
         "mouth_to_ear": sli.mouth_to_ear(records, heard.produced, heard.t0_ns),
     }.items():
         res = DEFAULTS[name].evaluate(series, 0.0, 9.0)
-        assert res.verdict == Verdict.PASSED, res
+        assert res.verdict == Verdict.PASSED, (res, f"loop lag {heard.loop_lag_s:.3f} s")
     assert max(_m2e_ms(records).values()) < 50      # loopback + two Icecasts + toxiproxy
     cache = RunCache(5)
     for rec in heard.thick:

@@ -39,6 +39,7 @@ from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
 from .endpoints import StreamEndpoints
 
 MAX_UNSENT_BYTES = 32_768          # ~8 s of audio queued on a stalled socket: drop from there
+MAX_ERRORS = 200
 
 
 _LIVE: weakref.WeakValueDictionary[str, StreamSpeaker] = weakref.WeakValueDictionary()
@@ -78,6 +79,11 @@ class StreamSpeaker:
         self._serial = 0
         self._page_no = 0
 
+    def _error(self, text: str) -> None:
+        self.errors.append(text[:200])
+        if len(self.errors) > MAX_ERRORS:   # a long outage: keep the latest, bounded
+            del self.errors[:MAX_ERRORS // 2]
+
     def capture_ns(self, seq: int) -> int | None:
         """When frame ``seq`` was captured (wall clock ns), None if not produced (yet)."""
         return self.produced[seq][1] if 0 <= seq < len(self.produced) else None
@@ -112,15 +118,14 @@ class StreamSpeaker:
         return reader, writer
 
     def _start_stream(self, writer: asyncio.StreamWriter, next_seq: int) -> None:
-        """A new logical stream: BOS page with OpusHead, then OpusTags; granules continue
-        from ``next_seq`` (a stream starting at an offset)."""
+        """A new logical stream: BOS page with OpusHead, then OpusTags (header pages carry
+        granule 0, RFC 7845); the audio pages' granules continue from ``next_seq`` (a
+        stream starting at an offset)."""
         self._serial = random.getrandbits(32)
-        self._page_no = 0
-        g = FRAME_SAMPLES * next_seq
-        writer.write(ogg.page([self._encoder.head], serial=self._serial, page_no=0, granule=g,
+        writer.write(ogg.page([self._encoder.head], serial=self._serial, page_no=0, granule=0,
                               flags=ogg.BOS))
         writer.write(ogg.page([ogg.opus_tags("chaos", (f"SPEAKER={self.id}",))],
-                              serial=self._serial, page_no=1, granule=g))
+                              serial=self._serial, page_no=1, granule=0))
         self._page_no = 2
 
     async def _maintain(self, stop: asyncio.Event) -> None:
@@ -131,7 +136,7 @@ class StreamSpeaker:
                     reader, writer = await self._connect_once()
                     break
                 except (OSError, TimeoutError, SourceRefused, EOFError, asyncio.LimitOverrunError) as e:
-                    self.errors.append(f"{type(e).__name__}: {e}"[:200])
+                    self._error(f"{type(e).__name__}: {e}")
                     delay = next(delays, None)
                     if delay is None:
                         return
@@ -152,7 +157,7 @@ class StreamSpeaker:
             self._writer = None
             self.connected.clear()
             writer.close()
-            self.errors.append("the server closed the source connection")
+            self._error("the server closed the source connection")
 
     # -- producing --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

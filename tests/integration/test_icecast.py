@@ -22,7 +22,6 @@ import pytest
 from chaos import sli
 from chaos.adapters import httpstream
 from chaos.adapters.httpstream.report import NOT_OURS, inconclusive_why
-from chaos.adapters.httpstream._shared import RunCache
 from chaos.adapters.httpstream.endpoints import StreamEndpoints
 from chaos.model import Verdict
 from chaos.slo import DEFAULTS
@@ -89,15 +88,16 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
     stop_speaker, stop_listeners = asyncio.Event(), asyncio.Event()
     retry = _Retry()
     async with aiohttp.ClientSession() as session:
-        spk = httpstream.speaker(session, endpoints, None, retry, seed=5) if speaker else None
+        spk = httpstream.new_speaker(session, endpoints, None, retry, seed=5) if speaker else None
+        assert spk is None or isinstance(spk, httpstream.StreamSpeaker)
         spk_task = asyncio.create_task(spk.run(stop_speaker)) if spk else None
         try:
             if spk:
                 await asyncio.wait_for(spk.connected.wait(), 10)
-            await _warm_up(session, endpoints, spk)
-            thin = [httpstream.listener(session, i, dc, endpoints, None, spk, retry, 10.0)
+            await httpstream.warm_up(session, endpoints, None, 30.0)
+            thin = [httpstream.new_listener(session, i, dc, endpoints, None, spk, retry, 10.0)
                     for i, dc in enumerate(dc for dc in DCS for _ in range(thin_per_dc))]
-            thick = [httpstream.listener(session, 100 + i, dc, endpoints, None, spk, retry, 10.0,
+            thick = [httpstream.new_listener(session, 100 + i, dc, endpoints, None, spk, retry, 10.0,
                                          thick=True) for i, dc in enumerate(DCS)]
             t0_ns = time.time_ns()
             lag: list[float] = []
@@ -119,23 +119,6 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
                 await spk.close()
     return Heard(spk.produced if spk else [], t0_ns, [x.rec for x in thin], [x.rec for x in thick],
                  spk.connections if spk else 0, max(lag, default=0.0))
-
-
-async def _warm_up(session, endpoints, spk, timeout_s: float = 30.0) -> None:
-    """Until a listener in every DC hears audio (the relays pulled the mount)."""
-    deadline = time.monotonic() + timeout_s
-    for dc in DCS:
-        while True:
-            stop = asyncio.Event()
-            probe = httpstream.listener(session, 0, dc, endpoints, None, spk, _Retry(), 3.0)
-            task = asyncio.create_task(probe.run(stop))
-            while probe.rec.join_s is None and not task.done():
-                await asyncio.sleep(0.05)
-            stop.set()
-            await task
-            if probe.rec.join_s is not None:
-                break
-            assert time.monotonic() < deadline, f"no audio in {dc}: {probe.rec.join_error}"
 
 
 def _m2e_ms(records) -> dict[str, float]:
@@ -165,7 +148,7 @@ def test_steady_state_every_frame_heard_in_every_dc(fixture_up):
         res = DEFAULTS[name].evaluate(series, 0.0, 9.0)
         assert res.verdict == Verdict.PASSED, (res, f"loop lag {heard.loop_lag_s:.3f} s")
     assert max(_m2e_ms(records).values()) < 50      # loopback + two Icecasts + toxiproxy
-    cache = RunCache(5)
+    cache = httpstream.run_cache(5)
     for rec in heard.thick:
         rep = httpstream.analyse(rec, heard.produced, seed=5, run_start_ns=heard.t0_ns,
                                  cache=cache)

@@ -9,7 +9,8 @@
   run and returns the reference thick listener's ``ThickReport``.
 
 Where the mount is fed by something else (adapter option ``feed: external``), there is
-no speaker of ours: ``speaker()`` returns None, and the SLIs that need the known signal
+no speaker of ours: ``new_speaker()`` returns an ``ExternalFeed`` (publishes nothing,
+produces no frame), and the SLIs that need the known signal
 come out inconclusive with ``inconclusive_why()``'s reason; join_time, freeze and dead
 air are still measured.
 
@@ -23,17 +24,19 @@ service it reaches).
 from __future__ import annotations
 
 from .report import analyse, inconclusive_why
+from ._shared import RunCache
 from .endpoints import StreamEndpoints
 from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
 from ...errors import ConfigError
-from .speaker import StreamSpeaker, by_id
+from .speaker import ExternalFeed, StreamSpeaker, by_id
 
-name = "http-stream"
+NAME = name = "http-stream"
+STORMS = False          # the load generator's join storms speak the reference join API
 FEEDS = ("speaker", "external")
 
-__all__ = ["StreamEndpoints", "StreamListener", "StreamRecord", "StreamSpeaker",
-           "ThickStreamListener", "ThickStreamRecord", "analyse", "endpoints",
-           "inconclusive_why", "listener", "name", "open_room", "speaker"]
+__all__ = ["NAME", "STORMS", "warm_up", "ExternalFeed", "slo_notes", "StreamEndpoints", "StreamListener", "StreamRecord",
+           "StreamSpeaker", "ThickStreamListener", "ThickStreamRecord", "analyse", "endpoints",
+           "inconclusive_why", "new_listener", "new_speaker", "open_room", "run_cache"]
 
 
 def endpoints(target) -> StreamEndpoints:
@@ -75,17 +78,26 @@ async def open_room(session, target, room: str | None = None) -> str:
     return endpoints(target).mount
 
 
-def speaker(session, target, room: str | None, retry, seed: int = 0) -> StreamSpeaker | None:
-    """Our speaker for the mount, or None when the target's stream is fed by something else."""
+def new_speaker(session, target, room: str | None, retry, seed: int = 0) -> StreamSpeaker | ExternalFeed:
+    """Our speaker for the mount; when the target's stream is fed by something else, an
+    ``ExternalFeed`` that publishes and produces nothing (same interface)."""
     ep = endpoints(target)
-    return StreamSpeaker(ep, retry, seed) if ep.ours else None
+    return StreamSpeaker(ep, retry, seed) if ep.ours else ExternalFeed(ep)
 
 
-def listener(session, index: int, dc: str, target, room: str | None, speaker_id,
-             retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None):
+def slo_notes(target) -> dict[str, str]:
+    """Why SLIs will be inconclusive on this target, by SLI name (empty when our speaker
+    feeds the mount): pass as the objectives' notes."""
+    return inconclusive_why(endpoints(target).ours)
+
+
+def new_listener(session, index: int, dc: str, target, room: str | None, speaker_id,
+                 retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None):
     """A thin (or thick) listener in ``dc``, following the speaker ``speaker_id`` (its id, or
     the speaker itself): it takes that speaker's capture times (``capture_ns``) to time
     each frame. ``speaker_id=None``: the mount is fed by something else."""
+    if isinstance(speaker_id, ExternalFeed):
+        speaker_id = None
     if capture is None and speaker_id is not None:
         spk = speaker_id if isinstance(speaker_id, StreamSpeaker) else by_id(speaker_id)
         if spk is None:
@@ -94,3 +106,43 @@ def listener(session, index: int, dc: str, target, room: str | None, speaker_id,
         capture = spk.capture_ns
     cls = ThickStreamListener if thick else StreamListener
     return cls(session, index, dc, endpoints(target), capture, retry, join_timeout_s)
+
+
+async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) -> dict[str, float]:
+    """Wait until the mount is served in every DC (a GET there hears audio); returns the
+    seconds each DC took. Icecast relays pull a mount only once its source is up, and
+    recheck every so often: a listener joining in that first second or two gets a 404.
+    That is the target's cold start, not its steady state; call this after the speaker
+    connected and before the listeners start. ProbeError if a DC does not serve it in time."""
+    import asyncio
+    import time
+
+    from ...errors import ProbeError
+    ep = endpoints(target)
+    t0 = time.monotonic()
+    took: dict[str, float] = {}
+    for dc in sorted(ep.listen):
+        last = ""
+        while dc not in took:
+            left = t0 + timeout_s - time.monotonic()
+            if left <= 0:
+                raise ProbeError(f"the mount {ep.mount} is not served in {dc} within "
+                                 f"{timeout_s:g} s of the speaker publishing: {last or 'no answer'}")
+            stop = asyncio.Event()
+            probe = StreamListener(session, -1, dc, ep, None, None, min(left, 3.0))
+            task = asyncio.create_task(probe.run(stop))
+            while probe.rec.join_s is None and not task.done():
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+            if probe.rec.join_s is not None:
+                took[dc] = round(time.monotonic() - t0, 3)
+            else:
+                last = probe.rec.join_error
+                await asyncio.sleep(0.2)
+    return took
+
+
+def run_cache(seed: int) -> RunCache:
+    """What the analyses of one run's thick listeners share (the test signal, echo results)."""
+    return RunCache(seed)

@@ -259,3 +259,35 @@ async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=delay_s)
     except TimeoutError:
         pass
+
+
+class ExternalFeed:
+    """Stands where our speaker would when the mount is fed by something else: it
+    publishes nothing and produces no frame (so the SLIs that need the known signal have
+    nothing to judge), and offers the speaker's interface so a probe runs unchanged."""
+
+    id = None
+    sent = 0
+    connections = 0
+
+    def __init__(self, endpoints: StreamEndpoints) -> None:
+        self.endpoints = endpoints
+        self.produced: list[tuple[int, int]] = []
+        self.errors: list[str] = []
+        self.origin = f"{endpoints.mount} (fed by something else)"
+        self.echo = None
+        self.connected = asyncio.Event()
+        self.connected.set()
+
+    def capture_ns(self, seq: int) -> None:
+        return None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    def set_echo(self, *args, **kwargs):
+        raise ValueError("the stream is fed by something else: there is no speaker of ours "
+                         "to play an echo")
+
+    async def close(self) -> None:
+        return None

@@ -10,9 +10,11 @@
 
 Where the mount is fed by something else (adapter option ``feed: external``), there is
 no speaker of ours: ``new_speaker()`` returns an ``ExternalFeed`` (publishes nothing,
-produces no frame), and the SLIs that need the known signal
-come out inconclusive with ``inconclusive_why()``'s reason; join_time, freeze and dead
-air are still measured.
+produces no frame), and the SLIs that need the known signal come out inconclusive, with
+``slo_notes(target)``'s reason; join_time, freeze and dead air are still measured.
+
+``warm_up(session, target, room)`` waits until the mount is served in every DC (a relay
+pulls a mount only once its source is up): call it after the speaker connected.
 
 Options (a target's ``adapter.options``): ``mount`` (required), ``source_user``
 (default "source"), ``source_password``, ``format`` (ogg-opus | ogg-vorbis | mp3),
@@ -23,20 +25,21 @@ service it reaches).
 
 from __future__ import annotations
 
-from .report import analyse, inconclusive_why
+from ...errors import ConfigError
 from ._shared import RunCache
 from .endpoints import StreamEndpoints
 from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
-from ...errors import ConfigError
+from .report import analyse, inconclusive_why
 from .speaker import ExternalFeed, StreamSpeaker, by_id
 
 NAME = name = "http-stream"
 STORMS = False          # the load generator's join storms speak the reference join API
 FEEDS = ("speaker", "external")
 
-__all__ = ["NAME", "STORMS", "warm_up", "ExternalFeed", "slo_notes", "StreamEndpoints", "StreamListener", "StreamRecord",
-           "StreamSpeaker", "ThickStreamListener", "ThickStreamRecord", "analyse", "endpoints",
-           "inconclusive_why", "new_listener", "new_speaker", "open_room", "run_cache"]
+__all__ = ["NAME", "STORMS", "ExternalFeed", "StreamEndpoints", "StreamListener",
+           "StreamRecord", "StreamSpeaker", "ThickStreamListener", "ThickStreamRecord",
+           "analyse", "endpoints", "inconclusive_why", "new_listener", "new_speaker",
+           "open_room", "run_cache", "slo_notes", "warm_up"]
 
 
 def endpoints(target) -> StreamEndpoints:

@@ -460,3 +460,57 @@ def test_hot_mic_echo_is_published_and_found_by_the_analysis():
     assert rep.echo_conclusive and rep.echo.detected
     assert rep.echo.lag_ms == pytest.approx(200, abs=1)
     assert rep.echo.strength_db == pytest.approx(-6.0, abs=1.5)      # gain 0.5
+
+
+def test_after_a_cut_the_speaker_starts_a_new_stream_with_the_same_granule_mapping():
+    """The origin drops the source after ~0.5 s; the speaker publishes again (retry), as a
+    new logical stream (BOS, OpusHead) whose granules still say each packet's seq."""
+    class Cutting(_Source):
+        async def handle(self, reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.requests.append(head.decode())
+            writer.write(b"HTTP/1.0 200 OK\r\n\r\n")
+            conn = len(self.requests)
+            t_end = time.monotonic() + 0.5
+            while data := await reader.read(65536):
+                self.chunks.append((conn, data))
+                if conn == 1 and time.monotonic() > t_end:
+                    break                          # the origin drops the first source
+            writer.close()
+
+    class Retry:
+        def delays(self):
+            while True:
+                yield 0.05
+
+    async def run():
+        src = Cutting()
+        server = await asyncio.start_server(src.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        ep = StreamEndpoints("/live.opus", {"dc-a": "127.0.0.1:1"}, source=f"127.0.0.1:{port}")
+        spk = StreamSpeaker(ep, Retry())
+        stop = asyncio.Event()
+        task = asyncio.create_task(spk.run(stop))
+        await asyncio.sleep(1.5)
+        stop.set()
+        await task
+        await spk.close()
+        await asyncio.sleep(0.1)
+        server.close()
+        await server.wait_closed()
+        return spk, src
+
+    spk, src = asyncio.run(run())
+    assert spk.connections == 2 and len(src.requests) == 2
+    assert "the server closed the source connection" in spk.errors
+    streams = []
+    for conn in (1, 2):
+        data = b"".join(c for k, c in src.chunks if k == conn)
+        reader = ogg.PageReader()
+        pages = list(reader.feed(data))
+        assert pages[0].bos and pages[0].packets[0].startswith(b"OpusHead")
+        assert pages[0].granule == 0 and pages[1].granule == 0          # header pages
+        streams.append([seq_of(g) for g, _, _ in _Follow().audio(data)])
+        assert streams[-1] == list(range(streams[-1][0], streams[-1][-1] + 1))
+    assert streams[1][0] > streams[0][-1]       # the second stream goes on, not from 0
+    assert all(spk.capture_ns(s) is not None for s in streams[0] + streams[1])

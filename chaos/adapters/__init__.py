@@ -15,6 +15,7 @@ from ..errors import ConfigError
 # protocol name -> module that implements it
 ADAPTERS = {
     "space": "chaos.adapters.space",
+    "http-stream": "chaos.adapters.httpstream",
 }
 
 

@@ -78,6 +78,10 @@ class JoinStorm:
 
     def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         client_target(self.name, target, "listeners", ("listener", "audience"))
+        from .. import adapters
+        if not getattr(adapters.get(topo.adapter), "STORMS", False):
+            raise ConfigError(f"join_storm: the {topo.adapter} adapter of target {topo.name} has no "
+                              "join storm client yet (the load generator speaks the space join API)")
         gateways = [g.public for g in topo.of_kind("gateway")]
         far = [a for a in gateways if not _loopback(a)]
         if not gateways or far:

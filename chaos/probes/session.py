@@ -232,6 +232,9 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
     objectives = objectives or defaults_for(seconds)
     from .. import adapters
     adapter = adapters.get(topo.adapter)
+    if rate is not None and not getattr(adapter, "STORMS", False):
+        raise ConfigError(f"an arriving audience (rate) needs a join storm client, which the "
+                          f"{topo.adapter} adapter does not have; leave the rate out")
     retry = retry or topo.client_retry
     space = space or f"probe-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
@@ -249,6 +252,15 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
             await speaker.close()
             raise ProbeError("the probe's speaker could not publish to any origin within "
                              f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
+        warm_up = getattr(adapter, "warm_up", None)   # a target's cold start is not its steady state
+        if warm_up is not None:
+            try:
+                await warm_up(session, topo, space)
+            except BaseException:
+                stop.set()
+                await speaker_task
+                await speaker.close()
+                raise
         dcs = topo.dcs
         thin = [adapter.new_listener(session, i, dcs[i % len(dcs)], topo, space, speaker.id, retry,
                                  join_timeout_s) for i in range(listeners)]
@@ -291,5 +303,18 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
     result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, [t.rec for t in thin],
                          reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm,
                          storms=live.storms, joins=live.joins, dcs=tuple(dcs))
-    result.slos = compute_slos(result, objectives)
+    result.slos = [_noted(s, slo_notes(topo)) for s in compute_slos(result, objectives)]
     return result
+
+
+def slo_notes(topo: Target) -> dict[str, str]:
+    """Why the target's adapter cannot measure some SLIs (a stream not fed by our speaker)."""
+    from .. import adapters
+    fn = getattr(adapters.get(topo.adapter), "slo_notes", None)
+    return fn(topo) if fn is not None else {}
+
+
+def _noted(s: SloResult, notes: dict[str, str]) -> SloResult:
+    if s.verdict == "inconclusive" and notes.get(s.name) and not s.note:
+        return replace(s, note=notes[s.name])
+    return s

@@ -145,6 +145,10 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
         from .history import save
         save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
         slos = judge_slos(exp, tl, overall, per_dc, end_s)
+        from ..probes.session import slo_notes
+        for e, why in ((e, slo_notes(topo).get(e["name"])) for e in slos):
+            if why and e["verdict"] == "inconclusive" and not e.get("note"):
+                e["note"] = why
         bp = breaking_point(exp, tl, overall)
         series = jr.series_doc(exp, overall, per_dc, end_s)
         audience = _audience(result)

@@ -31,6 +31,9 @@ class SessionStacks:
         from ..targets.external import attach
         from ..targets.file import check_live, load
         t = load(path)
+        if t.runtime == "docker":
+            from ..targets.images import docker_client
+            docker_client(timeout=10).close()     # EngineUnavailable: nothing to test against
         state = attach(t)
         if not _healthy(state) and t.commands.get("up"):
             self.progress(f"starting target {t.name}: {' '.join(t.commands['up'])}")

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MissingTool, StackError
+from ..errors import EngineUnavailable, MissingTool, StackError
 from .base import Progress, quiet
 
 IMAGE_REPO = "chaos-space"
@@ -173,7 +173,7 @@ def docker_client(timeout: int = API_TIMEOUT_S):
         client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as e:  # docker.errors.DockerException, requests errors
-        raise StackError(
+        raise EngineUnavailable(
             "the docker engine is not running or not reachable: start dockerd "
             "(fixtures/setup.sh does), or point DOCKER_HOST at it "
             f"({type(e).__name__}: {e})") from e

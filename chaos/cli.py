@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     status = st_sub.add_parser("status", help="services, DC, health, address")
     status.add_argument("--json", action="store_true")
     status.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
-    st_sub.add_parser("down", help="stop the stack and remove what it created")
+    down = st_sub.add_parser("down", help="stop the stack and remove what it created")
+    for p_ in (up, down):   # a described stack is yours: say so rather than "unrecognized"
+        p_.add_argument("--target", default=None, metavar="FILE", help=argparse.SUPPRESS)
     cli_fault.add_reset_parser(st_sub)
 
     pr = sub.add_parser("probe", help="join listeners, listen, print the SLIs measured")
@@ -74,6 +76,10 @@ def _progress(msg: str) -> None:
 
 
 def cmd_stack(args) -> int:
+    if args.action in ("up", "down") and args.target:
+        raise ConfigError(f"`chaos stack {args.action}` starts and stops the reference stack only; "
+                          f"a described target ({args.target}) is started and stopped by you (its "
+                          "file's commands.up/down, if it has them); the other commands take --target")
     if args.action == "up":
         if args.timeout is not None and args.timeout <= 0:
             raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout}")

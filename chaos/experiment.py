@@ -138,8 +138,7 @@ class Experiment:
         return self.before_s + self.method_s + self.after_s
 
 
-MAX_LISTENERS = 10_000          # thin listeners of one run (one process holds about this many)
-MAX_THICK_PER_DC = 20           # each decodes and analyses real-rate audio
+MAX_LISTENERS, MAX_THICK_PER_DC = v.MAX_LISTENERS, v.MAX_THICK_PER_DC
 MIN_JOIN_EVERY_S = 0.1          # join probes: three joins (one per DC) per interval
 MAX_STEPS = 1000                # fault steps of a method, values of a sweep
 

@@ -35,6 +35,8 @@ MAX_RUN_S = 24 * 3600.0       # one run, one fault, one hold: a day at most
 MIN_STEP_S = 0.1              # a sliding window moves at least this far (judging stays bounded)
 MAX_TEXT = 10_000             # characters of a title, a note, a description
 SEED_MAX = 2**32 - 1
+MAX_LISTENERS = 10_000        # thin listeners of one run (one process holds about this many)
+MAX_THICK_PER_DC = 20         # each decodes and analyses real-rate audio
 NAME_RULE = "letters, digits, '_', '-', '.', starting with a letter or digit, up to 64"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -80,6 +82,12 @@ def _range(lo: float | None, hi: float | None, unit: str, lo_open: bool, hi_open
     return f"any finite {kind.split(' ', 1)[1]}{u}"
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    return "None" if value is None else _a(type(value).__name__)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -89,7 +97,7 @@ def number(what: str, value: Any, *, lo: float | None = None, hi: float | None =
     """A finite real number within [lo, hi] (open ends with lo_open / hi_open)."""
     accepted = _range(lo, hi, unit, lo_open, hi_open)
     if not _is_number(value):
-        fail(what, value, f"is not a number (a {type(value).__name__})", accepted, example)
+        fail(what, value, f"is not a number ({_kind(value)})", accepted, example)
     try:
         v = float(value)
     except (OverflowError, ValueError, TypeError):
@@ -115,7 +123,7 @@ def integer(what: str, value: Any, *, lo: int | None = None, hi: int | None = No
                  example or f"write {math.floor(f)} or {math.ceil(f)}")
         v = int(f)
     else:
-        fail(what, value, f"is not a whole number (a {type(value).__name__})", accepted, example)
+        fail(what, value, f"is not a number ({_kind(value)})", accepted, example)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         fail(what, value, "is out of range", accepted, example)
     return v
@@ -148,7 +156,7 @@ def text(what: str, value: Any, *, max_len: int = MAX_TEXT, one_line: bool = Fal
     one_line, no line breaks or control characters."""
     rule = f"text of up to {max_len} characters" + (" on one line" if one_line else "")
     if not isinstance(value, str):
-        fail(what, value, f"is not text (a {type(value).__name__})", rule,
+        fail(what, value, f"is not text ({_kind(value)})", rule,
              "decode bytes first" if isinstance(value, (bytes, bytearray)) else "")
     if len(value) > max_len:
         fail(what, value, "is too long", rule)
@@ -174,7 +182,7 @@ def name(what: str, value: Any, *, pattern: re.Pattern = NAME_RE, rule: str = NA
 
 def choice(what: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        fail(what, value, "is not accepted", ", ".join(choices))
+        raise ConfigError(f"{_subject(what, value)} is not accepted; use one of {', '.join(choices)}")
     return value
 
 
@@ -198,7 +206,7 @@ def items(what: str, value: Any, cls: type, example: str, *, max_items: int = 10
     """A list or tuple of cls (not a string, not a mapping, not None)."""
     kind = f"a list of {cls.__name__}"
     if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Sequence):
-        fail(what, value, f"is not a list (a {type(value).__name__})", kind + ", or [] for none",
+        fail(what, value, f"is not a list ({_kind(value)})", kind + ", or [] for none",
              example)
     out = tuple(value)
     if len(out) > max_items:
@@ -214,7 +222,7 @@ def items(what: str, value: Any, cls: type, example: str, *, max_items: int = 10
 def mapping(what: str, value: Any, example: str = "") -> dict:
     """A mapping with text keys (parameters by name)."""
     if not isinstance(value, Mapping):
-        fail(what, value, f"is not a mapping (a {type(value).__name__})", "a dict of name: value",
+        fail(what, value, f"is not a mapping ({_kind(value)})", "a dict of name: value",
              example)
     for k in value:
         if not isinstance(k, str):
@@ -224,16 +232,21 @@ def mapping(what: str, value: Any, example: str = "") -> dict:
 
 def duration(what: str, value: Any, *, positive: bool = True, hi: float = MAX_RUN_S) -> float:
     """Seconds, as a number or as text: "90", "90s", "1.5m", "10min", "1h30m", "500ms"."""
-    if isinstance(value, str):
-        raw = value.strip()
-        if _NUMBER_RE.fullmatch(raw) and len(raw) <= _MAX_LITERAL:
-            value = float(raw)
-        elif _DURATION_RE.fullmatch(raw) and len(raw) <= _MAX_LITERAL:
-            value = sum(float(n) * _UNIT_S[u] for n, u in _DURATION_PART.findall(raw))
-        else:
-            fail(what, value, "is not a duration", "seconds (90), or with units: 90s, 1.5m, "
-                 "10min, 1h30m, 500ms")
-    return seconds(what, value, positive=positive, hi=hi)
+    if not isinstance(value, str):
+        return seconds(what, value, positive=positive, hi=hi)
+    raw = value.strip()
+    if _NUMBER_RE.fullmatch(raw) and len(raw) <= _MAX_LITERAL:
+        parsed = float(raw)
+    elif _DURATION_RE.fullmatch(raw) and len(raw) <= _MAX_LITERAL:
+        parsed = sum(float(n) * _UNIT_S[u] for n, u in _DURATION_PART.findall(raw))
+    else:
+        fail(what, value, "is not a duration", "seconds (90), or with units: 90s, 1.5m, "
+             "10min, 1h30m, 500ms")
+    try:
+        return seconds(what, parsed, positive=positive, hi=hi)
+    except ConfigError as e:   # say it as it was written
+        shown = parse_scalar(raw) if _NUMBER_RE.fullmatch(raw) else raw
+        raise ConfigError(str(e).replace(_subject(what, parsed), _subject(what, shown), 1)) from None
 
 
 def window(what: str, window_s: float | None, run_s: float) -> None:
@@ -262,8 +275,8 @@ def parse_scalar(raw: str) -> Any:
     s = raw.strip()
     if _INT_RE.fullmatch(s) and len(s) <= 4000:   # Python's own limit is 4300 digits
         return int(s)
-    if _NUMBER_RE.fullmatch(s):
-        return float(s)                           # a literal past float's range is inf: refused
+    if _NUMBER_RE.fullmatch(s) or s.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        return float(s)                           # refused as not finite (also past float's range)
     return s
 
 

@@ -155,13 +155,19 @@ def fake_stack(topo, stack_id="space-test0000", runtime_state=None) -> StackStat
     (["fault", "plan", "dc_loss", "--dc", "dc-a", "--service", "mysql"], "no service of the stack matches"),
     (["fault", "plan", "latency", "--link", "db.*", "--param", "latency_ms=100"],
      "no link of the stack matches"),
-    (["fault", "plan", "dc_loss", "--dc", "dc-a", "--count", "half"], "blast radius 'half'"),
-    (["fault", "inject", "dc_loss", "--dc", "dc-a", "--duration", "0"], "--duration must be more than 0"),
+    (["fault", "plan", "dc_loss", "--dc", "dc-a", "--count", "half"], "count='half' is not a blast radius"),
     (["fault", "inject", "dc_meltdown", "--dc", "dc-a", "--duration", "5"], "unknown fault"),
 ])
 def test_bad_fault_input_exits_2_with_the_reason(home, argv, expect, capsys):
     assert main(argv) == 2
     assert expect in capsys.readouterr().err
+
+
+def test_bad_flag_values_are_usage_errors(home, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fault", "inject", "dc_loss", "--dc", "dc-a", "--duration", "0"])
+    assert e.value.code == 2
+    assert "argument --duration: 0 is out of range; accepted: more than 0" in capsys.readouterr().err
 
 
 def test_a_label_outside_the_running_stack_is_refused_before_anything_starts(home, capsys):

@@ -142,8 +142,7 @@ def _report(args) -> int:
 
     from . import report
     journal = report.load(args.journal)  # before anything is written: a bad journal leaves no files
-    src = Path(args.journal)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
+    out = Path(args.out) if args.out else report.journal_path(args.journal).parent
     paths = report.render(journal, out)
     report.summary(journal, _console(), report_path=paths["html"])
     _console().print(f"junit: {paths['junit']}", soft_wrap=True)

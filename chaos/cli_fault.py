@@ -130,6 +130,9 @@ def _inject(spec, args) -> int:
         plan(spec, build("local", "resilient"))
         state = stack.current()
     actions = plan(spec, state.topology)            # every bad input is refused here
+    from .faults import overlap
+    from .faults.ledger import Ledger
+    overlap.check_active(actions, Ledger().active(state.stack_id), f"{spec.name} ({spec.target.describe()})")
     if not args.force:
         stack.require_healthy(state)
     engine = Engine(executors_for(state), state.stack_id)

@@ -24,6 +24,10 @@ class StackNotUp(StackError):
     pass
 
 
+class StateDamaged(StackError):
+    """A state file of the framework ($CHAOS_HOME/stack.json) cannot be read as one."""
+
+
 class MissingTool(StackError):
     """A program the runtime needs (redis-server, toxiproxy-server, docker) is not installed."""
 

@@ -103,7 +103,12 @@ def _write_all(files: dict[str, tuple[Path, str]]) -> dict[str, Path]:
         try:
             for path, tmp in staged.values():
                 backup = _stage_copy(path)
-                os.replace(tmp, path)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    if backup is not None:
+                        Path(backup).unlink(missing_ok=True)
+                    raise
                 moved.append((path, backup))
         except BaseException:
             for path, backup in reversed(moved):

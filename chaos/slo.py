@@ -86,9 +86,11 @@ class Objective:
     # -- judging --------------------------------------------------------------------
     def judge(self, value: float | None, samples: int, window: str, note: str = "") -> SloResult:
         """A verdict on one value that was computed elsewhere (whole run, no time series)."""
-        if value is None or samples == 0:
+        if value is None or samples == 0 or math.isnan(value):
             return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
-                             window, None, samples, note or "nothing was measured")
+                             window, None, samples, note or ("nothing was measured" if value is None
+                                                             or samples == 0 else
+                                                             "the measured value is not a number"))
         verdict = Verdict.PASSED if self.holds(value) else Verdict.FAILED
         return SloResult(self.sli, self.describe(), verdict, value, self.threshold, window, None,
                          samples, note)
@@ -98,6 +100,11 @@ class Objective:
         """Judge the samples in [start_s, end_s): each sliding window, or the phase as a whole."""
         where = f"{phase} [{start_s:g} s, {end_s:g} s)"
         t, v = series.between(start_s, end_s)
+        bad = np.isnan(v)
+        if bad.any():   # a broken measurement is no evidence either way: left out, and said
+            t, v = t[~bad], v[~bad]
+            note = "; ".join(x for x in (note, f"{int(bad.sum())} sample(s) were not a number "
+                                         "and were left out") if x)
         if not len(t):
             return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
                              where, None, 0, note or "nothing was measured", phase)

@@ -371,3 +371,16 @@ def test_docker_cpu_and_iptables_touch_only_containers_of_the_stack(stack_id, ou
             cpu._container("edge-a")
         with pytest.raises(ChaosError, match="belong to stack space-other, not space-test"):
             exec_iptables._container_pid("edge-a", "space-test")
+
+
+def test_a_nan_measurement_is_never_passed_nor_shown_as_minus_infinity():
+    from chaos.model import Verdict
+    from chaos.report import fmt
+    from chaos.slo import Series
+    o = objective("mos")
+    assert o.judge(float("nan"), 3, "run").verdict is Verdict.INCONCLUSIVE
+    r = o.evaluate(Series.of("mos", [(1.0, float("nan")), (2.0, 4.1)]), 0.0, 5.0)
+    assert r.verdict is Verdict.PASSED and r.value == 4.1 and "1 sample(s) were not a number" in r.note
+    r = o.evaluate(Series.of("mos", [(1.0, float("nan"))]), 0.0, 5.0)
+    assert r.verdict is Verdict.INCONCLUSIVE and r.value is None
+    assert fmt.value("mos", "", float("nan")) == "not a number"

@@ -50,8 +50,13 @@ _MAX_LITERAL = 40             # characters of a duration written as text
 def show(value: Any) -> str:
     """A value as a message shows it: short, whatever it is."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return f"an integer of {len(str(abs(value)))} digits"
-    text = repr(value)
+        if value.bit_length() < 13_000:        # str() refuses past 4300 digits
+            return f"an integer of {len(str(abs(value)))} digits"
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):       # a huge integer inside, a cycle
+        return f"a {type(value).__name__}"
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 

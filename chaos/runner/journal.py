@@ -37,8 +37,9 @@ def prepare_dir(reports_dir: str | os.PathLike, run_id: str) -> Path:
         probe = out / ".writable"
         probe.write_text("")
         probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"cannot write the run's reports to {out}: {e.strerror or e}. Choose a "
+    except (OSError, ValueError) as e:   # ValueError: a NUL byte in the path
+        raise ConfigError(f"cannot write the run's reports to {out!s:.200}: "
+                          f"{getattr(e, 'strerror', None) or e}. Choose a "
                           "writable directory (pytest --chaos-reports DIR) or fix its permissions; "
                           "nothing was injected") from None
     return out

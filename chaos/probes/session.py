@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from space.topology import DCS, Topology
 
 from .. import sli
 from .. import validate as v
-from ..errors import ConfigError, ProbeError
+from ..errors import ProbeError
 from ..load.arrivals import INCIDENT_JOINS_PER_S
 from ..load.result import INCIDENT_AUDIENCE
 from ..model import SloResult, finite as _finite

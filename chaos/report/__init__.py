@@ -11,7 +11,6 @@ docker or pytest, and rich only inside `summary`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path

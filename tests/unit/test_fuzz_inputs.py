@@ -202,8 +202,8 @@ def assert_valid_experiment(exp: Experiment, plans):
     for step, actions in plans:
         assert isinstance(step, FaultStep) and _finite(step.at_s, 0) and _finite(step.duration_s, 0)
         checked = check_params(KINDS[step.spec.name], step.spec.params)
-        for k, given in step.spec.params.items():     # nothing rounded or coerced away
-            assert checked[k] == given, (k, given, checked[k])
+        for k, wrote in step.spec.params.items():     # nothing rounded or coerced away
+            assert checked[k] == wrote, (k, wrote, checked[k])
         json.dumps([a.to_dict() for a in actions], allow_nan=False)
     overlap.check(overlap.Scheduled(s.describe(), s.at_s, s.at_s + s.duration_s, acts)
                   for s, acts in plans)

@@ -152,9 +152,9 @@ def validate(exp: Experiment) -> None:
     v.text(f"{where}: expects", exp.expects)
     v.flag(f"{where}: gate", exp.gate)
     v.seed(f"{where}: seed", exp.seed)
-    before = v.seconds(f"{where}: before_s", exp.before_s, positive=True, example="before_s=6")
-    after = v.seconds(f"{where}: after_s", exp.after_s, example="after_s=10")
-    recover = v.seconds(f"{where}: recover_s", exp.recover_s, example="recover_s=3")
+    before = v.seconds(f"{where}: before_s", exp.before_s, positive=True, example="e.g. before_s=6")
+    after = v.seconds(f"{where}: after_s", exp.after_s, example="e.g. after_s=10")
+    recover = v.seconds(f"{where}: recover_s", exp.recover_s, example="e.g. recover_s=3")
     groups = {g: v.items(f"{where}: {g}", getattr(exp, g), Objective,
                          "[chaos.slo.objective('join_time', threshold=...)]")
               for g in ("steady_state", "during", "after", "halts")}
@@ -197,7 +197,7 @@ def _validate_step(where: str, s: FaultStep) -> None:
     v.instance(f"{where}: {spec.name} target", spec.target, Selector, "fault(..., service='edge-b')")
     v.mapping(f"{where}: {spec.name} params", spec.params, "fault('latency', latency_ms=200)")
     v.text(f"{where}: {spec.name} label", s.label, one_line=True, max_len=200)
-    v.seconds(f"{where}: {s.describe()} at_s", s.at_s, example="at_s=0")
+    v.seconds(f"{where}: {s.describe()} at_s", s.at_s, example="e.g. at_s=0")
     d = v.number(f"{where}: {s.describe()} duration_s", s.duration_s, unit="s")
     if d <= 0:
         raise ConfigError(f"{where}: {s.describe()} ends before it starts (duration_s={d:g}); "
@@ -219,8 +219,8 @@ def _validate_sweep(where: str, sw: Sweep) -> None:
         v.fail(f"{what}: steps", f"{len(sw.steps)} values", "are too many", f"up to {MAX_STEPS}")
     for i, x in enumerate(sw.steps):
         v.number(f"{what}: steps[{i}]", x, example="a number, e.g. steps=(0.01, 0.03, 0.1)")
-    v.seconds(f"{what}: step_s", sw.step_s, positive=True, example="step_s=10")
-    v.seconds(f"{what}: gap_s", sw.gap_s, example="gap_s=0")
+    v.seconds(f"{what}: step_s", sw.step_s, positive=True, example="e.g. step_s=10")
+    v.seconds(f"{what}: gap_s", sw.gap_s, example="e.g. gap_s=0")
     for field_name in ("service", "dc", "link"):
         v.optional(v.text, f"{what}: {field_name}", getattr(sw, field_name), one_line=True, max_len=200)
     v.mapping(f"{what}: params", sw.params)

@@ -322,6 +322,8 @@ def test_a_journal_that_cannot_be_built_is_written_bare(tmp_path, monkeypatch):
     j = report.load(rr.dir / "journal.json")
     assert j["verdict"] == "inconclusive" and "could not be built" in j["reason"]
     assert j["faults"][0]["name"] == "link_down" and j["faults"][0]["reverted"] is True
+    assert (rr.dir / "report.html").exists() and "report_error" not in j
+    assert "could not be built" in rr.notes()[0]
 
 
 def test_a_rendering_failure_is_recorded_in_the_journal(tmp_path, monkeypatch):

@@ -386,3 +386,13 @@ def test_a_nan_measurement_is_never_passed_nor_shown_as_minus_infinity():
     r = o.evaluate(Series.of("mos", [(1.0, float("nan"))]), 0.0, 5.0)
     assert r.verdict is Verdict.INCONCLUSIVE and r.value is None
     assert fmt.value("mos", "", float("nan")) == "not a number"
+
+
+def test_cli_inject_on_a_target_another_fault_holds_is_refused(capsys):
+    _state().save()
+    held = plan(fault("dc_partition", dc="dc-a").spec, TOPO, "part-a")
+    Ledger().add(held, "space-test")
+    assert main(["fault", "inject", "link_down", "--link", "listener.edge-a", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "would disable listener.edge-a, which dc_partition (part-a) already holds" in err
+    assert Ledger().active("space-test") == held         # nothing added, nothing injected

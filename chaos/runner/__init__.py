@@ -143,7 +143,7 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
         onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
         last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
         overall, per_dc = all_series(result, onset, last)
-        slos = judge_slos(exp, tl, overall, per_dc, end_s)
+        slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=result.health)
         bp = breaking_point(exp, tl, overall)
         series = jr.series_doc(exp, overall, per_dc, end_s)
         audience = _audience(result)
@@ -159,7 +159,8 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
                    ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
                    duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
                    breaking_point=bp, series=series, audience=audience, storms=storms,
-                   scale=scale, reproduce=reproduce)
+                   scale=scale, reproduce=reproduce,
+                   probe=result.health.to_dict() if result is not None else None)
     files = {"journal.json": jr.write(doc, out)}
     try:
         from ..report import render

@@ -111,7 +111,9 @@ class Objective:
         where = f"{phase} [{start_s:g} s, {end_s:g} s)"
         blind = saturation.blind(self.sli, start_s, end_s) if saturation is not None else None
         if blind:
-            series = series.without(blind)
+            kept = series.without(blind)
+            blind = len(kept) < len(series)      # some of its samples were set aside
+            series = kept
         r = self._evaluate(series, start_s, end_s, phase, note, where)
         if not blind or r.verdict is Verdict.FAILED:
             return r

@@ -132,19 +132,21 @@ class LoopWatch:
         while True:
             due = loop.time() + TICK_S
             await asyncio.sleep(TICK_S)
-            worst = max(worst, (loop.time() - due) * 1000)
+            lag = (loop.time() - due) * 1000
+            worst = max(worst, lag)
             now = self._second()
             if now == sec:
                 continue
             cpu, wall = _cpu_s(), time.monotonic()
             pct = 100 * (cpu - cpu0) / max(wall - wall0, 1e-6)
             mem = rss_mb()
-            # a second the loop slept through entirely counts as lagged as the wake-up was
+            # a stall counts in every second it overlapped: those it began in or slept
+            # through, and the one it ended in (where this wake-up is)
             for _ in range(sec, now):
                 h.lag_ms.append(worst)
                 h.cpu_pct.append(pct)
                 h.rss_mb.append(mem)
-            sec, worst, cpu0, wall0 = now, 0.0, cpu, wall
+            sec, worst, cpu0, wall0 = now, lag, cpu, wall
 
 
 @dataclass

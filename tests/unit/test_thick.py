@@ -403,3 +403,54 @@ def test_thick_listener_joins_records_reconnects_and_settles():
                        for _, f in rec.frames() if f.contributors[0].speaker == SPEAKER})
     r = analyse(rec, produced, seed=0)
     assert r.frames_expected == 40 and r.audio_delivered == 1.0 and r.other_frames == 1
+
+
+# -- analysed a segment at a time, as the run goes -----------------------------------------
+
+def test_segments_analysed_as_they_close_merge_to_the_whole_listenings_report(monkeypatch):
+    """Memory holds a segment or two of audio, not the run: each closed segment is analysed
+    and dropped. Merged, the parts say what one analysis of the whole record says (a freeze
+    across a segment's edge is one freeze)."""
+    from chaos.probes import thick as thick_mod
+    from chaos.probes.reception import Produced, SecondBins
+    monkeypatch.setattr(thick_mod, "SEGMENT_FRAMES", 250)     # 5 s segments for the test
+    n = 1400
+    packets = encode(reference(0, n))
+    produced = Produced.of([(s, capture_ns(s)) for s in range(n)])
+    drop = set(range(495, 507))                               # 240 ms across the 500 edge
+    late = {800: 0.6}                                         # after its playout deadline
+    whole = history(packets, join_at=60, drop=drop, late=late, frames=n)
+
+    async def main():
+        lst = ThickListener(None, 0, "dc-a", [], SPACE, SPEAKER, RetryPolicy("none"),
+                            bins=SecondBins(T0, 0.4),
+                            analyst=thick_mod.Analyst(produced, 0, T0))
+        lst.rec.join_s, lst.rec.dc, lst.rec.edge = 0.1, "dc-a", "edge-a"
+        peak = 0
+        for recv, msg in sorted((r, m) for r, m in whole.kept()):
+            assert lst._heard(msg, recv)
+            peak = max(peak, sum(len(b) for b in lst.rec.segments.values()))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.5)                               # the closed ones analysed
+        closed = len(lst.parts)
+        lst.rec.left_ns = whole.left_ns
+        report = await lst.finish()
+        lst.analyst.close()
+        return report, closed, peak
+
+    merged, closed, peak = run(main())
+    one = analyse(whole, produced, run_start_ns=T0)
+    assert closed >= 3, "segments were analysed while the listener still listened"
+    assert peak < 3 * 250 * 400, "at most a few segments' bytes were held at once"
+    for f in ("first_seq", "last_seq", "frames_expected", "frames_delivered", "frames_late",
+              "frames_lost", "audio_delivered", "t0_s"):
+        assert getattr(merged, f) == getattr(one, f), f
+    assert merged.freeze.intervals == one.freeze.intervals and len(one.freeze.intervals) == 1
+    assert merged.freeze.share == pytest.approx(one.freeze.share)
+    assert merged.silence.longest_s == pytest.approx(one.silence.longest_s, abs=0.1)
+    assert [(w.start_s, w.duration_s) for w in merged.echo_windows] == \
+        [(w.start_s, w.duration_s) for w in one.echo_windows] and merged.echo_conclusive
+    for a, b in zip(merged.echo_windows, one.echo_windows):   # a decoder per segment: ~same audio
+        assert a.result.floor_db == pytest.approx(b.result.floor_db, abs=0.5)
+    assert merged.mos == pytest.approx(one.mos, abs=0.05)
+    assert merged.mouth_to_ear_p95_s == pytest.approx(one.mouth_to_ear_p95_s, rel=0.01)

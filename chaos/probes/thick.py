@@ -25,6 +25,7 @@ seqs, so ``gaps.silences`` and ``echo.measure_echo`` see aligned input.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import math
 import struct
@@ -55,7 +56,7 @@ PLAYOUT_DEADLINE_S = 0.4           # the mouth_to_ear SLO (G.114): later is as g
 ECHO_RESOLVE_DB = DEFAULTS["echo"].threshold  # an echo window must resolve the SLO to count
 
 _LOG = struct.Struct("<qI")        # receive time (ns, wall clock), message length
-SEGMENT_FRAMES = 3000              # 60 s: analysed as each closes (a multiple of the echo window)
+SEGMENT_FRAMES = 500               # 10 s: analysed as each closes (a multiple of the echo window)
 CLOSE_AFTER_FRAMES = 70            # a segment closes once a frame 1.4 s past its end came:
                                    # its own frames would now be past the playout deadline
 
@@ -110,7 +111,7 @@ class ThickRecord(ListenerRecord):
 
 
 _MAGIC = wire.MAGIC + bytes((wire.VERSION,))
-KEEP_SIGNAL_FRAMES = 2 * SEGMENT_FRAMES   # test signal kept before the last one asked for
+KEEP_SIGNAL_FRAMES = 6000                 # test signal kept before the last one asked for (2 min)
 MAX_ECHO_MEMO = 256                       # echo results memoised (windows of every listener)
 
 
@@ -129,7 +130,9 @@ class Analyst:
         self.analysed = 0
 
     async def segment(self, rec: ThickRecord, k: int, log: bytes, from_seq: int | None,
-                      final: bool) -> tuple[ThickReport, np.ndarray | None]:
+                      final: bool, decoder: Decoder | None = None) -> tuple[ThickReport, np.ndarray | None]:
+        """Analyse segment k of ``rec`` (its messages ``log``); ``decoder``: the listener's,
+        carried from its previous segment (the audio decodes as in one analysis)."""
         lo = max(0, (k * SEGMENT_FRAMES if from_seq is None else min(from_seq, k * SEGMENT_FRAMES))
                  - ECHO_LEAD_FRAMES)
         hi = (k + 1) * SEGMENT_FRAMES
@@ -138,9 +141,9 @@ class Analyst:
         part.log = bytearray(log)
         produced = self.produced.between(lo, hi)
         loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self.pool, lambda: _analyse(
+        out = await loop.run_in_executor(self.pool, lambda: _trimmed(_analyse(
             part, produced, seed=self.seed, run_start_ns=self.run_start_ns, cache=self.cache,
-            from_seq=from_seq))
+            from_seq=from_seq, decoder=decoder)))
         self.analysed += 1
         return out
 
@@ -171,6 +174,7 @@ class ThickListener(Listener):
         self._next = None                    # the first segment not analysed yet
         self._filling = 0                    # the segment being filled
         self._jobs: set[asyncio.Task] = set()
+        self._decoder: Decoder | None = None  # carried from segment to segment
 
     def _heard(self, msg: bytes, recv_ns: int) -> bool:
         if msg[:3] != _MAGIC:
@@ -214,8 +218,11 @@ class ThickListener(Listener):
         self._jobs.add(job)
 
     async def _analyse(self, k: int, log: bytes, from_seq: int | None, final: bool) -> None:
+        if self._decoder is None:
+            self._decoder = Decoder()
         try:
-            self.parts.append((k, *await self.analyst.segment(self.rec, k, log, from_seq, final)))
+            self.parts.append((k, *await self.analyst.segment(self.rec, k, log, from_seq, final,
+                                                              self._decoder)))
         finally:
             self._jobs.discard(asyncio.current_task())
 
@@ -243,6 +250,16 @@ class ThickListener(Listener):
                                     else k * SEGMENT_FRAMES, k == last)
             self._next = last + 1
         return merge(rec, sorted(self.parts, key=lambda p: p[0]), self.latency)
+
+
+def _trimmed(out):
+    """Hand the analysis' freed buffers back to the system (glibc keeps them otherwise, and a
+    probe's memory would show its largest analysis, not what it holds)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+    return out
 
 
 def frame_seq(frame: wire.Frame, speaker: str) -> int:
@@ -399,8 +416,8 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
 def _analyse(record: ThickRecord, produced, *, seed: int = 0,
              playout_deadline_s: float = PLAYOUT_DEADLINE_S, run_start_ns: int | None = None,
              echo_window_s: float = 5.0, echo_resolve_db: float = ECHO_RESOLVE_DB,
-             cache: RunCache | None = None,
-             from_seq: int | None = None) -> tuple[ThickReport, np.ndarray | None]:
+             cache: RunCache | None = None, from_seq: int | None = None,
+             decoder: Decoder | None = None) -> tuple[ThickReport, np.ndarray | None]:
     """``analyse``, and the heard slots (for merging segments). ``from_seq``: judge the
     slots from this seq on (a segment's start) rather than from the first frame heard."""
     if not playout_deadline_s > 0:
@@ -466,7 +483,7 @@ def _analyse(record: ThickRecord, produced, *, seed: int = 0,
     pcm = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
     played = idx[on_time[idx]]
     played = played[np.argsort(seqs_a[played], kind="stable")]
-    decoder, undecodable = Decoder(), 0
+    decoder, undecodable = decoder or Decoder(), 0
     for i in played:
         try:
             out = decoder.decode(payloads[i])
@@ -522,8 +539,8 @@ def merge(record: ThickRecord, parts: list[tuple[int, ThickReport, np.ndarray | 
     segment's edge is one gap); dead-air runs that touch across an edge are joined; echo
     windows are the segments' (they sit on the same seq boundaries as in one analysis);
     mouth-to-ear is read from the listener's own histogram of every frame; MOS from them.
-    Each segment is decoded by a decoder of its own: its first ~1.5 s decode within the
-    codec's convergence, not bit-exactly as one decoder would."""
+    The listener's one decoder is carried from segment to segment, so the audio decodes as
+    in one analysis of the whole record."""
     heard_parts = [(r, h) for _, r, h in parts if r.joined and h is not None]
     other = sum(r.other_frames for _, r, _ in parts)
     if not heard_parts:

@@ -431,7 +431,10 @@ def test_segments_analysed_as_they_close_merge_to_the_whole_listenings_report(mo
             assert lst._heard(msg, recv)
             peak = max(peak, sum(len(b) for b in lst.rec.segments.values()))
             await asyncio.sleep(0)
-        await asyncio.sleep(0.5)                               # the closed ones analysed
+        for _ in range(200):                                  # bounded: the closed ones analysed
+            if not lst._jobs:
+                break
+            await asyncio.sleep(0.05)
         closed = len(lst.parts)
         lst.rec.left_ns = whole.left_ns
         report = await lst.finish()
@@ -448,9 +451,10 @@ def test_segments_analysed_as_they_close_merge_to_the_whole_listenings_report(mo
     assert merged.freeze.intervals == one.freeze.intervals and len(one.freeze.intervals) == 1
     assert merged.freeze.share == pytest.approx(one.freeze.share)
     assert merged.silence.longest_s == pytest.approx(one.silence.longest_s, abs=0.1)
+    assert merged.mos == pytest.approx(one.mos, abs=1e-3)     # p95 read from a histogram
     assert [(w.start_s, w.duration_s) for w in merged.echo_windows] == \
         [(w.start_s, w.duration_s) for w in one.echo_windows] and merged.echo_conclusive
-    for a, b in zip(merged.echo_windows, one.echo_windows):   # a decoder per segment: ~same audio
-        assert a.result.floor_db == pytest.approx(b.result.floor_db, abs=0.5)
+    for a, b in zip(merged.echo_windows, one.echo_windows):   # one decoder carried: same audio
+        assert a.result == b.result
     assert merged.mos == pytest.approx(one.mos, abs=0.05)
     assert merged.mouth_to_ear_p95_s == pytest.approx(one.mouth_to_ear_p95_s, rel=0.01)

@@ -51,11 +51,11 @@ def _expected(bins: SecondBins, produced: Produced) -> np.ndarray:
 
 
 def audio_delivered(groups: Sequence[SecondBins], produced: Produced,
-                    upto_s: float | None = None) -> Series:
+                    upto_s: float | None = None, since_s: float = 0.0) -> Series:
     """Per capture second: the share of the frames produced, for every listener from its
     first frame on, that arrived in order within the playout deadline, weighted by those
     frames (a window's mean is the share over all its frames). ``upto_s``: only seconds
-    that ended before it (a live view)."""
+    that ended before it (a live view); ``since_s``: none before it."""
     t, v, w = [], [], []
     produced = Produced.of(produced)
     for g in groups:
@@ -68,6 +68,7 @@ def audio_delivered(groups: Sequence[SecondBins], produced: Produced,
         on[:len(got)] = got
         e = exp[:m].astype(float)
         ok = e > 0
+        ok[:max(0, int(since_s))] = False
         t.append(np.arange(m)[ok] + 0.5)
         v.append(np.minimum(on[ok] / e[ok], 1.0))
         w.append(e[ok])
@@ -76,13 +77,14 @@ def audio_delivered(groups: Sequence[SecondBins], produced: Produced,
     return Series.weighted("audio_delivered", np.concatenate(t), np.concatenate(v), np.concatenate(w))
 
 
-def mouth_to_ear(groups: Sequence[SecondBins], upto_s: float | None = None) -> Series:
+def mouth_to_ear(groups: Sequence[SecondBins], upto_s: float | None = None,
+                 since_s: float = 0.0) -> Series:
     """Speaker capture -> listener receive of every frame received in order, from the
     groups' per-second histograms: one weighted sample per bucket and second."""
     t, v, w = [], [], []
     for g in groups:
         m = g.seconds if upto_s is None else min(g.seconds, max(0, int(upto_s)))
-        for sec in range(m):
+        for sec in range(max(0, int(since_s)), m):
             vals, counts = g.latency(sec)
             if len(vals):
                 t.append(np.full(len(vals), sec + 0.5))

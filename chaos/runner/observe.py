@@ -42,10 +42,11 @@ def live_join_time(records, t0_ns: int, at_s: float) -> Series:
     return Series.of("join_time", samples)
 
 
-def live_series(live: LiveRun, dc: str | None = None) -> dict[str, Series]:
+def live_series(live: LiveRun, dc: str | None = None, since_s: float = 0.0) -> dict[str, Series]:
     """The live SLIs (join_time, audio_delivered, mouth_to_ear) as they stand now, from
     every listener's per-second bins (the seconds whose playout deadline has passed) and
-    every listener's join."""
+    every listener's join. ``since_s``: the frame SLIs from this second on only (a halt
+    condition looks at its last window; a long run's every second costs)."""
     at = now_s(live.t0_ns)
     records = live.records()
     if dc is not None:
@@ -54,8 +55,9 @@ def live_series(live: LiveRun, dc: str | None = None) -> dict[str, Series]:
     groups = live.bins(dc) if hasattr(live, "bins") else []
     return {
         "join_time": live_join_time(records, live.t0_ns, at),
-        "audio_delivered": sli.audio_delivered(groups, live.speaker.produced, upto_s=upto),
-        "mouth_to_ear": sli.mouth_to_ear(groups, upto_s=upto),
+        "audio_delivered": sli.audio_delivered(groups, live.speaker.produced, upto_s=upto,
+                                               since_s=since_s),
+        "mouth_to_ear": sli.mouth_to_ear(groups, upto_s=upto, since_s=since_s),
     }
 
 

@@ -116,9 +116,12 @@ class Sampler(threading.Thread):
 
 
 def experiment(a) -> Experiment:
-    n = max(1, int((a.seconds - 30) // a.every))
+    before_s, recover_s = 15.0, 3.0
+    span = a.seconds - before_s - recover_s - 15.0          # the method, at least 15 s after
+    n = max(1, int((span - a.fault_s) // a.every) + 1)
     method = [fault("latency", link="edge-*.origin-a", at_s=k * a.every, duration_s=a.fault_s,
                     latency_ms=a.latency_ms, jitter_ms=20) for k in range(n)]
+    after_s = max(15.0, a.seconds - before_s - recover_s - ((n - 1) * a.every + a.fault_s))
     return Experiment(
         name="soak", title=f"soak: {a.listeners} listeners for {a.seconds:g} s, "
                            f"latency {a.latency_ms:g} ms every {a.every:g} s",
@@ -126,7 +129,7 @@ def experiment(a) -> Experiment:
         steady_state=tuple(DEFAULTS[s] for s in ("join_time", "audio_delivered", "mouth_to_ear",
                                                  "freeze", "silence", "mos")),
         during=(DEFAULTS["mouth_to_ear"], DEFAULTS["audio_delivered"]),
-        method=method, before_s=15.0, after_s=15.0, recover_s=3.0,
+        method=method, before_s=before_s, after_s=after_s, recover_s=recover_s,
         audience=Audience(listeners=a.listeners, thick_per_dc=a.thick_per_dc, join_every_s=5.0))
 
 

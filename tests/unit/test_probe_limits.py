@@ -179,3 +179,27 @@ def test_produced_frames_cost_sixteen_bytes_and_read_as_tuples():
     assert p.between(100, 110)[:, 0].tolist() == list(range(100, 110))
     n, first = p.per_second(T0)
     assert n.tolist() == [50] * 20 and first[:3].tolist() == [0, 50, 100]
+
+
+# -- the verdict, the journal's words -----------------------------------------------------
+
+def test_the_verdict_and_the_report_say_the_probe_was_the_limit():
+    from chaos.report import narrative
+    from chaos.runner.judge import verdict
+    from chaos.runner.method import Timeline
+    note = ("the probe, not the stack, was saturated: lag 704 ms, CPU 13 % (listeners-0 at "
+            "t=8 s; 9 s over the 100 ms audio_delivered tolerates, 10 s of samples set aside)")
+    slos = [{"name": "audio_delivered", "phase": "during", "verdict": "inconclusive",
+             "required": True, "note": note, "objective": "mean >= 0.995", "value": 1.0},
+            {"name": "join_time", "phase": "during", "verdict": "passed", "required": True,
+             "note": "", "objective": "p95 <= 2 s", "value": 0.2}]
+    v, reason = verdict(Timeline([]), slos)
+    assert str(v) == "inconclusive" and reason == f"audio_delivered (during): {note}"
+    journal = {"verdict": "inconclusive", "reason": reason, "slos": slos,
+               "probe": {"saturated_s": [{"t_s": 8, "process": "listeners-0", "lag_ms": 704.0,
+                                          "cpu_pct": 13.0}]}}
+    said = narrative.sentences(journal)
+    assert any(s.startswith("the probe, not the stack, was saturated for audio_delivered [during]: "
+                            "lag 704 ms") for s in said), said
+    assert any("listeners-0 704 ms behind at t=8 s" in s for s in said), said
+    assert not any(s.startswith("not measured") for s in said), said

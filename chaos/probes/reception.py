@@ -34,8 +34,8 @@ def _grow(a: array, i: int) -> None:
 class SecondBins:
     """Per second of capture time since ``epoch_ns``: received, on time, latency buckets.
 
-    Closed seconds' latency buckets are packed into two small int arrays; the second being
-    filled uses a dict. Seconds before the epoch go to second 0's bin (the first frames of a
+    Closed seconds' latency buckets are packed into one bytes object each (uint16 bucket,
+    uint32 count: 6 bytes a bucket); the seconds being filled use a dict. Seconds before the epoch go to second 0's bin (the first frames of a
     run, captured just before its t0)."""
 
     def __init__(self, epoch_ns: int, deadline_s: float) -> None:
@@ -45,7 +45,7 @@ class SecondBins:
         self.on_time = array("I")
         self.starts = array("q")          # first in-order seq of each listener (expected frames)
         self._open: dict[int, dict[int, int]] = {}      # second -> bucket -> count
-        self._packed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._packed: dict[int, bytes] = {}
 
     def second_of(self, capture_ns: int) -> int:
         s = (capture_ns - self.epoch_ns) // NS
@@ -72,23 +72,25 @@ class SecondBins:
             self._store(s, self._open.pop(s))
 
     def _store(self, s: int, d: dict[int, int]) -> None:
-        idx = np.fromiter(d.keys(), dtype=np.int32, count=len(d))
+        idx = np.fromiter(d.keys(), dtype=np.int64, count=len(d))
         cnt = np.fromiter(d.values(), dtype=np.int64, count=len(d))
         old = self._packed.get(s)
         if old is not None:
-            idx, cnt = np.concatenate((old[0], idx)), np.concatenate((old[1], cnt))
+            oi, oc = _unpack(old)
+            idx, cnt = np.concatenate((oi, idx)), np.concatenate((oc, cnt))
             u, inv = np.unique(idx, return_inverse=True)
-            idx, cnt = u.astype(np.int32), np.bincount(inv, weights=cnt).astype(np.int64)
-        self._packed[s] = (idx, cnt.astype(np.uint32))
+            idx, cnt = u, np.bincount(inv, weights=cnt).astype(np.int64)
+        self._packed[s] = idx.astype("<u2").tobytes() + cnt.astype("<u4").tobytes()
 
     def latency(self, second: int) -> tuple[np.ndarray, np.ndarray]:
         """(bucket values in s, counts) of one second."""
-        idx, cnt = self._packed.get(second, (np.zeros(0, np.int32), np.zeros(0, np.uint32)))
+        packed = self._packed.get(second)
+        idx, cnt = _unpack(packed) if packed else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         d = self._open.get(second)
         if d:
-            idx = np.concatenate((idx, np.fromiter(d.keys(), dtype=np.int32, count=len(d))))
-            cnt = np.concatenate((cnt, np.fromiter(d.values(), dtype=np.uint32, count=len(d))))
-        return np.array([value_of(int(i), SUB_BUCKETS) for i in idx]), cnt.astype(float)
+            idx = np.concatenate((idx, np.fromiter(d.keys(), dtype=np.int64, count=len(d))))
+            cnt = np.concatenate((cnt, np.fromiter(d.values(), dtype=np.int64, count=len(d))))
+        return _values(idx), cnt.astype(float)
 
     @property
     def seconds(self) -> int:
@@ -103,8 +105,7 @@ class SecondBins:
         upto = min(upto, len(self.received))
         base = getattr(self, "_taken", 0)
         self._pack(upto)
-        lat = {s: (self._packed[s][0].tobytes(), self._packed[s][1].tobytes())
-               for s in list(self._packed) if s < upto}
+        lat = {s: self._packed[s] for s in list(self._packed) if s < upto}
         lo = min(base, upto)
         delta = {"base": lo, "received": self.received[lo:upto].tobytes(),
                  "on_time": self.on_time[lo:upto].tobytes(), "latency": lat,
@@ -126,9 +127,9 @@ class SecondBins:
         for i, (a, b) in enumerate(zip(rec, ont)):
             self.received[base + i] += a
             self.on_time[base + i] += b
-        for s, (ib, cb) in d["latency"].items():
-            self._store(s, dict(zip(np.frombuffer(ib, np.int32).tolist(),
-                                    np.frombuffer(cb, np.uint32).tolist())))
+        for s, packed in d["latency"].items():
+            idx, cnt = _unpack(packed)
+            self._store(s, dict(zip(idx.tolist(), cnt.tolist())))
         st = array("q")
         st.frombytes(d["starts"])
         self.starts.extend(st)
@@ -137,15 +138,29 @@ class SecondBins:
         other._pack(other.seconds + 1)
         self.merge_delta({"base": 0, "received": other.received.tobytes(),
                           "on_time": other.on_time.tobytes(),
-                          "latency": {s: (i.tobytes(), c.tobytes()) for s, (i, c) in other._packed.items()},
+                          "latency": dict(other._packed),
                           "starts": other.starts.tobytes()})
         return self
 
     def nbytes(self) -> int:
         """Roughly what the bins hold (for the bounded-memory test)."""
         return (self.received.itemsize * len(self.received) * 2 + 8 * len(self.starts)
-                + sum(i.nbytes + c.nbytes for i, c in self._packed.values())
+                + sum(len(b) for b in self._packed.values())
                 + 100 * sum(len(d) for d in self._open.values()))
+
+
+def _unpack(packed: bytes) -> tuple[np.ndarray, np.ndarray]:
+    n = len(packed) // 6
+    return (np.frombuffer(packed, "<u2", n).astype(np.int64),
+            np.frombuffer(packed, "<u4", n, offset=2 * n).astype(np.int64))
+
+
+_VALUES = np.array([value_of(i, SUB_BUCKETS) for i in range(64 * SUB_BUCKETS + 1)])
+
+
+def _values(idx: np.ndarray) -> np.ndarray:
+    """Bucket indices -> the values at their middles, in seconds."""
+    return _VALUES[idx]
 
 
 @dataclass

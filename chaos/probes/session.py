@@ -71,7 +71,8 @@ class LiveRun:
         """Every group's per-second bins so far (thin and thick), of one home DC or all."""
         groups = dict(self.thin.bins) if isinstance(self.thin, Crowd) else {}
         out = [b for d, b in groups.items() if dc is None or d == dc]
-        return out + [b for d, b in self.thick_bins.items() if dc is None or d == dc]
+        return out + [b for d, b in self.thick_bins.items()
+                      if (dc is None or d == dc) and not any(b is o for o in out)]
 
     def records(self) -> list[ListenerRecord]:
         """Every listener's record so far (thin, thick and join probes), live."""
@@ -297,7 +298,7 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
                 await speaker_task
                 await speaker.close()
                 raise
-            thick_bins = {dc: SecondBins(t0_ns, PLAYOUT_DEADLINE_S) for dc in DCS}
+            thick_bins = crowd.bins     # one group per home DC: thick listeners count like thin
             analyst = Analyst(speaker.produced, seed, t0_ns)
             thick = [ThickListener(session, listeners + k, dc, gateway_order(topo, dc), space,
                                    speaker.id, retry, join_timeout_s, bins=thick_bins[dc],
@@ -341,7 +342,7 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
         if watch is not None:
             await watch.stop()
     health = watch.health
-    bins = {dc: [crowd.bins[dc], thick_bins[dc]] for dc in DCS}
+    bins = {dc: [crowd.bins[dc]] for dc in DCS}
     result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, crowd.list(),
                          reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm,
                          storms=live.storms, joins=live.joins, bins=bins,

@@ -111,7 +111,7 @@ class ThickRecord(ListenerRecord):
 
 
 _MAGIC = wire.MAGIC + bytes((wire.VERSION,))
-KEEP_SIGNAL_FRAMES = 6000                 # test signal kept before the last one asked for (2 min)
+KEEP_SIGNAL_FRAMES = SEGMENT_FRAMES + ECHO_LEAD_FRAMES  # test signal kept before the last asked for
 MAX_ECHO_MEMO = 256                       # echo results memoised (windows of every listener)
 
 

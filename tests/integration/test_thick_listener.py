@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 
@@ -26,7 +27,7 @@ from space.wire import FRAME_SAMPLES, SAMPLE_RATE
 from .conftest import bring_up
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(240)]
-BASE = 29000  # below the ephemeral port range (32768-60999)
+BASE = int(os.environ.get("CHAOS_TEST_THICK_BASE_PORT", 29000))  # below the ephemeral range
 SECONDS = 5.0
 PER_DC = 2          # thin and thick listeners each, per DC
 

@@ -1,18 +1,20 @@
-"""A thick listener: hears what a person would hear, judged after the run.
+"""A thick listener: hears what a person would hear, judged a segment at a time.
 
-Jepsen-style: while listening it only records, at real rate and cheaply, every message it
+Jepsen-style: while listening it only records, at real rate and cheaply, the messages it
 receives (receive time + the wire frame as it came: speaker seq, capture time, contributors
-and the Opus payload) in one compact byte log. Decoding and the audio analysis run
-afterwards, off the real-time path, in ``analyse``: a pure function of the record, what
-the speaker produced and its seed.
+and the Opus payload) in compact byte logs, one per segment of SEGMENT_FRAMES of the
+followed speaker's seqs. Decoding and the audio analysis run off the real-time path, in
+``analyse``: a pure function of a record, what the speaker produced and its seed. With an
+``Analyst``, each segment is analysed on its thread as soon as it closes and its bytes are
+dropped, so a listener holds a segment or two of audio whatever the run's length; ``merge``
+makes the parts one report of the whole listening.
 
 Joining, timing the join and reconnecting are the thin listener's (``ThickListener``
-subclasses ``Listener`` through its ``_open`` and ``_received`` hooks). Its socket is the
-project's lean receive-only WebSocket client (``chaos.probes.leanws``) that, once joined,
-hands each message straight to the log; the thin bookkeeping (in-order seqs, latencies)
-is replayed from the log when it stops, so a ``ThickRecord`` is also a ``ListenerRecord``
-and feeds ``chaos.sli`` and ``session.delivered_ratio`` alike. Per frame this costs about
-a third of what the thin listener's websockets path does (bench/thick_listeners.py).
+subclasses ``Listener`` through its ``_heard`` hook). Its socket is the project's lean
+receive-only WebSocket client (``chaos.probes.leanws``) that, once joined, hands each
+message straight to ``_heard``: the thin counters (``chaos.probes.reception``) and the
+segment's log, so a ``ThickRecord`` is also a ``ListenerRecord`` and feeds ``chaos.sli``
+and ``session.delivered_ratio`` alike.
 
 What ``analyse`` plays, per followed speaker: the frames that carry it, decoded with one
 Opus decoder in its seq order, each laid on its 20 ms slot (slot i = seq first_seq + i).

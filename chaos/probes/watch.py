@@ -92,6 +92,7 @@ class ProcessHealth:
                 "cpu_pct_max": round(max(self.cpu_pct), 1),
                 "rss_mb_start": round(self.rss_mb[0], 1),
                 "rss_mb_at_1min": round(self.rss_mb[minute], 1),
+                "rss_mb_max_after_1min": round(max(self.rss_mb[minute:]), 1),
                 "rss_mb_end": round(self.rss_mb[-1], 1)}
 
 

@@ -70,7 +70,13 @@ def stack_pids(stack_id: str) -> dict[int, str]:
     out = {}
     for pid in procs.find_labelled(stack_id):
         lab = procs.labels(pid)
-        out[pid] = lab.get("CHAOS_SERVICE") or lab.get("CHAOS_NAME") or f"pid-{pid}"
+        name = lab.get("CHAOS_SERVICE")
+        if not name:
+            try:
+                name = f"{Path(f'/proc/{pid}/comm').read_text().strip()}-{pid}"
+            except OSError:
+                name = f"pid-{pid}"
+        out[pid] = name
     return out
 
 

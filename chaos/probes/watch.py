@@ -61,6 +61,7 @@ class ProcessHealth:
     cpu_pct: array = field(default_factory=lambda: array("f"))
     rss_mb: array = field(default_factory=lambda: array("f"))
     slis: frozenset[str] | None = None       # the SLIs it measures; None: every one
+    rss_mb_final: float | None = None        # at the watch's stop, once the work is done
 
     def measures(self, sli: str) -> bool:
         return self.slis is None or sli in self.slis
@@ -70,13 +71,14 @@ class ProcessHealth:
                 "lag_ms": [round(x, 1) for x in self.lag_ms],
                 "cpu_pct": [round(x, 1) for x in self.cpu_pct],
                 "rss_mb": [round(x, 1) for x in self.rss_mb],
-                "slis": None if self.slis is None else sorted(self.slis)}
+                "slis": None if self.slis is None else sorted(self.slis),
+                "rss_mb_final": self.rss_mb_final}
 
     @classmethod
     def from_dict(cls, d: dict) -> ProcessHealth:
         return cls(d["label"], int(d["pid"]), int(d["first_s"]), array("f", d["lag_ms"]),
                    array("f", d["cpu_pct"]), array("f", d["rss_mb"]),
-                   None if d.get("slis") is None else frozenset(d["slis"]))
+                   None if d.get("slis") is None else frozenset(d["slis"]), d.get("rss_mb_final"))
 
     def summary(self) -> dict:
         """Worst lag and CPU, memory after the first minute and at the end."""
@@ -93,7 +95,8 @@ class ProcessHealth:
                 "rss_mb_start": round(self.rss_mb[0], 1),
                 "rss_mb_at_1min": round(self.rss_mb[minute], 1),
                 "rss_mb_max_after_1min": round(max(self.rss_mb[minute:]), 1),
-                "rss_mb_end": round(self.rss_mb[-1], 1)}
+                "rss_mb_end": round(self.rss_mb[-1] if self.rss_mb_final is None
+                                    else self.rss_mb_final, 1)}
 
 
 class LoopWatch:
@@ -118,6 +121,7 @@ class LoopWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self.health.rss_mb_final = rss_mb()
         return self.health
 
     def _second(self) -> int:

@@ -37,7 +37,7 @@ from .joinapi import Refused, create_space
 from .listener import ListenerRecord
 from .reception import Produced, SecondBins
 from .speaker import Speaker
-from .thick import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S, Analyst, ThickListener, ThickReport
+from .thick import ECHO_RESOLVE_DB, Analyst, ThickListener, ThickReport
 from .watch import LoopWatch, ProbeHealth
 
 DRAIN_S = 0.5  # listening after the speaker stops, for frames still in flight

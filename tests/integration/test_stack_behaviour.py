@@ -5,6 +5,7 @@ over when the primary dies (resilient profile)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import time
 import urllib.request
@@ -25,7 +26,7 @@ from space.topology import DCS
 from .conftest import bring_up, kill_service
 
 pytestmark = pytest.mark.timeout(300)
-BASE = {"local": 21000, "docker": 17000}
+BASE = {"local": int(os.environ.get("CHAOS_TEST_STACK_BASE_PORT", 21000)), "docker": 17000}
 
 
 @pytest.fixture(scope="module", params=[pytest.param("local", marks=pytest.mark.local),

@@ -55,6 +55,7 @@ class Crowd:
                        for s in self.specs]
         self.procs: list = []
         self.conns: list = []
+        self.sent_upto = [0] * len(self.specs)   # per process: seconds [0, this) merged here
         self._done: dict[int, bool] = {}
         self._reader: asyncio.Task | None = None
 
@@ -117,6 +118,7 @@ class Crowd:
             _, deltas, changed, (first_s, lag, cpu, rss) = msg
             for dc, d in deltas.items():
                 self.bins[dc].merge_delta(d)
+                self.sent_upto[i] = max(self.sent_upto[i], d["base"] + len(d["received"]) // 4)
             for idx, started, join_s, err, joined, edge, dc, reconnects in changed:
                 r = self.records[idx]
                 r.started_ns, r.join_s, r.join_error, r.joined_ns = started, join_s, err, joined
@@ -156,6 +158,12 @@ class Crowd:
             for c in self.conns:
                 c.close()
 
+    @property
+    def closed_s(self) -> float:
+        """Seconds before this are merged from every process (a live view must stop there:
+        a second only some processes have sent would read as frames not delivered)."""
+        return float(min(self.sent_upto)) if self.sent_upto else float("inf")
+
     def failed(self) -> BaseException | None:
         """The reader's error, if the processes' stream broke during the run."""
         if self._reader is not None and self._reader.done() and not self._reader.cancelled():
@@ -192,6 +200,8 @@ class LocalCrowd:
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    closed_s = float("inf")     # the bins are filled here, as frames arrive
 
     def failed(self) -> BaseException | None:
         return None

@@ -101,6 +101,11 @@ class ProbeResult:
         return [b for bs in self.bins.values() for b in bs]
 
     @property
+    def dcs(self) -> tuple[str, ...]:
+        """The target's data centers (every home DC has its bins)."""
+        return tuple(self.bins)
+
+    @property
     def listeners_joined(self) -> int:
         return sum(1 for r in self.records if r.join_s is not None)
 

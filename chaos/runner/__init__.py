@@ -211,7 +211,7 @@ def _judge(exp, tl, result, end_s, out, topo):
     onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
     last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
     overall, per_dc = all_series(result, onset, last)
-    save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
+    save(out, overall, per_dc, result.health)   # what judging rests on: `chaos report --rejudge`
     slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=result.health)
     notes = slo_notes(topo)
     for e in slos:

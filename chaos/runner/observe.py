@@ -50,7 +50,7 @@ def live_series(live: LiveRun, dc: str | None = None, since_s: float = 0.0) -> d
     records = live.records()
     if dc is not None:
         records = [r for r in records if r.home_dc == dc]
-    upto = at - PLAYOUT_DEADLINE_S - SETTLE_S
+    upto = min(at - PLAYOUT_DEADLINE_S - SETTLE_S, getattr(live.thin, "closed_s", float("inf")))
     groups = live.bins(dc) if hasattr(live, "bins") else []
     return {
         "join_time": live_join_time(records, live.t0_ns, at),

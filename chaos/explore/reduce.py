@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from ..targets.model import Target
 from .schedule import Schedule, Step, params_of
-from .spaces import MAGNITUDES, Space
+from .spaces import MAGNITUDES, Space, depended_first
 from .trials import Evaluator
 
 
@@ -55,12 +55,6 @@ def _breadth(st: Step, target: Target | None) -> float:
     return 1.0
 
 
-def _dependents(target: Target, kind: str, dc: str) -> int:
-    """How many services depend (directly or not) on the DC's services of ``kind``."""
-    names = {s.name for s in target.in_dc(dc) if s.kind == kind}
-    return sum(1 for s in target.services if names & set(target.dependencies(s)))
-
-
 def candidates(s: Schedule, target: Target | None, spaces: Mapping[str, Space],
                grid: Grid) -> Iterator[Schedule]:
     steps = list(s.steps)
@@ -76,9 +70,7 @@ def candidates(s: Schedule, target: Target | None, spaces: Mapping[str, Space],
 def _simpler(st: Step, target: Target | None, sp: Space | None, grid: Grid) -> Iterator[Step]:
     params = dict(st.params)
     if st.kind == "dc_loss" and params.get("kinds", "all") == "all" and target is not None and st.dc:
-        kinds = sorted({x.kind for x in target.in_dc(st.dc)},
-                       key=lambda k: (-_dependents(target, k, st.dc), k))
-        for k in kinds:
+        for k in depended_first(target, st.dc):
             yield replace(st, params=params_of({**params, "kinds": k}))
     mags = (sp or Space(st.kind)).magnitudes() if st.kind in MAGNITUDES else {}
     for p, values in mags.items():

@@ -68,7 +68,7 @@ class Space:
             all_dcs = tuple(d for d in target.dcs if target.in_dc(d))
             chosen = self.dcs or all_dcs
             _known("dcs", chosen, all_dcs, self.kind)
-            kinds = {d: tuple(sorted({s.kind for s in target.in_dc(d)})) for d in chosen}
+            kinds = {d: depended_first(target, d) for d in chosen}
             return Resolved(self, dcs=chosen, dc_kinds=kinds if self.kind == "dc_loss" and self.narrow else {})
         if where == "service":
             pool = tuple(sorted(s.name for s in target.services.values() if s.kind in service_kinds(target)))
@@ -84,6 +84,16 @@ class Space:
             _known("links", chosen, names, self.kind)
             return Resolved(self, links=chosen)
         return Resolved(self)
+
+
+def depended_first(target: Target, dc: str) -> tuple[str, ...]:
+    """The kinds of service in ``dc``, the one most others depend on (directly or not)
+    first: losing it alone is the simplest explanation of a breach, so the shrink and the
+    reduction try it first (redis and the origin before the gateways and edges)."""
+    def dependents(kind: str) -> int:
+        names = {s.name for s in target.in_dc(dc) if s.kind == kind}
+        return sum(1 for s in target.services if names & set(target.dependencies(s)))
+    return tuple(sorted({s.kind for s in target.in_dc(dc)}, key=lambda k: (-dependents(k), k)))
 
 
 @dataclass(frozen=True)

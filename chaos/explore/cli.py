@@ -97,6 +97,10 @@ def cmd(args, console, progress) -> int:
 
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
+    # usage first (exit 2), before the stack is looked at
+    budget_s = parse_budget(args.budget)
+    slos = [parse_override(s) if "=" in s else objective(s) for s in args.slo] or None
+    spaces = [parse_space(f) for f in args.faults]
     state = stack.current(args.target)
     stack.require_healthy(state)
     if args.replay:
@@ -113,12 +117,10 @@ def cmd(args, console, progress) -> int:
                     console.print(f"  {o.sentences[0] if o.sentences else o.reason}")
                 console.print(f"  report: {o.run_dir}/report.html", soft_wrap=True)
         return 1 if broke else 0
-    slos = [parse_override(s) if "=" in s else objective(s) for s in args.slo] or None
-    spaces = [parse_space(f) for f in args.faults]
     store = None if args.no_store else (args.store or f"{args.reports}/explore-examples")
     again = (f"chaos explore --faults {' '.join(args.faults)} --budget {args.budget}"
              + (f" --seed {args.seed}" if args.seed is not None else ""))
-    res = explore_stack(state, faults=spaces, steady_state=slos, budget_s=parse_budget(args.budget),
+    res = explore_stack(state, faults=spaces, steady_state=slos, budget_s=budget_s,
                         max_faults=args.max_faults, span_s=args.span, grid_s=args.grid,
                         min_duration_s=args.grid, repeats=args.repeats,
                         max_examples=args.max_examples, seed=args.seed,

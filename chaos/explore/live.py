@@ -26,17 +26,20 @@ AUDIENCE = Audience(listeners=6, thick_per_dc=0)
 
 def outcome_of(journal: dict, steady_state: Sequence[Objective], run_dir: str = "") -> Outcome:
     """The outcome of a run from its journal: the required SLOs of ``steady_state`` that
-    broke (in any phase) and how close each came (its worst phase)."""
+    broke once the method began, in a run whose verdict is failed, and how close each came
+    (its worst phase). A breach before the method (the gate) is the stack's, not the
+    schedule's: that run is inconclusive and says nothing."""
     from ..report import narrative
     names = {o.sli for o in steady_state}
     broke: list[str] = []
     scores: dict[str, float] = {}
+    failed_run = journal.get("verdict") == "failed"
     for s in journal.get("slos") or []:
-        if not s.get("required") or s.get("name") not in names:
+        if not s.get("required") or s.get("name") not in names or s.get("phase") == "before":
             continue
         name = s["name"]
         scores[name] = max(scores.get(name, 0.0), closeness(s))
-        if s.get("verdict") == "failed" and name not in broke:
+        if failed_run and s.get("verdict") == "failed" and name not in broke:
             broke.append(name)
     return Outcome(journal.get("verdict", "inconclusive"), tuple(broke), scores,
                    tuple(narrative.sentences(journal)), run_dir, journal.get("reason", ""),

@@ -223,3 +223,65 @@ def test_an_inconclusive_run_is_tried_again_and_not_counted():
     ev = Evaluator(fake, 1000, fake.clock)
     s = Schedule((Step(0.0, 2.0, "dc_loss", dc="dc-a"),))
     assert ev.first(s).failed and ev.rate(s) == (1, 1) and len(fake.calls) == 2
+
+
+# -- the command line and the pytest glue ---------------------------------------------------
+
+def test_cli_catalogue_entries_and_budgets():
+    from chaos.explore.cli import parse_budget, parse_space
+    assert parse_budget("90s") == 90 and parse_budget("10m") == 600 and parse_budget("1h") == 3600
+    assert parse_budget("45") == 45
+    sp = parse_space("packet_drop@edge-b+edge-c:share=0.05..0.3")
+    assert sp.services == ("edge-b", "edge-c") and sp.bounds["share"][:2] == (0.05, 0.3)
+    assert parse_space("dc_loss@dc-c").dcs == ("dc-c",)
+    assert parse_space("latency:latency_ms=10..90..10").magnitudes()["latency_ms"] == tuple(range(10, 100, 10))
+    for bad, says in (("ten minutes", "--budget"), ("0s", "--budget")):
+        with pytest.raises(ConfigError, match=says):
+            parse_budget(bad)
+    for bad, says in (("latency:latency_ms=10", "PARAM=LO..HI"), ("teleport", "unknown kind"),
+                      ("join_storm@x", "takes no @WHERE")):
+        with pytest.raises(ConfigError, match=says):
+            parse_space(bad)
+
+
+def test_cli_usage_errors_exit_2(capsys):
+    from chaos.cli import main
+    assert main(["explore", "--faults", "teleport", "--budget", "1m"]) == 2
+    assert main(["explore", "--budget", "soon"]) == 2
+    assert "--budget 'soon'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "--max-faults", "many"])
+    assert e.value.code == 2
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_explorations_are_selected_by_profile_like_experiments(pytester):
+    pytester.makepyfile(test_exp='''
+import pytest
+
+@pytest.mark.chaos_profile("fragile")
+def test_explore_fragile(chaos_explore):
+    pass
+
+def test_explore_resilient(chaos_explore):
+    pass
+''')
+    result = pytester.runpytest("--collect-only", "-q", "--stack-profile", "resilient",
+                                "-p", "no:cacheprovider")
+    out = result.stdout.str()
+    assert "test_explore_resilient" in out and "test_explore_fragile" not in out
+
+
+def test_a_breach_before_the_method_is_not_the_schedule_s():
+    from chaos.explore.live import outcome_of
+    slo = {"name": "join_time", "required": True, "verdict": "failed", "value": 2.33,
+           "threshold": 2.0, "op": "<=", "first_breach_s": 0.4}
+    gate = {"verdict": "inconclusive", "reason": "the gate", "slos": [{**slo, "phase": "before"}]}
+    out = outcome_of(gate, SLOS)
+    assert not out.failed and not out.counted
+    during = {"verdict": "failed", "slos": [{**slo, "phase": "before", "verdict": "passed", "value": 0.2},
+                                            {**slo, "phase": "during"}]}
+    out = outcome_of(during, SLOS)
+    assert out.broke == ("join_time",) and out.scores["join_time"] == pytest.approx(2.33 / 2)

@@ -8,6 +8,10 @@ Thin on purpose: options, fixtures, JUnit properties and a summary; the framewor
     def test_dc_a_loss(chaos_run):
         result = chaos_run(Experiment(...))      # fails the test unless the verdict is passed
         result = chaos_run(exp, check=False)     # or judge the result yourself (canaries)
+
+    @given(schedule=schedules(faults=("dc_loss", "latency")))   # generated schedules
+    def test_any_schedule(chaos_explore, schedule):
+        chaos_explore(schedule, steady_state=[objective("join_time")])
 """
 
 from __future__ import annotations

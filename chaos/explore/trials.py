@@ -86,9 +86,9 @@ class Evaluator:
             self.exhausted = True
         return not self.exhausted
 
-    def run(self, schedule: Schedule, why: str = "") -> Outcome | None:
-        """One more run of ``schedule`` (None: the budget is spent)."""
-        if not self.affordable():
+    def run(self, schedule: Schedule, why: str = "", overrun: bool = False) -> Outcome | None:
+        """One more run of ``schedule`` (None: the budget is spent; ``overrun``: run anyway)."""
+        if not self.affordable() and not overrun:
             return None
         n = len(self.runs.get(schedule, ())) + 1
         self.progress(f"[{self.elapsed_s:5.0f}/{self.budget_s:.0f} s] {why or 'run'} #{n}: "
@@ -123,12 +123,12 @@ class Evaluator:
         return sum(o.failed for o in outs), len(outs)
 
     def confirm(self, schedule: Schedule, repeats: int) -> tuple[int, int]:
-        """Run ``schedule`` until it has ``repeats`` counted runs (or the budget is spent)."""
+        """Run ``schedule`` until it has ``repeats`` counted runs. A finding needs its rate,
+        so these runs may go past the budget: at most ``repeats + 1`` of them."""
         tries = 0
-        while self.rate(schedule)[1] < repeats and tries < repeats + 2:
+        while self.rate(schedule)[1] < repeats and tries < repeats + 1:
             tries += 1
-            if self.run(schedule, "reproducing") is None:
-                break
+            self.run(schedule, "reproducing", overrun=True)
         return self.rate(schedule)
 
     @property

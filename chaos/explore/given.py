@@ -13,8 +13,9 @@ and Hypothesis shrinks; a schedule seen before in this test is answered from its
 replays its minimal example for the last time, we reduce it further ourselves and run it
 until it has ``repeats`` runs, and the failure reads: the Experiment to paste, its
 reproduction rate, where it broke, its journal and report, and a line that reproduces it.
-Once the test's ``budget_s`` is spent, new schedules are not run (the call returns None),
-so Hypothesis ends with the best breach found so far. Hypothesis's own example database
+Once a schedule broke, only smaller ones (Hypothesis's shrink candidates) are run; once the
+test's ``budget_s`` is spent, none (the call returns None), so Hypothesis ends with the
+best breach found so far. Hypothesis's own example database
 replays the failing example first next time.
 """
 
@@ -27,7 +28,7 @@ from ..errors import ConfigError
 from ..slo import Objective, objective
 from . import result as _result
 from .live import AUDIENCE, RUN_SHAPE, LiveRunner
-from .reduce import Grid, reduce
+from .reduce import Grid, reduce, size
 from .schedule import Schedule
 from .search import Exploration, spread_of
 from .spaces import as_spaces
@@ -43,7 +44,7 @@ class ScheduleBroke(AssertionError):
 @dataclass
 class _Test:
     ev: Evaluator
-    runner: LiveRunner
+    runner: object
     state: object
     reproduce: str
 
@@ -55,6 +56,8 @@ class Explorer:
     reports_dir: str = "reports"
     progress: Callable[[str], None] = lambda m: None
     tests: dict = field(default_factory=dict)
+    make_runner: Callable = LiveRunner      # (state, slos, reports_dir, reproduce) -> a Runner
+    clock: Callable[[], float] | None = None
 
     def __call__(self, schedule: Schedule, steady_state: Sequence[Objective] | None = None, *,
                  faults: Sequence = (), budget_s: float = DEFAULT_BUDGET_S, repeats: int = 3,
@@ -72,9 +75,14 @@ class Explorer:
         key = (test_id, slos)
         t = self.tests.get(key)
         if t is None:
-            runner = LiveRunner(state, slos, self.reports_dir, reproduce)
-            t = self.tests[key] = _Test(Evaluator(runner, budget_s, progress=self.progress,
-                                                  name="explore"), runner, state, reproduce)
+            runner = self.make_runner(state, slos, self.reports_dir, reproduce)
+            ev = Evaluator(runner, budget_s, progress=self.progress, name="explore",
+                           **({"clock": self.clock} if self.clock else {}))
+            t = self.tests[key] = _Test(ev, runner, state, reproduce)
+        broke = t.ev.failing()
+        if schedule not in t.ev.runs and broke and \
+                size(schedule, state.topology) >= min(size(b, state.topology) for b in broke):
+            return None        # after a breach only smaller schedules are worth a run
         out = t.ev.first(schedule, "example")
         if out is None:
             return None

@@ -144,8 +144,8 @@ def _hypothesis(strategy, ev: Evaluator, max_examples: int, shrink_runs: int,
     @given(strategy)
     def probe(schedule: Schedule) -> None:
         known = schedule in ev.runs
-        if not known and found:            # Hypothesis is shrinking: a few runs only
-            if shrink_left[0] <= 0:
+        if not known and found:            # Hypothesis is shrinking: a few smaller runs only
+            if shrink_left[0] <= 0 or size(schedule) >= min(size(f) for f in found):
                 return
             shrink_left[0] -= 1
         out = ev.first(schedule, "shrinking" if found else "searching")

@@ -286,3 +286,31 @@ def test_a_breach_before_the_method_is_not_the_schedule_s():
                                             {**slo, "phase": "during"}]}
     out = outcome_of(during, SLOS)
     assert out.broke == ("join_time",) and out.scores["join_time"] == pytest.approx(2.33 / 2)
+
+
+def test_the_fixture_inside_hypothesis_reduces_and_reports_like_a_hypothesis_failure():
+    from types import SimpleNamespace
+
+    from hypothesis import given, settings
+
+    from chaos.explore.given import Explorer, ScheduleBroke
+    fake = FakeStack()
+    state = SimpleNamespace(topology=FRAGILE, stack_id="space-test")
+    explorer = Explorer(lambda: (state, "t::x", "pytest 't::x' --stack-profile fragile"),
+                        make_runner=lambda *a: fake, clock=fake.clock)
+
+    @given(schedule=schedules(("latency", "dc_loss"), target="fragile", span_s=8))
+    @settings(max_examples=30, deadline=None, database=None, report_multiple_bugs=False)
+    def any_schedule(schedule):
+        explorer(schedule, SLOS, budget_s=100_000, repeats=3)
+
+    with pytest.raises(ScheduleBroke) as e:
+        any_schedule()
+    said = str(e.value)
+    assert "fault('dc_loss', at_s=0, duration_s=2, dc='dc-a', kinds='redis')" in said
+    assert "3 of 3 run(s) broke join_time" in said
+    assert "Reproduce: pytest 't::x' --stack-profile fragile" in said
+    ev = explorer.tests[("t::x", SLOS)].ev
+    assert len(fake.calls) == ev.total_runs    # every run is counted once, none was repeated blindly
+    with pytest.raises(ConfigError, match="does not plan against stack"):
+        explorer(Schedule((Step(0.0, 2.0, "packet_drop", service="sentinel-a", params=(("share", 0.1),)),)), SLOS)

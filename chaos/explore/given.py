@@ -89,8 +89,15 @@ class Explorer:
         _guide(out)
         if not out.failed:
             return out
-        if not _is_final():
-            raise ScheduleBroke(f"{schedule.describe()} broke {', '.join(out.broke)}")
+        message = f"{schedule.describe()} broke {', '.join(out.broke)}"
+        if _is_final():
+            message = "\n" + self._final(t, schedule, out, slos, faults, budget_s, repeats, grid)
+        raise ScheduleBroke(message)       # one origin: Hypothesis sees the same failure each time
+
+    def _final(self, t: _Test, schedule: Schedule, out: Outcome, slos, faults, budget_s: float,
+               repeats: int, grid: Grid) -> str:
+        """Hypothesis's last replay: reduce further, reproduce, and say it all."""
+        state = t.state
         spaces = {s.kind: s for s in as_spaces(faults)} if faults else {}
         minimal, reduced = reduce(t.ev, schedule, state.topology, spaces, grid)
         rate = t.ev.confirm(minimal, repeats)
@@ -99,8 +106,7 @@ class Explorer:
                         minimal=minimal, rate=rate, outcome=fails[-1] if fails else out,
                         first=schedule, reduced=reduced, stopped_early=t.ev.exhausted,
                         spread=spread_of(t.ev))
-        raise ScheduleBroke("\n" + _result.render(r, run_shape=RUN_SHAPE, audience=AUDIENCE,
-                                                  reproduce=reproduce))
+        return _result.render(r, run_shape=RUN_SHAPE, audience=AUDIENCE, reproduce=t.reproduce)
 
 
 def _guide(out: Outcome) -> None:

@@ -300,7 +300,8 @@ def test_the_fixture_inside_hypothesis_reduces_and_reports_like_a_hypothesis_fai
                         make_runner=lambda *a: fake, clock=fake.clock)
 
     @given(schedule=schedules(("latency", "dc_loss"), target="fragile", span_s=8))
-    @settings(max_examples=30, deadline=None, database=None, report_multiple_bugs=False)
+    @settings(max_examples=30, deadline=None, database=None, report_multiple_bugs=False,
+              derandomize=True)
     def any_schedule(schedule):
         explorer(schedule, SLOS, budget_s=100_000, repeats=3)
 

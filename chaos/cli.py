@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--objective", action="append", default=[], metavar="SLI=T[@W]",
                     help="with --rejudge: another threshold T (and window W s) for an SLI, "
                          "e.g. join_time=3 or audio_delivered=0.99@10 (repeat for more)")
+    from .explore.cli import add_parser as add_explore_parser
+    add_explore_parser(sub, _Parser)
     return p
 
 
@@ -194,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             return cli_fault.cmd_fault(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "explore":
+            from .explore.cli import cmd
+            return cmd(args, _console(), _progress)
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

@@ -8,6 +8,10 @@ Thin on purpose: options, fixtures, JUnit properties and a summary; the framewor
     def test_dc_a_loss(chaos_run):
         result = chaos_run(Experiment(...))      # fails the test unless the verdict is passed
         result = chaos_run(exp, check=False)     # or judge the result yourself (canaries)
+
+    @given(schedule=schedules(faults=("dc_loss", "latency")))   # generated schedules
+    def test_any_schedule(chaos_explore, schedule):
+        chaos_explore(schedule, steady_state=[objective("join_time")])
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ RUNTIMES = ("local", "docker")
 PROFILES = ("resilient", "fragile")
 _RESULTS = pytest.StashKey[list]()
 _STACKS = pytest.StashKey[object]()
+_CURRENT = pytest.StashKey[object]()      # the test being run (chaos_explore is session-wide)
+_RUNS = ("chaos_run", "chaos_explore")     # fixtures that run experiments against a stack
+
+
+def _runs(item: pytest.Item) -> bool:
+    return any(f in getattr(item, "fixturenames", ()) for f in _RUNS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -103,27 +113,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError("--target describes the stack: drop --stack-profile "
                                     "(profiles belong to the reference stack)")
         # experiments written for the reference stack's profiles do not fit another target
-        keep = [i for i in items if "chaos_run" not in getattr(i, "fixturenames", ())
-                or i.get_closest_marker("chaos_profile") is None]
+        keep = [i for i in items if not _runs(i) or i.get_closest_marker("chaos_profile") is None]
         dropped = [i for i in items if i not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
     elif wanted:
-        keep = [i for i in items if "chaos_run" not in getattr(i, "fixturenames", ())
-                or _profile_of(i, config) == wanted]
+        keep = [i for i in items if not _runs(i) or _profile_of(i, config) == wanted]
         dropped = [i for i in items if i not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    uses = [i for i in items if "chaos_run" in getattr(i, "fixturenames", ())]
+    uses = [i for i in items if _runs(i)]
     if uses:
         first = {id(i): n for n, i in enumerate(items)}
         def group(i):
             return _target_of(i, config) or _profile_of(i, config)
         order = {g: min(first[id(i)] for i in uses if group(i) == g) for g in {group(i) for i in uses}}
-        items.sort(key=lambda i: (order.get(group(i), -1)
-                                  if "chaos_run" in getattr(i, "fixturenames", ()) else -1))
+        items.sort(key=lambda i: order.get(group(i), -1) if _runs(i) else -1)
 
 
 @pytest.fixture(scope="session")
@@ -194,6 +201,38 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
             pytest.fail("\n".join(result.notes()), pytrace=False)
         return result
     return _run
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    item.config.stash[_CURRENT] = item
+    try:
+        return (yield)
+    finally:
+        item.config.stash[_CURRENT] = None
+
+
+@pytest.fixture(scope="session")
+def chaos_explore(pytestconfig: pytest.Config, chaos_stacks):
+    """Run a drawn schedule inside a Hypothesis test (chaos.explore.given):
+    ``chaos_explore(schedule, steady_state=[...], budget_s=300, repeats=3)``. Session-wide
+    (Hypothesis reruns the test body, not its fixtures); the stack is the running test's."""
+    from pathlib import Path
+
+    from chaos.explore.given import Explorer
+    config = pytestconfig
+    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+
+    def current():
+        item = config.stash.get(_CURRENT, None)
+        if item is None:
+            raise pytest.UsageError("chaos_explore is called from inside a test")
+        target = _target_of(item, config)
+        state = chaos_stacks.target(target) if target else chaos_stacks.get(_profile_of(item, config))
+        reproduce = (f"pytest '{item.nodeid}' --target {target}" if target else
+                     f"pytest '{item.nodeid}' --runtime {state.runtime} --stack-profile {state.profile}")
+        return state, item.nodeid, reproduce
+    return Explorer(current, reports, progress=lambda msg: _say(config, msg))
 
 
 @pytest.fixture

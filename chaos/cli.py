@@ -10,7 +10,7 @@ import sys
 
 from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
-from . import cli_fault, stack
+from . import cli_fault, cli_readiness, stack
 from .errors import ChaosError, ConfigError
 
 
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
     cli_fault.add_fault_parser(sub, _Parser)
+    cli_readiness.add_parser(sub, _Parser)
 
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
     rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli_fault.cmd_fault(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "readiness":
+            return cli_readiness.cmd(args)
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

@@ -57,8 +57,10 @@ class WorkerSpec:
     url_rewrite: tuple[tuple[str, str], ...] = ()   # (link address, edge address): edge_direct
 
     def home_dc(self, i: int) -> str:
-        """The home DC of this worker's i-th arrival: global index round-robin over the DCs."""
-        return DCS[(self.index + i * self.workers) % len(DCS)]
+        """The home DC of this worker's i-th arrival: global index round-robin over the
+        target's DCs (the keys of ``gateways``, in the target's order)."""
+        dcs = tuple(self.gateways)
+        return dcs[(self.index + i * self.workers) % len(dcs)]
 
 
 class JoinFailed(Exception):

@@ -59,7 +59,7 @@ class Plan:
     units: tuple[int, ...] = (1, 2, 3)
     fanout_units: tuple[int, ...] = (1, 2, 3)
     join_steps: tuple[float, ...] = (30, 45, 68, 100, 150, 225, 340, 500, 750)
-    fanout_steps: tuple[float, ...] = (15, 25, 40, 60, 90, 135, 200)
+    fanout_steps: tuple[float, ...] = (8, 15, 25, 40, 60, 90, 135, 200)
     max_rate_per_s: float | None = None     # the generator's cap (None: the fault's own)
     listeners_per_unit: int = 3
     loss_s: float = 8.0
@@ -67,7 +67,7 @@ class Plan:
     @classmethod
     def quick(cls) -> Plan:
         return cls(step_s=4.0, gap_s=0.5, units=(1, 2, 3), fanout_units=(1,),
-                   join_steps=(40, 80, 160, 320, 640), fanout_steps=(25, 50, 100, 200),
+                   join_steps=(40, 80, 160, 320, 640), fanout_steps=(10, 25, 50, 100, 200),
                    listeners_per_unit=2, loss_s=6.0)
 
     def steps_for(self, tier: Tier) -> tuple[float, ...]:
@@ -260,6 +260,7 @@ def loss_experiment(dc: str, rate_per_s: float, plan: Plan) -> Experiment:
                 "DCs keep joining and the audience comes back",
         method=[fault("join_storm", at_s=0.0, duration_s=plan.loss_s + 4.0, rate=rate_per_s),
                 fault("dc_loss", dc=dc, at_s=2.0, duration_s=plan.loss_s, mode="kill")],
+        steady_state=(DEFAULTS["join_time"],),    # the failover's question: joins and who comes back
         during=[objective("join_time", threshold=5.0)],
         after=[objective("audience_retained")],
         before_s=4.0, after_s=8.0, recover_s=3.0,

@@ -100,8 +100,20 @@ def tier_result(tier: str, points: Sequence[Point], demand_value: float, fleet: 
     lower = any(p.limit in ("generator", "sweep") for p in points if p.capacity is not None) \
         or not any(p.limit == "knee" for p in points)
     limits = "; ".join(p.words for p in points)
+    knees = [p for p in points if p.capacity is None and p.knee is not None]
+    if f is None and knees and n:
+        # broke at the first step: the knee, scaled linearly (the kindest projection), bounds it
+        p = max(knees, key=lambda p: p.units)
+        ub = p.knee / p.units * n
+        if ub < demand_value:
+            why = (f"{tier} broke at the sweep's first step ({p.knee:.4g} {t.unit} with {p.units} "
+                   f"unit(s)); even scaled linearly to {n} units that is {ub:.4g}, below the demand "
+                   f"of {demand_value:.4g}")
+            return TierResult(tier, t.unit, demand_value, n, n1, lost, None, ub, 0.0, None, 0.0,
+                              ub / demand_value - 1, None, False, limits, "", None, None,
+                              Readiness.NO_GO, why)
     if f is None or n == 0:
-        why = ("no capacity measured: " + limits) if f is None else \
+        why = (f"{tier}: no capacity measured: " + limits) if f is None else \
             f"the fleet has no {key}; give them in the fleet file"
         return TierResult(tier, t.unit, demand_value, n, n1, lost, f, None, 0.0, None, 0.0, None,
                           None, lower, limits, "", None, None, Readiness.INCONCLUSIVE, why)

@@ -157,7 +157,7 @@ def test_a_step_the_generator_did_not_deliver_is_inconclusive_never_a_pass():
 # -- the verdict: the four known answers ----------------------------------------------------
 def _pt(tier, units, cap, knee=None, limit="knee"):
     from chaos.readiness.measure import Point
-    return Point(tier, units, (), f"run-{tier}-{units}", "passed", (), cap, 0.05 * cap, knee, limit,
+    return Point(tier, units, (), f"run-{tier}-{units}", "passed", (), cap, 0.05 * (cap or 0), knee, limit,
                  f"{tier} x{units}")
 
 
@@ -246,3 +246,13 @@ def test_evidence_files(tmp_path):
     html = files["readiness.html"].read_text()
     assert "GO: the event fits" in html and 'class="rd usl"' in html and "headroom-bar" in html
     assert "<script" not in html
+
+
+def test_a_tier_that_broke_at_its_first_step_is_no_go_when_even_linear_scaling_misses():
+    fleet = Fleet.of_target(build("local", "resilient", 26000))
+    points = [p for p in _measured() if p.tier == "join"] + [_pt("fanout", 1, None, 50.0)]
+    v = decide(Demand.of(600, "3000/min"), fleet, points, 0.3, survive=False)
+    fan = next(t for t in v.tiers if t.tier == "fanout")
+    assert fan.verdict is Readiness.NO_GO and "broke at the sweep's first step" in fan.why
+    small = decide(Demand.of(100, "3000/min"), fleet, points, 0.3, survive=False)
+    assert next(t for t in small.tiers if t.tier == "fanout").verdict is Readiness.INCONCLUSIVE

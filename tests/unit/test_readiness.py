@@ -129,6 +129,7 @@ def _journal(rows, storms, verdict="failed"):
                                                     "mouth_to_ear": {"verdict": "passed", "value": 0.05}}}
                 for i, (req, v, val) in enumerate(rows)]},
             "storms": [{"started_ns": i, "rate_requested_per_s": req, "achieved_rate_per_s": got,
+                        "arrivals": int(req * 4), "fired": int(got * 4),
                         "lateness_p99_s": late, "peak_concurrent": int(got * 4), "errors": []}
                        for i, (req, got, late) in enumerate(storms)]}
 
@@ -147,7 +148,7 @@ def test_a_step_the_generator_did_not_deliver_is_inconclusive_never_a_pass():
                  [(40, 39, 0.01), (80, 79, 0.02), (160, 90, 0.9)])
     p = point_of(j, JOIN, 1, ("dc-a",))
     assert [s.verdict for s in p.steps] == ["passed", "passed", "inconclusive"]
-    assert "fired 90 joins/s of the 160 requested" in p.steps[2].why
+    assert "fired 360 of the 640 arrivals scheduled at 160 joins/s" in p.steps[2].why
     assert (p.capacity, p.knee, p.limit) == (79, None, "generator")
     late = point_of(_journal([(40, "failed", 9.0)], [(40, 39, 0.8)]), JOIN, 1, ("dc-a",))
     assert late.steps[0].verdict == "inconclusive" and "behind its schedule" in late.steps[0].why
@@ -256,3 +257,14 @@ def test_a_tier_that_broke_at_its_first_step_is_no_go_when_even_linear_scaling_m
     assert fan.verdict is Readiness.NO_GO and "broke at the sweep's first step" in fan.why
     small = decide(Demand.of(100, "3000/min"), fleet, points, 0.3, survive=False)
     assert next(t for t in small.tiers if t.tier == "fanout").verdict is Readiness.INCONCLUSIVE
+
+
+def test_a_step_where_the_run_stopped_the_sweep_is_the_knee():
+    j = _journal([(40, "passed", 0.1), (80, "passed", 1.9)], [(40, 39, 0.01), (80, 79, 0.02)])
+    for i, row in enumerate(j["breaking_point"]["steps"]):
+        row["label"] = f"join_storm(rate={row['value']:g})"
+    j["events"] = [{"t_s": 9.0, "kind": "step",
+                    "message": "sweep stopped: join_time broke at join_storm(rate=80); later steps not run"}]
+    p = point_of(j, JOIN, 1, ("dc-a",))
+    assert (p.capacity, p.knee, p.limit) == (39, 79, "knee")
+    assert p.steps[1].slos["join_time"]["note"] == "broke in a window of the step"

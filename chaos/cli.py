@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--profile", choices=PROFILES, default="resilient")
     up.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
                     help=f"first port of the ~520 the stack uses (default {DEFAULT_BASE_PORT})")
+    up.add_argument("--gateways-per-dc", type=int, default=1, metavar="N",
+                    help="gateways in each DC: gateway-a, gateway-a2, ... (local runtime; default 1)")
+    up.add_argument("--edges-per-dc", type=int, default=1, metavar="N",
+                    help="edges in each DC: edge-a, edge-a2, ... (local runtime; default 1)")
     up.add_argument("--timeout", type=float, default=None, metavar="S",
                     help="give up if not healthy after S seconds (default 45 local, 240 docker)")
     status = st_sub.add_parser("status", help="services, DC, health, address")
@@ -78,7 +82,8 @@ def cmd_stack(args) -> int:
     if args.action == "up":
         if args.timeout is not None and args.timeout <= 0:
             raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout}")
-        state = stack.up(args.runtime, args.profile, args.base_port, args.timeout, _progress)
+        state = stack.up(args.runtime, args.profile, args.base_port, args.timeout, _progress,
+                         gateways_per_dc=args.gateways_per_dc, edges_per_dc=args.edges_per_dc)
         gws = ", ".join(s.public for s in state.topology.of_kind("gateway"))
         _console().print(f"stack [bold]{state.stack_id}[/bold] is up: {state.runtime} runtime, "
                          f"{state.profile} profile, {len(state.topology.services)} services healthy; "

@@ -159,6 +159,12 @@ def _step_validity(storm: dict | None, requested: float) -> tuple[bool, str, flo
     if arrivals and fired < MIN_ACHIEVED_SHARE * arrivals:
         return False, (f"the generator fired {fired} of the {arrivals} arrivals scheduled at "
                        f"{requested:g} joins/s (under {MIN_ACHIEVED_SHARE:.0%})"), achieved
+    span = float(storm.get("scheduled_s") or 0.0)
+    # a Poisson schedule of n arrivals may fall short of the rate by chance (3 sd: 3/sqrt(n))
+    floor = 1.0 - max(1.0 - MIN_ACHIEVED_SHARE, 3.0 / math.sqrt(max(requested * span, 1.0)))
+    if span > 0 and achieved < floor * requested:
+        return False, (f"the generator fired {achieved:.4g} joins/s of the {requested:g} requested "
+                       f"(under {floor:.0%})"), achieved
     if late is not None and late > MAX_LATENESS_P99_S:
         return False, (f"the generator was behind its schedule at {requested:g} joins/s (lateness "
                        f"p99 {late:.3g} s, limit {MAX_LATENESS_P99_S} s)"), achieved

@@ -129,7 +129,7 @@ def _journal(rows, storms, verdict="failed"):
                                                     "mouth_to_ear": {"verdict": "passed", "value": 0.05}}}
                 for i, (req, v, val) in enumerate(rows)]},
             "storms": [{"started_ns": i, "rate_requested_per_s": req, "achieved_rate_per_s": got,
-                        "arrivals": int(req * 4), "fired": int(got * 4),
+                        "arrivals": int(req * 4), "fired": int(req * 4), "scheduled_s": 4.0,
                         "lateness_p99_s": late, "peak_concurrent": int(got * 4), "errors": []}
                        for i, (req, got, late) in enumerate(storms)]}
 
@@ -148,7 +148,7 @@ def test_a_step_the_generator_did_not_deliver_is_inconclusive_never_a_pass():
                  [(40, 39, 0.01), (80, 79, 0.02), (160, 90, 0.9)])
     p = point_of(j, JOIN, 1, ("dc-a",))
     assert [s.verdict for s in p.steps] == ["passed", "passed", "inconclusive"]
-    assert "fired 360 of the 640 arrivals scheduled at 160 joins/s" in p.steps[2].why
+    assert "fired 90 joins/s of the 160 requested" in p.steps[2].why
     assert (p.capacity, p.knee, p.limit) == (79, None, "generator")
     late = point_of(_journal([(40, "failed", 9.0)], [(40, 39, 0.8)]), JOIN, 1, ("dc-a",))
     assert late.steps[0].verdict == "inconclusive" and "behind its schedule" in late.steps[0].why

@@ -57,6 +57,8 @@ def cmd(args) -> int:
         if not args.max_rate > 0:
             raise ConfigError(f"--max-rate must be more than 0 joins/s, got {args.max_rate:g}")
         plan = replace(plan, max_rate_per_s=args.max_rate)
+    from .readiness.assess import check_options
+    check_options(args.headroom, args.survive, budget_s)
     state = stack.current(args.target)       # usage is checked before the stack is looked at
     if args.fleet:
         fleet, _ = load_fleet(args.fleet, state.topology)

@@ -45,7 +45,7 @@ class Assessment:
         return self.verdict.exit_code
 
 
-def _check(headroom: float, survive: str, budget_s: float | None) -> None:
+def check_options(headroom: float, survive: str, budget_s: float | None) -> None:
     if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not 0 <= headroom <= 10:
         raise ConfigError(f"headroom must be a share from 0 to 10 (0.3: 30 % spare), got {headroom!r}")
     if survive not in SURVIVE:
@@ -76,7 +76,7 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
            survive: str = "none", quick: bool = False, budget_s: float | None = None,
            reports_dir: str | Path = "reports", plan: Plan | None = None,
            progress: Progress | None = None) -> Assessment:
-    _check(headroom, survive, budget_s)
+    check_options(headroom, survive, budget_s)
     from .. import stack
     from .evidence import write
     say = progress or (lambda what, t, total, msg: None)

@@ -268,3 +268,32 @@ def test_a_step_where_the_run_stopped_the_sweep_is_the_knee():
     p = point_of(j, JOIN, 1, ("dc-a",))
     assert (p.capacity, p.knee, p.limit) == (39, 79, "knee")
     assert p.steps[1].slos["join_time"]["note"] == "broke in a window of the step"
+
+
+# -- the command ------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, says", [
+    (["readiness", "--join-rate", "50000/min"], "give the event's size"),
+    (["readiness", "--audience", "600000", "--join-rate", "lots"], "is not a rate"),
+    (["readiness", "--audience", "600000", "--join-rate", "833", "--budget", "soon"], "--budget 'soon'"),
+    (["readiness", "--audience", "600000", "--join-rate", "833", "--fleet", "/nonexistent.yaml"],
+     "no such file"),
+])
+def test_usage_errors_exit_2_before_the_stack_is_looked_at(argv, says, capsys, tmp_path, monkeypatch):
+    from chaos.cli import main
+    monkeypatch.setenv("CHAOS_HOME", str(tmp_path))      # no stack is up here
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_without_a_stack_it_says_how_to_start_one(capsys, tmp_path, monkeypatch):
+    from chaos.cli import main
+    monkeypatch.setenv("CHAOS_HOME", str(tmp_path))
+    assert main(["readiness", "--audience", "600000", "--join-rate", "50000/min"]) == 1
+    assert "chaos stack up" in capsys.readouterr().err
+
+
+def test_a_bad_headroom_is_usage(capsys, tmp_path, monkeypatch):
+    from chaos.cli import main
+    monkeypatch.setenv("CHAOS_HOME", str(tmp_path))
+    assert main(["readiness", "--audience", "600", "--join-rate", "10", "--headroom", "-1"]) == 2
+    assert "headroom must be a share from 0 to 10" in capsys.readouterr().err

@@ -62,7 +62,7 @@ def _reasons(doc: dict) -> str:
     items = "".join(f"<li>{escape(str(r))}</li>" for r in doc.get("reasons") or [])
     b = doc.get("binding_constraint")
     bind = (f"<p>Binding constraint: the {escape(b['tier'])} tier ({escape(b['slo'])}), "
-            f"{escape(b['dc'])}. {escape(str(doc.get('first_break', '')))}.</p>") if b else ""
+            f"{escape(b['dc'])}. First to break: {escape(str(doc.get('first_break', '')))}.</p>") if b else ""
     return f"<h2>Why</h2><ul>{items}</ul>{bind}"
 
 
@@ -176,24 +176,43 @@ def _usl_chart(t: dict) -> str:
                xmlns="http://www.w3.org/2000/svg", data_tier=t["tier"])
 
 
+THRESHOLDS = {"join_time": 2.0, "audio_delivered": 0.995, "mouth_to_ear": 0.4}
+
+
 def _sweep_chart(m: dict) -> str:
+    """The tier's first SLO against the step's load: the capacity curve, its threshold and
+    the knee; each point coloured by the step's verdict (inconclusive: the generator)."""
     steps = [s for s in m.get("steps") or [] if s.get("load") is not None]
     if not steps:
         return f'<p class="muted">{escape(m.get("words", ""))}</p>'
-    xs = [s["load"] for s in steps]
-    xhi = max(xs) * 1.1 or 1.0
-    out, X, Y = _frame(f"{m['tier']} with {m['units']} unit(s): run {m['run_id']}", 0, xhi, 0, 1,
-                       "load (joins/s)" if m["tier"] == "join" else "load (listeners held)", "")
+    sli = next(iter(steps[0].get("slos") or {"join_time": None}))
+    vals = [((s.get("slos") or {}).get(sli) or {}).get("value") for s in steps]
+    limit = THRESHOLDS.get(sli, 0.0)
+    finite_vals = [v for v in vals if isinstance(v, (int, float))]
+    ylo = min(finite_vals + [limit]) * (0.98 if sli == "audio_delivered" else 0.0)
+    yhi = 1.001 if sli == "audio_delivered" else (max(finite_vals + [limit]) * 1.1 or 1.0)
+    xhi = max(s["load"] for s in steps) * 1.1 or 1.0
+    out, X, Y = _frame(f"{m['tier']} with {m['units']} unit(s): {sli} against load (run {m['run_id']})",
+                       0, xhi, ylo, yhi,
+                       "load (joins/s)" if m["tier"] == "join" else "load (listeners held)", sli)
     colour = {"passed": "#2e7d32", "failed": "#c62828", "inconclusive": "#b26a00"}
-    for s in steps:
-        out.append(tag("rect", x=X(s["load"]) - 5, y=Y(0.9), width=10, height=Y(0.1) - Y(0.9),
-                       fill=colour.get(s["verdict"], "#555"), class_=f"step step-{s['verdict']}"))
-        out.append(tag("text", s["verdict"], x=X(s["load"]), y=Y(0.95), text_anchor="middle",
-                       fill=colour.get(s["verdict"], "#555")))
+    pts = [(X(s["load"]), Y(v)) for s, v in zip(steps, vals) if isinstance(v, (int, float))]
+    if len(pts) > 1:
+        out.append(tag("polyline", points=" ".join(f"{x:.1f},{y:.1f}" for x, y in pts), fill="none",
+                       stroke="#1f77b4", stroke_width=1.5, class_="capacity-curve"))
+    out.append(tag("line", x1=LEFT, x2=W - RIGHT, y1=Y(limit), y2=Y(limit), stroke="#d62728",
+                   stroke_dasharray="6 3", class_="threshold"))
+    out.append(tag("text", f"SLO {limit:g}", x=W - RIGHT + 4, y=Y(limit) + 4, fill="#d62728"))
+    for s, v in zip(steps, vals):
+        y = Y(v) if isinstance(v, (int, float)) else Y(ylo)
+        out.append(tag("circle", cx=X(s["load"]), cy=y, r=5, fill=colour.get(s["verdict"], "#555"),
+                       class_=f"step step-{s['verdict']}"))
     if m.get("knee") is not None:
         out.append(tag("line", x1=X(m["knee"]), x2=X(m["knee"]), y1=TOP, y2=H - BOTTOM, stroke="#d62728",
                        stroke_width=2, class_="knee"))
         out.append(tag("text", f"knee {m['knee']:.4g}", x=X(m["knee"]) + 4, y=TOP + 12, fill="#d62728"))
+    for i, note in enumerate(("green: held", "red: broke", "amber: generator", "not on schedule")):
+        out.append(tag("text", note, x=W - RIGHT + 4, y=TOP + 30 + 12 * i, class_="chart-note"))
     svg = tag("svg", inner="".join(out), class_="rd sweep", width=W, height=H, viewBox=f"0 0 {W} {H}",
               xmlns="http://www.w3.org/2000/svg", data_tier=m["tier"], data_units=m["units"])
     return svg + f"<p>{escape(m.get('words', ''))}</p>"

@@ -230,6 +230,12 @@ def point_of(journal: dict, tier: Tier, units: int, dcs: Sequence[str],
         sd = max((knee or lo) - lo, 0.0) / 2 if knee is not None else 0.0
         words = (f"{tier.name} with {units} unit(s) held to {lo:.4g} {unit} and broke at "
                  f"{knee:.4g} {unit} ({', '.join(n for n, e in first_broken.slos.items() if e and e.get('verdict') == 'failed')})")
+    elif journal.get("verdict") in ("inconclusive", "aborted") and "join_storm" in str(journal.get("reason")):
+        # the run ended early because the generator itself could not start or keep up
+        limit = "generator"
+        sd = 0.0
+        words = (f"{tier.name} with {units} unit(s) held to {capacity or 0:.4g} {unit}; then the "
+                 f"generator was the limit: {journal.get('reason')}")
     elif capped_at is not None:
         limit = "generator"
         sd = 0.0

@@ -297,3 +297,12 @@ def test_a_bad_headroom_is_usage(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("CHAOS_HOME", str(tmp_path))
     assert main(["readiness", "--audience", "600", "--join-rate", "10", "--headroom", "-1"]) == 2
     assert "headroom must be a share from 0 to 10" in capsys.readouterr().err
+
+
+def test_a_run_the_generator_could_not_finish_is_a_generator_limit():
+    j = _journal([(40, "passed", 0.1)], [(40, 39, 0.01)], verdict="inconclusive")
+    j["reason"] = ("could not inject join_storm(rate=80): FaultError: starting join_storm: ... the run's "
+                   "clients did not answer within 8 s")
+    p = point_of(j, JOIN, 2, ("dc-a", "dc-b"))
+    assert (p.capacity, p.knee, p.limit) == (39, None, "generator")
+    assert "the generator was the limit: could not inject join_storm" in p.words

@@ -79,6 +79,9 @@ class TierResult:
 
 def _fit(points: Sequence[Point]) -> usl.Fit | None:
     measured = [p for p in points if p.capacity is not None and p.capacity > 0]
+    knees = [p for p in measured if p.limit == "knee"]
+    if len({p.units for p in knees}) >= 2:    # lower bounds are not capacities: fit the knees
+        measured = knees
     if not measured:
         return None
     if len({p.units for p in measured}) >= 2:
@@ -97,7 +100,9 @@ def tier_result(tier: str, points: Sequence[Point], demand_value: float, fleet: 
     n1 = fleet.units(key, without_dc=lost) if survive else None
     ndcs = max(1, len([dc for dc, u in fleet.per_dc.items() if u.get(key, 0) > 0]))
     f = _fit(points)
-    lower = any(p.limit in ("generator", "sweep") for p in points if p.capacity is not None) \
+    fitted = set(f.units) if f is not None else set()
+    lower = any(p.limit in ("generator", "sweep") for p in points
+                if p.capacity is not None and p.units in fitted) \
         or not any(p.limit == "knee" for p in points)
     limits = "; ".join(p.words for p in points)
     knees = [p for p in points if p.capacity is None and p.knee is not None]

@@ -306,3 +306,13 @@ def test_a_run_the_generator_could_not_finish_is_a_generator_limit():
     p = point_of(j, JOIN, 2, ("dc-a", "dc-b"))
     assert (p.capacity, p.knee, p.limit) == (39, None, "generator")
     assert "the generator was the limit: could not inject join_storm" in p.words
+
+
+def test_lower_bounds_stay_out_of_the_fit_when_two_knees_were_measured():
+    fleet = Fleet.of_target(build("local", "resilient", 26000))
+    points = [_pt("join", 1, 100.0, 130.0), _pt("join", 2, 180.0, 230.0),
+              _pt("join", 3, 60.0, None, "generator")] + [p for p in _measured() if p.tier == "fanout"]
+    v = decide(Demand.of(600, "3000/min"), fleet, points, 0.3, survive=False)
+    join = next(t for t in v.tiers if t.tier == "join")
+    assert join.fit.units == (1, 2) and not join.lower_bound
+    assert "projected from 1-2 measured units to 3" in join.beyond

@@ -227,7 +227,8 @@ def point_of(journal: dict, tier: Tier, units: int, dcs: Sequence[str],
     if first_broken is not None:
         limit = "knee"
         lo = capacity if capacity is not None else 0.0
-        sd = max((knee or lo) - lo, 0.0) / 2 if knee is not None else 0.0
+        # the capacity lies somewhere in the bracket to the knee: a uniform's sd
+        sd = max((knee or lo) - lo, 0.0) / math.sqrt(12) if knee is not None else 0.0
         words = (f"{tier.name} with {units} unit(s) held to {lo:.4g} {unit} and broke at "
                  f"{knee:.4g} {unit} ({', '.join(n for n, e in first_broken.slos.items() if e and e.get('verdict') == 'failed')})")
     elif journal.get("verdict") in ("inconclusive", "aborted") and "join_storm" in str(journal.get("reason")):

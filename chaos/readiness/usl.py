@@ -51,14 +51,22 @@ class Fit:
         return math.sqrt(max(1.0 - self.sigma, 0.0) / self.kappa)
 
     def at(self, n: float) -> tuple[float, float]:
-        """Projected capacity of ``n`` units and its one-sigma uncertainty."""
+        """Capacity of ``n`` units and its one-sigma uncertainty: at a fleet size measured,
+        the measurement itself (the best evidence there is); elsewhere the fit's projection,
+        its band by the delta method."""
+        if n in self.units:
+            i = self.units.index(int(n))
+            return self.capacity[i], self.capacity_sd[i]
+        return self.project(n)
+
+    def project(self, n: float) -> tuple[float, float]:
+        """The fit's projection at ``n`` units and its one-sigma band."""
         p = np.array([self.lam, self.sigma, self.kappa])
         x = float(usl(n, *p))
         eps = np.maximum(np.abs(p) * 1e-6, 1e-9)
         grad = np.array([(float(usl(n, *(p + e))) - x) / e[i]
                          for i, e in enumerate(np.diag(eps))])
-        var = float(grad @ np.asarray(self.cov) @ grad)
-        return x, math.sqrt(max(var, 0.0))
+        return x, math.sqrt(max(float(grad @ np.asarray(self.cov) @ grad), 0.0))
 
     def beyond(self, n: float) -> str:
         """Words for a projection past (or within) the data."""

@@ -73,6 +73,7 @@ def test_usl_fit_recovers_known_parameters():
     assert f.peak_units == pytest.approx(np.sqrt(0.92 / 0.01), rel=0.1)
     cap, sd = f.at(20)
     assert cap == pytest.approx(usl.usl(20, 100, 0.08, 0.01), rel=0.05) and sd > 0
+    assert f.at(4) == (pytest.approx(x[3]), pytest.approx(0.02 * x[3]))   # measured (sd floored at 2 %)
     assert "beyond the data" in f.beyond(20) and f.beyond(8) == ""
 
 
@@ -139,7 +140,7 @@ def test_point_finds_the_knee_and_brackets_it():
                  [(40, 39, 0.01), (80, 79, 0.02), (160, 158, 0.03)])
     p = point_of(j, JOIN, 1, ("dc-a",))
     assert (p.capacity, p.knee, p.limit) == (79, 158, "knee")
-    assert p.capacity_sd == pytest.approx((158 - 79) / 2)
+    assert p.capacity_sd == pytest.approx((158 - 79) / np.sqrt(12))
     assert "broke at 158 joins/s (join_time)" in p.words
 
 
@@ -316,3 +317,8 @@ def test_lower_bounds_stay_out_of_the_fit_when_two_knees_were_measured():
     join = next(t for t in v.tiers if t.tier == "join")
     assert join.fit.units == (1, 2) and not join.lower_bound
     assert "projected from 1-2 measured units to 3" in join.beyond
+
+
+def test_at_a_measured_size_the_measurement_is_the_capacity():
+    f = usl.fit([1, 2, 3], [40.0, 300.0, 120.0], [20.0, 150.0, 60.0])     # noisy, badly conditioned
+    assert f.at(3) == (120.0, 60.0) and f.project(3)[0] != 120.0

@@ -122,8 +122,17 @@ def tier_result(tier: str, points: Sequence[Point], demand_value: float, fleet: 
             f"the fleet has no {key}; give them in the fleet file"
         return TierResult(tier, t.unit, demand_value, n, n1, lost, f, None, 0.0, None, 0.0, None,
                           None, lower, limits, "", None, None, Readiness.INCONCLUSIVE, why)
-    cap, cap_sd = f.at(n)
-    cap_n1, cap_n1_sd = f.at(n1) if n1 else (None, 0.0)
+    # a lower bound measured at a fleet size (the generator, not the stack, stopped there)
+    # is evidence too: the capacity there is at least that
+    floor = {p.units: p.capacity for p in points
+             if p.limit in ("generator", "sweep") and p.capacity is not None}
+
+    def at(units: int) -> tuple[float, float, float]:
+        c, sd = f.at(units)
+        lb = floor.get(units, 0.0)
+        return max(c, lb), sd, max(c - sd, lb)
+    cap, cap_sd, cap_lo = at(n)
+    cap_n1, cap_n1_sd, cap_n1_lo = at(n1) if n1 else (None, 0.0, 0.0)
     if n1 == 0:
         cap_n1, cap_n1_sd = 0.0, 0.0
     head = cap / demand_value - 1
@@ -138,8 +147,7 @@ def tier_result(tier: str, points: Sequence[Point], demand_value: float, fleet: 
         need_total = per_dc * ndcs if per_dc is not None else None   # a fleet is per DC
     binding = head_n1 if head_n1 is not None else head
     binding_cap = cap_n1 if cap_n1 is not None else cap
-    binding_sd = cap_n1_sd if cap_n1 is not None else cap_sd
-    low = (binding_cap - binding_sd) / demand_value - 1
+    low = (cap_n1_lo if cap_n1 is not None else cap_lo) / demand_value - 1
     which = "without " + lost if cap_n1 is not None else "with the whole fleet"
     if binding < 0 and not lower:
         v = Readiness.NO_GO

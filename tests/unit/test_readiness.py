@@ -322,3 +322,12 @@ def test_lower_bounds_stay_out_of_the_fit_when_two_knees_were_measured():
 def test_at_a_measured_size_the_measurement_is_the_capacity():
     f = usl.fit([1, 2, 3], [40.0, 300.0, 120.0], [20.0, 150.0, 60.0])     # noisy, badly conditioned
     assert f.at(3) == (120.0, 60.0) and f.project(3)[0] != 120.0
+
+
+def test_a_lower_bound_at_the_fleet_size_props_up_an_uncertain_projection():
+    fleet = Fleet.of_target(build("local", "resilient", 26000))
+    points = [_pt("join", 1, 143.0, 311.0), _pt("join", 2, 143.0, 626.0),
+              _pt("join", 3, 230.0, None, "generator")] + [p for p in _measured() if p.tier == "fanout"]
+    v = decide(Demand.of(60, "600/min"), fleet, points, 0.3, survive=False)
+    join = next(t for t in v.tiers if t.tier == "join")
+    assert join.capacity >= 230.0 and join.verdict is Readiness.GO

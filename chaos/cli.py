@@ -10,7 +10,7 @@ import sys
 
 from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
-from . import cli_fault, stack
+from . import cli_fault, cli_readiness, stack
 from .errors import ChaosError, ConfigError
 from .validate import MAX_LISTENERS, MAX_THICK_PER_DC, arg, integer, seconds
 
@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--profile", choices=PROFILES, default="resilient")
     up.add_argument("--base-port", type=arg(integer, lo=1024, hi=64535), default=DEFAULT_BASE_PORT,
                     help=f"first port of the ~520 the stack uses (default {DEFAULT_BASE_PORT})")
+    up.add_argument("--gateways-per-dc", type=arg(integer, lo=1, hi=9), default=1, metavar="N",
+                    help="gateways in each DC: gateway-a, gateway-a2, ... (local runtime; default 1)")
+    up.add_argument("--edges-per-dc", type=arg(integer, lo=1, hi=9), default=1, metavar="N",
+                    help="edges in each DC: edge-a, edge-a2, ... (local runtime; default 1)")
     up.add_argument("--timeout", type=arg(seconds, positive=True), default=None, metavar="S",
                     help="give up if not healthy after S seconds (default 45 local, 240 docker)")
     status = st_sub.add_parser("status", help="services, DC, health, address")
@@ -55,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
     cli_fault.add_fault_parser(sub, _Parser)
+    cli_readiness.add_parser(sub, _Parser)
 
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
     rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
@@ -88,7 +93,8 @@ def cmd_stack(args) -> int:
     if args.action == "up":
         if args.timeout is not None and args.timeout <= 0:
             raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout}")
-        state = stack.up(args.runtime, args.profile, args.base_port, args.timeout, _progress)
+        state = stack.up(args.runtime, args.profile, args.base_port, args.timeout, _progress,
+                         gateways_per_dc=args.gateways_per_dc, edges_per_dc=args.edges_per_dc)
         gws = ", ".join(s.public for s in state.topology.of_kind("gateway"))
         _console().print(f"stack [bold]{state.stack_id}[/bold] is up: {state.runtime} runtime, "
                          f"{state.profile} profile, {len(state.topology.services)} services healthy; "
@@ -199,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "explore":
             from .explore.cli import cmd
             return cmd(args, _console(), _progress)
+        if args.command == "readiness":
+            return cli_readiness.cmd(args)
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

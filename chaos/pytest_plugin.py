@@ -236,6 +236,38 @@ def chaos_explore(pytestconfig: pytest.Config, chaos_stacks):
 
 
 @pytest.fixture
+def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property):
+    """Gate a release on an event: ``chaos_readiness(audience=600_000, join_rate="50000/min",
+    survive="dc_loss", fleet="fleet.yaml", quick=True, expect=("GO",))`` ->
+    chaos.readiness.Assessment; fails the test unless the verdict is one of ``expect``
+    (``expect=None``: judge it yourself), with the verdict's sentence and reasons."""
+    from pathlib import Path
+
+    from chaos.readiness import Demand, assess, load_fleet
+    config = request.config
+    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+
+    def _assess(audience: int, join_rate, *, ramp="10m", session="30m", fleet=None,
+                expect=("GO",), **kw):
+        fleet_obj = None
+        if fleet is not None:
+            path = Path(request.node.path).parent / fleet
+            fleet_obj, _ = load_fleet(path, space_stack.topology)
+        demand = Demand.of(audience, join_rate, ramp, session)
+        _say(config, f"readiness: {audience:,} listeners at {demand.join_rate_per_s:.4g} joins/s")
+        a = assess(demand, space_stack, fleet=fleet_obj, reports_dir=reports,
+                   progress=lambda what, t, total, msg: _say(config, f"[{what}] {msg}"), **kw)
+        record_property("chaos.readiness", str(a.verdict.verdict))
+        record_property("chaos.readiness.report", str(a.files["readiness.html"]))
+        if expect is not None and str(a.verdict.verdict) not in expect:
+            pytest.fail("\n".join([f"readiness {a.verdict.verdict} (expected {' or '.join(expect)}): "
+                                   f"{a.verdict.sentence}", *a.verdict.reasons,
+                                   f"report: {a.files['readiness.html']}"]), pytrace=False)
+        return a
+    return _assess
+
+
+@pytest.fixture
 def chaos_experiment(request: pytest.FixtureRequest):
     """Build an experiment named after the test: ``chaos_experiment(method=[...], ...)``."""
     from chaos.experiment import Experiment

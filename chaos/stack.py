@@ -42,9 +42,22 @@ def _validate(runtime: str, profile: str, base_port: int) -> None:
                           "(the stack uses about 520 ports above it)")
 
 
+def _validate_units(runtime: str, gateways_per_dc: int, edges_per_dc: int) -> None:
+    from .adapters.space.reference import MAX_PER_DC
+    for what, n in (("gateways_per_dc", gateways_per_dc), ("edges_per_dc", edges_per_dc)):
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PER_DC:
+            raise ConfigError(f"{what} must be a whole number from 1 to {MAX_PER_DC}, got {n!r}")
+    if runtime != "local" and (gateways_per_dc > 1 or edges_per_dc > 1):
+        raise ConfigError(f"more than one gateway or edge per DC runs on the local runtime only "
+                          f"(the {runtime} stack has one of each per DC); leave gateways_per_dc "
+                          "and edges_per_dc at 1, or use the local runtime")
+
+
 def up(runtime: str = "local", profile: str = "resilient", base_port: int = DEFAULT_BASE_PORT,
-       timeout_s: float | None = None, progress: Progress = quiet) -> StackState:
+       timeout_s: float | None = None, progress: Progress = quiet, *, gateways_per_dc: int = 1,
+       edges_per_dc: int = 1) -> StackState:
     _validate(runtime, profile, base_port)
+    _validate_units(runtime, gateways_per_dc, edges_per_dc)
     existing = StackState.load()
     if existing is not None:
         rt = runtime_for(existing.runtime, existing.stack_id)
@@ -58,7 +71,7 @@ def up(runtime: str = "local", profile: str = "resilient", base_port: int = DEFA
         progress(f"removing the state of a stack that is no longer running ({existing.stack_id})")
         rt.down(existing.topology, existing.runtime_state, progress)
         StackState.clear()
-    topo = build(runtime, profile, base_port)
+    topo = build(runtime, profile, base_port, gateways_per_dc, edges_per_dc)
     stack_id = f"space-{uuid.uuid4().hex[:8]}"
     rt = runtime_for(runtime, stack_id)
     rt.preflight(topo)

@@ -80,7 +80,9 @@ def specs(topo: Target, space: str, speaker_id: str | None, arrivals: ArrivalSch
     rewrite = _url_rewrite(topo, options)
     return [worker.WorkerSpec(index=w, workers=k, offsets=array("d", offsets[w::k]).tobytes(),
                               gateways=gateways, space=space, speaker_id=speaker_id,
-                              options=options, duration_s=arrivals.duration_s, url_rewrite=rewrite)
+                              options=options, duration_s=arrivals.duration_s, url_rewrite=rewrite,
+                              home_gateways={dc: sum(1 for g in topo.of_kind("gateway")
+                                                     if g.dc == dc and g.public) for dc in topo.dcs})
             for w in range(k)]
 
 

@@ -29,7 +29,7 @@ import time
 import traceback
 from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..probes.admission import Refused
 from .histogram import Histogram
@@ -55,10 +55,23 @@ class WorkerSpec:
     options: StormOptions
     duration_s: float
     url_rewrite: tuple[tuple[str, str], ...] = ()   # (link address, edge address): edge_direct
+    home_gateways: dict[str, int] = field(default_factory=dict)  # DC -> its own gateways (spread over)
+
+    def gateways_for(self, home_dc: str, i: int) -> tuple[str, ...]:
+        """The gateways the i-th arrival tries: its DC's own in turn (a DC with several
+        gateways behind one name spreads its listeners), then the other DCs'."""
+        gws = self.gateways[home_dc]
+        n = self.home_gateways.get(home_dc, 1)
+        if n <= 1:
+            return gws
+        k = (i // max(len(self.gateways), 1)) % n
+        return gws[k:n] + gws[:k] + gws[n:]
 
     def home_dc(self, i: int) -> str:
-        """The home DC of this worker's i-th arrival: global index round-robin over the DCs."""
-        return DCS[(self.index + i * self.workers) % len(DCS)]
+        """The home DC of this worker's i-th arrival: global index round-robin over the
+        target's DCs (the keys of ``gateways``, in the target's order)."""
+        dcs = tuple(self.gateways)
+        return dcs[(self.index + i * self.workers) % len(dcs)]
 
 
 class JoinFailed(Exception):
@@ -228,7 +241,8 @@ class WorkerStorm:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         sock = None
         try:
-            sock, done = await self._join(self.spec.home_dc(i), start + self.opt.join_timeout_s)
+            sock, done = await self._join(self.spec.home_dc(i), start + self.opt.join_timeout_s,
+                                          self.spec.index + i * self.spec.workers)
         except JoinFailed as e:
             self.failures[e.reason] += 1
             self.join.record_failed()
@@ -252,9 +266,9 @@ class WorkerStorm:
             self.samples.append(value)
 
     # -- one join -----------------------------------------------------------------------
-    async def _join(self, home_dc: str, deadline: float) -> tuple[ThinSocket, float]:
+    async def _join(self, home_dc: str, deadline: float, turn: int = 0) -> tuple[ThinSocket, float]:
         """An open socket that has heard the speaker, and the monotonic time it did."""
-        gateways = self.spec.gateways[home_dc]
+        gateways = self.spec.gateways_for(home_dc, turn)
         delays = self.retry.delays(self.rng)
         last = "timeout:join_request"
         attempts = 0

@@ -55,12 +55,24 @@ def from_topology(topo: _topo.Topology) -> Target:
                   profile=topo.profile, base_port=topo.base_port, source="reference")
 
 
+MAX_PER_DC = _topo.MAX_PER_DC
+
+
 def build(runtime: str = "local", profile: str = "resilient",
-          base_port: int = DEFAULT_BASE_PORT) -> Target:
-    """The reference stack as a target (raises ValueError on an unknown runtime or profile)."""
-    return from_topology(_topo.build(runtime, profile, base_port))
+          base_port: int = DEFAULT_BASE_PORT, gateways_per_dc: int = 1,
+          edges_per_dc: int = 1) -> Target:
+    """The reference stack as a target (raises ValueError on an unknown runtime or profile,
+    or a count of gateways or edges per DC it cannot run)."""
+    return from_topology(_topo.build(runtime, profile, base_port, gateways_per_dc=gateways_per_dc,
+                                     edges_per_dc=edges_per_dc))
+
+
+def per_dc(target: Target, kind: str) -> int:
+    """How many services of ``kind`` the reference target has in each DC (the most in any)."""
+    return max((sum(1 for s in target.of_kind(kind) if s.dc == dc) for dc in target.dcs), default=1) or 1
 
 
 def topology(target: Target) -> _topo.Topology:
     """The stack's own topology for a reference target (its launchers need it)."""
-    return _topo.build(target.runtime, target.profile, target.base_port)
+    return _topo.build(target.runtime, target.profile, target.base_port,
+                       gateways_per_dc=per_dc(target, "gateway"), edges_per_dc=per_dc(target, "edge"))

@@ -1,0 +1,138 @@
+"""What the event needs and what will serve it: the demand, and the production fleet.
+
+    demand = Demand.of(audience=600_000, join_rate="50000/min", ramp="10m", session="30m")
+    fleet = load_fleet("fleet.yaml")            # or Fleet.of_target(target): the target's own
+
+A fleet file (YAML) gives the production fleet per DC and tier, and may carry the event too
+(flags given on the command line win)::
+
+    event: {audience: 600000, join_rate: 50000/min, ramp: 10m, session: 30m}
+    fleet:
+      dc-a: {gateways: 40, edges: 600, origins: 2}
+      dc-b: {gateways: 40, edges: 600, origins: 2}
+      dc-c: {gateways: 40, edges: 600}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ConfigError
+from ..load.arrivals import parse_rate
+from ..targets.model import Target
+
+TIERS = ("gateways", "edges", "origins")       # fleet keys; a tier's kind is its singular
+KIND_OF = {"gateways": "gateway", "edges": "edge", "origins": "origin"}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*$")
+_UNIT_S = {None: 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+MAX_AUDIENCE = 100_000_000
+
+
+def parse_duration(text: str | float | int, what: str) -> float:
+    """Seconds from 600, "600s", "10m", "10min" or "1h"."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        s = float(text)
+    else:
+        m = _DURATION.match(str(text))
+        if not m:
+            raise ConfigError(f"{what} {text!r} is not a duration; write seconds (600) or "
+                              "with a unit: 600s, 10m, 1h")
+        s = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if not math.isfinite(s) or s < 0:
+        raise ConfigError(f"{what} must be 0 s or more, got {text!r}")
+    return s
+
+
+@dataclass(frozen=True)
+class Demand:
+    """The event at its real size: ``audience`` listeners at once, arriving at up to
+    ``join_rate_per_s``, reached after ``ramp_s``, staying ``session_s``."""
+    audience: int
+    join_rate_per_s: float
+    ramp_s: float = 600.0
+    session_s: float = 1800.0
+
+    @classmethod
+    def of(cls, audience, join_rate, ramp="10m", session="30m") -> Demand:
+        if isinstance(audience, bool) or not isinstance(audience, int) or not 1 <= audience <= MAX_AUDIENCE:
+            raise ConfigError(f"audience must be a whole number of listeners from 1 to "
+                              f"{MAX_AUDIENCE:,}, got {audience!r}")
+        rate = parse_rate(join_rate) if isinstance(join_rate, str) else float(join_rate)
+        if not rate > 0 or not math.isfinite(rate):
+            raise ConfigError(f"join_rate must be more than 0 joins/s, got {join_rate!r}")
+        return cls(audience, rate, parse_duration(ramp, "ramp"), parse_duration(session, "session"))
+
+    def to_dict(self) -> dict:
+        return {"audience": self.audience, "join_rate_per_s": round(self.join_rate_per_s, 3),
+                "join_rate_per_min": round(self.join_rate_per_s * 60), "ramp_s": self.ramp_s,
+                "session_s": self.session_s}
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Units per DC and tier: ``{"dc-a": {"gateways": 40, "edges": 600}, ...}``."""
+    per_dc: dict[str, dict[str, int]] = field(default_factory=dict)
+    source: str = ""            # the file, or "the target's own"
+
+    def units(self, tier: str, without_dc: str | None = None) -> int:
+        return sum(t.get(tier, 0) for dc, t in self.per_dc.items() if dc != without_dc)
+
+    def largest_dc(self, tier: str) -> str | None:
+        """The DC whose loss costs the tier the most units."""
+        return max(self.per_dc, key=lambda dc: self.per_dc[dc].get(tier, 0), default=None)
+
+    @classmethod
+    def of_target(cls, target: Target) -> Fleet:
+        per_dc = {dc: {tier: sum(1 for s in target.in_dc(dc) if s.kind == KIND_OF[tier])
+                       for tier in TIERS} for dc in target.dcs}
+        return cls(per_dc, "the target's own")
+
+    def to_dict(self) -> dict:
+        return {"per_dc": self.per_dc, "source": self.source,
+                "total": {t: self.units(t) for t in TIERS}}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Tier(_Strict):
+    gateways: int = Field(default=0, ge=0, le=100_000)
+    edges: int = Field(default=0, ge=0, le=100_000)
+    origins: int = Field(default=0, ge=0, le=100_000)
+
+
+class _Event(_Strict):
+    audience: int | None = Field(default=None, ge=1, le=MAX_AUDIENCE)
+    join_rate: str | float | None = None
+    ramp: str | float | None = None
+    session: str | float | None = None
+
+
+class _FleetFile(_Strict):
+    event: _Event | None = None
+    fleet: dict[str, _Tier]
+
+
+def load_fleet(path: str | Path, target: Target | None = None) -> tuple[Fleet, dict]:
+    """The fleet of a YAML file, and its ``event`` section (possibly empty) as keyword
+    arguments for ``Demand.of``. With ``target``, every DC must be one of the target's."""
+    from .. import yamlfile
+    doc = yamlfile.read(path, "a fleet file")
+    model = yamlfile.validate(doc, _FleetFile, "fleet file")
+    if target is not None:
+        bad = [(("fleet", dc), f"DC {dc!r} is not one of the target's ({', '.join(target.dcs)})")
+               for dc in model.fleet if dc not in target.dcs]
+        if bad:
+            raise yamlfile.fail(doc, "fleet file", bad)
+    if not model.fleet or not any(t.gateways or t.edges for t in model.fleet.values()):
+        raise yamlfile.fail(doc, "fleet file", [(("fleet",), "no gateways or edges in any DC; "
+                                                 "give e.g. dc-a: {gateways: 40, edges: 600}")])
+    fleet = Fleet({dc: t.model_dump() for dc, t in model.fleet.items()}, str(path))
+    event = {k: v for k, v in (model.event.model_dump() if model.event else {}).items() if v is not None}
+    return fleet, event

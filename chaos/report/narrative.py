@@ -78,7 +78,11 @@ def breach_sentence(journal: dict, slo: dict) -> str:
     if fault is None:
         text += ", before any fault was injected"
     else:
-        text += f", {fmt.dur(at - float(fault['started_s']))} after {_label(fault)} started"
+        ended = fault.get("ended_s")
+        if ended is not None and float(ended) < at:   # it broke once the fault was over
+            text += f", {fmt.dur(at - float(ended))} after {_label(fault)} ended"
+        else:
+            text += f", {fmt.dur(at - float(fault['started_s']))} after {_label(fault)} started"
     where = _where(journal, slo, fault)
     if where:
         text += f"; {where}"

@@ -503,3 +503,12 @@ def test_any_field_null_or_missing_still_renders_everything(kind):
                 report.summary(j, Console(file=io.StringIO(), width=100))
             tried += 1
     assert tried > 100
+
+
+def test_a_breach_after_its_fault_ended_is_timed_from_the_end():
+    from chaos.report.narrative import breach_sentence
+    j = canary_journal()
+    j["faults"][0]["ended_s"] = 11.0        # the fault ran 8..11 s; join_time broke at 13 s
+    slo = next(s for s in j["slos"] if s["name"] == "join_time" and s["phase"] == "during")
+    text = breach_sentence(j, slo)
+    assert "2 s after dc_loss(dc-a) ended" in text and "started" not in text, text

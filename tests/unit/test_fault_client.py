@@ -21,10 +21,11 @@ from chaos.faults import Engine, FaultError, FaultSpec, Ledger, Selector, kinds,
 from chaos.faults import exec_client
 from chaos.faults.executors import MECHANISMS
 from chaos.load.worker import WorkerStorm
-from chaos.adapters.space import speaker as speaker_mod
+from chaos.probes import voice as voice_mod
 from chaos.probes.clients import SessionClients
 from chaos.probes.session import LiveRun
-from chaos.adapters.space.speaker import HISTORY_FRAMES, Speaker, Voice, hot_mic
+from chaos.adapters.space.speaker import Speaker
+from chaos.probes.voice import HISTORY_FRAMES, Voice, hot_mic
 from space import wire
 from space.mixer import SLOT_S, Mixer
 from space.opus import Decoder
@@ -453,4 +454,4 @@ def test_a_storm_not_stopped_runs_its_schedule_and_holds_until_release():
 
 
 def test_speaker_module_constants():
-    assert speaker_mod.MAX_ECHO_S == 1.0 and HISTORY_FRAMES == 52
+    assert voice_mod.MAX_ECHO_S == 1.0 and HISTORY_FRAMES == 52

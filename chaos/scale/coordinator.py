@@ -13,9 +13,11 @@ resolved, never a silent loss.
 from __future__ import annotations
 
 import asyncio
-import math
+import base64
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..errors import ConfigError, ProbeError
 from ..load.arrivals import INCIDENT_JOINS_PER_S
@@ -63,6 +65,7 @@ class ShardState:
     dead_at_s: float | None = None
     halted_at_s: float | None = None   # on the coordinator's clock, since T0
     last_seen: float = 0.0
+    samples: np.ndarray | None = field(default=None, repr=False)   # from the final report
     writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     pongs: asyncio.Queue = field(default_factory=asyncio.Queue, repr=False)
 
@@ -94,12 +97,15 @@ class ScaledResult:
     started_ns: int = 0                # T0 on the coordinator's clock
     merged: JoinHdr = field(repr=False, compare=False, default_factory=JoinHdr)
     by_s: dict = field(repr=False, compare=False, default_factory=dict)
+    samples: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.empty((0, 2)))
 
     def join_samples(self, t0_ns: int | None = None):
-        """(second's middle since t0_ns, join time or +inf) per join, from the per-second
-        histograms: a join_time series at 1 s and 0.1 % resolution."""
-        import numpy as np
+        """(request time since t0_ns, join time or +inf) per join, sorted: the shards' own
+        samples; a dead shard's joins from its per-second histograms (1 s, 0.1 %)."""
         shift = 0.0 if t0_ns is None else (self.started_ns - t0_ns) / 1e9
+        if len(self.samples) and not self.dead:
+            order = np.argsort(self.samples[:, 0], kind="stable")
+            return self.samples[order, 0] + shift, self.samples[order, 1]
         t, v = [], []
         for sec in sorted(self.by_s):
             for value, n in self.by_s[sec].values_s():
@@ -112,6 +118,13 @@ class ScaledResult:
         """Every arrival of a live shard joined or failed; a dead shard's are in dead."""
         lost = sum(d["lost"] for d in self.dead)
         return self.joined + self.failed + lost == self.arrivals
+
+    def histogram_of_samples(self) -> JoinHdr:
+        """One histogram of every join the shards sampled (a check on the merge)."""
+        h = JoinHdr()
+        for v in self.samples[:, 1]:
+            h.record(float(v))
+        return h
 
     def describe(self) -> str:
         lines = [f"{self.engine} engine, {self.shards} shards: {self.fired:,} of {self.arrivals:,} "
@@ -219,6 +232,8 @@ class Coordinator:
             s.halted_at_s = msg["shard_wall"] - (s.offset_s or 0.0) - self.t0_wall
         elif kind == "final":
             s.final = msg["report"]
+            raw = base64.b64decode(s.final.pop("samples", "") or b"")
+            s.samples = np.frombuffer(raw, dtype=float).reshape(-1, 2)
         self._changed.set()
 
     def _dead(self, s: ShardState) -> None:
@@ -364,4 +379,6 @@ class Coordinator:
             rate_by_s=tuple(self.fired_by_s.get(i, 0) for i in range(n)),
             scale_factor=ScaleFactor(achieved / INCIDENT_JOINS_PER_S, peak / INCIDENT_AUDIENCE),
             peak_concurrent=peak, started_ns=int((self.t0_wall or 0.0) * 1e9),
-            merged=self.merged, by_s=dict(self.by_s))
+            merged=self.merged, by_s=dict(self.by_s),
+            samples=np.concatenate([s.samples for s in self.state.values()
+                                    if s.samples is not None] or [np.empty((0, 2))]))

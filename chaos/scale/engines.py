@@ -142,6 +142,6 @@ def engine_for(name: str, **kw):
     if name == "swarm":
         return SwarmEngine(**kw)
     if name == "k8s":
-        raise ConfigError("the k8s engine writes manifests for you to apply "
-                          "(chaos.scale.k8s.write_manifests); it does not run shards itself")
+        from .k8s import K8sEngine
+        return K8sEngine(**kw)
     raise ConfigError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")

@@ -13,6 +13,7 @@ goes away.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import sys
@@ -95,7 +96,8 @@ async def run(shard: Shard) -> int:
     finally:
         streamer.cancel()
     await storm.snapshot(int(max(0.0, time.monotonic() - t0)))
-    report.pop("samples", None)
+    # each join's (start since T0, time): the coordinator can check its merge against them
+    report["samples"] = base64.b64encode(report["samples"]).decode("ascii")
     await wire.send(writer, "final", report=report)
     listener.cancel()
     writer.close()

@@ -155,7 +155,7 @@ class ScaledResult:
 class Coordinator:
     def __init__(self, plan: StormPlan, shards: int, *, engine: str = "local",
                  objective: JoinObjective | None = None, host: str = "127.0.0.1",
-                 port: int = 0, connect_timeout_s: float = 60.0, silence_s: float = 3.0) -> None:
+                 port: int = 0, connect_timeout_s: float = 60.0, silence_s: float = 10.0) -> None:
         self.plan, self.count, self.engine = plan, shards, engine
         self.objective = objective
         self.host, self.port = host, port

@@ -95,7 +95,8 @@ class SwarmEngine:
         args = ["service", "create", "--detach", "--name", self.service,
                 "--replicas", str(count), "--restart-condition", "none",
                 "--label", "chaos.scale=shards", "--network", self.network,
-                "--env", "CHAOS_SHARD_SLOT={{.Task.Slot}}"]
+                "--env", "CHAOS_SHARD_SLOT={{.Task.Slot}}",
+                "--env", "CHAOS_SHARD_NAME={{.Task.Name}}"]
         for k, v in {**shard_env(None, count, sink), **self.env}.items():
             args += ["--env", f"{k}={v}"]
         for m in self.mounts:
@@ -114,7 +115,7 @@ class SwarmEngine:
 
     def containers(self) -> dict[int, str]:
         """Task slot - 1 -> container id, for the tasks running on this node."""
-        out = _docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.service}",
+        out = _docker("ps", "--filter", f"label=com.docker.swarm.service.name={self.service}",
                       "--format", '{{.ID}} {{.Label "com.docker.swarm.task.name"}}')
         got = {}
         for line in out.splitlines():

@@ -63,8 +63,11 @@ async def run_plan(plan: StormPlan, *, shards: int, engine: str = "local",
             side = asyncio.create_task(during(coord, eng))
         return await coord.run(eng.check)
     finally:
-        if side is not None:
+        if side is not None and not side.done():
             side.cancel()
-            await asyncio.gather(side, return_exceptions=True)
         await coord.close()
         await asyncio.to_thread(eng.stop)
+        if side is not None:
+            failed = (await asyncio.gather(side, return_exceptions=True))[0]
+            if isinstance(failed, Exception):
+                raise failed   # what ran beside the storm failed: its result would mislead

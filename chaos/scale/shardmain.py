@@ -67,7 +67,7 @@ class ShardStorm(WorkerStorm):
 async def run(shard: Shard) -> int:
     reader, writer = await _connect(shard)
     await wire.send(writer, "hello", index=shard.index, count=shard.count, pid=os.getpid(),
-                    host=socket.gethostname())
+                    host=os.environ.get("CHAOS_SHARD_NAME") or socket.gethostname())
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
             msg = await wire.recv(reader)

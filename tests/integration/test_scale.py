@@ -1,0 +1,158 @@
+"""Scale-out against the local stack: a join storm split over shards on the local engine and
+on a single-node Docker Swarm (shards as the tasks of one service, host networking), with
+one set of results: the rate delivered, every join counted once, merged percentiles equal
+to one histogram of all joins, a halt that stops every shard within 1 s, a killed shard
+reported with the share of the audience it carried.
+
+The swarm tests make this Docker engine a single-node swarm for the module and always
+leave it; they are skipped when the engine is already in a swarm (someone else's)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chaos import stack
+from chaos.load import ArrivalSchedule, StormOptions
+from chaos.scale import JoinObjective, run_scaled
+
+from .conftest import bring_up
+from .test_load_storm import with_speaker
+
+pytestmark = [pytest.mark.local, pytest.mark.timeout(300)]
+BASE = int(os.environ.get("CHAOS_TEST_SCALE_BASE_PORT", "31000"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def resilient(chaos_home):
+    state = bring_up("local", "resilient", BASE)
+    yield state
+    stack.down()
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory):
+    """A single-node swarm made here, always left; and how to run this working copy in the
+    stack's image (its Python is the same minor version as ours)."""
+    if shutil.which("docker") is None or _docker("info").returncode != 0:
+        pytest.skip("no Docker engine")
+    if _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() != "inactive":
+        pytest.skip("this Docker engine is already in a swarm that is not ours")
+    init = _docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    assert init.returncode == 0, init.stderr
+    try:
+        import hdrh
+        deps = tmp_path_factory.mktemp("shard-deps")
+        src = Path(hdrh.__file__).parent
+        shutil.copytree(src, deps / "hdrh")
+        for so in src.parent.glob("pyhdrh*.so"):
+            shutil.copy(so, deps)
+        yield {"image": "chaos-space:latest",
+               "mounts": (f"{ROOT}:/src", f"{deps}:/deps"),
+               "env": {"PYTHONPATH": "/src:/deps"}}
+    finally:
+        left = _docker("swarm", "leave", "--force")
+        assert left.returncode == 0, left.stderr
+
+
+def storm(topo, schedule, shards, engine, engine_options=None, objective=None, during=None,
+          hold_s=0.5):
+    return asyncio.run(with_speaker(topo, f"scale-{engine}", lambda space, spk: run_scaled(
+        topo, space, spk, schedule, StormOptions(hold_s=hold_s), shards=shards, engine=engine,
+        engine_options=engine_options, objective=objective, during=during)))
+
+
+def assert_one_set_of_results(r, schedule, shards):
+    arrivals = len(schedule.offsets())
+    assert r.shards == shards and r.arrivals == arrivals
+    sizes = [s["arrivals"] for s in r.per_shard]
+    assert sum(sizes) == arrivals and max(sizes) - min(sizes) <= 1
+    assert r.fired == arrivals and sum(s["fired"] for s in r.per_shard) == arrivals
+    assert r.joined + r.failed == arrivals and r.accounted
+    assert len(r.samples) == arrivals                  # each join once, from its own shard
+    assert r.joined >= 0.99 * arrivals, r.describe()
+    whole = r.histogram_of_samples()
+    for q in (0.5, 0.95, 0.99):
+        assert r.merged.quantile(q) == whole.quantile(q)
+    assert all(s["clock_offset_ms"] is not None and abs(s["clock_offset_ms"]) < 50
+               for s in r.per_shard)
+
+
+# -- the local engine -------------------------------------------------------------------------------
+
+def test_local_shards_give_one_set_of_results(resilient):
+    schedule = ArrivalSchedule(100, 4, process="even", seed=1)
+    r = storm(resilient.topology, schedule, 3, "local")
+    assert_one_set_of_results(r, schedule, 3)
+    assert r.engine == "local" and not r.dead and r.halt is None
+
+
+def test_a_killed_local_shard_is_reported_with_its_share(resilient):
+    schedule = ArrivalSchedule(80, 6, process="even", seed=2)
+
+    async def kill_one(coord, engine):
+        while coord.t0_wall is None:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0 + 2.5)   # T0 is a second after the start messages
+        engine.kill(1)
+
+    r = storm(resilient.topology, schedule, 4, "local", during=kill_one)
+    assert [d["index"] for d in r.dead] == [1], r.describe()
+    d = r.dead[0]
+    assert d["share"] == pytest.approx(d["arrivals"] / r.arrivals) and 0.24 < d["share"] < 0.26
+    assert 0 < d["lost"] < d["arrivals"]
+    assert "shard 1 died" in r.describe() and f"{d['share']:.1%} of the audience" in r.describe()
+    assert r.accounted                     # the survivors' joins plus the dead shard's lost ones
+
+
+# -- Docker Swarm ------------------------------------------------------------------------------------
+
+def test_a_join_storm_over_4_swarm_shards_delivers_the_rate(resilient, swarm):
+    schedule = ArrivalSchedule(200, 8, process="even", seed=3)
+    r = storm(resilient.topology, schedule, 4, "swarm", swarm)
+    assert_one_set_of_results(r, schedule, 4)
+    assert r.achieved_rate_per_s == pytest.approx(schedule.mean_rate_per_s, rel=0.05), r.describe()
+    assert r.rate_requested_per_s == pytest.approx(200, rel=0.01)
+    names = {s["host"] for s in r.per_shard}     # swarm task names: four containers
+    assert len(names) == 4 and all(n.startswith("chaos-shards-") for n in names), names
+    print(r.describe())
+
+
+def test_a_breach_halts_every_swarm_shard_within_a_second(resilient, swarm):
+    schedule = ArrivalSchedule(100, 20, process="even", seed=4)
+    # no join is that fast: the objective breaks as soon as 50 joins are in
+    objective = JoinObjective(threshold_s=1e-6, min_joins=50, window_s=5)
+    r = storm(resilient.topology, schedule, 4, "swarm", swarm, objective=objective)
+    assert r.halt is not None and r.objective["verdict"] == "failed", r.describe()
+    assert r.halt["shards_stopped"] == 4
+    assert r.halt["stopped_within_s"] < 1.0, r.halt
+    assert r.fired < r.arrivals / 2        # stopped after a few seconds of twenty
+    assert r.joined + r.failed == r.fired
+    print(r.describe())
+
+
+def test_a_killed_swarm_shard_is_reported_with_its_share(resilient, swarm):
+    schedule = ArrivalSchedule(100, 8, process="even", seed=5)
+
+    async def kill_one(coord, engine):
+        while coord.t0_wall is None:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0 + 3.0)
+        await asyncio.to_thread(engine.kill, 2)
+
+    r = storm(resilient.topology, schedule, 4, "swarm", swarm, during=kill_one)
+    assert [d["index"] for d in r.dead] == [2], r.describe()
+    d = r.dead[0]
+    assert 0.24 < d["share"] < 0.26 and 0 < d["lost"] < d["arrivals"]
+    assert r.accounted
+    print(r.describe())

@@ -53,6 +53,7 @@ class LiveRun:
     stop: asyncio.Event
     adapter: Any = None           # the target's audio adapter (chaos.adapters)
     storms: list = field(default_factory=list)
+    scale: Any = None             # chaos.scale.ScaleOut: where join storms are fired from
     joins: list[ListenerRecord] = field(default_factory=list)
 
     def records(self) -> list[ListenerRecord]:
@@ -227,7 +228,10 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                     join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
                     space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
                     objectives: list[Objective] | None = None, seed: int = 0,
-                    during: Callable[[LiveRun], Awaitable[None]] | None = None) -> ProbeResult:
+                    during: Callable[[LiveRun], Awaitable[None]] | None = None,
+                    scale=None) -> ProbeResult:
+    """``scale`` (chaos.scale.ScaleOut): the engine and shards the arriving audience (rate)
+    and the run's join storms are fired from; None: this machine's load generator."""
     validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
     objectives = objectives or defaults_for(seconds)
     from .. import adapters
@@ -270,15 +274,16 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
         stop_listeners = asyncio.Event()
         t0_ns = time.time_ns()
         if rate is not None:
-            from ..load import ArrivalSchedule, StormOptions, run_storm
-            storm_task = asyncio.create_task(run_storm(
-                topo, space, speaker.id, ArrivalSchedule(rate, seconds),
+            from ..load import ArrivalSchedule, StormOptions
+            from ..scale.config import fire
+            storm_task = asyncio.create_task(fire(
+                scale, topo, space, speaker.id, ArrivalSchedule(rate, seconds),
                 StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None)))
         tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thin + thick]
         t_start = time.monotonic()
         storm = None
         live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, thin, thick,
-                       asyncio.Event(), adapter=adapter)
+                       asyncio.Event(), adapter=adapter, scale=scale)
         try:
             if during is None:
                 await asyncio.sleep(seconds)

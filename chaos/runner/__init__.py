@@ -89,7 +89,9 @@ def preflight(exp: Experiment, state: StackState):
 
 
 def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
-        progress=None, reproduce: str = "") -> RunResult:
+        progress=None, reproduce: str = "", scale=None) -> RunResult:
+    """``scale`` (chaos.scale.ScaleOut): the engine and shards its join storms are fired
+    from (None: this machine's load generator); the journal states it."""
     plans, retry = preflight(exp, state)
     started = dt.datetime.now(dt.timezone.utc)
     run_id = jr.new_run_id(exp, started)
@@ -101,7 +103,7 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
     from ..faults.watchdog import guard
     with guard(state) if plans else contextlib.nullcontext():
         try:
-            result = asyncio.run(_probe(exp, state, retry, method))
+            result = asyncio.run(_probe(exp, state, retry, method, scale))
         except ProbeError as e:
             method.tl.error = str(e)
             method.tl.abort = f"the probe could not run: {e}"
@@ -111,7 +113,7 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
             method.tl.abort = method.tl.abort or "interrupted (Ctrl-C)"
     interrupted = interrupted or method.tl.interrupted
     rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, method, result,
-                 reproduce)
+                 reproduce, scale)
     if interrupted:
         raise KeyboardInterrupt(f"experiment {exp.name} interrupted; faults reverted; journal "
                                 f"{rr.files['journal.json']}")
@@ -123,16 +125,19 @@ def _executors(state):
     return executors_for(state)
 
 
-async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method):
+async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method,
+                 scale=None):
     from ..probes.session import run_probe
     a = exp.audience
     return await run_probe(state.topology, listeners=a.listeners,
                            seconds=exp.total_s + STOP_SLACK_S, join_timeout_s=a.join_timeout_s,
                            retry=retry, thick_per_dc=a.thick_per_dc, seed=exp.seed,
-                           space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method)
+                           space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method,
+                           scale=scale)
 
 
-def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce) -> RunResult:
+def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
+            scale=None) -> RunResult:
     from .observe import all_series
     tl = method.tl
     topo = state.topology
@@ -153,9 +158,11 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
         series = jr.series_doc(exp, overall, per_dc, end_s)
         audience = _audience(result)
         storms = [s.to_dict() for s in ([result.storm] if result.storm else []) + result.storms]
-        scale = _scale(result, exp, end_s)
+        scale_factor = _scale(result, exp, end_s)
     else:
-        slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+        slos, bp, series, audience, storms, scale_factor = [], None, {}, {}, [], {}
+    from ..scale.config import ScaleOut
+    scale_factor = {**scale_factor, **(scale or ScaleOut()).to_dict()}  # which engine, how many shards
     v, reason = run_verdict(tl, slos)
     if result is None and v is Verdict.PASSED:
         v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
@@ -164,7 +171,7 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
                    ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
                    duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
                    breaking_point=bp, series=series, audience=audience, storms=storms,
-                   scale=scale, reproduce=reproduce)
+                   scale=scale_factor, reproduce=reproduce)
     files = {"journal.json": jr.write(doc, out)}
     try:
         from ..report import render

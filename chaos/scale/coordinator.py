@@ -78,7 +78,7 @@ class ShardState:
 class ScaledResult:
     engine: str
     shards: int
-    arrivals: int
+    arrivals: int                      # due: the schedule's, or up to a halt
     fired: int
     joined: int
     failed: int
@@ -94,6 +94,7 @@ class ScaledResult:
     rate_by_s: tuple[int, ...]         # arrivals fired in each second, all shards
     scale_factor: ScaleFactor
     peak_concurrent: int = 0
+    scheduled_arrivals: int = 0        # the whole schedule's
     started_ns: int = 0                # T0 on the coordinator's clock
     merged: JoinHdr = field(repr=False, compare=False, default_factory=JoinHdr)
     by_s: dict = field(repr=False, compare=False, default_factory=dict)
@@ -145,7 +146,7 @@ class ScaledResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("merged", "by_s")}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("merged", "by_s", "samples")}
         d["scale_factor"] = self.scale_factor.to_dict()
         d["per_shard"], d["dead"], d["rate_by_s"] = list(self.per_shard), list(self.dead), \
             list(self.rate_by_s)
@@ -155,10 +156,11 @@ class ScaledResult:
 class Coordinator:
     def __init__(self, plan: StormPlan, shards: int, *, engine: str = "local",
                  objective: JoinObjective | None = None, host: str = "127.0.0.1",
-                 port: int = 0, connect_timeout_s: float = 60.0, silence_s: float = 10.0) -> None:
+                 port: int = 0, advertise: str | None = None, connect_timeout_s: float = 60.0,
+                 silence_s: float = 10.0) -> None:
         self.plan, self.count, self.engine = plan, shards, engine
         self.objective = objective
-        self.host, self.port = host, port
+        self.host, self.port, self.advertise = host, port, advertise
         self.connect_timeout_s, self.silence_s = connect_timeout_s, silence_s
         sizes = segment_sizes(len(plan.schedule.offsets_array()), shards)
         self.state = {i: ShardState(i, n) for i, n in enumerate(sizes)}
@@ -179,7 +181,7 @@ class Coordinator:
         self._server = await asyncio.start_server(self._handle, self.host, self.port,
                                                   limit=wire.MAX_LINE)
         self.port = self._server.sockets[0].getsockname()[1]
-        return f"{self.host}:{self.port}"
+        return self.advertise or f"{self.host}:{self.port}"
 
     async def close(self) -> None:
         if self._server is not None:
@@ -368,8 +370,11 @@ class Coordinator:
         peak = max((sum(r["held_by_s"][i] for r in
                         (s.final for s in self.state.values() if s.final)
                         if i < len(r["held_by_s"])) for i in range(n)), default=0)
+        # a halt drops the arrivals not yet due from each live shard's schedule
+        due = sum(s.final["arrivals"] if s.final and s.dead_at_s is None else s.arrivals
+                  for s in self.state.values())
         return ScaledResult(
-            engine=self.engine, shards=self.count, arrivals=self.total, fired=fired,
+            engine=self.engine, shards=self.count, arrivals=due, fired=fired,
             joined=sum(s.joined for s in self.state.values()),
             failed=sum(s.failed for s in self.state.values()),
             late_starts=sum(s.late for s in self.state.values()),
@@ -378,7 +383,7 @@ class Coordinator:
             dead=tuple(dead), halt=halt, objective=objective,
             rate_by_s=tuple(self.fired_by_s.get(i, 0) for i in range(n)),
             scale_factor=ScaleFactor(achieved / INCIDENT_JOINS_PER_S, peak / INCIDENT_AUDIENCE),
-            peak_concurrent=peak, started_ns=int((self.t0_wall or 0.0) * 1e9),
+            peak_concurrent=peak, scheduled_arrivals=self.total, started_ns=int((self.t0_wall or 0.0) * 1e9),
             merged=self.merged, by_s=dict(self.by_s),
             samples=np.concatenate([s.samples for s in self.state.values()
                                     if s.samples is not None] or [np.empty((0, 2))]))

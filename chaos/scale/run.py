@@ -1,7 +1,7 @@
 """A join storm scaled out over shards: the coordinator here, the shards on an engine.
 
     result = await run_scaled(topo, space, speaker_id, ArrivalSchedule(833, 60),
-                              shards=4, engine="swarm")
+                              scale=ScaleOut("swarm", 4))
     print(result.describe())
 
 ``during(coordinator, engine)``, if given, runs beside the storm (a test kills a shard
@@ -12,6 +12,7 @@ shards are removed on the way out, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 
 from ..errors import ConfigError
@@ -19,9 +20,13 @@ from ..load.arrivals import ArrivalSchedule
 from ..load.generator import gateway_order
 from ..load.options import StormOptions
 from ..targets.model import Target
-from .coordinator import Coordinator, JoinObjective, ScaledResult
+from .config import ScaleOut
+from .coordinator import LEAD_S, SLACK_S, Coordinator, JoinObjective, ScaledResult
 from .engines import engine_for
 from .plan import StormPlan
+
+CONNECT_S = 60.0          # local processes and Swarm tasks on nodes that have the image
+K8S_CONNECT_S = 600.0     # the user applies the Job; pods are scheduled, images pulled
 
 
 def plan_for(topo: Target, space: str, speaker_id: str | None, schedule: ArrivalSchedule,
@@ -39,35 +44,58 @@ def plan_for(topo: Target, space: str, speaker_id: str | None, schedule: Arrival
 
 async def run_scaled(topo: Target, space: str, speaker_id: str | None,
                      schedule: ArrivalSchedule, options: StormOptions | None = None, *,
-                     shards: int, engine: str = "local", objective: JoinObjective | None = None,
-                     host: str = "127.0.0.1", port: int = 0, engine_options: dict | None = None,
-                     during=None) -> ScaledResult:
+                     shards: int | None = None, engine: str = "local",
+                     scale: ScaleOut | None = None, objective: JoinObjective | None = None,
+                     engine_options: dict | None = None, during=None,
+                     stop: asyncio.Event | None = None,
+                     started: asyncio.Event | None = None) -> ScaledResult:
+    """The storm over ``scale`` (or ``engine`` and ``shards``). ``stop``: set it to halt
+    every shard (joins in flight finish); ``started`` is set at T0."""
+    scale = scale or ScaleOut(engine, shards if shards is not None else 1)
     plan = plan_for(topo, space, speaker_id, schedule, options)
-    return await run_plan(plan, shards=shards, engine=engine, objective=objective, host=host,
-                          port=port, engine_options=engine_options, during=during)
+    return await run_plan(plan, scale, objective=objective, engine_options=engine_options,
+                          during=during, stop=stop, started=started)
 
 
-async def run_plan(plan: StormPlan, *, shards: int, engine: str = "local",
-                   objective: JoinObjective | None = None, host: str = "127.0.0.1",
-                   port: int = 0, engine_options: dict | None = None,
-                   during=None) -> ScaledResult:
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        raise ConfigError(f"shards must be an integer of at least 1, got {shards!r}")
-    eng = engine_for(engine, **(engine_options or {}))
-    coord = Coordinator(plan, shards, engine=engine, objective=objective, host=host, port=port)
+async def run_plan(plan: StormPlan, scale: ScaleOut, *, objective: JoinObjective | None = None,
+                   engine_options: dict | None = None, during=None,
+                   stop: asyncio.Event | None = None,
+                   started: asyncio.Event | None = None) -> ScaledResult:
+    run_s = plan.schedule.duration_s + plan.options.grace + SLACK_S + LEAD_S
+    eng = engine_for(scale.engine, **(engine_options if engine_options is not None
+                                      else scale.engine_options(run_s)))
+    host, port, advertise = scale.listen()
+    coord = Coordinator(plan, scale.shards, engine=scale.engine, objective=objective, host=host,
+                        port=port, advertise=advertise,
+                        connect_timeout_s=K8S_CONNECT_S if scale.engine == "k8s" else CONNECT_S)
     sink = await coord.serve()
-    side = None
+    side = []
     try:
-        await asyncio.to_thread(eng.start, shards, sink)
+        await asyncio.to_thread(eng.start, scale.shards, sink)
         if during is not None:
-            side = asyncio.create_task(during(coord, eng))
+            side.append(asyncio.create_task(during(coord, eng)))
+        if stop is not None or started is not None:
+            side.append(asyncio.create_task(_relay(coord, stop, started)))
         return await coord.run(eng.check)
     finally:
-        if side is not None and not side.done():
-            side.cancel()
+        for t in side:
+            if not t.done():
+                t.cancel()
         await coord.close()
         await asyncio.to_thread(eng.stop)
-        if side is not None:
-            failed = (await asyncio.gather(side, return_exceptions=True))[0]
+        for failed in await asyncio.gather(*side, return_exceptions=True):
             if isinstance(failed, Exception):
                 raise failed   # what ran beside the storm failed: its result would mislead
+
+
+async def _relay(coord: Coordinator, stop: asyncio.Event | None,
+                 started: asyncio.Event | None) -> None:
+    """started at T0; stop -> halt every shard."""
+    while coord.t0_wall is None:
+        await asyncio.sleep(0.02)
+    if started is not None:
+        await asyncio.sleep(max(0.0, coord.t0_wall - time.time()))
+        started.set()
+    if stop is not None:
+        await stop.wait()
+        await coord.halt_all("stopped by the run")

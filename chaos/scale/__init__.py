@@ -4,16 +4,23 @@ shard.py (the contract: index, count, segment, sink), plan.py (what every shard 
 hdr.py (per-second HdrHistograms in the standard format), wire.py (the line protocol),
 shardmain.py (a shard's process), coordinator.py (T0, clock offsets, merging, judging,
 halting, dead shards), engines.py (local processes, Docker Swarm), k8s.py (Indexed Job
-manifests), run.py (the whole run).
+manifests), config.py (ScaleOut: engine and shards of a run), run.py (the whole run).
+
+Names are imported on first use, so that a shard's process loads only what it runs.
 """
 
-from .coordinator import Coordinator, JoinObjective, ScaledResult
-from .engines import ENGINES
-from .hdr import JoinHdr
-from .plan import StormPlan
-from .run import plan_for, run_plan, run_scaled
-from .shard import Shard, from_env, segment, segment_sizes
+from importlib import import_module
 
-__all__ = ["ENGINES", "Coordinator", "JoinHdr", "JoinObjective", "ScaledResult", "Shard",
-           "StormPlan", "from_env", "plan_for", "run_plan", "run_scaled", "segment",
-           "segment_sizes"]
+_WHERE = {"Coordinator": "coordinator", "JoinObjective": "coordinator",
+          "ScaledResult": "coordinator", "ENGINES": "engines", "JoinHdr": "hdr",
+          "StormPlan": "plan", "ScaleOut": "config", "fire": "config", "plan_for": "run",
+          "run_plan": "run", "run_scaled": "run", "Shard": "shard", "from_env": "shard",
+          "segment": "shard", "segment_sizes": "shard"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'chaos.scale' has no attribute {name!r}")
+    return getattr(import_module(f".{_WHERE[name]}", __name__), name)

@@ -28,7 +28,8 @@ from .plan import StormPlan
 from .shard import segment_sizes
 
 PINGS = 5
-LEAD_S = 1.0            # T0 is this far after the start messages go out
+LEAD_S = 1.0            # T0 is this far after the start messages go out (remote shards)
+LOCAL_LEAD_S = 0.3      # shards on this machine
 SLACK_S = 10.0          # past the shards' own hard stop
 
 
@@ -162,6 +163,7 @@ class Coordinator:
         self.objective = objective
         self.host, self.port, self.advertise = host, port, advertise
         self.connect_timeout_s, self.silence_s = connect_timeout_s, silence_s
+        self.lead_s = LOCAL_LEAD_S if engine == "local" else LEAD_S
         sizes = segment_sizes(len(plan.schedule.offsets_array()), shards)
         self.state = {i: ShardState(i, n) for i, n in enumerate(sizes)}
         self.total = sum(sizes)
@@ -289,12 +291,12 @@ class Coordinator:
                                  "the shards reach that address?")
             await asyncio.sleep(0.05)
         await asyncio.gather(*(self._clock(s) for s in self.state.values()))
-        self.t0_wall = time.time() + LEAD_S
+        self.t0_wall = time.time() + self.lead_s
         for s in self.state.values():
             await wire.send(s.writer, "start", t0_wall=self.t0_wall + s.offset_s,
                             plan=self.plan.to_json())
         opts = self.plan.options
-        deadline = time.monotonic() + LEAD_S + self.plan.schedule.duration_s + opts.grace + SLACK_S
+        deadline = time.monotonic() + self.lead_s + self.plan.schedule.duration_s + opts.grace + SLACK_S
         released = False
         while time.monotonic() < deadline:
             live = [s for s in self.state.values() if s.dead_at_s is None]
@@ -361,7 +363,8 @@ class Coordinator:
                          "verdict": "inconclusive" if v is None else
                          ("passed" if v <= self.objective.threshold_s else "failed")}
         per_shard = tuple({"index": s.index, "host": s.host, "pid": s.pid,
-                           "arrivals": s.arrivals, "fired": s.fired, "joined": s.joined,
+                           "arrivals": s.final["arrivals"] if s.final and s.dead_at_s is None
+                           else s.arrivals, "fired": s.fired, "joined": s.joined,
                            "failed": s.failed, "late": s.late,
                            "clock_offset_ms": None if s.offset_s is None else s.offset_s * 1e3,
                            "rtt_ms": None if s.rtt_s is None else s.rtt_s * 1e3,

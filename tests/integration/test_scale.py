@@ -156,3 +156,40 @@ def test_a_killed_swarm_shard_is_reported_with_its_share(resilient, swarm):
     assert 0.24 < d["share"] < 0.26 and 0 < d["lost"] < d["arrivals"]
     assert r.accounted
     print(r.describe())
+
+
+# -- Kubernetes: the written Job's contract, played by local processes ----------------------------
+
+def test_the_k8s_job_written_drives_shards_that_take_their_index_from_kubernetes(
+        resilient, tmp_path):
+    """No cluster here: the pods are played by processes given exactly the Job's container
+    command and environment, plus the JOB_COMPLETION_INDEX that Kubernetes sets."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from chaos.scale import ScaleOut
+    schedule = ArrivalSchedule(60, 4, process="even", seed=6)
+    sink = f"127.0.0.1:{BASE + 900}"
+    scale = ScaleOut("k8s", 3, sink=sink, manifests_dir=str(tmp_path))
+    pods = []
+
+    async def apply(coord, engine):
+        job = yaml.safe_load(engine.path.read_text())
+        c = job["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in c["env"]}
+        for i in range(job["spec"]["completions"]):
+            pods.append(subprocess.Popen([sys.executable, *c["command"][1:]],
+                                         env={**os.environ, **env, "JOB_COMPLETION_INDEX": str(i)}))
+
+    try:
+        r = asyncio.run(with_speaker(resilient.topology, "scale-k8s", lambda space, spk: run_scaled(
+            resilient.topology, space, spk, schedule, StormOptions(hold_s=0.5), scale=scale,
+            during=apply)))
+    finally:
+        for p in pods:
+            p.wait(30)
+    assert [p.returncode for p in pods] == [0, 0, 0]
+    assert_one_set_of_results(r, schedule, 3)
+    assert r.engine == "k8s"

@@ -164,6 +164,13 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
     from ..scale.config import ScaleOut
     scale_factor = {**scale_factor, **(scale or ScaleOut()).to_dict()}  # which engine, how many shards
     v, reason = run_verdict(tl, slos)
+    from ..scale.verdict import dead_shards
+    lost = dead_shards(storms)
+    for line in lost:
+        tl.event(end_s, "shard_dead", line)
+    if lost:  # the audience declared did not all arrive: say how much of it was missing
+        v = Verdict.INCONCLUSIVE if v is Verdict.PASSED else v
+        reason = "; ".join([reason] + lost)
     if result is None and v is Verdict.PASSED:
         v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
     doc = jr.build(exp=exp, run_id=run_id, topo=topo, stack_id=state.stack_id,

@@ -174,3 +174,13 @@ def test_the_typed_check_catches_a_wrong_manifest(where, value, words):
 def test_a_bad_job_is_refused_with_what_to_write(kw, words):
     with pytest.raises(ConfigError, match=words):
         JobSpec(**kw)
+
+
+def test_the_verdict_names_a_dead_shard_and_the_share_it_carried():
+    from chaos.scale.verdict import dead_shards
+    storms = [{"engine": "swarm", "shards": 4, "dead": [
+        {"index": 2, "at_s": 3.14, "share": 0.25, "arrivals": 200, "resolved": 74, "lost": 126}]},
+        {"engine": "local", "shards": 1}]
+    assert dead_shards(storms) == [
+        "shard 2 of 4 (swarm engine) died at 3.1 s of its storm, carrying 25.0% of the "
+        "audience (200 arrivals, 126 never resolved)"]

@@ -1,10 +1,11 @@
 """Scale-out: one join storm fired by many shards on an engine, with one set of results.
 
 shard.py (the contract: index, count, segment, sink), plan.py (what every shard is told),
-hdr.py (per-second HdrHistograms in the standard format), wire.py (the line protocol),
-shardmain.py (a shard's process), coordinator.py (T0, clock offsets, merging, judging,
+wire.py (the line protocol), shardmain.py (a shard's process: per-second snapshots, HdrHistograms
+through chaos.load.histogram), coordinator.py (T0, clock offsets, merging, judging,
 halting, dead shards), engines.py (local processes, Docker Swarm), k8s.py (Indexed Job
-manifests), config.py (ScaleOut: engine and shards of a run), run.py (the whole run).
+manifests), config.py (ScaleOut: engine and shards of a run), verdict.py (dead shards in a
+run's verdict), run.py (the whole run).
 
 Names are imported on first use, so that a shard's process loads only what it runs.
 """
@@ -12,7 +13,7 @@ Names are imported on first use, so that a shard's process loads only what it ru
 from importlib import import_module
 
 _WHERE = {"Coordinator": "coordinator", "JoinObjective": "coordinator",
-          "ScaledResult": "coordinator", "ENGINES": "engines", "JoinHdr": "hdr",
+          "ScaledResult": "coordinator", "ENGINES": "engines", 
           "StormPlan": "plan", "ScaleOut": "config", "fire": "config", "plan_for": "run",
           "run_plan": "run", "run_scaled": "run", "Shard": "shard", "from_env": "shard",
           "segment": "shard", "segment_sizes": "shard"}

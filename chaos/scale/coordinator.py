@@ -23,7 +23,7 @@ from ..errors import ConfigError, ProbeError
 from ..load.arrivals import INCIDENT_JOINS_PER_S
 from ..load.result import INCIDENT_AUDIENCE, ScaleFactor
 from . import wire
-from .hdr import JoinHdr
+from ..load.histogram import Histogram
 from .plan import StormPlan
 from .shard import segment_sizes
 
@@ -97,7 +97,7 @@ class ScaledResult:
     peak_concurrent: int = 0
     scheduled_arrivals: int = 0        # the whole schedule's
     started_ns: int = 0                # T0 on the coordinator's clock
-    merged: JoinHdr = field(repr=False, compare=False, default_factory=JoinHdr)
+    merged: Histogram = field(repr=False, compare=False, default_factory=Histogram)
     by_s: dict = field(repr=False, compare=False, default_factory=dict)
     samples: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.empty((0, 2)))
 
@@ -121,9 +121,9 @@ class ScaledResult:
         lost = sum(d["lost"] for d in self.dead)
         return self.joined + self.failed + lost == self.arrivals
 
-    def histogram_of_samples(self) -> JoinHdr:
+    def histogram_of_samples(self) -> Histogram:
         """One histogram of every join the shards sampled (a check on the merge)."""
-        h = JoinHdr()
+        h = Histogram()
         for v in self.samples[:, 1]:
             h.record(float(v))
         return h
@@ -167,9 +167,9 @@ class Coordinator:
         sizes = segment_sizes(len(plan.schedule.offsets_array()), shards)
         self.state = {i: ShardState(i, n) for i, n in enumerate(sizes)}
         self.total = sum(sizes)
-        self.by_s: dict[int, JoinHdr] = {}
+        self.by_s: dict[int, Histogram] = {}
         self.fired_by_s: dict[int, int] = {}
-        self.merged = JoinHdr()
+        self.merged = Histogram()
         self.t0_wall: float | None = None
         self.halt: dict | None = None
         self.judged: dict | None = None
@@ -220,9 +220,9 @@ class Coordinator:
     def _on(self, s: ShardState, msg: dict) -> None:
         kind = msg["kind"]
         if kind == "snap":
-            part = JoinHdr.decode(msg["join"])
+            part = Histogram.from_dict(msg["join"])
             sec = int(msg["sec"])
-            self.by_s.setdefault(sec, JoinHdr()).merge(part)
+            self.by_s.setdefault(sec, Histogram()).merge(part)
             self.merged.merge(part)
             self.fired_by_s[sec] = self.fired_by_s.get(sec, 0) + msg["fired"]
             s.fired += msg["fired"]
@@ -250,7 +250,7 @@ class Coordinator:
         o = self.objective
         if o is None or self.halt is not None:
             return
-        window = JoinHdr.merged(h for t, h in self.by_s.items() if sec - o.window_s < t <= sec)
+        window = Histogram.merged(h for t, h in self.by_s.items() if sec - o.window_s < t <= sec)
         if window.total < o.min_joins:
             return
         value = window.quantile(o.quantile)

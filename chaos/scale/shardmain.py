@@ -21,7 +21,7 @@ import time
 
 from ..load.worker import WorkerStorm
 from . import wire
-from .hdr import JoinHdr
+from ..load.histogram import Histogram
 from .plan import StormPlan
 from .shard import Shard, from_env
 
@@ -35,7 +35,7 @@ class ShardStorm(WorkerStorm):
     def __init__(self, spec, t0: float, writer: asyncio.StreamWriter) -> None:
         super().__init__(spec, t0)
         self.writer = writer
-        self.snap = JoinHdr()
+        self.snap = Histogram()
         self.sent = {"fired": 0, "joined": 0, "failed": 0, "late": 0}
 
     def _sample(self, start: float, value: float) -> None:
@@ -52,9 +52,9 @@ class ShardStorm(WorkerStorm):
                "failed": self.join.failed, "late": self.late_starts}
         delta = {k: now[k] - self.sent[k] for k in now}
         self.sent = now
-        part, self.snap = self.snap, JoinHdr()
+        part, self.snap = self.snap, Histogram()
         part.failed = delta["failed"]  # arrivals never fired are failed too, without a sample
-        await wire.send(self.writer, "snap", sec=sec, join=part.encode(), **delta)
+        await wire.send(self.writer, "snap", sec=sec, join=part.to_dict(), **delta)
 
     async def stream(self) -> None:
         sec = 0

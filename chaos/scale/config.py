@@ -11,6 +11,7 @@ storm is not scaled out, the coordinator and the engine's shards when it is.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
@@ -23,7 +24,7 @@ class ScaleOut:
     engine: str = "local"
     shards: int = 1
     sink: str | None = None         # host:port the shards reach the coordinator at (k8s, remote swarm)
-    image: str = "chaos-space:latest"
+    image: str = field(default_factory=lambda: os.environ.get("CHAOS_IMAGE", "chaos-space:latest"))
     manifests_dir: str = "k8s"
     mounts: tuple[str, ...] = ()    # swarm: bind mounts source:target (a working copy)
     env: dict[str, str] = field(default_factory=dict)

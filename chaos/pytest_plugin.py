@@ -52,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_target(file): the target description an experiment "
                             "is written for (relative to the test file); no file: any --target")
     config.stash[_RESULTS] = []
+    _scale_out(config)   # a bad --engine/--shards/--sink fails before any stack starts
 
 
 def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str:

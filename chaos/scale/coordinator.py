@@ -169,6 +169,7 @@ class Coordinator:
         self.total = sum(sizes)
         self.by_s: dict[int, Histogram] = {}
         self.fired_by_s: dict[int, int] = {}
+        self.reported_by_s: dict[int, int] = {}
         self.merged = Histogram()
         self.t0_wall: float | None = None
         self.halt: dict | None = None
@@ -225,11 +226,14 @@ class Coordinator:
             self.by_s.setdefault(sec, Histogram()).merge(part)
             self.merged.merge(part)
             self.fired_by_s[sec] = self.fired_by_s.get(sec, 0) + msg["fired"]
+            self.reported_by_s[sec] = self.reported_by_s.get(sec, 0) + 1
             s.fired += msg["fired"]
             s.joined += msg["joined"]
             s.failed += msg["failed"]
             s.late += msg["late"]
-            self._judge(sec)
+            live = sum(x.dead_at_s is None for x in self.state.values())
+            if self.reported_by_s[sec] >= live:
+                self._judge(sec)   # once a second, when every live shard has reported it
         elif kind == "drained":
             s.drained = True
         elif kind == "halted":

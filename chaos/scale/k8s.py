@@ -13,6 +13,7 @@ recorded event instead. ``activeDeadlineSeconds`` bounds the Job in time.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +94,10 @@ class K8sEngine:
     name = "k8s"
 
     def __init__(self, out_dir: str | Path = "k8s", image: str = "chaos-space:latest",
-                 namespace: str = "default", run_s: float = 600.0, say=print) -> None:
+                 namespace: str = "default", run_s: float = 600.0, say=None) -> None:
         self.out_dir, self.image, self.namespace, self.run_s, self.say = \
             out_dir, image, namespace, run_s, say
+        self.say = say or (lambda msg: print(msg, file=sys.stderr))  # stdout may be --json
         self.path: Path | None = None
 
     def start(self, count: int, sink: str) -> None:

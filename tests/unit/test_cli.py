@@ -30,6 +30,9 @@ def test_bad_flags_exit_2_with_usage(argv, expect, capsys):
     (["probe", "--seconds", "-1"], "--seconds must be more than 0"),
     (["stack", "up", "--base-port", "80"], "out of range"),
     (["stack", "up", "--timeout", "0"], "--timeout must be more than 0"),
+    (["probe", "--shards", "4"], "give its rate too (--rate 833)"),
+    (["probe", "--rate", "100", "--shards", "0"], "shards must be an integer from 1 to"),
+    (["probe", "--rate", "100", "--engine", "k8s", "--shards", "2"], "the k8s engine needs sink"),
 ])
 def test_bad_values_exit_2_before_anything_starts(argv, expect, capsys):
     assert main(argv) == 2

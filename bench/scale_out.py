@@ -9,7 +9,7 @@ join p50/p95, the shards' largest measured clock offset, how long from the call 
 (shards started, connected, clocks measured), and, in a second run with an objective that
 breaks at once, how long after the halt every shard had stopped firing. With --swarm it
 makes this Docker engine a single-node swarm for the run and always leaves it (refused if
-it is already in one); the shards run this working copy in the stack's image.
+it is already in one); the shards run in chaos-shard:latest (chaos.scale.image).
 
     .venv/bin/python bench/scale_out.py [--rate 200] [--seconds 8] [--shards 4] [--swarm]
 """
@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,21 +34,9 @@ from chaos.scale import JoinObjective, ScaleOut, run_scaled
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from integration.test_load_storm import with_speaker  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def docker(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
-
-
-def swarm_options(tmp: Path) -> dict:
-    import hdrh
-    src = Path(hdrh.__file__).parent
-    shutil.copytree(src, tmp / "hdrh")
-    for so in src.parent.glob("pyhdrh*.so"):
-        shutil.copy(so, tmp)
-    return {"image": "chaos-space:latest", "mounts": (f"{ROOT}:/src", f"{tmp}:/deps"),
-            "env": {"PYTHONPATH": "/src:/deps"}}
 
 
 def one(topo, schedule, engine, shards, engine_options=None, objective=None):
@@ -105,13 +91,12 @@ def main() -> int:
 
     engines = [("local", None)]
     swarm_made = False
-    tmp = Path(tempfile.mkdtemp())
     if a.swarm:
         if docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() != "inactive":
             print("swarm: skipped, this engine is already in a swarm that is not ours")
         else:
             swarm_made = docker("swarm", "init", "--advertise-addr", "127.0.0.1").returncode == 0
-            engines.append(("swarm", swarm_options(tmp)))
+            engines.append(("swarm", {}))   # the shards' image, built from these sources
     try:
         for engine, opts in engines:
             r, to_t0 = one(topo, schedule, engine, a.shards, opts)
@@ -130,7 +115,6 @@ def main() -> int:
     finally:
         if swarm_made:
             docker("swarm", "leave", "--force")
-        shutil.rmtree(tmp, ignore_errors=True)
     per = merge_cost(64, 10, 200)
     print(f"coordinator merge: {per * 1e6:.0f} us per snapshot (200 joins each, 640 snapshots); "
           f"the incident's audience at 200 joins/s a shard is 5 shards: 5 merges a second")

@@ -24,7 +24,7 @@ class ScaleOut:
     engine: str = "local"
     shards: int = 1
     sink: str | None = None         # host:port the shards reach the coordinator at (k8s, remote swarm)
-    image: str = field(default_factory=lambda: os.environ.get("CHAOS_IMAGE", "chaos-space:latest"))
+    image: str | None = field(default_factory=lambda: os.environ.get("CHAOS_IMAGE"))  # None: built here
     manifests_dir: str = "k8s"
     mounts: tuple[str, ...] = ()    # swarm: bind mounts source:target (a working copy)
     env: dict[str, str] = field(default_factory=dict)
@@ -56,7 +56,9 @@ class ScaleOut:
         if self.engine == "swarm":
             return {"image": self.image, "mounts": self.mounts, "env": dict(self.env)}
         if self.engine == "k8s":
-            return {"out_dir": self.manifests_dir, "image": self.image, "run_s": run_s}
+            from .image import SHARD_IMAGE
+            return {"out_dir": self.manifests_dir, "image": self.image or SHARD_IMAGE,
+                    "run_s": run_s}
         return {}
 
     def listen(self) -> tuple[str, int, str | None]:

@@ -75,12 +75,12 @@ def _docker(*args: str, check: bool = True, timeout_s: float = 60.0) -> str:
 
 
 class SwarmEngine:
-    """One Swarm service of N replicas. The image must hold the project (the reference
-    stack's image does); ``mounts`` adds bind mounts (source:target) and ``env`` variables,
-    e.g. a PYTHONPATH to run a working copy."""
+    """One Swarm service of N replicas. The image must hold the project (None: the shards'
+    image built here from the running sources, chaos.scale.image); ``mounts`` adds bind
+    mounts (source:target) and ``env`` variables."""
     name = "swarm"
 
-    def __init__(self, image: str = "chaos-space:latest", *, network: str = "host",
+    def __init__(self, image: str | None = None, *, network: str = "host",
                  mounts: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.image, self.network, self.mounts, self.env = image, network, mounts, env or {}
         self.service = f"chaos-shards-{uuid.uuid4().hex[:8]}"
@@ -92,6 +92,9 @@ class SwarmEngine:
             raise EngineUnavailable("this Docker engine is not in a swarm (state "
                                     f"{state or 'unknown'}); run `docker swarm init` on a manager "
                                     "node, or use the local engine")
+        if self.image is None:
+            from .image import ensure_shard_image
+            self.image = ensure_shard_image()
         args = ["service", "create", "--detach", "--name", self.service,
                 "--replicas", str(count), "--restart-condition", "none",
                 "--label", "chaos.scale=shards", "--network", self.network,

@@ -21,6 +21,7 @@ import yaml
 
 from ..errors import ConfigError
 from .engines import SHARD_CMD, shard_env
+from .image import SHARD_IMAGE
 from .shard import Shard
 
 START_SLACK_S = 300     # pods scheduled, images pulled, every shard connected
@@ -30,7 +31,7 @@ START_SLACK_S = 300     # pods scheduled, images pulled, every shard connected
 class JobSpec:
     shards: int
     sink: str                        # host:port of the coordinator, as the pods reach it
-    image: str = "chaos-space:latest"
+    image: str = SHARD_IMAGE
     name: str = "chaos-shards"
     namespace: str = "default"
     cpu: str = "1"
@@ -93,7 +94,7 @@ class K8sEngine:
     """Writes the Job and waits for its pods to connect; the user applies it."""
     name = "k8s"
 
-    def __init__(self, out_dir: str | Path = "k8s", image: str = "chaos-space:latest",
+    def __init__(self, out_dir: str | Path = "k8s", image: str = SHARD_IMAGE,
                  namespace: str = "default", run_s: float = 600.0, say=None) -> None:
         self.out_dir, self.image, self.namespace, self.run_s, self.say = \
             out_dir, image, namespace, run_s, say

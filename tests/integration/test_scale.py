@@ -13,7 +13,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,6 @@ from .test_load_storm import with_speaker
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(300)]
 BASE = int(os.environ.get("CHAOS_TEST_SCALE_BASE_PORT", "31000"))
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +40,7 @@ def _docker(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory):
-    """A single-node swarm made here, always left; and how to run this working copy in the
-    stack's image (its Python is the same minor version as ours)."""
+    """A single-node swarm made here, always left."""
     if shutil.which("docker") is None or _docker("info").returncode != 0:
         pytest.skip("no Docker engine")
     if _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() != "inactive":
@@ -51,15 +48,7 @@ def swarm(tmp_path_factory):
     init = _docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     assert init.returncode == 0, init.stderr
     try:
-        import hdrh
-        deps = tmp_path_factory.mktemp("shard-deps")
-        src = Path(hdrh.__file__).parent
-        shutil.copytree(src, deps / "hdrh")
-        for so in src.parent.glob("pyhdrh*.so"):
-            shutil.copy(so, deps)
-        yield {"image": "chaos-space:latest",
-               "mounts": (f"{ROOT}:/src", f"{deps}:/deps"),
-               "env": {"PYTHONPATH": "/src:/deps"}}
+        yield {}          # the shards' image, built from these sources (chaos.scale.image)
     finally:
         left = _docker("swarm", "leave", "--force")
         assert left.returncode == 0, left.stderr

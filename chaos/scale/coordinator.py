@@ -28,7 +28,8 @@ from .plan import StormPlan
 from .shard import segment_sizes
 
 PINGS = 5
-LEAD_S = 1.0            # T0 is this far after the start messages go out (remote shards)
+LEAD_S = 0.5            # T0 is this far after the start messages go out (remote shards;
+                        # a start that comes later only makes the first arrivals late starts)
 LOCAL_LEAD_S = 0.3      # shards on this machine
 SLACK_S = 10.0          # past the shards' own hard stop
 

@@ -56,13 +56,6 @@ def ensure_shard_image(base: str = BASE, tag: str = SHARD_IMAGE, force: bool = F
     if base_id.returncode != 0:
         raise EngineUnavailable(f"the shards' image is built on {base}, which is not here: run "
                                 "`python -m chaos.targets.images` first, or set CHAOS_IMAGE")
-    minor = _docker("run", "--rm", "--network", "none", base, "python3", "-c",
-                    "import sys; print(*sys.version_info[:2])").stdout.split()
-    if [int(x) for x in minor] != list(sys.version_info[:2]):
-        raise EngineUnavailable(f"{base} has Python {'.'.join(minor)}, this environment "
-                                f"{sys.version_info[0]}.{sys.version_info[1]}: its copy of "
-                                "hdrhistogram would not load; set CHAOS_IMAGE to an image with "
-                                "the project installed")
     files = _sources()
     h = hashlib.sha256(base_id.stdout.strip().encode())
     for f in files:
@@ -72,6 +65,13 @@ def ensure_shard_image(base: str = BASE, tag: str = SHARD_IMAGE, force: bool = F
     have = _docker("image", "inspect", tag, "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}')
     if not force and have.returncode == 0 and have.stdout.strip() == inputs:
         return tag
+    minor = _docker("run", "--rm", "--network", "none", base, "python3", "-c",
+                    "import sys; print(*sys.version_info[:2])").stdout.split()
+    if [int(x) for x in minor] != list(sys.version_info[:2]):
+        raise EngineUnavailable(f"{base} has Python {'.'.join(minor)}, this environment "
+                                f"{sys.version_info[0]}.{sys.version_info[1]}: its copy of "
+                                "hdrhistogram would not load; set CHAOS_IMAGE to an image with "
+                                "the project installed")
     import chaos
     import hdrh
     with tempfile.TemporaryDirectory(prefix="chaos-shard-") as tmp:

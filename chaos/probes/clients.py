@@ -179,7 +179,8 @@ class SessionClients:
                                workers=_workers(float(p["rate"]) + int(p.get("burst") or 0)))
         stop, started = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(fire(live.scale, live.topo, live.space, live.speaker.id,
-                                        schedule, options, stop=stop, started=started))
+                                        schedule, options, stop=stop, started=started,
+                                        pool=live.pool))
         task.add_done_callback(lambda t: self._storm_done(t, started.is_set()))
         self.storm_tasks.append(task)
         self.playing[a.key] = _Storm(task, stop)

@@ -54,6 +54,7 @@ class LiveRun:
     adapter: Any = None           # the target's audio adapter (chaos.adapters)
     storms: list = field(default_factory=list)
     scale: Any = None             # chaos.scale.ScaleOut: where join storms are fired from
+    pool: Any = None              # its shards, started for the run (chaos.scale.shard_pool)
     joins: list[ListenerRecord] = field(default_factory=list)
 
     def records(self) -> list[ListenerRecord]:
@@ -231,8 +232,20 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                     during: Callable[[LiveRun], Awaitable[None]] | None = None,
                     scale=None) -> ProbeResult:
     """``scale`` (chaos.scale.ScaleOut): the engine and shards the arriving audience (rate)
-    and the run's join storms are fired from; None: this machine's load generator."""
+    and the run's join storms are fired from; None: this machine's load generator. Its
+    shards are started before the run, so that their start-up is not inside a storm."""
     validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
+    if scale is None or not scale.scaled:
+        return await _run_probe(topo, listeners, seconds, join_timeout_s, retry, space,
+                                thick_per_dc, rate, objectives, seed, during)
+    from ..scale.run import shard_pool
+    async with shard_pool(scale, run_s=seconds + 60.0) as pool:
+        return await _run_probe(topo, listeners, seconds, join_timeout_s, retry, space,
+                                thick_per_dc, rate, objectives, seed, during, scale, pool)
+
+
+async def _run_probe(topo, listeners, seconds, join_timeout_s, retry, space, thick_per_dc, rate,
+                     objectives, seed, during, scale=None, pool=None) -> ProbeResult:
     objectives = objectives or defaults_for(seconds)
     from .. import adapters
     adapter = adapters.get(topo.adapter)
@@ -278,12 +291,12 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
             from ..scale.config import fire
             storm_task = asyncio.create_task(fire(
                 scale, topo, space, speaker.id, ArrivalSchedule(rate, seconds),
-                StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None)))
+                StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None), pool=pool))
         tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thin + thick]
         t_start = time.monotonic()
         storm = None
         live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, thin, thick,
-                       asyncio.Event(), adapter=adapter, scale=scale)
+                       asyncio.Event(), adapter=adapter, scale=scale, pool=pool)
         try:
             if during is None:
                 await asyncio.sleep(seconds)

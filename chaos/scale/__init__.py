@@ -12,7 +12,7 @@ Names are imported on first use, so that a shard's process loads only what it ru
 
 from importlib import import_module
 
-_WHERE = {"Coordinator": "coordinator", "JoinObjective": "coordinator",
+_WHERE = {"Coordinator": "coordinator", "ShardPool": "coordinator", "shard_pool": "run", "JoinObjective": "coordinator",
           "ScaledResult": "coordinator", "ENGINES": "engines", 
           "StormPlan": "plan", "ScaleOut": "config", "fire": "config", "plan_for": "run",
           "run_plan": "run", "run_scaled": "run", "Shard": "shard", "from_env": "shard",

@@ -71,12 +71,13 @@ class ScaleOut:
 
 async def fire(scale: ScaleOut | None, topo, space: str, speaker_id: str | None, schedule,
                options=None, *, stop: asyncio.Event | None = None,
-               started: asyncio.Event | None = None):
-    """A join storm: a StormResult (one machine) or a ScaledResult (shards)."""
+               started: asyncio.Event | None = None, pool: tuple | None = None):
+    """A join storm: a StormResult (one machine) or a ScaledResult (shards; on ``pool``,
+    the run's shards already started, when it is free)."""
     if scale is None or not scale.scaled:
         from ..load import run_storm
         return await run_storm(topo, space, speaker_id, schedule, options, stop=stop,
                                started=started)
     from .run import run_scaled
     return await run_scaled(topo, space, speaker_id, schedule, options, scale=scale,
-                            stop=stop, started=started)
+                            stop=stop, started=started, pool=pool)

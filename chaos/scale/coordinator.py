@@ -155,17 +155,99 @@ class ScaledResult:
         return d
 
 
-class Coordinator:
-    def __init__(self, plan: StormPlan, shards: int, *, engine: str = "local",
-                 objective: JoinObjective | None = None, host: str = "127.0.0.1",
-                 port: int = 0, advertise: str | None = None, connect_timeout_s: float = 60.0,
-                 silence_s: float = 10.0) -> None:
-        self.plan, self.count, self.engine = plan, shards, engine
-        self.objective = objective
+@dataclass
+class Conn:
+    """One shard's connection to the pool, alive across storms."""
+    index: int
+    writer: asyncio.StreamWriter = field(repr=False)
+    host: str = ""
+    pid: int = 0
+    alive: bool = True
+    pongs: asyncio.Queue = field(default_factory=asyncio.Queue, repr=False)
+
+
+class ShardPool:
+    """The shards of one engine, connected to this process: started once (a probe run's
+    or a single storm's), then given one storm at a time, so that their start-up is not
+    paid inside a storm's window. A shard that dies stays dead for the storms after."""
+
+    def __init__(self, count: int, *, engine: str = "local", host: str = "127.0.0.1",
+                 port: int = 0, advertise: str | None = None,
+                 connect_timeout_s: float = 60.0) -> None:
+        self.count, self.engine = count, engine
         self.host, self.port, self.advertise = host, port, advertise
-        self.connect_timeout_s, self.silence_s = connect_timeout_s, silence_s
-        self.lead_s = LOCAL_LEAD_S if engine == "local" else LEAD_S
-        sizes = segment_sizes(len(plan.schedule.offsets_array()), shards)
+        self.connect_timeout_s = connect_timeout_s
+        self.conns: dict[int, Conn] = {}
+        self.storm: Coordinator | None = None
+        self._server: asyncio.base_events.Server | None = None
+
+    async def serve(self) -> str:
+        """Start listening; returns the sink address (host:port) shards send to."""
+        self._server = await asyncio.start_server(self._handle, self.host, self.port,
+                                                  limit=wire.MAX_LINE)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.advertise or f"{self.host}:{self.port}"
+
+    async def connected(self, check_engine=None) -> None:
+        end = time.monotonic() + self.connect_timeout_s
+        while len(self.conns) < self.count:
+            if check_engine is not None:
+                check_engine()
+            if time.monotonic() > end:
+                missing = [i for i in range(self.count) if i not in self.conns]
+                raise ProbeError(f"{len(missing)} of {self.count} shards never connected to the "
+                                 f"coordinator at {self.host}:{self.port} in "
+                                 f"{self.connect_timeout_s:g} s (missing: {missing[:10]}); can "
+                                 "the shards reach that address?")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        """The shards exit when their connection ends."""
+        if self._server is not None:
+            self._server.close()
+        for c in self.conns.values():
+            c.writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello = await wire.recv(reader)
+        if not hello or hello.get("kind") != "hello" or hello.get("count") != self.count \
+                or not 0 <= int(hello.get("index", -1)) < self.count \
+                or hello["index"] in self.conns:
+            writer.close()  # a stray or duplicate shard: not part of this run
+            return
+        c = Conn(hello["index"], writer, hello.get("host", ""), hello.get("pid", 0))
+        self.conns[c.index] = c
+        try:
+            while (msg := await wire.recv(reader)) is not None:
+                storm = self.storm
+                if msg["kind"] == "pong":
+                    c.pongs.put_nowait((msg, time.time()))
+                elif storm is not None:
+                    st = storm.state[c.index]
+                    st.last_seen = time.monotonic()
+                    storm._on(st, msg)
+        except (ConnectionError, ValueError):
+            pass
+        finally:
+            c.alive = False
+            storm = self.storm
+            if storm is not None:
+                st = storm.state[c.index]
+                if st.final is None and st.dead_at_s is None:
+                    storm._dead(st)
+                storm._changed.set()
+
+
+class Coordinator:
+    """One storm over a pool's shards."""
+
+    def __init__(self, plan: StormPlan, pool: ShardPool, *,
+                 objective: JoinObjective | None = None, silence_s: float = 10.0) -> None:
+        self.plan, self.pool, self.count, self.engine = plan, pool, pool.count, pool.engine
+        self.objective = objective
+        self.silence_s = silence_s
+        self.lead_s = LOCAL_LEAD_S if self.engine == "local" else LEAD_S
+        sizes = segment_sizes(len(plan.schedule.offsets_array()), self.count)
         self.state = {i: ShardState(i, n) for i, n in enumerate(sizes)}
         self.total = sum(sizes)
         self.by_s: dict[int, Histogram] = {}
@@ -175,49 +257,7 @@ class Coordinator:
         self.t0_wall: float | None = None
         self.halt: dict | None = None
         self.judged: dict | None = None
-        self._connected = asyncio.Event()
         self._changed = asyncio.Event()
-        self._server: asyncio.base_events.Server | None = None
-
-    # -- serving ------------------------------------------------------------------------
-    async def serve(self) -> str:
-        """Start listening; returns the sink address (host:port) shards send to."""
-        self._server = await asyncio.start_server(self._handle, self.host, self.port,
-                                                  limit=wire.MAX_LINE)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.advertise or f"{self.host}:{self.port}"
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for s in self.state.values():
-            if s.writer is not None:
-                s.writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        hello = await wire.recv(reader)
-        if not hello or hello.get("kind") != "hello" or hello.get("count") != self.count \
-                or hello.get("index") not in self.state or self.state[hello["index"]].writer:
-            writer.close()  # a stray or duplicate shard: not part of this run
-            return
-        s = self.state[hello["index"]]
-        s.host, s.pid, s.writer, s.last_seen = hello.get("host", ""), hello.get("pid", 0), writer, \
-            time.monotonic()
-        if all(x.writer is not None for x in self.state.values()):
-            self._connected.set()
-        try:
-            while (msg := await wire.recv(reader)) is not None:
-                s.last_seen = time.monotonic()
-                if msg["kind"] == "pong":
-                    s.pongs.put_nowait((msg, time.time()))
-                else:
-                    self._on(s, msg)
-        except (ConnectionError, ValueError):
-            pass
-        finally:
-            if s.final is None and s.dead_at_s is None:
-                self._dead(s)
-            self._changed.set()
 
     def _on(self, s: ShardState, msg: dict) -> None:
         kind = msg["kind"]
@@ -281,23 +321,31 @@ class Coordinator:
                     self._dead(s)
 
     # -- the run --------------------------------------------------------------------------
-    async def run(self, check_engine=None) -> ScaledResult:
-        """Wait for every shard, agree T0, collect until every shard is final or dead.
-        check_engine(): raises if the engine failed before every shard connected."""
-        end = time.monotonic() + self.connect_timeout_s
-        while not self._connected.is_set():
-            if check_engine is not None:
-                check_engine()
-            if time.monotonic() > end:
-                missing = [i for i, s in self.state.items() if s.writer is None]
-                raise ProbeError(f"{len(missing)} of {self.count} shards never connected to the "
-                                 f"coordinator at {self.host}:{self.port} in "
-                                 f"{self.connect_timeout_s:g} s (missing: {missing[:10]}); can "
-                                 "the shards reach that address?")
-            await asyncio.sleep(0.05)
-        await asyncio.gather(*(self._clock(s) for s in self.state.values()))
+    async def run(self) -> ScaledResult:
+        """Agree T0 with the pool's live shards, collect until every shard is final or dead.
+        A shard dead before the storm carries its share into the result's dead list."""
+        if self.pool.storm is not None:
+            raise ProbeError("a shard pool runs one storm at a time; this one is busy")
+        self.pool.storm = self
+        try:
+            return await self._run()
+        finally:
+            self.pool.storm = None
+
+    async def _run(self) -> ScaledResult:
+        now = time.monotonic()
+        for i, s in self.state.items():
+            c = self.pool.conns.get(i)
+            if c is None or not c.alive:
+                s.dead_at_s = 0.0
+            else:
+                s.writer, s.host, s.pid, s.last_seen, s.pongs = c.writer, c.host, c.pid, now, c.pongs
+        live = [s for s in self.state.values() if s.dead_at_s is None]
+        if not live:
+            raise ProbeError(f"every one of the {self.count} shards is dead: nothing can fire")
+        await asyncio.gather(*(self._clock(s) for s in live))
         self.t0_wall = time.time() + self.lead_s
-        for s in self.state.values():
+        for s in live:
             await wire.send(s.writer, "start", t0_wall=self.t0_wall + s.offset_s,
                             plan=self.plan.to_json())
         opts = self.plan.options

@@ -26,7 +26,8 @@ from .plan import StormPlan
 from .shard import Shard, from_env
 
 CONNECT_TIMEOUT_S = 60.0     # the coordinator may start after the engine's first shards
-START_TIMEOUT_S = 120.0      # every shard connects before T0 is set
+IDLE_S = 900.0               # between storms of one run (then the shard exits)
+MAX_STORMS = 1000            # storms of one run, a bound
 
 
 class ShardStorm(WorkerStorm):
@@ -68,15 +69,27 @@ async def run(shard: Shard) -> int:
     reader, writer = await _connect(shard)
     await wire.send(writer, "hello", index=shard.index, count=shard.count, pid=os.getpid(),
                     host=os.environ.get("CHAOS_SHARD_NAME") or socket.gethostname())
-    async with asyncio.timeout(START_TIMEOUT_S):
-        while True:
-            msg = await wire.recv(reader)
-            if msg is None:
-                return 3
-            if msg["kind"] == "ping":
-                await wire.send(writer, "pong", t=msg["t"], shard_wall=time.time())
-            elif msg["kind"] == "start":
-                break
+    for _ in range(MAX_STORMS):
+        if not await _storm(shard, reader, writer):
+            return 0     # the pool closed: the run is over
+    return 0
+
+
+async def _storm(shard: Shard, reader, writer) -> bool:
+    """One storm: clock pings, the start, the storm, the final report. False when the
+    coordinator has closed the connection (or was silent for IDLE_S)."""
+    try:
+        async with asyncio.timeout(IDLE_S):
+            while True:
+                msg = await wire.recv(reader)
+                if msg is None:
+                    return False
+                if msg["kind"] == "ping":
+                    await wire.send(writer, "pong", t=msg["t"], shard_wall=time.time())
+                elif msg["kind"] == "start":
+                    break
+    except TimeoutError:
+        return False
     plan = StormPlan.from_json(msg["plan"])
     t0 = time.monotonic() + (msg["t0_wall"] - time.time())
     storm = ShardStorm(plan.worker_spec(shard), t0, writer)
@@ -98,10 +111,10 @@ async def run(shard: Shard) -> int:
     await storm.snapshot(int(max(0.0, time.monotonic() - t0)))
     # each join's (start since T0, time): the coordinator can check its merge against them
     report["samples"] = base64.b64encode(report["samples"]).decode("ascii")
-    await wire.send(writer, "final", report=report)
     listener.cancel()
-    writer.close()
-    return 0
+    await asyncio.gather(listener, return_exceptions=True)
+    await wire.send(writer, "final", report=report)
+    return True
 
 
 async def _connect(shard: Shard):

@@ -164,18 +164,30 @@ def test_the_k8s_job_written_drives_shards_that_take_their_index_from_kubernetes
     scale = ScaleOut("k8s", 3, sink=sink, manifests_dir=str(tmp_path))
     pods = []
 
-    async def apply(coord, engine):
-        job = yaml.safe_load(engine.path.read_text())
+    async def apply() -> None:
+        """kubectl apply, as the user would once the file is written."""
+        path = tmp_path / "chaos-shards.yaml"
+        for _ in range(600):
+            if path.exists():
+                break
+            await asyncio.sleep(0.1)
+        job = yaml.safe_load(path.read_text())
         c = job["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e["value"] for e in c["env"]}
         for i in range(job["spec"]["completions"]):
             pods.append(subprocess.Popen([sys.executable, *c["command"][1:]],
                                          env={**os.environ, **env, "JOB_COMPLETION_INDEX": str(i)}))
 
+    async def both(space, spk):
+        applying = asyncio.create_task(apply())
+        try:
+            return await run_scaled(resilient.topology, space, spk, schedule,
+                                    StormOptions(hold_s=0.5), scale=scale)
+        finally:
+            await applying
+
     try:
-        r = asyncio.run(with_speaker(resilient.topology, "scale-k8s", lambda space, spk: run_scaled(
-            resilient.topology, space, spk, schedule, StormOptions(hold_s=0.5), scale=scale,
-            during=apply)))
+        r = asyncio.run(with_speaker(resilient.topology, "scale-k8s", both))
     finally:
         for p in pods:
             p.wait(30)

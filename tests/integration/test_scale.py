@@ -194,3 +194,27 @@ def test_the_k8s_job_written_drives_shards_that_take_their_index_from_kubernetes
     assert [p.returncode for p in pods] == [0, 0, 0]
     assert_one_set_of_results(r, schedule, 3)
     assert r.engine == "k8s"
+
+
+def test_a_pool_runs_storms_one_after_another_and_keeps_a_dead_shard_dead(resilient):
+    """The shards of a probe run: started once, two storms; a shard killed between them is
+    reported by the second with the share it would have carried."""
+    from chaos.scale import ScaleOut, shard_pool
+    from chaos.scale.run import plan_for, run_plan
+    topo, scale = resilient.topology, ScaleOut("local", 3)
+
+    async def two(space, spk):
+        async with shard_pool(scale, run_s=60) as pool:
+            first = await run_plan(plan_for(topo, space, spk, ArrivalSchedule(
+                60, 2, process="even", seed=9), StormOptions(hold_s=0.2)), scale, pool=pool)
+            pool[1].kill(0)
+            await asyncio.sleep(0.5)
+            second = await run_plan(plan_for(topo, space, spk, ArrivalSchedule(
+                60, 2, process="even", seed=10), StormOptions(hold_s=0.2)), scale, pool=pool)
+            return first, second
+
+    first, second = asyncio.run(with_speaker(topo, "scale-pool", two))
+    assert not first.dead and first.joined + first.failed == first.arrivals == 120
+    assert [d["index"] for d in second.dead] == [0] and second.dead[0]["at_s"] == 0.0
+    assert second.dead[0]["share"] == pytest.approx(40 / 120)
+    assert second.fired == 80 and second.accounted

@@ -1,13 +1,14 @@
 """The coordinator: one set of results from many shards.
 
-It listens for the shards (``serve``), measures each one's clock offset (NTP-style pings,
-the sample with the shortest round trip), agrees a T0 with all of them before any
+A ShardPool listens for the shards and keeps their connections for a run (one storm at a
+time). For each storm a Coordinator measures each live shard's clock offset (NTP-style
+pings, the sample with the shortest round trip), agrees a T0 with all of them before any
 arrival (sent to each on its own clock), then merges their per-second snapshots
-(HdrHistograms and counters), judges the join-time objective over the whole audience
-after every snapshot, and on a breach halts every shard at once. A shard whose
-connection ends before its final report, or that is silent for ``silence_s``, is dead:
-a recorded event with the share of the audience it carried and what of it was never
-resolved, never a silent loss.
+(HdrHistograms and counters), judges the join-time objective over the whole audience once
+a second, and on a breach halts every shard at once. A shard whose connection ends
+before its final report, or that is silent for ``silence_s``, is dead: a recorded event
+with the share of the audience it carried and what of it was never resolved, never a
+silent loss.
 """
 
 from __future__ import annotations

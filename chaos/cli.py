@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="listeners per DC that decode and analyse the audio (default 1)")
     pr.add_argument("--rate", default=None, metavar="R",
                     help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
+    pr.add_argument("--engine", default="local", choices=("local", "swarm", "k8s"),
+                    help="fire the arriving audience from local processes (default), a Docker "
+                         "Swarm service, or a Kubernetes Indexed Job (manifests written to k8s/)")
+    pr.add_argument("--shards", type=int, default=1, metavar="N",
+                    help="split the arriving audience over N shards on the engine (default 1)")
+    pr.add_argument("--sink", default=None, metavar="HOST:PORT",
+                    help="where the shards reach this machine's coordinator (k8s, remote swarm)")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
     cli_fault.add_fault_parser(sub, _Parser)
@@ -136,18 +143,24 @@ def cmd_probe(args) -> int:
     from .probes.session import run_probe, validate
     rate = parse_rate(args.rate) if args.rate is not None else None
     validate(args.listeners, args.seconds, args.join_timeout, args.thick_per_dc, rate)
+    from .scale.config import ScaleOut
+    scale = ScaleOut(args.engine, args.shards, sink=args.sink)
+    if scale.scaled and rate is None:
+        raise ConfigError(f"--engine {args.engine} --shards {args.shards} splits an arriving "
+                          "audience over shards: give its rate too (--rate 833)")
     state = stack.current(args.target)
     stack.require_healthy(state)
     result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout,
-                                   thick_per_dc=args.thick_per_dc, rate=rate))
+                                   thick_per_dc=args.thick_per_dc, rate=rate, scale=scale))
     doc = result.to_dict(state.topology)
+    doc["scale"].update(scale.to_dict())     # which engine, how many shards
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         from rich.table import Table
         t = Table(title=f"probe: {doc['listeners_joined']} of {doc['listeners_requested']} listeners joined "
                         f"(+{doc['thick_listeners']} thick), {doc['seconds']:g} s; "
-                        f"scale: {doc['scale']['described']}")
+                        f"scale: {doc['scale']['described']} ({scale.describe()})")
         for col in ("SLO", "objective", "value", "verdict"):
             t.add_column(col)
         for s in result.slos:

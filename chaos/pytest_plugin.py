@@ -41,6 +41,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="PORT", help="first port of a stack the session starts (default 17000)")
     group.addoption("--chaos-reports", dest="chaos_reports", default=None, metavar="DIR",
                     help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)")
+    group.addoption("--engine", dest="chaos_engine", default=None,
+                    choices=("local", "swarm", "k8s"),
+                    help="where join storms are fired from: local processes (default), a Docker "
+                         "Swarm service, or a Kubernetes Indexed Job (manifests written to k8s/)")
+    group.addoption("--shards", dest="chaos_shards", default=None, type=int, metavar="N",
+                    help="split each join storm over N shards on the engine (default 1)")
+    group.addoption("--sink", dest="chaos_sink", default=None, metavar="HOST:PORT",
+                    help="where the shards reach this machine's coordinator (k8s, remote swarm)")
     group.addoption("--target", dest="chaos_target", default=None, metavar="FILE",
                     help="run the experiments against this target description (your own stack); "
                          "experiments written for the reference stack's profiles are deselected")
@@ -59,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_target(file): the target description an experiment "
                             "is written for (relative to the test file); no file: any --target")
     config.stash[_RESULTS] = []
+    _scale_out(config)   # a bad --engine/--shards/--sink fails before any stack starts
 
 
 def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str:
@@ -187,7 +196,8 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
         against = (f"target {space_stack.topology.name}" if target else
                    f"{space_stack.runtime}/{space_stack.profile}")
         _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against {against}")
-        result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce)
+        result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce,
+                     scale=_scale_out(config))
         j = result.journal
         record_property("chaos.verdict", j["verdict"])
         record_property("chaos.run_id", j["run_id"])
@@ -276,6 +286,19 @@ def chaos_experiment(request: pytest.FixtureRequest):
         kwargs.setdefault("name", request.node.name.replace("[", "-").replace("]", "")[:64])
         return Experiment(**kwargs)
     return build
+
+
+def _scale_out(config: pytest.Config):
+    """The session's --engine/--shards/--sink (chaos.scale.ScaleOut), None when not given."""
+    engine, shards, sink = (config.getoption(f"chaos_{k}") for k in ("engine", "shards", "sink"))
+    if engine is None and shards is None and sink is None:
+        return None
+    from chaos.errors import ConfigError
+    from chaos.scale.config import ScaleOut
+    try:
+        return ScaleOut(engine or "local", 1 if shards is None else shards, sink=sink)
+    except ConfigError as e:
+        raise pytest.UsageError(f"--engine/--shards/--sink: {e}") from None
 
 
 def _say(config: pytest.Config, msg: str) -> None:

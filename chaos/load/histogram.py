@@ -1,10 +1,12 @@
-"""A mergeable latency histogram with log-linear buckets (HDR-style), in seconds.
+"""A mergeable latency histogram in seconds: HdrHistogram (the ``hdrhistogram`` library)
+with failed events beside it.
 
-Every power of two above ``LOWEST_S`` is cut into ``SUB_BUCKETS`` equal buckets, so a
-bucket is at most 1/128 of its value wide and a quantile read at the bucket's middle is
-within 0.4 % of the true order statistic (clamped to the exact min and max). Counts are
-sparse, so a histogram of a few thousand joins is a few hundred numbers, cheap to send
-from a worker process and to merge.
+Values are recorded in microseconds from 1 us to 1 hour with 3 significant digits, so a
+quantile is within 0.1 % of the true order statistic (clamped to the exact min and max,
+kept beside the buckets with the exact sum). Its wire form (``to_dict``) carries the
+buckets in HdrHistogram's standard compressed base64 encoding, which any HdrHistogram
+implementation reads; it is what the load generator's workers and the scale-out shards
+send, and merging is exact (bucket counts add).
 
 Failed joins are never dropped: ``record_failed()`` (or ``record(math.inf)``) counts a bad
 event that every quantile ranks above any timed value. With 10 % failed joins, p95 is
@@ -16,16 +18,27 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-SUB_BUCKETS = 128
-LOWEST_S = 1e-6       # values below go to bucket 0 (reported clamped to the exact minimum)
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000    # one hour: longer values are recorded as one hour
+SIGNIFICANT_DIGITS = 3
+FORMAT = "hdrhistogram-v2"    # the library's encode(): V2 compressed, base64
+
+
+def _hdr() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def _us(value_s: float) -> int:
+    return min(max(round(value_s * 1e6), LOWEST_US), HIGHEST_US)
 
 
 class Histogram:
-    __slots__ = ("counts", "count", "failed", "min_s", "max_s", "sum_s")
+    __slots__ = ("hdr", "failed", "min_s", "max_s", "sum_s")
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
-        self.count = 0          # timed events
+        self.hdr = _hdr()
         self.failed = 0         # bad events: ranked as +inf
         self.min_s = math.inf
         self.max_s = -math.inf
@@ -39,9 +52,7 @@ class Histogram:
             return
         if not value_s >= 0:
             raise ValueError(f"a latency is >= 0 s, got {value_s!r}")
-        i = bucket_of(value_s)
-        self.counts[i] = self.counts.get(i, 0) + 1
-        self.count += 1
+        self.hdr.record_value(_us(value_s))
         self.sum_s += value_s
         if value_s < self.min_s:
             self.min_s = value_s
@@ -53,9 +64,8 @@ class Histogram:
 
     def merge(self, other: Histogram) -> Histogram:
         """Add other's events into this one; returns self."""
-        for i, n in other.counts.items():
-            self.counts[i] = self.counts.get(i, 0) + n
-        self.count += other.count
+        if other.count:
+            self.hdr.add(other.hdr)
         self.failed += other.failed
         self.sum_s += other.sum_s
         self.min_s = min(self.min_s, other.min_s)
@@ -71,9 +81,25 @@ class Histogram:
 
     # -- reading --------------------------------------------------------------------------
     @property
+    def count(self) -> int:
+        """Timed events."""
+        return self.hdr.get_total_count()
+
+    @property
     def total(self) -> int:
         """Every event, timed or failed."""
         return self.count + self.failed
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Recorded buckets: the bucket's highest value in microseconds -> events."""
+        return {it.value_iterated_to: it.count_added_in_this_iter_step
+                for it in self.hdr.get_recorded_iterator()}
+
+    def values_s(self) -> list[tuple[float, int]]:
+        """(bucket value in seconds, events) of every recorded bucket, then (inf, failed)."""
+        out = [(min(max(us / 1e6, self.min_s), self.max_s), n) for us, n in self.counts.items()]
+        return out + ([(math.inf, self.failed)] if self.failed else [])
 
     @property
     def mean_s(self) -> float | None:
@@ -85,20 +111,16 @@ class Histogram:
         counted as +inf. None when nothing was recorded."""
         if not 0 < q <= 1:
             raise ValueError(f"a quantile is in (0, 1], got {q!r}")
-        total = self.total
+        count, total = self.count, self.total
         if total == 0:
             return None
         rank = max(1, math.ceil(round(q * total, 9)))
-        if rank > self.count:
+        if rank > count:
             return math.inf
-        if rank == self.count:
+        if rank == count:
             return self.max_s
-        seen = 0
-        for i in sorted(self.counts):
-            seen += self.counts[i]
-            if seen >= rank:
-                return min(max(value_of(i), self.min_s), self.max_s)
-        return self.max_s  # unreachable: the counts add up to count
+        value = self.hdr.get_value_at_percentile(100.0 * rank / count) / 1e6
+        return min(max(value, self.min_s), self.max_s)
 
     @property
     def p50_s(self) -> float | None:
@@ -121,23 +143,22 @@ class Histogram:
 
     # -- crossing processes -------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"sub_buckets": SUB_BUCKETS, "lowest_s": LOWEST_S,
-                "counts": {str(i): n for i, n in sorted(self.counts.items())},
-                "count": self.count, "failed": self.failed, "sum_s": self.sum_s,
-                "min_s": self.min_s if self.count else None,
-                "max_s": self.max_s if self.count else None}
+        count = self.count
+        return {"format": FORMAT, "hdr": self.hdr.encode().decode("ascii") if count else None,
+                "count": count, "failed": self.failed, "sum_s": self.sum_s,
+                "min_s": self.min_s if count else None, "max_s": self.max_s if count else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> Histogram:
-        if d.get("sub_buckets") != SUB_BUCKETS or d.get("lowest_s") != LOWEST_S:
-            raise ValueError(f"a histogram with {d.get('sub_buckets')} sub-buckets from "
-                             f"{d.get('lowest_s')} s cannot merge with this one "
-                             f"({SUB_BUCKETS} from {LOWEST_S} s)")
+        if d.get("format") != FORMAT:
+            raise ValueError(f"a histogram in format {d.get('format')!r} cannot merge with this "
+                             f"one ({FORMAT}: HdrHistogram's compressed base64 encoding)")
         h = cls()
-        h.counts = {int(i): int(n) for i, n in d["counts"].items()}
-        h.count, h.failed, h.sum_s = int(d["count"]), int(d["failed"]), float(d["sum_s"])
-        if h.count != sum(h.counts.values()):
-            raise ValueError(f"histogram counts add up to {sum(h.counts.values())}, not {h.count}")
+        if d.get("hdr"):
+            h.hdr = HdrHistogram.decode(d["hdr"].encode("ascii"))
+        if h.count != int(d["count"]):
+            raise ValueError(f"histogram counts add up to {h.count}, not {d['count']}")
+        h.failed, h.sum_s = int(d["failed"]), float(d["sum_s"])
         if h.count:
             h.min_s, h.max_s = float(d["min_s"]), float(d["max_s"])
         return h
@@ -146,36 +167,12 @@ class Histogram:
         """The same events (the sum may differ in its last bits: float addition order)."""
         if not isinstance(other, Histogram):
             return NotImplemented
-        return (self.counts == other.counts and self.count == other.count
-                and self.failed == other.failed and self.min_s == other.min_s
-                and self.max_s == other.max_s and math.isclose(self.sum_s, other.sum_s, rel_tol=1e-9))
+        return (self.counts == other.counts and self.failed == other.failed
+                and self.min_s == other.min_s and self.max_s == other.max_s
+                and math.isclose(self.sum_s, other.sum_s, rel_tol=1e-9, abs_tol=1e-12))
 
     __hash__ = None  # mutable
 
     def __repr__(self) -> str:
         return (f"Histogram(count={self.count}, failed={self.failed}, "
                 f"p50_s={self.p50_s!r}, p95_s={self.p95_s!r})")
-
-
-def bucket_of(value_s: float, sub_buckets: int = SUB_BUCKETS) -> int:
-    """0 below LOWEST_S; then sub_buckets linear buckets per power of two (fewer: coarser
-    and smaller, as the probes' per-second bins use)."""
-    if value_s < LOWEST_S:
-        return 0
-    m, e = math.frexp(value_s / LOWEST_S)  # value = m * 2**e * LOWEST_S, 0.5 <= m < 1, e >= 1
-    return (e - 1) * sub_buckets + int((m - 0.5) * 2 * sub_buckets) + 1
-
-
-def bounds_of(i: int, sub_buckets: int = SUB_BUCKETS) -> tuple[float, float]:
-    """[lower, upper) of bucket i, in seconds."""
-    if i == 0:
-        return 0.0, LOWEST_S
-    octave, sub = divmod(i - 1, sub_buckets)
-    base = LOWEST_S * 2.0 ** octave
-    width = base / sub_buckets
-    return base + sub * width, base + (sub + 1) * width
-
-
-def value_of(i: int, sub_buckets: int = SUB_BUCKETS) -> float:
-    lo, hi = bounds_of(i, sub_buckets)
-    return (lo + hi) / 2

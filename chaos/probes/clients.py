@@ -166,7 +166,8 @@ class SessionClients:
 
     # -- join storm ----------------------------------------------------------------------
     async def _start_storm(self, a: Action) -> None:
-        from ..load import ArrivalSchedule, Burst, StormOptions, run_storm
+        from ..load import ArrivalSchedule, Burst, StormOptions
+        from ..scale.config import fire
         p, live = a.params, self.live
         max_s = float(p.get("max_s", 600.0))
         bursts = ((Burst(float(p["burst_at_s"]), int(p["burst"])),)
@@ -177,8 +178,9 @@ class SessionClients:
                                hold_s=float(p["hold_s"]),
                                workers=_workers(float(p["rate"]) + int(p.get("burst") or 0)))
         stop, started = asyncio.Event(), asyncio.Event()
-        task = asyncio.create_task(run_storm(live.topo, live.space, live.speaker.id, schedule,
-                                             options, stop=stop, started=started))
+        task = asyncio.create_task(fire(live.scale, live.topo, live.space, live.speaker.id,
+                                        schedule, options, stop=stop, started=started,
+                                        pool=live.pool))
         task.add_done_callback(lambda t: self._storm_done(t, started.is_set()))
         self.storm_tasks.append(task)
         self.playing[a.key] = _Storm(task, stop)

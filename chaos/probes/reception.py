@@ -13,14 +13,33 @@ knows a wire format: a listener's receive path calls ``heard(seq, capture_ns, re
 
 from __future__ import annotations
 
+import math
 from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..load.histogram import bucket_of, value_of
-
 SUB_BUCKETS = 16   # per power of two: buckets ~4 % wide, a p95 read within ~2 %
+LOWEST_S = 1e-6    # latencies below go to bucket 0
+
+
+def bucket_of(value_s: float, sub_buckets: int = SUB_BUCKETS) -> int:
+    """Log-linear buckets (HDR-style, coarse: the per-second bins keep few numbers): 0
+    below LOWEST_S, then ``sub_buckets`` equal buckets per power of two."""
+    if value_s < LOWEST_S:
+        return 0
+    m, e = math.frexp(value_s / LOWEST_S)  # value = m * 2**e * LOWEST_S, 0.5 <= m < 1, e >= 1
+    return (e - 1) * sub_buckets + int((m - 0.5) * 2 * sub_buckets) + 1
+
+
+def value_of(i: int, sub_buckets: int = SUB_BUCKETS) -> float:
+    """The middle of bucket i, in seconds."""
+    if i == 0:
+        return LOWEST_S / 2
+    octave, sub = divmod(i - 1, sub_buckets)
+    base = LOWEST_S * 2.0 ** octave
+    width = base / sub_buckets
+    return base + (sub + 0.5) * width
 NS = 1_000_000_000
 
 

@@ -60,6 +60,8 @@ class LiveRun:
     thick: list                  # the adapter's thick listeners
     stop: asyncio.Event
     storms: list = field(default_factory=list)
+    scale: Any = None             # chaos.scale.ScaleOut: where join storms are fired from
+    pool: Any = None              # its shards, started for the run (chaos.scale.shard_pool)
     joins: list[ListenerRecord] = field(default_factory=list)
     thick_bins: dict[str, SecondBins] = field(default_factory=dict)  # home DC -> thick's bins
     adapter: Any = None          # the target's audio adapter (chaos.adapters)
@@ -252,10 +254,24 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                     space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
                     objectives: list[Objective] | None = None, seed: int = 0,
                     during: Callable[[LiveRun], Awaitable[None]] | None = None,
-                    processes: int | None = None) -> ProbeResult:
+                    processes: int | None = None, scale=None) -> ProbeResult:
     """``processes``: how many processes hold the thin listeners (default: one per 300
-    listeners, at most one per core)."""
+    listeners, at most one per core). ``scale`` (chaos.scale.ScaleOut): the engine and
+    shards the arriving audience (rate) and the run's join storms are fired from; None:
+    this machine's load generator. Its shards are started before the run, so that their
+    start-up is not inside a storm."""
     validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
+    if scale is None or not scale.scaled:
+        return await _run_probe(topo, listeners, seconds, join_timeout_s, retry, space,
+                                thick_per_dc, rate, objectives, seed, during, processes)
+    from ..scale.run import shard_pool
+    async with shard_pool(scale, run_s=seconds + 60.0) as pool:
+        return await _run_probe(topo, listeners, seconds, join_timeout_s, retry, space,
+                                thick_per_dc, rate, objectives, seed, during, processes, scale, pool)
+
+
+async def _run_probe(topo, listeners, seconds, join_timeout_s, retry, space, thick_per_dc, rate,
+                     objectives, seed, during, processes=None, scale=None, pool=None) -> ProbeResult:
     objectives = objectives or defaults_for(seconds)
     from .. import adapters
     adapter = adapters.get(topo.adapter)
@@ -306,15 +322,17 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                      for k, dc in enumerate(dc for dc in dcs for _ in range(thick_per_dc))]
             stop_listeners = asyncio.Event()
             if rate is not None:
-                from ..load import ArrivalSchedule, StormOptions, run_storm
-                storm_task = asyncio.create_task(run_storm(
-                    topo, space, speaker.id, ArrivalSchedule(rate, seconds),
-                    StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None)))
+                from ..load import ArrivalSchedule, StormOptions
+                from ..scale.config import fire
+                storm_task = asyncio.create_task(fire(
+                    scale, topo, space, speaker.id, ArrivalSchedule(rate, seconds),
+                    StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None), pool=pool))
             tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thick]
             t_start = time.monotonic()
             storm = None
             live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, crowd,
-                           thick, asyncio.Event(), thick_bins=thick_bins, adapter=adapter)
+                           thick, asyncio.Event(), thick_bins=thick_bins, adapter=adapter,
+                           scale=scale, pool=pool)
             try:
                 if during is None:
                     await _listen(crowd, seconds)

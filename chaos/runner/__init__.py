@@ -99,7 +99,9 @@ def preflight(exp: Experiment, state: StackState):
 
 
 def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
-        progress=None, reproduce: str = "") -> RunResult:
+        progress=None, reproduce: str = "", scale=None) -> RunResult:
+    """``scale`` (chaos.scale.ScaleOut): the engine and shards its join storms are fired
+    from (None: this machine's load generator); the journal states it."""
     plans, retry = preflight(exp, state)
     started = dt.datetime.now(dt.timezone.utc)
     run_id = jr.new_run_id(exp, started)
@@ -112,7 +114,7 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
     try:
         with guard(state) if plans else contextlib.nullcontext():
             try:
-                result = asyncio.run(_probe(exp, state, retry, method))
+                result = asyncio.run(_probe(exp, state, retry, method, scale))
             except ProbeError as e:
                 method.tl.error = str(e)
                 method.tl.abort = f"the probe could not run: {e}"
@@ -125,7 +127,7 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
         method.tl.abort = method.tl.abort or f"the run failed: {type(e).__name__}: {e}"
     interrupted = interrupted or method.tl.interrupted
     rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, method, result,
-                 reproduce)
+                 reproduce, scale)
     if interrupted:
         raise KeyboardInterrupt(f"experiment {exp.name} interrupted; faults reverted; journal "
                                 f"{rr.files['journal.json']}")
@@ -137,32 +139,44 @@ def _executors(state):
     return executors_for(state)
 
 
-async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method):
+async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method,
+                 scale=None):
     from ..probes.session import run_probe
     a = exp.audience
     return await run_probe(state.topology, listeners=a.listeners,
                            seconds=exp.total_s + STOP_SLACK_S, join_timeout_s=a.join_timeout_s,
                            retry=retry, thick_per_dc=a.thick_per_dc, seed=exp.seed,
-                           space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method)
+                           space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method,
+                           scale=scale)
 
 
-def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce) -> RunResult:
+def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
+            scale=None) -> RunResult:
     """Judge the run and write its journal, then the report. Judging or rendering may fail
     (a bug, a value nobody foresaw): the failure goes into the journal, which is written
     whatever happens."""
     tl = method.tl
     topo = state.topology
     end_s = max([span[1] for span in tl.phases.values()] + [0.0])
-    slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+    slos, bp, series, audience, storms, scale_factor = [], None, {}, {}, [], {}
     judge_error = ""
     if result is not None:
         try:
-            slos, bp, series, audience, storms, scale = _judge(exp, tl, result, end_s, out, topo)
+            slos, bp, series, audience, storms, scale_factor = _judge(exp, tl, result, end_s, out, topo)
         except Exception as e:  # noqa: BLE001 - recorded; the verdict cannot be passed
             judge_error = f"{type(e).__name__}: {e}"
-            slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+            slos, bp, series, audience, storms, scale_factor = [], None, {}, {}, [], {}
             tl.event(end_s, "error", f"the run could not be judged: {judge_error}")
+    from ..scale.config import ScaleOut
+    scale_factor = {**scale_factor, **(scale or ScaleOut()).to_dict()}  # which engine, how many shards
     v, reason = run_verdict(tl, slos)
+    from ..scale.verdict import dead_shards
+    lost = dead_shards(storms)
+    for line in lost:
+        tl.event(end_s, "shard_dead", line)
+    if lost:  # the audience declared did not all arrive: say how much of it was missing
+        v = Verdict.INCONCLUSIVE if v is Verdict.PASSED else v
+        reason = "; ".join([reason] + lost)
     if result is None and v is Verdict.PASSED:
         v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
     if judge_error and v is Verdict.PASSED:
@@ -172,7 +186,7 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
                   ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
                   duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
                   breaking_point=bp, series=series, audience=audience, storms=storms,
-                  scale=scale, reproduce=reproduce,
+                  scale=scale_factor, reproduce=reproduce,
                   probe=_health(result))
     try:
         doc = jr.build(**fields)

@@ -31,6 +31,16 @@ def test_bad_flags_exit_2_with_usage(argv, expect, capsys):
     assert expect in err and "--help" in err
 
 
+@pytest.mark.parametrize("argv, expect", [
+    (["probe", "--shards", "4"], "give its rate too (--rate 833)"),
+    (["probe", "--rate", "100", "--shards", "0"], "shards must be an integer from 1 to"),
+    (["probe", "--rate", "100", "--engine", "k8s", "--shards", "2"], "the k8s engine needs sink"),
+])
+def test_bad_scale_out_values_exit_2_before_anything_starts(argv, expect, capsys):
+    assert main(argv) == 2
+    assert expect in capsys.readouterr().err
+
+
 def test_status_and_probe_with_nothing_up_say_how_to_start(capsys):
     assert main(["stack", "status"]) == 1
     assert "chaos stack up" in capsys.readouterr().err

@@ -3,6 +3,8 @@ marker and option errors."""
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 EXPERIMENTS = """
@@ -88,3 +90,15 @@ def test_target_option_deselects_experiments_written_for_a_reference_profile(pyt
                                 "fragile", "-p", "no:cacheprovider")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*--target describes the stack: drop --stack-profile*"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--shards", "0"], "*--engine/--shards/--sink: shards must be an integer from 1 to 1024*"),
+    (["--engine", "k8s", "--shards", "4"], "*the k8s engine needs sink*"),
+    (["--engine", "swarm", "--sink", "nohost"], "*must be host:port*"),
+])
+def test_a_bad_scale_out_is_a_usage_error_before_any_stack(pytester, args, says):
+    pytester.makepyfile(test_exp=EXPERIMENTS)
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([says])

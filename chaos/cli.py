@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     cli_fault.add_fault_parser(sub, _Parser)
 
+    from .gameday import cli as gameday_cli
+    gameday_cli.add_parser(sub, _Parser)
+
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
     rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
     rp.add_argument("--out", default=None, metavar="DIR",
@@ -156,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             return cli_fault.cmd_fault(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "gameday":
+            from .gameday import cli as gameday_cli
+            return gameday_cli.cmd(args, _console())
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

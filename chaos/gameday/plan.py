@@ -165,20 +165,11 @@ def build(book: Runbook, topo, source: str = "<runbook>", tree: Any = None,
 
     t = book.before_s
     planned: list[PlannedStep] = []
-    open_faults: dict[str, int] = {}
     fault_steps: list[FaultStep] = []
-    starts: dict[str, float] = {}
     for i, (sid, spec) in enumerate(zip(ids, book.steps)):
         if sid not in kept:
             continue
-        fs = None
-        if isinstance(spec, (FaultStepSpec, LoadStepSpec)):
-            starts[sid] = t
-            open_faults[sid] = len(planned)
-        elif isinstance(spec, RevertStepSpec):
-            for fid in (list(open_faults) if spec.revert == "all" else [spec.revert]):
-                open_faults.pop(fid, None)
-        planned.append(PlannedStep(len(planned) + 1, sid, spec.kind, spec, round(t, 3), fs))
+        planned.append(PlannedStep(i + 1, sid, spec.kind, spec, round(t, 3)))
         t += _nominal(spec, auto)
     end_t = t
     # the declarations, with nominal durations for faults that last until reverted

@@ -133,7 +133,10 @@ async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method:
                            space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method)
 
 
-def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce) -> RunResult:
+def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
+            amend=None) -> RunResult:
+    """Judge the run, write its journal and report. ``amend(doc)`` (a game day's) adds to
+    the journal before it is written."""
     from .observe import all_series
     tl = method.tl
     topo = state.topology
@@ -160,6 +163,8 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
                    duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
                    breaking_point=bp, series=series, audience=audience, storms=storms,
                    scale=scale, reproduce=reproduce)
+    if amend is not None:
+        amend(doc)
     files = {"journal.json": jr.write(doc, out)}
     try:
         from ..report import render

@@ -59,9 +59,9 @@ def spark(values: tuple[float | None, ...], higher_is_better: bool) -> Text:
 
 def sli_table(view: BoardView) -> Table:
     t = Table(title="SLIs, last 5 s", expand=True, box=None, title_justify="left")
-    t.add_column("SLI")
+    t.add_column("SLI", min_width=22, no_wrap=True)
     for scope in SCOPES:
-        t.add_column(scope)
+        t.add_column(scope, min_width=13, no_wrap=True)
     if not view.slis:
         t.add_row("measuring ...", *["" for _ in SCOPES])
         return t
@@ -85,10 +85,10 @@ def sli_table(view: BoardView) -> Table:
 
 def faults_panel(view: BoardView) -> Table:
     t = Table(title="Active faults", expand=True, box=None, title_justify="left")
-    t.add_column("#")
-    t.add_column("fault")
-    t.add_column("since")
-    t.add_column("left")
+    t.add_column("#", width=2)
+    t.add_column("fault", ratio=1, no_wrap=True, overflow="ellipsis")
+    t.add_column("since", no_wrap=True)
+    t.add_column("left", no_wrap=True)
     if not view.faults:
         t.add_row("", Text("none", "dim"), "", "")
     for i, f in enumerate(view.faults, 1):
@@ -99,9 +99,9 @@ def faults_panel(view: BoardView) -> Table:
 
 def steps_panel(view: BoardView) -> Table:
     t = Table(title="Steps", expand=True, box=None, title_justify="left")
-    t.add_column("")
-    t.add_column("step")
-    t.add_column("status")
+    t.add_column("", width=4, no_wrap=True)
+    t.add_column("step", ratio=1, no_wrap=True, overflow="ellipsis")
+    t.add_column("status", no_wrap=True)
     nxt = None if view.current is None else view.current + 1
     for n, s in enumerate(view.steps):
         mark = "▶" if n == view.current else ("next" if n == nxt else "")
@@ -193,11 +193,12 @@ class Pick(ModalScreen[int | None]):
 
 class Board(App):
     CSS = """
-    #top { height: auto; }
-    #slis { width: 3fr; }
-    #side { width: 2fr; }
-    #prompt { height: auto; margin: 1 0; }
-    #timeline { height: 1fr; border-top: solid $accent; }
+    #header { height: 1; }
+    #prompt { height: auto; margin: 0 0 1 0; }
+    #top { height: auto; max-height: 65%; }
+    #slis { width: 3fr; height: auto; }
+    #side { width: 2fr; height: auto; }
+    #timeline { height: 1fr; min-height: 5; border-top: solid $accent; }
     #ask, #pick { width: 70; height: auto; padding: 1 2; background: $panel; border: thick $accent; }
     Ask, Pick { align: center middle; }
     """
@@ -220,12 +221,12 @@ class Board(App):
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
+        yield Static(id="prompt")
         with Horizontal(id="top"):
             yield Static(id="slis")
             with Vertical(id="side"):
                 yield Static(id="faults")
                 yield Static(id="steps")
-        yield Static(id="prompt")
         yield Static(id="timeline")
         yield Footer()
 
@@ -254,7 +255,7 @@ class Board(App):
         self.query_one("#faults", Static).update(Group(faults_panel(view)))
         self.query_one("#steps", Static).update(steps_panel(view))
         self.query_one("#prompt", Static).update(prompt_panel(view))
-        self.query_one("#timeline", Static).update(timeline(view, rows=max(4, self.size.height - 24)))
+        self.query_one("#timeline", Static).update(timeline(view, rows=max(4, self.query_one('#timeline').size.height)))
 
     # -- actions -------------------------------------------------------------------------
     def action_note(self) -> None:

@@ -125,3 +125,98 @@ def test_auto_answers_by_script_and_only_runs_the_selected_steps(space, tmp_path
     assert not [e for e in j["events"] if e["kind"] == "note"]
     assert j["faults"][0]["reverted"]
     assert_clean(space)
+
+
+# -- a real terminal: tmux, keys typed as a person would ------------------------------------
+
+TERMINAL_RUNBOOK = dedent("""\
+    title: terminal drill
+    roles: {commander: the incident commander}
+    audience: {listeners: 6, thick_per_dc: 0}
+    before_s: 3
+    after_s: 4
+    recover_s: 1
+    steps:
+      - id: slow-b
+        fault: latency
+        link: listener.edge-b
+        params: {latency_ms: 40}
+      - id: ask
+        prompt: keep the latency on?
+        role: commander
+        choices: [keep, revert]
+        default: keep
+        timeout_s: 120
+      - id: long
+        wait: 120
+    """)
+
+
+def _tmux(sock: str, *args: str) -> str:
+    import subprocess
+    return subprocess.run(["tmux", "-L", sock, *args], check=True, capture_output=True,
+                          text=True, timeout=10).stdout
+
+
+def _screen_has(sock: str, text: str, timeout_s: float = 60.0, absent: bool = False) -> str:
+    deadline = time.monotonic() + timeout_s
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _tmux(sock, "capture-pane", "-p", "-t", "gd")
+        if (text in screen) != absent:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{'still' if absent else 'never'} saw {text!r} on the board:\n{screen}")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="needs tmux (fixtures/setup.sh installs it)")
+def test_a_person_at_a_real_terminal_notes_answers_pauses_resumes_and_aborts(space, tmp_path):
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from chaos.faults import Ledger
+    rb = tmp_path / "drill.yaml"
+    rb.write_text(TERMINAL_RUNBOOK)
+    reports, done = tmp_path / "reports", tmp_path / "exit-code"
+    chaos = Path(sys.executable).with_name("chaos")
+    cmd = (f"env CHAOS_HOME={shlex.quote(os.environ['CHAOS_HOME'])} TERM=xterm-256color "
+           f"{shlex.quote(str(chaos))} gameday {shlex.quote(str(rb))} --as carol "
+           f"--reports {shlex.quote(str(reports))}; echo $? > {shlex.quote(str(done))}; sleep 30")
+    sock = f"chaos-gd-{os.getpid()}"
+    _tmux(sock, "new-session", "-d", "-s", "gd", "-x", "160", "-y", "50", cmd)
+    try:
+        _screen_has(sock, "PROMPT")
+        _tmux(sock, "send-keys", "-t", "gd", "n")
+        _screen_has(sock, "Note for the timeline")
+        _tmux(sock, "send-keys", "-t", "gd", "-l", "edge-b sounds late")
+        _tmux(sock, "send-keys", "-t", "gd", "Enter")
+        _screen_has(sock, "carol: edge-b sounds late")
+        _tmux(sock, "send-keys", "-t", "gd", "2")                  # answer: revert
+        _screen_has(sock, "answered 'revert'")
+        _tmux(sock, "send-keys", "-t", "gd", "p")
+        _screen_has(sock, "PAUSED")
+        _tmux(sock, "send-keys", "-t", "gd", "p")
+        _screen_has(sock, "PAUSED", absent=True)
+        _tmux(sock, "send-keys", "-t", "gd", "a")
+        _screen_has(sock, "Abort the game day?")
+        _tmux(sock, "send-keys", "-t", "gd", "-l", "drill over")
+        _tmux(sock, "send-keys", "-t", "gd", "Enter")
+        deadline = time.monotonic() + 90
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert done.exists(), _tmux(sock, "capture-pane", "-p", "-t", "gd")
+    finally:
+        _tmux(sock, "kill-server")
+    assert done.read_text().strip() == "1"                          # the verdict: aborted
+    (journal,) = reports.glob("*/journal.json")
+    j = json.loads(journal.read_text())
+    assert j["verdict"] == "aborted" and "aborted by carol" in j["reason"] and "drill over" in j["reason"]
+    seen = [(e["kind"], e.get("who")) for e in j["events"]
+            if e["kind"] in ("inject", "prompt", "note", "answer", "pause", "resume", "abort")]
+    assert seen == [("inject", None), ("prompt", None), ("note", "carol"), ("answer", "carol"),
+                    ("pause", "carol"), ("resume", "carol"), ("abort", "carol")], seen
+    assert j["gameday"]["prompts"][0]["choice"] == "revert"
+    assert all(f["reverted"] for f in j["faults"])
+    assert Ledger().active(space.stack_id) == []
+    assert_clean(space)

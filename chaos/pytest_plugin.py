@@ -7,6 +7,9 @@ Thin on purpose: options, fixtures, JUnit properties and a summary; the framewor
     def test_dc_a_loss(chaos_run):
         result = chaos_run(Experiment(...))      # fails the test unless the verdict is passed
         result = chaos_run(exp, check=False)     # or judge the result yourself (canaries)
+
+Runbooks are tests too: ``gameday_*.yaml`` files are collected and played with ``--auto``
+(the ``chaos_gameday`` fixture), in the profile of their ``target``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ RUNTIMES = ("local", "docker")
 PROFILES = ("resilient", "fragile")
 _RESULTS = pytest.StashKey[list]()
 _STACKS = pytest.StashKey[object]()
+_USES_STACK = ("chaos_run", "chaos_gameday")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,19 +73,41 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     that the stack switches profile at most once."""
     wanted = config.getoption("chaos_profile")
     if wanted:
-        keep = [i for i in items if "chaos_run" not in getattr(i, "fixturenames", ())
-                or _profile_of(i, config) == wanted]
+        keep = [i for i in items if not _uses_stack(i) or _profile_of(i, config) == wanted]
         dropped = [i for i in items if i not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    uses = [i for i in items if "chaos_run" in getattr(i, "fixturenames", ())]
+    uses = [i for i in items if _uses_stack(i)]
     if uses:
         first = {id(i): n for n, i in enumerate(items)}
         order = {p: min(first[id(i)] for i in uses if _profile_of(i, config) == p)
                  for p in {_profile_of(i, config) for i in uses}}
-        items.sort(key=lambda i: (order.get(_profile_of(i, config), -1)
-                                  if "chaos_run" in getattr(i, "fixturenames", ()) else -1))
+        items.sort(key=lambda i: (order.get(_profile_of(i, config), -1) if _uses_stack(i) else -1))
+
+
+def _uses_stack(item: pytest.Item) -> bool:
+    return any(f in getattr(item, "fixturenames", ()) for f in _USES_STACK)
+
+
+def pytest_collect_file(file_path, parent):
+    """A game-day runbook (gameday_*.yaml) is a test: played with --auto."""
+    if file_path.suffix in (".yaml", ".yml") and file_path.name.startswith("gameday_"):
+        return RunbookFile.from_parent(parent, path=file_path)
+    return None
+
+
+class RunbookFile(pytest.File):
+    def collect(self):
+        from chaos.gameday.runbook import load
+        book = load(self.path)      # a bad runbook is a collection error, with its line
+        item = pytest.Function.from_parent(self, name=self.path.stem, callobj=_play_runbook)
+        item.add_marker(pytest.mark.chaos_profile(book.target.profile))
+        yield item
+
+
+def _play_runbook(chaos_gameday, request):
+    chaos_gameday(request.node.path)
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +167,41 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
             pytest.fail("\n".join(result.notes()), pytrace=False)
         return result
     return _run
+
+
+@pytest.fixture
+def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
+    """Play a runbook with --auto: ``chaos_gameday(path, check=True) -> RunResult``; fails
+    the test unless the verdict is passed, with the reason and the report's path."""
+    from pathlib import Path
+
+    from chaos.gameday.plan import load_plan
+    from chaos.gameday.run import run
+    config = request.config
+    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+
+    def progress(t_s: float, total_s: float, msg: str) -> None:
+        _say(config, f"[{t_s:5.1f} s] {msg}")
+
+    def _play(path, check: bool = True):
+        gp = load_plan(path, space_stack)
+        if gp.book.target.runtime != space_stack.runtime:
+            pytest.skip(f"{Path(path).name} is written for the {gp.book.target.runtime} runtime")
+        _say(config, f"game day {gp.experiment.name}: {len(gp.steps)} steps against "
+                     f"{space_stack.runtime}/{space_stack.profile}")
+        result = run(gp, space_stack, reports, auto=True, progress=progress,
+                     reproduce=f"chaos gameday {path} --auto")
+        if getattr(result, "interrupted", False):
+            raise KeyboardInterrupt(f"game day {gp.experiment.name} interrupted; faults reverted")
+        j = result.journal
+        record_property("chaos.verdict", j["verdict"])
+        record_property("chaos.run_id", j["run_id"])
+        record_property("chaos.report", str(result.files.get("html", result.dir)))
+        config.stash[_RESULTS].append((request.node.nodeid, j, result.files))
+        if check and j["verdict"] != "passed":
+            pytest.fail("\n".join(result.notes()), pytrace=False)
+        return result
+    return _play
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ a marker per note, prompt, answer, pause, resume and abort) and a Game day secti
 
 from __future__ import annotations
 
-
 from chaos.report import html
 
 from .test_report import passed_journal

@@ -220,3 +220,34 @@ def test_a_person_at_a_real_terminal_notes_answers_pauses_resumes_and_aborts(spa
     assert all(f["reverted"] for f in j["faults"])
     assert Ledger().active(space.stack_id) == []
     assert_clean(space)
+
+
+def test_ctrl_c_aborts_an_auto_game_day_reverts_everything_and_exits_1(space, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from chaos.faults import Ledger
+    rb = tmp_path / "drill.yaml"
+    rb.write_text(TERMINAL_RUNBOOK)
+    reports = tmp_path / "reports"
+    chaos = Path(sys.executable).with_name("chaos")
+    proc = subprocess.Popen([str(chaos), "gameday", str(rb), "--auto", "--reports", str(reports)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    lines = []
+    for line in proc.stdout:                      # bounded: the prompt waits 120 s at most
+        lines.append(line)
+        if "inject latency" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, "".join(lines) + out
+    (journal,) = reports.glob("*/journal.json")
+    j = json.loads(journal.read_text())
+    assert j["verdict"] == "aborted" and "Ctrl-C" in j["reason"]
+    assert all(f["reverted"] for f in j["faults"])
+    assert Ledger().active(space.stack_id) == []
+    assert_clean(space)

@@ -25,7 +25,7 @@ import getpass
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..faults.engine import Engine
 from ..model import Verdict

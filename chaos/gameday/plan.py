@@ -14,7 +14,7 @@ player injects and reverts by the steps, not by ``at_s``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,9 @@ class PlannedStep:
             who = f"{s.role}: " if s.role else ""
             return f"ask {who}{s.prompt} [{' / '.join(s.choices)}] ({s.timeout_s:g} s)"
         if self.kind == "check":
-            return "check " + ", ".join(o.build().sli + " " + o.build().describe() for o in s.check) \
-                + (f" in {s.dc}" if s.dc else "")
+            judged = [replace(o.build(), window_s=None) for o in s.check]   # over the last over_s
+            return "check " + ", ".join(f"{o.sli} {o.describe()}" for o in judged) \
+                + f" over the last {s.over_s:g} s" + (f" in {s.dc}" if s.dc else "")
         if self.kind == "note":
             return f"note: {s.note}"
         return f"revert {s.revert}"

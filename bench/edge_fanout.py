@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from chaos.probes.joinapi import create_space, join
-from chaos.probes.listener import Listener
-from chaos.probes.speaker import Speaker
+from chaos.adapters.space.joinapi import create_space, join
+from chaos.adapters.space.listener import Listener
+from chaos.adapters.space.speaker import Speaker
 from chaos.slo import percentile
 from chaos.targets.state import StackState
-from space.retry import RetryPolicy
+from chaos.retry import RetryPolicy
 
 SAMPLE = 10
 

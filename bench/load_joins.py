@@ -33,10 +33,10 @@ from pathlib import Path
 import aiohttp
 
 from chaos.load import ArrivalSchedule, StormOptions, run_storm
-from chaos.probes.joinapi import create_space
-from chaos.probes.speaker import Speaker
+from chaos.adapters.space.joinapi import create_space
+from chaos.adapters.space.speaker import Speaker
 from chaos.targets.state import StackState
-from space.retry import RetryPolicy
+from chaos.retry import RetryPolicy
 
 TICK = os.sysconf("SC_CLK_TCK")
 P95_LIMIT_S = 2.0

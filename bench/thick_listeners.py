@@ -46,14 +46,14 @@ import urllib.request
 import aiohttp
 import numpy as np
 
-from chaos.probes.joinapi import create_space, join
-from chaos.probes.listener import Listener
-from chaos.probes.speaker import Speaker
-from chaos.probes.thick import RunCache, ThickListener, analyse
+from chaos.adapters.space.joinapi import create_space, join
+from chaos.adapters.space.listener import Listener
+from chaos.adapters.space.speaker import Speaker
+from chaos.adapters.space.thick import RunCache, ThickListener, analyse
 from chaos.slo import percentile
 from chaos.targets import procs
 from chaos.targets.state import StackState
-from space.retry import RetryPolicy
+from chaos.retry import RetryPolicy
 
 SPEAKER = "spk-1"
 BATCH = 100           # handshakes opened together

@@ -29,7 +29,7 @@ from pathlib import Path
 import aiohttp
 
 from chaos.load import ArrivalSchedule, StormOptions, run_storm
-from chaos.probes.joinapi import Refused, create_space
+from chaos.adapters.space.joinapi import Refused, create_space
 from chaos.targets.state import StackState
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -1,4 +1,5 @@
-"""The `chaos` command (the contract of DESIGN.md section 8)."""
+"""The `chaos` command: stack, probe, fault, report (its commands and exit codes are a
+contract that scripts and CI rely on; see the README)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import json
 import sys
 
-from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
+from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
 from . import cli_fault, stack
 from .errors import ChaosError, ConfigError
@@ -34,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="give up if not healthy after S seconds (default 45 local, 240 docker)")
     status = st_sub.add_parser("status", help="services, DC, health, address")
     status.add_argument("--json", action="store_true")
-    st_sub.add_parser("down", help="stop the stack and remove what it created")
+    status.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
+    down = st_sub.add_parser("down", help="stop the stack and remove what it created")
+    for p_ in (up, down):   # a described stack is yours: say so rather than "unrecognized"
+        p_.add_argument("--target", default=None, metavar="FILE", help=argparse.SUPPRESS)
     cli_fault.add_reset_parser(st_sub)
 
     pr = sub.add_parser("probe", help="join listeners, listen, print the SLIs measured")
@@ -46,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--rate", default=None, metavar="R",
                     help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
     cli_fault.add_fault_parser(sub, _Parser)
 
     from .gameday import cli as gameday_cli
@@ -54,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
     rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
     rp.add_argument("--out", default=None, metavar="DIR",
-                    help="write the files here (default: next to the journal)")
+                    help="write the files here (default: next to the journal; with --rejudge, "
+                         "its rejudged/ folder)")
+    rp.add_argument("--rejudge", action="store_true",
+                    help="judge the run again from its recorded history (history.npz)")
+    rp.add_argument("--objective", action="append", default=[], metavar="SLI=T[@W]",
+                    help="with --rejudge: another threshold T (and window W s) for an SLI, "
+                         "e.g. join_time=3 or audio_delivered=0.99@10 (repeat for more)")
     return p
 
 
@@ -68,6 +79,10 @@ def _progress(msg: str) -> None:
 
 
 def cmd_stack(args) -> int:
+    if args.action in ("up", "down") and args.target:
+        raise ConfigError(f"`chaos stack {args.action}` starts and stops the reference stack only; "
+                          f"a described target ({args.target}) is started and stopped by you (its "
+                          "file's commands.up/down, if it has them); the other commands take --target")
     if args.action == "up":
         if args.timeout is not None and args.timeout <= 0:
             raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout}")
@@ -80,7 +95,7 @@ def cmd_stack(args) -> int:
     if args.action == "reset":
         return cli_fault.cmd_reset(args)
     if args.action == "status":
-        state = stack.current()
+        state = stack.current(args.target)
         rows = stack.status(state)
         if args.json:
             print(json.dumps({"stack_id": state.stack_id, "runtime": state.runtime,
@@ -89,7 +104,8 @@ def cmd_stack(args) -> int:
                               "services": [r.to_dict() for r in rows]}, indent=2))
         else:
             from rich.table import Table
-            t = Table(title=f"{state.stack_id}: {state.runtime}, {state.profile}, since {state.started_at}")
+            t = Table(title=f"{state.stack_id}: {state.runtime}, {state.profile or state.topology.source}, "
+                            f"since {state.started_at}")
             for col in ("service", "DC", "health", "address", "detail"):
                 t.add_column(col)
             for r in rows:
@@ -112,7 +128,7 @@ def cmd_probe(args) -> int:
     from .probes.session import run_probe, validate
     rate = parse_rate(args.rate) if args.rate is not None else None
     validate(args.listeners, args.seconds, args.join_timeout, args.thick_per_dc, rate)
-    state = stack.current()
+    state = stack.current(args.target)
     stack.require_healthy(state)
     result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout,
                                    thick_per_dc=args.thick_per_dc, rate=rate))
@@ -143,7 +159,19 @@ def _report(args) -> int:
     from . import report
     journal = report.load(args.journal)  # before anything is written: a bad journal leaves no files
     src = Path(args.journal)
-    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
+    run_dir = src if src.is_dir() else src.parent
+    out = Path(args.out) if args.out else run_dir
+    if args.objective and not args.rejudge:
+        raise ConfigError("--objective goes with --rejudge (judge the run again with it)")
+    if args.rejudge:
+        from .runner.history import parse_override, rejudge
+        from .runner.journal import write
+        journal = rejudge(journal, run_dir, [parse_override(t) for t in args.objective])
+        out = Path(args.out) if args.out else run_dir / "rejudged"
+        out.mkdir(parents=True, exist_ok=True)
+        write(journal, out)
+        was = journal["rejudged"]["was"]["verdict"]
+        _console().print(f"judged again: {was} -> {journal['verdict']} ({journal['reason']})")
     paths = report.render(journal, out)
     report.summary(journal, _console(), report_path=paths["html"])
     _console().print(f"junit: {paths['junit']}", soft_wrap=True)

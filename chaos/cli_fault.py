@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from space.topology import PROFILES, RUNTIMES, build
+from .adapters.space.reference import PROFILES, RUNTIMES, build
 
 from . import stack
 from .errors import ConfigError
@@ -42,6 +42,7 @@ def add_fault_parser(sub, parser_class) -> None:
         p.add_argument("--param", action="append", default=[], metavar="K=V",
                        help="a parameter of the fault (repeat for more)")
         p.add_argument("--json", action="store_true")
+        p.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
         if name == "plan":
             p.add_argument("--runtime", choices=RUNTIMES, default=None,
                            help="plan against this runtime's topology "
@@ -60,6 +61,7 @@ def add_reset_parser(st_sub) -> None:
     r.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="wait at most S seconds for health at the end (default 60 local, 120 docker)")
     r.add_argument("--json", action="store_true")
+    r.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -102,8 +104,17 @@ def cmd_fault(args) -> int:
 
     spec = _spec(args)
     if args.action == "plan":
-        state = StackState.load()
-        if args.runtime or args.profile or state is None:
+        if args.target:
+            if args.runtime or args.profile:
+                raise ConfigError("--target describes the stack: drop --runtime/--profile")
+            from .targets.file import load
+            topo = load(args.target)
+            state, against = None, f"target {topo.name} ({args.target}; not checked against a running stack)"
+        else:
+            state = StackState.load()
+        if args.target:
+            pass
+        elif args.runtime or args.profile or state is None:
             runtime = args.runtime or (state.runtime if state else "local")
             profile = args.profile or (state.profile if state else "resilient")
             topo, against = build(runtime, profile), f"a {runtime} {profile} topology (not a running stack)"
@@ -132,7 +143,7 @@ def _inject(spec, args) -> int:
         raise ConfigError(f"--duration must be more than 0 and at most {MAX_DURATION_S:g} s, "
                           f"got {args.duration:g}")
     from .targets.state import StackState
-    state = StackState.load()
+    state = stack.current(args.target) if args.target else StackState.load()
     if state is None:                               # bad input first (exit 2), then no stack (1)
         plan(spec, build("local", "resilient"))
         state = stack.current()
@@ -189,7 +200,7 @@ def cmd_reset(args) -> int:
 
     if args.timeout is not None and not args.timeout > 0:
         raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout:g}")
-    state = stack.current()
+    state = stack.current(args.target)
     progress = quiet if args.json else (lambda m: _err(f"  {m}"))
     rep = reset(state, progress, args.timeout)
     if args.json:

@@ -24,6 +24,10 @@ class StackNotUp(StackError):
     pass
 
 
+class EngineUnavailable(StackError):
+    """The docker engine does not answer (not installed, not started, not reachable)."""
+
+
 class MissingTool(StackError):
     """A program the runtime needs (redis-server, toxiproxy-server, docker) is not installed."""
 

@@ -27,9 +27,8 @@ from typing import Any
 
 from .errors import ConfigError
 from .faults.base import FaultSpec, Selector
-from .slo import DEFAULTS, Objective
+from .slo import DEFAULTS, LIVE_SLIS, Objective
 
-LIVE_SLIS = ("join_time", "audio_delivered", "mouth_to_ear")  # judged while the run goes on
 PHASES = ("before", "during", "after")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -102,7 +101,7 @@ class Audience:
     thick_per_dc: int = 1
     join_every_s: float = 1.0
     join_timeout_s: float = 5.0
-    retry: str | None = None        # a space.retry kind; None: the stack profile's policy
+    retry: str | None = None        # a chaos.retry kind; None: the stack profile's policy
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""pytest glue: `pytest experiments/ [--runtime local|docker] [--stack-profile P]`.
+"""pytest glue: `pytest experiments/ [--runtime local|docker] [--stack-profile P] [--target FILE]`.
 
 Thin on purpose: options, fixtures, JUnit properties and a summary; the framework
 (chaos.runner) does the work. Nothing heavy is imported until a fixture is used.
 
     @pytest.mark.chaos_profile("fragile")        # the stack profile it is written for
+    @pytest.mark.chaos_target("my-target.yaml")  # or: a described target it is written for
     def test_dc_a_loss(chaos_run):
         result = chaos_run(Experiment(...))      # fails the test unless the verdict is passed
         result = chaos_run(exp, check=False)     # or judge the result yourself (canaries)
@@ -34,6 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="PORT", help="first port of a stack the session starts (default 17000)")
     group.addoption("--chaos-reports", dest="chaos_reports", default=None, metavar="DIR",
                     help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)")
+    group.addoption("--target", dest="chaos_target", default=None, metavar="FILE",
+                    help="run the experiments against this target description (your own stack); "
+                         "experiments written for the reference stack's profiles are deselected")
     parser.addini("chaos_runtime", "default runtime of the stack under test", default="local")
     parser.addini("chaos_profile", "default stack profile", default="resilient")
 
@@ -41,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_profile(name): the stack profile an experiment "
                             "is written for (resilient or fragile)")
+    config.addinivalue_line("markers", "chaos_target(file): the target description an experiment "
+                            "is written for (relative to the test file); no file: any --target")
     config.stash[_RESULTS] = []
 
 
@@ -52,8 +58,27 @@ def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str
     return value
 
 
-def _profile_of(item: pytest.Item, config: pytest.Config) -> str:
-    """The profile an experiment is written for: its marker, else the ini's (resilient)."""
+def _target_of(item: pytest.Item, config: pytest.Config) -> str | None:
+    """The target file an experiment runs against: --target, else its chaos_target marker's
+    file (relative to the test file); None: the reference stack."""
+    from pathlib import Path
+    given = config.getoption("chaos_target")
+    m = item.get_closest_marker("chaos_target")
+    if given:
+        return str(Path(given).resolve())
+    if m is None:
+        return None
+    if not m.args:
+        raise pytest.UsageError(f"{item.nodeid}: chaos_target() names no file; run it with "
+                                "--target FILE, or write chaos_target('path/to/target.yaml')")
+    return str((Path(str(item.fspath)).parent / m.args[0]).resolve())
+
+
+def _profile_of(item: pytest.Item, config: pytest.Config) -> str | None:
+    """The profile an experiment is written for: its marker, else the ini's (resilient);
+    None for an experiment written for a described target."""
+    if item.get_closest_marker("chaos_target") is not None or config.getoption("chaos_target"):
+        return None
     m = item.get_closest_marker("chaos_profile")
     if m is None:
         value = config.getini("chaos_profile")
@@ -72,7 +97,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """Only the wanted profile's experiments with --stack-profile; grouped by profile so
     that the stack switches profile at most once."""
     wanted = config.getoption("chaos_profile")
-    if wanted:
+    if config.getoption("chaos_target"):
+        if wanted:
+            raise pytest.UsageError("--target describes the stack: drop --stack-profile "
+                                    "(profiles belong to the reference stack)")
+        # experiments (and runbooks) written for the reference stack's profiles do not fit
+        # another target
+        keep = [i for i in items if not _uses_stack(i) or i.get_closest_marker("chaos_profile") is None]
+        dropped = [i for i in items if i not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    elif wanted:
         keep = [i for i in items if not _uses_stack(i) or _profile_of(i, config) == wanted]
         dropped = [i for i in items if i not in keep]
         if dropped:
@@ -81,9 +117,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     uses = [i for i in items if _uses_stack(i)]
     if uses:
         first = {id(i): n for n, i in enumerate(items)}
-        order = {p: min(first[id(i)] for i in uses if _profile_of(i, config) == p)
-                 for p in {_profile_of(i, config) for i in uses}}
-        items.sort(key=lambda i: (order.get(_profile_of(i, config), -1) if _uses_stack(i) else -1))
+        def group(i):
+            return _target_of(i, config) or _profile_of(i, config)
+        order = {g: min(first[id(i)] for i in uses if group(i) == g) for g in {group(i) for i in uses}}
+        items.sort(key=lambda i: (order.get(group(i), -1)
+                                  if _uses_stack(i) else -1))
 
 
 def _uses_stack(item: pytest.Item) -> bool:
@@ -129,7 +167,15 @@ def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
 
 @pytest.fixture
 def space_stack(request: pytest.FixtureRequest, chaos_stacks):
-    """The stack under test (chaos.targets.state.StackState) in the test's profile."""
+    """The stack under test (chaos.targets.state.StackState): the described target the test
+    runs against, else the reference stack in the test's profile."""
+    target = _target_of(request.node, request.config)
+    if target is not None:
+        from chaos.errors import EngineUnavailable
+        try:
+            return chaos_stacks.target(target)
+        except EngineUnavailable as e:   # a docker target on a machine without an engine
+            pytest.skip(f"target {target}: {e}")
     return chaos_stacks.get(_profile_of(request.node, request.config))
 
 
@@ -144,15 +190,18 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
     from chaos.runner import run
     config = request.config
     reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
-    reproduce = (f"pytest '{request.node.nodeid}' --runtime {space_stack.runtime} "
+    target = _target_of(request.node, config)
+    reproduce = (f"pytest '{request.node.nodeid}' --target {target}" if target else
+                 f"pytest '{request.node.nodeid}' --runtime {space_stack.runtime} "
                  f"--stack-profile {space_stack.profile}")
 
     def progress(t_s: float, total_s: float, msg: str) -> None:
         _say(config, f"[{t_s:5.1f}/{total_s:.0f} s] {msg}")
 
     def _run(experiment, check: bool = True):
-        _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against "
-                     f"{space_stack.runtime}/{space_stack.profile}")
+        against = (f"target {space_stack.topology.name}" if target else
+                   f"{space_stack.runtime}/{space_stack.profile}")
+        _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against {against}")
         result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce)
         j = result.journal
         record_property("chaos.verdict", j["verdict"])

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .probes.listener import ListenerRecord
-from .slo import Series
+from .probes.record import ListenerRecord
+from .slo import DEFAULTS, Series
 
 RETAIN_WITHIN_S = 30.0
+PLAYOUT_DEADLINE_S = 0.4     # the mouth_to_ear SLO (G.114): later is as good as lost
+ECHO_RESOLVE_DB = DEFAULTS["echo"].threshold  # an echo window must resolve the SLO to count
 
 
 def _rel(ns: int | np.ndarray, t0_ns: int):
@@ -104,19 +106,30 @@ def _overlap(intervals, lo: float, hi: float) -> float:
 def freeze_share(intervals, t0_s: float, listening_s: float, step_s: float = 1.0) -> list[tuple[float, float]]:
     """A thick listener's freezes in time: per step of its listening, the share of it spent
     in playout gaps over 200 ms (stamped at the step's start; the mean over a phase is the
-    phase's freeze share)."""
+    phase's freeze share; a step with a freeze is stamped where its first freeze starts, so
+    that a breach is never placed before the gap that caused it)."""
     end = t0_s + listening_s
-    return [(float(lo), _overlap(intervals, lo, min(lo + step_s, end)) / (min(lo + step_s, end) - lo))
-            for lo in _bins(t0_s, listening_s, step_s) if min(lo + step_s, end) > lo]
+    out = []
+    for lo in _bins(t0_s, listening_s, step_s):
+        hi = min(lo + step_s, end)
+        if hi <= lo:
+            continue
+        share = _overlap(intervals, lo, hi) / (hi - lo)
+        starts = [iv.start_s for iv in intervals if iv.start_s < hi and iv.start_s + iv.duration_s > lo]
+        out.append((float(max(lo, min(starts))) if share > 0 and starts else float(lo), share))
+    return out
 
 
 def dead_air(intervals, t0_s: float, listening_s: float, step_s: float = 1.0) -> list[tuple[float, float]]:
     """A thick listener's dead air in time: per step of its listening, the length of the
     longest dead-air run that touches it (0 if none): the max over a phase is the longest
-    run heard in it, placed where it happened."""
+    run heard in it, placed where it happened: at the step's start, or at the run's own start
+    when it begins inside the step)."""
     out = []
     for lo in _bins(t0_s, listening_s, step_s):
         hi = lo + step_s
-        touching = [iv.duration_s for iv in intervals if iv.start_s < hi and iv.start_s + iv.duration_s > lo]
-        out.append((float(lo), max(touching, default=0.0)))
+        touching = [iv for iv in intervals if iv.start_s < hi and iv.start_s + iv.duration_s > lo]
+        longest = max(touching, key=lambda iv: iv.duration_s, default=None)
+        out.append((float(max(lo, longest.start_s)) if longest else float(lo),
+                    longest.duration_s if longest else 0.0))
     return out

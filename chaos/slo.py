@@ -27,24 +27,40 @@ STATS = ("p50", "p95", "p99", "mean", "max", "min")
 
 @dataclass(frozen=True)
 class SliSpec:
-    """What an SLI is and which thresholds make sense for it."""
+    """What an SLI is: the one registry every module reads (units, thresholds that make
+    sense, whether it is known while the run goes on, which of the target's client paths it
+    measures, and how a sentence says it broke)."""
     name: str
     unit: str
     lo: float            # accepted threshold range, inclusive
     hi: float
     about: str
+    broke: str           # "joins failed": the subject of "... in every DC"
+    path: str = "audio"  # the target's client path it measures: "join" | "audio"
+    live: bool = False   # measured while the run goes on (halts, gates); else after it
+    timing: str = "phased"  # judged per phase in time | "whole": one value per listener's
+                            # listening, over the run | "recovery": after the faults
 
 
 SLIS: dict[str, SliSpec] = {s.name: s for s in (
-    SliSpec("join_time", "s", 0.0, 600.0, "join request -> first audio frame; failed joins count as +inf"),
-    SliSpec("audio_delivered", "", 0.0, 1.0, "share of produced frames received before the playout deadline"),
-    SliSpec("freeze", "", 0.0, 1.0, "share of listening time in playout gaps over 200 ms"),
-    SliSpec("mouth_to_ear", "s", 0.0, 60.0, "speaker capture -> listener receive"),
-    SliSpec("echo", "dB", -120.0, 0.0, "strength of a delayed copy (30-1000 ms) of the speaker's signal"),
-    SliSpec("silence", "s", 0.0, 600.0, "longest run of dead air while the speaker talks"),
-    SliSpec("mos", "", 1.0, 4.5, "ITU-T G.107 E-model estimate from delay and loss"),
-    SliSpec("audience_retained", "", 0.0, 1.0, "share of listeners joined before a fault who hear audio within 30 s after it"),
+    SliSpec("join_time", "s", 0.0, 600.0, "join request -> first audio frame; failed joins count as +inf",
+            "joins failed", path="join", live=True),
+    SliSpec("audio_delivered", "", 0.0, 1.0, "share of produced frames received before the playout deadline",
+            "audio delivery broke", live=True),
+    SliSpec("freeze", "", 0.0, 1.0, "share of listening time in playout gaps over 200 ms",
+            "playout froze"),
+    SliSpec("mouth_to_ear", "s", 0.0, 60.0, "speaker capture -> listener receive",
+            "audio arrived late", live=True),
+    SliSpec("echo", "dB", -120.0, 0.0, "strength of a delayed copy (30-1000 ms) of the speaker's signal",
+            "echo was heard"),
+    SliSpec("silence", "s", 0.0, 600.0, "longest run of dead air while the speaker talks",
+            "dead air was heard"),
+    SliSpec("mos", "", 1.0, 4.5, "ITU-T G.107 E-model estimate from delay and loss",
+            "call quality fell", timing="whole"),
+    SliSpec("audience_retained", "", 0.0, 1.0, "share of listeners joined before a fault who hear audio within 30 s after it",
+            "listeners were lost", path="join", timing="recovery"),
 )}
+LIVE_SLIS = tuple(s.name for s in SLIS.values() if s.live)   # judged while the run goes on
 
 
 @dataclass(frozen=True)

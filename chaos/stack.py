@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import uuid
 
-from space.topology import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
+from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
 
 from .errors import ConfigError, StackAlreadyUp, StackError, StackNotUp
 from .targets.base import Progress, ServiceStatus, quiet
@@ -20,6 +20,9 @@ DEFAULT_UP_TIMEOUT_S = {"local": 45.0, "docker": 240.0}
 
 
 def runtime_for(name: str, stack_id: str = ""):
+    if stack_id.startswith("target-"):     # a described stack: the user runs it
+        from .targets.external import ExternalRuntime
+        return ExternalRuntime(stack_id)
     if name == "local":
         from .targets.local import LocalRuntime
         return LocalRuntime(stack_id)
@@ -72,7 +75,15 @@ def up(runtime: str = "local", profile: str = "resilient", base_port: int = DEFA
     return state
 
 
-def current() -> StackState:
+def current(target: str | None = None) -> StackState:
+    """The stack commands act on: a described target (its file), else the reference stack
+    that `chaos stack up` started."""
+    if target is not None:
+        from .targets.external import attach
+        from .targets.file import check_live
+        state = attach(target)
+        check_live(state.topology)
+        return state
     state = StackState.load()
     if state is None:
         raise StackNotUp("no stack is up. Start one with `chaos stack up` "
@@ -134,3 +145,17 @@ def require_healthy(state: StackState) -> None:
         raise StackError("the stack is not healthy: "
                          + "; ".join(f"{s.name} ({s.detail or 'unhealthy'})" for s in sick)
                          + ". See `chaos stack status`; `chaos stack down` and `up` to restart it.")
+
+
+def wait_healthy(state: StackState, within_s: float, poll_s: float = 1.0) -> None:
+    """Until every service is healthy, at most ``within_s``; then as ``require_healthy``."""
+    import time
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if all(s.healthy for s in status(state)):
+                return
+        except StackError:
+            pass
+        time.sleep(poll_s)
+    require_healthy(state)

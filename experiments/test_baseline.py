@@ -6,8 +6,12 @@ window, mouth_to_ear p95 <= 400 ms, in every DC; the thick listeners hear no ech
 freeze, no dead air, MOS >= 3.5.
 """
 
+import pytest
+
 from chaos.experiment import Experiment
 from chaos.slo import DEFAULTS
+
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
 BASELINE = Experiment(
     name="baseline",

@@ -16,6 +16,8 @@ import pytest
 from chaos.experiment import Experiment, fault
 from chaos.slo import objective
 
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
+
 
 def dc_loss(dc: str) -> Experiment:
     return Experiment(

@@ -14,6 +14,8 @@ import pytest
 from chaos.experiment import Audience, Experiment, fault
 from chaos.slo import objective
 
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
+
 
 @pytest.mark.parametrize("mode", ["hot_mic", "double"])
 def test_echo_is_heard_and_then_gone(chaos_run, mode):

@@ -13,6 +13,8 @@ from chaos.experiment import Experiment, Sweep, fault
 from chaos.load.arrivals import INCIDENT_JOINS_PER_S
 from chaos.slo import objective
 
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
+
 SCALE = 0.1
 
 

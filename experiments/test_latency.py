@@ -8,8 +8,12 @@
    halted and the fault reverted long before its planned 20 s; the verdict is `aborted`.
 """
 
+import pytest
+
 from chaos.experiment import Experiment, fault
 from chaos.slo import objective
+
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
 LINKS = "edge-*.origin-a"
 

@@ -9,7 +9,11 @@ loopback network TCP turns loss into delay, so what breaks first is usually join
 (SYN retransmits) and mouth_to_ear, not delivery.
 """
 
+import pytest
+
 from chaos.experiment import Experiment, Sweep
+
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
 SWEEP = Experiment(
     name="packet_drop_sweep_edge_b",

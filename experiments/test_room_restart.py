@@ -7,8 +7,12 @@ again within 30 s (audience_retained), and after a 5 s grace the steady state ho
 The report says how long the audio took to come back (recovered_s).
 """
 
+import pytest
+
 from chaos.experiment import Experiment, fault
 from chaos.slo import objective
+
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
 ROOM_RESTART = Experiment(
     name="room_restart",

@@ -6,8 +6,12 @@ listeners already in the room are untouched (audio_delivered, mouth_to_ear), and
 steady state holds after.
 """
 
+import pytest
+
 from chaos.experiment import Experiment, fault
 from chaos.slo import objective
+
+pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
 
 def test_slow_redis_slows_joins_within_the_slo(chaos_run):

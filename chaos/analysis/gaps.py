@@ -95,7 +95,7 @@ def heard_slots(seqs: Iterable[int], *, latency_s: Iterable[float] | None = None
 
 def freezes(heard: np.ndarray, *, min_gap_s: float = 0.2, frame_s: float = FRAME_S,
             t0_s: float = 0.0) -> FreezeReport:
-    """Playout gaps longer than ``min_gap_s`` (DESIGN: "over 200 ms") and their share of
+    """Playout gaps longer than ``min_gap_s`` (the freeze SLI: "over 200 ms") and their share of
     listening time, from a per-slot heard mask (see ``heard_slots``).
 
     With 20 ms slots a gap of 10 empty slots (200 ms) does not count, 11 (220 ms) does.

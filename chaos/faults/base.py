@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from space.topology import Link, Service, Topology
+from ..targets.model import Link, Service, Target
 
 from ..errors import ConfigError
 
@@ -68,7 +68,7 @@ class Selector:
             raise ConfigError(f"blast radius {c} but only {len(matches)} match {self.describe()}")
         return sorted(random.Random(self.seed).sample(matches, n), key=lambda x: x.name)
 
-    def services(self, topo: Topology, kinds: tuple[str, ...] | None = None) -> list[Service]:
+    def services(self, topo: Target, kinds: tuple[str, ...] | None = None) -> list[Service]:
         pool = [s for s in topo.services.values() if kinds is None or s.kind in kinds]
         matches = [s for s in pool
                    if (self.service is None or self.service in (s.name, s.kind))
@@ -80,7 +80,7 @@ class Selector:
                               f"{', '.join(names)} in {', '.join(dcs)}")
         return self._pick(matches)
 
-    def links(self, topo: Topology, kinds: tuple[str, ...] | None = None) -> list[Link]:
+    def links(self, topo: Target, kinds: tuple[str, ...] | None = None) -> list[Link]:
         pool = [lk for lk in topo.links.values() if kinds is None or lk.kind in kinds]
         matches = []
         for lk in pool:
@@ -176,7 +176,7 @@ class FaultKind(Protocol):
     params: ClassVar[dict[str, Param]]
     runtimes: ClassVar[tuple[str, ...]]
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         """The concrete steps, against this topology. Raise ConfigError if it cannot be done."""
 
 
@@ -218,7 +218,7 @@ def check_params(kind: FaultKind, given: Mapping[str, Any]) -> dict:
     return out
 
 
-def plan(spec: FaultSpec, topo: Topology, fault_id: str | None = None) -> list[Action]:
+def plan(spec: FaultSpec, topo: Target, fault_id: str | None = None) -> list[Action]:
     """Validate a declaration and resolve it into actions; nothing is touched."""
     registry = kinds()
     kind = registry.get(spec.name)
@@ -228,7 +228,31 @@ def plan(spec: FaultSpec, topo: Topology, fault_id: str | None = None) -> list[A
         raise ConfigError(f"{spec.name} cannot run on the {topo.runtime} runtime; it needs "
                           f"{' or '.join(kind.runtimes)}")
     params = check_params(kind, spec.params)
-    return kind.actions(topo, spec.target, params, fault_id or f"{spec.name}-{uuid.uuid4().hex[:6]}")
+    actions = kind.actions(topo, spec.target, params, fault_id or f"{spec.name}-{uuid.uuid4().hex[:6]}")
+    supported(spec.name, actions, topo)
+    return actions
+
+
+SERVICE_MECHANISMS = ("lifecycle", "cpu", "iptables", "network")   # act on a service's processes
+
+
+def supported(fault: str, actions: list[Action], topo: Target) -> None:
+    """What the target's description allows: a fault that needs to find a service's
+    containers or processes, or toxiproxy, is refused when the description does not say how."""
+    for a in actions:
+        if a.mechanism in ("toxic", "proxy") and not topo.toxiproxy:
+            raise ConfigError(f"{fault}: target {topo.name} declares no toxiproxy API (toxiproxy: "
+                              "host:port), so its links cannot be faulted")
+        if a.mechanism not in SERVICE_MECHANISMS or topo.is_reference():
+            continue
+        svc = topo.services.get(a.target)
+        if topo.runtime == "local":
+            raise ConfigError(f"{fault} on {a.target}: target {topo.name} runs its own local processes, "
+                              "which the framework does not find or restart; describe the stack as a "
+                              "docker target (find: labels) for faults on services, or use link faults")
+        if svc is not None and not svc.labels:
+            raise ConfigError(f"{fault} on {a.target}: target {topo.name} does not say how to find "
+                              f"its containers; add find: {{labels: ...}} to service {a.target}")
 
 
 ExecutorFactory = Callable[[str], Executor]

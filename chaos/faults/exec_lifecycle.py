@@ -156,14 +156,8 @@ class DockerLifecycle:
         return docker_client(timeout=int(RUNNING_WAIT_S) + 2)
 
     def _containers(self, action: Action) -> list:
-        from ..targets.docker import labelled
-        found = labelled(self.client, action.target)
-        ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, self.state.stack_id)]
-        if found and not ours:
-            ids = sorted({c.labels.get("chaos.stack_id") for c in found})
-            raise FaultError(f"the containers of {action.target} belong to stack {', '.join(ids)}, "
-                             f"not {self.state.stack_id}: not touching them")
-        return ours
+        from ..targets.docker import containers_of
+        return containers_of(self.client, self.state, action.target)
 
     def inject(self, action: Action) -> None:
         import docker
@@ -194,13 +188,13 @@ class DockerLifecycle:
 
         import docker
 
-        from ..targets.docker import labelled
+        from ..targets.docker import containers_of
         names = set((action.params.get("undo") or {}).get("restart_together") or []) - {action.target}
         if not names:
             return
-        down = [c for c in labelled(self.client) if c.labels.get("chaos.service") in names
-                and c.status in ("exited", "created", "dead")
-                and c.labels.get("chaos.stack_id") in ("", None, self.state.stack_id)]
+        down = [c for name in sorted(names & set(self.state.topology.services))
+                for c in containers_of(self.client, self.state, name)
+                if c.status in ("exited", "created", "dead")]
 
         def start(c) -> None:
             try:

@@ -31,16 +31,15 @@ class DockerNetwork:
         return docker_client(timeout=API_TIMEOUT_S)
 
     def _find(self, action: Action):
-        from ..targets.docker import labelled, network
+        from ..targets.docker import containers_of, network
         name = action.params.get("network")
         net = network(self.client, name)
         if net is None:
             raise FaultError(f"the stack has no docker network labelled chaos.network={name}")
-        containers = [c for c in labelled(self.client, action.target)
-                      if c.labels.get("chaos.stack_id") in ("", None, self.state.stack_id)]
+        containers = containers_of(self.client, self.state, action.target)
         if not containers:
-            raise FaultError(f"no container of stack {self.state.stack_id} is labelled "
-                             f"chaos.service={action.target}")
+            raise FaultError(f"no container of stack {self.state.stack_id} is found for "
+                             f"{action.target}")
         return net, containers
 
     @staticmethod

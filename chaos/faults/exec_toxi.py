@@ -96,5 +96,5 @@ class ToxiExecutor:
 
 
 def make(state: StackState) -> ToxiExecutor:
-    return ToxiExecutor(Toxiproxy(state.topology.services["toxiproxy"].public,
+    return ToxiExecutor(Toxiproxy(state.topology.toxiproxy,
                                   timeout_s=TOXI_TIMEOUT_S), state)

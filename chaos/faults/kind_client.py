@@ -24,8 +24,8 @@ from __future__ import annotations
 import ipaddress
 from typing import ClassVar
 
-from space.retry import KINDS as RETRY_KINDS
-from space.topology import Topology
+from ..retry import KINDS as RETRY_KINDS
+from ..targets.model import Target
 
 from ..errors import ConfigError
 from .base import Action, Param, Selector, register
@@ -59,7 +59,7 @@ class Echo:
     }
     runtimes: ClassVar[tuple[str, ...]] = RUNTIMES
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         client_target(self.name, target, "speaker", ("speaker",))
         return [Action(self.name, fault_id, "client", "speaker", None, dict(params))]
 
@@ -76,8 +76,12 @@ class JoinStorm:
     }
     runtimes: ClassVar[tuple[str, ...]] = RUNTIMES
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         client_target(self.name, target, "listeners", ("listener", "audience"))
+        from .. import adapters
+        if not getattr(adapters.get(topo.adapter), "STORMS", False):
+            raise ConfigError(f"join_storm: the {topo.adapter} adapter of target {topo.name} has no "
+                              "join storm client yet (the load generator speaks the space join API)")
         gateways = [g.public for g in topo.of_kind("gateway")]
         far = [a for a in gateways if not _loopback(a)]
         if not gateways or far:

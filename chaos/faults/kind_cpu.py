@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from space.topology import Topology
+from ..targets.model import Target
 
 from .base import Action, Param, Selector, register
 
@@ -37,7 +37,7 @@ class CpuStarve:
     }
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         share = params["share"]
         out = []
         for svc in target.services(topo):

@@ -29,34 +29,41 @@ dc_partition: the DC's services keep running but lose every path to the other DC
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
-from space.topology import DCS, Link, Topology
+from ..targets.model import Link, Target
 
 from ..errors import ConfigError
 from .base import Action, Param, Selector, register
 
-SERVICE_KINDS = ("gateway", "edge", "origin", "sentinel", "redis")   # toxiproxy is in no DC
-# A DC goes front first; it comes back (revert runs in reverse) state first, like `stack up`.
+# The reference stack's kinds, in the order a DC goes: front first; it comes back (revert
+# runs in reverse) state first, like `stack up`. Other targets' kinds go after, by name.
 LOSS_ORDER = ("gateway", "edge", "origin", "sentinel", "redis")
+KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _loss_rank(kind: str) -> int:
+    return LOSS_ORDER.index(kind) if kind in LOSS_ORDER else len(LOSS_ORDER)
 
 
 class KindsParam(Param):
-    """A comma-separated subset of service kinds, or "all"."""
+    """A comma-separated list of service kinds, or "all" (checked against the target when
+    the fault is planned)."""
 
     def check(self, fault: str, name: str, value: Any) -> Any:
         parts = [p.strip() for p in str(value).split(",") if p.strip()]
-        if not parts or (parts != ["all"] and any(p not in self.choices for p in parts)):
+        if not parts or (parts != ["all"] and not all(KIND_RE.match(p) for p in parts)):
             raise ConfigError(f"{fault}: {name}={value!r} is not accepted; use {self.accepted()}")
-        return "all" if parts == ["all"] else ",".join(k for k in self.choices if k in parts)
+        return "all" if parts == ["all"] else ",".join(sorted(set(parts), key=lambda k: (_loss_rank(k), k)))
 
     def accepted(self) -> str:
-        return f"all, or a comma-separated list of {', '.join(self.choices)}"
+        return "all, or a comma-separated list of service kinds (gateway,edge)"
 
 
-def _one_dc(fault: str, topo: Topology, target: Selector) -> str:
+def _one_dc(fault: str, topo: Target, target: Selector) -> str:
     if target.dc is None:
-        raise ConfigError(f"{fault} needs a data center: --dc {' | '.join(DCS)}")
+        raise ConfigError(f"{fault} needs a data center: --dc {' | '.join(topo.dcs)}")
     dcs = sorted({s.dc for s in topo.services.values() if s.dc})
     if target.dc not in dcs:
         raise ConfigError(f"{fault}: no data center {target.dc!r} in the stack; DCs are {', '.join(dcs)}")
@@ -74,16 +81,21 @@ class DcLoss:
     name: ClassVar[str] = "dc_loss"
     params: ClassVar[dict[str, Param]] = {
         "mode": Param(str, choices=("kill", "stop", "freeze"), default="kill"),
-        "kinds": KindsParam(str, choices=SERVICE_KINDS, default="all"),
+        "kinds": KindsParam(str, default="all"),
     }
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         dc = _one_dc(self.name, topo, target)
-        kinds = SERVICE_KINDS if params["kinds"] == "all" else tuple(params["kinds"].split(","))
+        in_dc = sorted({s.kind for s in topo.in_dc(dc)})
+        kinds = tuple(in_dc) if params["kinds"] == "all" else tuple(params["kinds"].split(","))
+        unknown = [k for k in kinds if k not in in_dc]
+        if unknown:
+            raise ConfigError(f"{self.name}: {dc} has no service of kind {', '.join(unknown)}; "
+                              f"its kinds are {', '.join(in_dc)}")
         # --service narrows further (a name or a kind of the DC); nothing matching is an error
         services = Selector(service=target.service, dc=dc).services(topo, kinds=kinds)
-        services.sort(key=lambda s: (LOSS_ORDER.index(s.kind), s.name))
+        services.sort(key=lambda s: (_loss_rank(s.kind), s.kind, s.name))
         # revert brings the DC back all at once (state first), not one health wait at a time
         together = [s.name for s in reversed(services)]
         return [Action(self.name, fault_id, "lifecycle", s.name, s.dc,
@@ -92,7 +104,7 @@ class DcLoss:
                 for s in services]
 
 
-def crossing_links(topo: Topology, dc: str) -> list[Link]:
+def crossing_links(topo: Target, dc: str) -> list[Link]:
     """Links with one end in dc and the other outside it (another DC, or a host client)."""
     out = []
     for lk in topo.links.values():
@@ -110,13 +122,13 @@ class DcPartition:
     params: ClassVar[dict[str, Param]] = {}
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         dc = _one_dc(self.name, topo, target)
         if target.service is not None:
             raise ConfigError(f"{self.name} cuts a whole data center: drop --service")
         out = [Action(self.name, fault_id, "proxy", lk.name, dc,
                       {"proxy": lk.name, "enabled": False}) for lk in crossing_links(topo, dc)]
-        if topo.runtime == "docker":
+        if topo.runtime == "docker" and topo.is_reference():   # its compose networks
             # after the proxies: the links drop cleanly before the network goes silent;
             # revert (in reverse) reconnects the network before it enables the proxies
             out += [Action(self.name, fault_id, "network", s.name, dc,

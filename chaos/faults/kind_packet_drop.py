@@ -32,16 +32,25 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from space.topology import Service, Topology
+from ..errors import ConfigError
+from ..targets.model import Service, Target
 
 from .base import Action, Param, Selector, register
 
 DIRECTIONS = ("in", "out", "both")
-SERVICE_KINDS = ("gateway", "edge", "origin", "redis", "sentinel")  # toxiproxy carries the links
 
 
-def drop_action(topo: Topology, svc: Service, fault_id: str, share: float, direction: str) -> Action:
-    host, port = svc.bind.rsplit(":", 1)
+def service_kinds(topo: Target) -> tuple[str, ...]:
+    """Every kind of service but toxiproxy (it carries the links: a link fault's job)."""
+    return tuple(sorted({s.kind for s in topo.services.values() if s.kind != "toxiproxy"}))
+
+
+def drop_action(topo: Target, svc: Service, fault_id: str, share: float, direction: str) -> Action:
+    where = svc.bind or svc.address
+    if not where:
+        raise ConfigError(f"packet_drop on {svc.name}: the target gives no address (host:port) "
+                          "for it, so its traffic cannot be matched; add `address:` to the service")
+    host, port = where.rsplit(":", 1)
     params = {"service": svc.name, "runtime": topo.runtime, "share": share,
               "direction": direction, "port": int(port)}
     if topo.runtime == "local":
@@ -58,6 +67,6 @@ class PacketDrop:
     }
     runtimes: ClassVar[tuple[str, ...]] = ("local", "docker")
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         return [drop_action(topo, svc, fault_id, params["share"], params["direction"])
-                for svc in target.services(topo, kinds=SERVICE_KINDS)]
+                for svc in target.services(topo, kinds=service_kinds(topo))]

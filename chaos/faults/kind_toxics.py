@@ -29,7 +29,7 @@ import hashlib
 import re
 from typing import Any, ClassVar
 
-from space.topology import Link, Topology
+from ..targets.model import Link, Target
 
 from ..errors import ConfigError
 from .base import Action, Param, Selector, register
@@ -52,14 +52,14 @@ def toxic_name(fault_id: str, kind: str, stream: str) -> str:
     return f"chaos.{safe}.{kind}.{stream}"
 
 
-def link_dc(topo: Topology, lk: Link) -> str | None:
+def link_dc(topo: Target, lk: Link) -> str | None:
     """The DC whose users feel a fault on this link: the source's, or for a client link
     (listener, speaker) the destination's."""
     src = topo.services.get(lk.src)
     return src.dc if src is not None and src.dc else topo.services[lk.dst].dc
 
 
-def toxic_action(fault: str, fault_id: str, topo: Topology, lk: Link, toxic: str,
+def toxic_action(fault: str, fault_id: str, topo: Target, lk: Link, toxic: str,
                  attributes: dict[str, Any], stream: str, toxicity: float) -> Action:
     """One action per link: "both" streams are two toxics, named apart, in one action (the
     ledger keys actions by fault, mechanism and link). ``undo`` holds the toxics' names."""
@@ -70,7 +70,7 @@ def toxic_action(fault: str, fault_id: str, topo: Topology, lk: Link, toxic: str
                    "attributes": dict(attributes), "undo": undo})
 
 
-def proxy_down_action(fault: str, fault_id: str, topo: Topology, lk: Link) -> Action:
+def proxy_down_action(fault: str, fault_id: str, topo: Target, lk: Link) -> Action:
     return Action(fault, fault_id, "proxy", lk.name, link_dc(topo, lk),
                   {"proxy": lk.name, "enabled": False})
 
@@ -91,7 +91,7 @@ class _ToxicKind:
     def attributes(self, params: dict) -> dict[str, Any]:
         raise NotImplementedError
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         attrs = self.attributes(params)
         return [toxic_action(self.name, fault_id, topo, lk, self.toxic, attrs, params["stream"],
                              params["toxicity"]) for lk in target.links(topo)]
@@ -172,7 +172,7 @@ class LinkDown:
     params: ClassVar[dict[str, Param]] = {}
     runtimes: ClassVar[tuple[str, ...]] = RUNTIMES
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         return [proxy_down_action(self.name, fault_id, topo, lk) for lk in target.links(topo)]
 
 
@@ -190,7 +190,7 @@ class SlowState:
     runtimes: ClassVar[tuple[str, ...]] = RUNTIMES
     LINK_KINDS = ("gateway_redis",)
 
-    def actions(self, topo: Topology, target: Selector, params: dict, fault_id: str) -> list[Action]:
+    def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         links = target.links(topo, kinds=self.LINK_KINDS)
         mode = params["mode"]
         if mode == "refused":

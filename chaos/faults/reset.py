@@ -91,10 +91,11 @@ def reset(state: StackState | None = None, progress: Progress = quiet,
     toxi_done = []
     step("resetting toxiproxy",
          lambda: toxi_done.append(_toxiproxy_reset(state, rep, quiet_failure=True)))
-    if toxi_done != [True]:      # down, or running with its API hung: restart it clean
+    ours = state.topology.is_reference()   # a described target's processes are the user's
+    if toxi_done != [True] and ours:  # down, or running with its API hung: restart it clean
         step("restarting a toxiproxy that does not answer", lambda: _restart_toxiproxy(state, rep))
     step("reverting the ledger", lambda: _revert_ledger(state.stack_id, rep))
-    if state.runtime == "local":
+    if state.runtime == "local" and ours:
         step("restarting services that are not running", lambda: _restart_dead(state.stack_id, rep))
     if toxi_done != [True]:      # toxiproxy itself was down: it runs again now
         step("resetting toxiproxy", lambda: _toxiproxy_reset(state, rep))
@@ -195,16 +196,15 @@ def _resume_local(state: StackState, rep: ResetReport) -> None:
 def _docker_back(state: StackState, rep: ResetReport) -> None:
     import docker
 
-    from ..targets.docker import expected_networks, labelled, network
+    from ..targets.docker import by_service, expected_networks, network
     from ..targets.images import docker_client
     client = docker_client(timeout=30)
     try:
         nets: dict[str, object] = {}
-        for c in labelled(client):
-            name = c.labels.get("chaos.service", "?")
+        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
             svc = state.topology.services.get(name)
             try:
-                if svc is not None:
+                if svc is not None and state.topology.is_reference():   # its compose networks
                     attached = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
                     ids = {n.get("NetworkID") for n in attached.values()}
                     for label in expected_networks(svc):
@@ -238,7 +238,7 @@ def _revert_ledger(stack_id: str, rep: ResetReport, again: bool = False) -> None
 
     if not Ledger().active(stack_id):
         return
-    state = StackState.load()           # fresh: restarts change pids
+    state = StackState.load(stack_id)   # fresh: restarts change pids
     report = Engine(executors_for(state), stack_id).revert_all()
     if report.reverted:
         rep.did.append(f"reverted {len(report.reverted)} fault step(s) from the ledger"
@@ -254,7 +254,7 @@ def _restart_dead(stack_id: str, rep: ResetReport) -> None:
     """Start every service that is down (state tier first, side by side), then wait for
     each to be healthy."""
     from ..targets.local import _ORDER, LocalRuntime, procs_by_service
-    state = StackState.load()
+    state = StackState.load(stack_id)
     rt = LocalRuntime(stack_id)
     running = procs_by_service(stack_id)
     dead = sorted((s for s in state.topology.services.values() if not running.get(s.name)),
@@ -307,7 +307,7 @@ def restart_toxiproxy(state: StackState) -> list[str]:
                        "not answer")
     finally:
         client.close()
-    toxi, end = Toxiproxy(state.topology.services["toxiproxy"].public, timeout_s=1.0), time.monotonic() + 20
+    toxi, end = Toxiproxy(state.topology.toxiproxy, timeout_s=1.0), time.monotonic() + 20
     while True:
         try:
             toxi.version()
@@ -320,7 +320,7 @@ def restart_toxiproxy(state: StackState) -> list[str]:
 
 def _toxiproxy_reset(state: StackState, rep: ResetReport, quiet_failure: bool = False) -> bool:
     from ..toxi import Toxiproxy, ToxiproxyError
-    toxi = Toxiproxy(state.topology.services["toxiproxy"].public, timeout_s=2.0)
+    toxi = Toxiproxy(state.topology.toxiproxy, timeout_s=2.0)
     try:
         before = toxi.proxies()
     except ToxiproxyError:
@@ -430,14 +430,14 @@ def _iptables(state: StackState, rep: ResetReport) -> None:
 
     where = {"host": sweep_iptables([], keep=other_live_stack)}
     if state.runtime == "docker" and shutil.which("nsenter"):
-        from ..targets.docker import labelled
+        from ..targets.docker import by_service
         from ..targets.images import docker_client
         client = docker_client(timeout=30)
         try:
-            for c in labelled(client):
+            for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
                 pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
                 if pid > 0:
-                    where[c.labels.get("chaos.service", c.name)] = sweep_iptables(
+                    where[name] = sweep_iptables(
                         ["nsenter", "-t", str(pid), "-n"])
         finally:
             client.close()
@@ -452,8 +452,8 @@ def _wait_healthy(stack_id: str, within_s: float) -> list[str]:
     from .. import stack
     deadline = time.monotonic() + within_s
     while True:
-        state = StackState.load()
-        if state is None or state.stack_id != stack_id:
+        state = StackState.load(stack_id)
+        if state is None:
             return ["the stack's state file is gone"]
         try:
             sick = [f"{s.name} ({s.detail or 'unhealthy'})" for s in stack.status(state) if not s.healthy]

@@ -93,10 +93,10 @@ def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS,
     from .engine import Engine
     from .executors import executors_for
 
-    state = StackState.load()
-    if state is None or state.stack_id != stack_id:
-        return 0, [f"stack {stack_id} is no longer up (state file: "
-                   f"{state.stack_id if state else 'none'}); nothing to revert it with"]
+    state = StackState.load(stack_id)
+    if state is None:
+        return 0, [f"stack {stack_id} is no longer up (no state file for it); nothing to "
+                   "revert it with"]
     engine = Engine(executors_for(state), stack_id)
     reverted, failures = 0, []
     for i in range(rounds):
@@ -116,7 +116,7 @@ def watch(stack_id: str, heartbeat: Path, runner_pid: int, timeout_s: float) -> 
     from ..targets.state import StackState
 
     runner_ticks = start_ticks(runner_pid)
-    state = StackState.load()
+    state = StackState.load(stack_id)
     _preload(state.runtime if state else None)
     _write(_sidecar(heartbeat, "watchdog"), json.dumps({"pid": os.getpid(), "stack_id": stack_id,
                                                         "runner_pid": runner_pid}))

@@ -37,7 +37,6 @@ STATUS = {"pending": "dim", "running": "bold cyan", "done": "green", "failed": "
 EVENT_COLOUR = {"note": "cyan", "prompt": "magenta", "answer": "magenta", "pause": "yellow",
                 "resume": "yellow", "abort": "bold red", "halt": "bold red", "inject": "red",
                 "revert": "green", "error": "bold red", "check": "blue", "gate": "blue"}
-SCOPES = ("all", "dc-a", "dc-b", "dc-c")
 
 
 # -- renderables from a view (pure: tested without a terminal) ---------------------------
@@ -60,16 +59,17 @@ def spark(values: tuple[float | None, ...], higher_is_better: bool) -> Text:
 def sli_table(view: BoardView) -> Table:
     t = Table(title="SLIs, last 5 s", expand=True, box=None, title_justify="left")
     t.add_column("SLI", min_width=22, no_wrap=True)
-    for scope in SCOPES:
+    scopes = list(dict.fromkeys(["all"] + [s.scope for s in view.slis]))   # all, then the DCs
+    for scope in scopes:
         t.add_column(scope, min_width=13, no_wrap=True)
     if not view.slis:
-        t.add_row("measuring ...", *["" for _ in SCOPES])
+        t.add_row("measuring ...", *["" for _ in scopes])
         return t
     by = {(s.sli, s.scope): s for s in view.slis}
     for sli in dict.fromkeys(s.sli for s in view.slis):
         first = by.get((sli, "all"))
         cells = [Text.assemble((sli, "bold"), "\n", (first.objective if first else "", "dim"))]
-        for scope in SCOPES:
+        for scope in scopes:
             s = by.get((sli, scope))
             if s is None:
                 cells.append(Text(""))

@@ -244,13 +244,14 @@ def _revert_time(planned: list[PlannedStep], n: int, end_t: float) -> float:
 
 
 def topology_for(book: Runbook, state=None):
-    """The topology a runbook is planned against: the running stack's when it is the
-    runbook's target, else the reference stack's for the target's runtime and profile."""
-    from space.topology import build as build_topology
+    """The target a runbook is planned against: the running stack's when it is the
+    runbook's target, else the reference stack's for the target's runtime and profile.
+    (A target file named by the runbook would be loaded here.)"""
+    from ..adapters.space.reference import build as reference
     tg = book.target
     if state is not None and state.runtime == tg.runtime and state.profile == tg.profile:
         return state.topology
-    return build_topology(tg.runtime, tg.profile)
+    return reference(tg.runtime, tg.profile)
 
 
 def load_plan(path: str | Path, state=None, from_step: str | None = None,

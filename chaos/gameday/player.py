@@ -534,9 +534,8 @@ class Player(Method):
         return DEFAULTS[sli]
 
     def _measure(self) -> None:
-        from space.topology import DCS
         out = []
-        for scope in ("all", *DCS):
+        for scope in ("all", *self.live.topo.dcs):
             series = live_series(self.live, None if scope == "all" else scope)
             end = self.now() - SETTLE_S
             for sli in ("join_time", "audio_delivered", "mouth_to_ear"):

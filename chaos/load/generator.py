@@ -3,7 +3,7 @@
     result = await run_storm(topology, space, speaker_id, ArrivalSchedule(833, 60),
                              StormOptions(hold_s=None))
 
-The caller owns the space and its speaker (e.g. a chaos.probes.speaker.Speaker running in
+The caller owns the space and its speaker (e.g. a chaos.adapters.space.speaker.Speaker running in
 the same event loop: run_storm awaits, it never blocks the loop). Arrivals are dealt
 round-robin to the workers (``multiprocessing`` with the "spawn" context, one per core by
 default); every worker starts on the same wall-clock instant, fires its share on
@@ -37,7 +37,7 @@ import time
 from array import array
 from dataclasses import replace
 
-from space.topology import DCS, Topology
+from ..targets.model import Target
 
 from ..errors import ConfigError, ProbeError
 from . import worker
@@ -52,13 +52,13 @@ TERM_GRACE_S = 2.0
 POLL_S = 0.02
 
 
-def gateway_order(topo: Topology, home_dc: str) -> tuple[str, ...]:
+def gateway_order(topo: Target, home_dc: str) -> tuple[str, ...]:
     """Gateways' public addresses, the home DC's first (what a geo-DNS would give)."""
     gws = sorted(topo.of_kind("gateway"), key=lambda s: (s.dc != home_dc, s.dc))
     return tuple(g.public for g in gws if g.public)
 
 
-def _url_rewrite(topo: Topology, options: StormOptions) -> tuple[tuple[str, str], ...]:
+def _url_rewrite(topo: Target, options: StormOptions) -> tuple[tuple[str, str], ...]:
     if not options.edge_direct:
         return ()
     if topo.runtime != "local":
@@ -67,14 +67,14 @@ def _url_rewrite(topo: Topology, options: StormOptions) -> tuple[tuple[str, str]
     return tuple((topo.link("listener", e.name).connect, e.address) for e in topo.of_kind("edge"))
 
 
-def specs(topo: Topology, space: str, speaker_id: str | None, arrivals: ArrivalSchedule,
+def specs(topo: Target, space: str, speaker_id: str | None, arrivals: ArrivalSchedule,
           options: StormOptions) -> list[worker.WorkerSpec]:
     """One spec per worker, the offsets dealt round-robin (worker w: arrivals w, w+K, ...)."""
     if options.retry is None:
-        options = replace(options, retry=topo.settings.retry)
+        options = replace(options, retry=topo.client_retry)
     offsets = arrivals.offsets_array()
     k = max(1, min(options.worker_count(), len(offsets)))
-    gateways = {dc: gateway_order(topo, dc) for dc in DCS}
+    gateways = {dc: gateway_order(topo, dc) for dc in topo.dcs}
     if not all(gateways.values()):
         raise ConfigError("the topology has no gateway with a public address; is it a stack's?")
     rewrite = _url_rewrite(topo, options)
@@ -84,7 +84,7 @@ def specs(topo: Topology, space: str, speaker_id: str | None, arrivals: ArrivalS
             for w in range(k)]
 
 
-async def run_storm(topology: Topology, space: str, speaker_id: str | None,
+async def run_storm(topology: Target, space: str, speaker_id: str | None,
                     arrivals: ArrivalSchedule, options: StormOptions | None = None, *,
                     stop: asyncio.Event | None = None,
                     started: asyncio.Event | None = None) -> StormResult:

@@ -4,7 +4,7 @@ over HTTP/1.1 on a small keep-alive pool per gateway (or a fresh connection per 
 
 The request bytes are built once per gateway and space; the response is framed by its
 Content-Length (what the gateway's aiohttp server sends). A refusal raises the probes'
-``Refused`` with the stack's reason and retry hint, like ``chaos.probes.joinapi.join``.
+``Refused`` with the stack's reason and retry hint, like ``chaos.adapters.space.joinapi.join``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from space.retry import parse_retry_after
+from ..retry import parse_retry_after
 
-from ..probes.joinapi import Refused
-from .thin import ProtocolFault
+from ..probes.record import Refused
+from ..probes.leanws import ProtocolFault
 
 MAX_RESPONSE_BYTES = 64 * 1024
 LISTENER_BODY = b'{"role": "listener"}'

@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from space.retry import RetryPolicy
+from ..retry import RetryPolicy
 
 from ..errors import ConfigError
 
@@ -48,7 +48,7 @@ class StormOptions:
             raise ConfigError(f"workers must be an integer from 1 to 64 (or None: one per core, "
                               f"{os.cpu_count()} here), got {self.workers!r}")
         if self.retry is not None and not isinstance(self.retry, RetryPolicy):
-            raise ConfigError(f"retry must be a space.retry.RetryPolicy, got {type(self.retry).__name__}")
+            raise ConfigError(f"retry must be a chaos.retry.RetryPolicy, got {type(self.retry).__name__}")
         _seconds("join_timeout_s", self.join_timeout_s, positive=True)
         if self.hold_s is not None:
             _seconds("hold_s", self.hold_s, positive=False, extra=" (or None: until the storm ends)")

@@ -31,11 +31,11 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 
-from ..probes.joinapi import Refused
+from ..probes.record import Refused
 from .histogram import Histogram
 from .joinhttp import JoinClient
 from .options import StormOptions
-from .thin import HandshakeRefused, ProtocolFault, ThinSocket, open_socket
+from ..adapters.space.thin import HandshakeRefused, ProtocolFault, ThinSocket, open_socket
 
 DCS = ("dc-a", "dc-b", "dc-c")
 PER_ATTEMPT_S = 3.0      # one request or handshake never waits longer (then the next gateway)

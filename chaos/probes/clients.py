@@ -33,13 +33,12 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 
-from space.retry import RetryPolicy
+from ..retry import RetryPolicy
 
 from ..errors import ProbeError
 from ..faults.base import Action
 from ..faults.engine import INJECT_DEADLINE_S, FaultError
 from .session import LiveRun
-from .speaker import Speaker
 
 START_TIMEOUT_S = INJECT_DEADLINE_S - 2.0   # under the engine's own deadline
 STOP_TIMEOUT_S = 5.0
@@ -49,7 +48,7 @@ STORM_WORKER_RATE = 500.0                    # joins/s one load worker fires com
 
 @dataclass
 class _Echo:
-    copy: Speaker | None = None
+    copy: object | None = None     # the second publisher (an adapter speaker's twin)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
 
@@ -133,9 +132,7 @@ class SessionClients:
         self.playing[a.key] = played
         try:
             if mode == "double":
-                played.copy = Speaker(self.live.session, spk.gateways, spk.space,
-                                      speaker_id=f"{spk.id}.echo", retry=spk.retry, seed=spk.seed,
-                                      timeout_s=spk.timeout_s)
+                played.copy = spk.twin(f"{spk.id}.echo")
                 played.task = asyncio.create_task(played.copy.hold(played.stop))
                 await asyncio.wait_for(_first(played.copy.connected.wait(), played.task),
                                        START_TIMEOUT_S - 2.0)
@@ -175,7 +172,7 @@ class SessionClients:
         bursts = ((Burst(float(p["burst_at_s"]), int(p["burst"])),)
                   if p.get("burst") and p["burst_at_s"] < max_s else ())
         schedule = ArrivalSchedule(float(p["rate"]), max_s, bursts=bursts)
-        retry = live.topo.settings.retry if p["retry"] == "profile" else RetryPolicy(p["retry"])
+        retry = live.topo.client_retry if p["retry"] == "profile" else RetryPolicy(p["retry"])
         options = StormOptions(retry=retry, join_timeout_s=live.join_timeout_s,
                                hold_s=float(p["hold_s"]),
                                workers=_workers(float(p["rate"]) + int(p.get("burst") or 0)))

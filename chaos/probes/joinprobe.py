@@ -9,15 +9,13 @@ import asyncio
 import contextlib
 import itertools
 
-from space.topology import DCS
-
-from .listener import Listener, ListenerRecord
+from .record import ListenerRecord
 
 POLL_S = 0.05
 FIRST_INDEX = 1_000_000       # listener indexes of join probes, apart from the audience's
 
 
-async def _one(lst: Listener) -> None:
+async def _one(lst) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(lst.run(stop))
     try:
@@ -29,10 +27,10 @@ async def _one(lst: Listener) -> None:
             await asyncio.wait_for(task, timeout=3.0)
 
 
-async def run_join_probes(live, every_s: float, records: list[ListenerRecord], gateways_for,
+async def run_join_probes(live, every_s: float, records: list[ListenerRecord],
                           stop_firing: asyncio.Event) -> None:
-    """Until ``stop_firing`` is set, every ``every_s`` one join per DC through its gateways
-    (home DC first); then wait for the joins in flight to end. ``records`` gets each
+    """Until ``stop_firing`` is set, every ``every_s`` one join per DC (the target's adapter
+    joins it through the DC's own entry first); then wait for the joins in flight to end. ``records`` gets each
     probe's record when it starts. Cancelled (an abort), joins still in flight are
     dropped from ``records``: they were neither timed nor failed."""
     if not every_s > 0:
@@ -43,9 +41,9 @@ async def run_join_probes(live, every_s: float, records: list[ListenerRecord], g
     next_at = loop.time()
     try:
         while not stop_firing.is_set():
-            for dc in DCS:
-                lst = Listener(live.session, next(counter), dc, gateways_for(dc), live.space,
-                               live.speaker.id, live.retry, live.join_timeout_s)
+            for dc in live.topo.dcs:
+                lst = live.adapter.new_listener(live.session, next(counter), dc, live.topo, live.space,
+                                            live.speaker.id, live.retry, live.join_timeout_s)
                 records.append(lst.rec)
                 task = asyncio.create_task(_one(lst))
                 pending.add(task)

@@ -1,6 +1,6 @@
 """The project's lean receive-only WebSocket client (RFC 6455, no extensions), for
-listeners by the hundred or thousand: the thick listener (chaos.probes.thick) and the join
-storms' thin sockets (chaos.load.thin). Everything else uses the websockets library.
+listeners by the hundred or thousand: the thick listener (chaos.adapters.space.thick) and the join
+storms' thin sockets (chaos.adapters.space.thin). Everything else uses the websockets library.
 
 ``LeanSocket`` is an asyncio Protocol: frames are cut out of the bytes in
 ``data_received``, pings answered, a close echoed, fragments joined, limits enforced. Each
@@ -42,7 +42,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 from websockets.http11 import Response
 
-from space.retry import parse_retry_after
+from ..retry import parse_retry_after
 
 MAX_SIZE = 2**16            # bytes in a message (as the thin listener's websockets max_size)
 MAX_HEAD = 16 * 1024        # bytes in the handshake response's head

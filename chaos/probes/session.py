@@ -2,7 +2,7 @@
 DC, optionally an open-loop audience arriving at a rate; then every SLI, judged.
 
 Listening is recorded at real rate; thick listeners' audio is decoded and analysed after
-the run (chaos.probes.thick). Times are seconds since the run's t0 (the first listener's
+the run (by the target's audio adapter, chaos.adapters). Times are seconds since the run's t0 (the first listener's
 start), so SLO windows and breaches read as "t=31 s".
 """
 
@@ -14,24 +14,22 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 from dataclasses import dataclass, field, replace
 
 import aiohttp
 import numpy as np
-
-from space.retry import RetryPolicy
-from space.topology import DCS, Topology
 
 from .. import sli
 from ..errors import ConfigError, ProbeError
 from ..load.arrivals import INCIDENT_JOINS_PER_S
 from ..load.result import INCIDENT_AUDIENCE
 from ..model import SloResult, finite as _finite
+from ..retry import RetryPolicy
 from ..slo import DEFAULTS, Objective, Series, validate as validate_objectives
-from .joinapi import Refused, create_space
-from .listener import Listener, ListenerRecord
-from .speaker import Speaker
-from .thick import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S, RunCache, ThickListener, ThickReport, analyse
+from ..sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
+from ..targets.model import Target
+from .record import ListenerRecord
 
 DRAIN_S = 0.5  # listening after the speaker stops, for frames still in flight
 
@@ -43,16 +41,17 @@ class LiveRun:
     The hook runs as a task from t0 on; the listening lasts until it returns (at most the
     probe's ``seconds``). It may add storms' results to ``storms`` and short-lived join
     records to ``joins``; ``stop`` ends the listening early (an abort)."""
-    topo: Topology
+    topo: Target
     session: aiohttp.ClientSession
     space: str
-    speaker: Speaker
+    speaker: Any                  # the adapter's speaker
     retry: RetryPolicy
     join_timeout_s: float
     t0_ns: int
-    thin: list[Listener]
-    thick: list[ThickListener]
+    thin: list                    # the adapter's listeners (each has .rec)
+    thick: list
     stop: asyncio.Event
+    adapter: Any = None           # the target's audio adapter (chaos.adapters)
     storms: list = field(default_factory=list)
     joins: list[ListenerRecord] = field(default_factory=list)
 
@@ -68,7 +67,7 @@ class ProbeResult:
     space: str
     t0_ns: int
     records: list[ListenerRecord]
-    thick: list[ThickReport]
+    thick: list                           # the adapter's analyses of thick listeners
     produced: list[tuple[int, int]]
     speaker_origin: str | None
     thick_records: list[ListenerRecord] = field(default_factory=list)  # headers count like thin
@@ -76,6 +75,7 @@ class ProbeResult:
     slos: list[SloResult] = field(default_factory=list)
     storms: list = field(default_factory=list)  # storms started during the run (join_storm faults)
     joins: list[ListenerRecord] = field(default_factory=list)  # short join probes (join_time only)
+    dcs: tuple[str, ...] = ()             # the target's data centers
 
     @property
     def listeners_joined(self) -> int:
@@ -91,9 +91,9 @@ class ProbeResult:
                              + (f"; {rate:g} joins/s = {rate / INCIDENT_JOINS_PER_S:.2e} of its "
                                 f"~{INCIDENT_JOINS_PER_S:.0f}/s" if rate else "")}
 
-    def to_dict(self, topo: Topology | None = None) -> dict:
+    def to_dict(self, topo: Target | None = None) -> dict:
         per_dc = {}
-        for dc in DCS:
+        for dc in self.dcs:
             recs = [r for r in self.records if r.home_dc == dc]
             per_dc[dc] = {"listeners": len(recs), "joined": sum(r.join_s is not None for r in recs),
                           "audio_delivered": delivered_ratio(recs, self.produced)[0]}
@@ -129,12 +129,6 @@ async def _run_during(hook: Awaitable[None], stop: asyncio.Event, seconds: float
             await task
 
 
-def gateway_order(topo: Topology, home_dc: str) -> list[str]:
-    """Gateways' public addresses, the home DC's first (what a geo-DNS would give)."""
-    gws = sorted(topo.of_kind("gateway"), key=lambda s: (s.dc != home_dc, s.dc))
-    return [g.public for g in gws if g.public]
-
-
 def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int]]) -> tuple[float | None, int]:
     """Share of the speaker's frames, from each listener's first frame to the end, received
     in order (no deadline). Returns (ratio, frames expected)."""
@@ -150,7 +144,7 @@ def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int
     return (got / expected if expected else None), expected
 
 
-def _thick_series(reports: list[ThickReport], name: str) -> Series:
+def _thick_series(reports: list, name: str) -> Series:
     """Thick listeners' SLIs in time: freeze share and dead air per second of listening;
     echo per analysis window, stamped at the window's middle (a window straddling a
     fault's onset counts where most of it lies); MOS one sample per listener (its whole
@@ -229,25 +223,26 @@ def validate(listeners: int, seconds: float, join_timeout_s: float, thick_per_dc
     validate_objectives(objectives or defaults_for(seconds), seconds)
 
 
-async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
+async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                     join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
                     space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
                     objectives: list[Objective] | None = None, seed: int = 0,
                     during: Callable[[LiveRun], Awaitable[None]] | None = None) -> ProbeResult:
     validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
     objectives = objectives or defaults_for(seconds)
-    retry = retry or topo.settings.retry
+    from .. import adapters
+    adapter = adapters.get(topo.adapter)
+    if rate is not None and not getattr(adapter, "STORMS", False):
+        raise ConfigError(f"an arriving audience (rate) needs a join storm client, which the "
+                          f"{topo.adapter} adapter does not have; leave the rate out")
+    retry = retry or topo.client_retry
     space = space or f"probe-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0)
     storm_task = None
     async with aiohttp.ClientSession(connector=connector) as session:
-        try:
-            space = await create_space(session, gateway_order(topo, DCS[0]), space)
-        except Refused as e:
-            raise ProbeError(f"could not create a space through any gateway: {e}. "
-                             "Is the stack up and healthy? See `chaos stack status`.") from e
-        speaker = Speaker(session, gateway_order(topo, DCS[0]), space, retry=retry, seed=seed)
+        space = await adapter.open_room(session, topo, space)
+        speaker = adapter.new_speaker(session, topo, space, retry, seed)
         speaker_task = asyncio.create_task(speaker.run(stop))
         try:
             await asyncio.wait_for(speaker.connected.wait(), timeout=join_timeout_s)
@@ -257,11 +252,21 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
             await speaker.close()
             raise ProbeError("the probe's speaker could not publish to any origin within "
                              f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
-        thin = [Listener(session, i, DCS[i % len(DCS)], gateway_order(topo, DCS[i % len(DCS)]),
-                         space, speaker.id, retry, join_timeout_s) for i in range(listeners)]
-        thick = [ThickListener(session, listeners + k, dc, gateway_order(topo, dc), space,
-                               speaker.id, retry, join_timeout_s)
-                 for k, dc in enumerate(dc for dc in DCS for _ in range(thick_per_dc))]
+        warm_up = getattr(adapter, "warm_up", None)   # a target's cold start is not its steady state
+        if warm_up is not None:
+            try:
+                await warm_up(session, topo, space)
+            except BaseException:
+                stop.set()
+                await speaker_task
+                await speaker.close()
+                raise
+        dcs = topo.dcs
+        thin = [adapter.new_listener(session, i, dcs[i % len(dcs)], topo, space, speaker.id, retry,
+                                 join_timeout_s) for i in range(listeners)]
+        thick = [adapter.new_listener(session, listeners + k, dc, topo, space, speaker.id, retry,
+                                  join_timeout_s, thick=True)
+                 for k, dc in enumerate(dc for dc in dcs for _ in range(thick_per_dc))]
         stop_listeners = asyncio.Event()
         t0_ns = time.time_ns()
         if rate is not None:
@@ -273,7 +278,7 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
         t_start = time.monotonic()
         storm = None
         live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, thin, thick,
-                       asyncio.Event())
+                       asyncio.Event(), adapter=adapter)
         try:
             if during is None:
                 await asyncio.sleep(seconds)
@@ -292,11 +297,24 @@ async def run_probe(topo: Topology, listeners: int = 20, seconds: float = 5.0,
             await asyncio.gather(*tasks, return_exceptions=True)
             await speaker.close()
         elapsed = time.monotonic() - t_start
-    cache = RunCache(seed)
-    reports = [analyse(t.rec, speaker.produced, seed=seed, run_start_ns=t0_ns, cache=cache)
+    cache = adapter.run_cache(seed)
+    reports = [adapter.analyse(t.rec, speaker.produced, seed=seed, run_start_ns=t0_ns, cache=cache)
                for t in thick]
     result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, [t.rec for t in thin],
                          reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm,
-                         storms=live.storms, joins=live.joins)
-    result.slos = compute_slos(result, objectives)
+                         storms=live.storms, joins=live.joins, dcs=tuple(dcs))
+    result.slos = [_noted(s, slo_notes(topo)) for s in compute_slos(result, objectives)]
     return result
+
+
+def slo_notes(topo: Target) -> dict[str, str]:
+    """Why the target's adapter cannot measure some SLIs (a stream not fed by our speaker)."""
+    from .. import adapters
+    fn = getattr(adapters.get(topo.adapter), "slo_notes", None)
+    return fn(topo) if fn is not None else {}
+
+
+def _noted(s: SloResult, notes: dict[str, str]) -> SloResult:
+    if s.verdict == "inconclusive" and notes.get(s.name) and not s.note:
+        return replace(s, note=notes[s.name])
+    return s

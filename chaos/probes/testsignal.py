@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from space.wire import FRAME_SAMPLES
+SAMPLE_RATE = 48_000   # Opus' native rate; every adapter's speaker sends this signal
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 
 AMPLITUDE = 0.1  # of full scale: about -23 dBFS RMS, loud enough, far from clipping
 

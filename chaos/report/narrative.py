@@ -6,21 +6,17 @@
 A sentence names the SLO, its value against the threshold, when, under which fault (the
 one active at that moment, else the last one started before it), which DCs broke, why
 when the fault's matched services say so, and how long recovery took.
+
+The "why" comes from the target's shape that the journal keeps (``target.paths``,
+``target.depends``): DCs the fault did not touch broke because the SLI's client path in
+those DCs depends, directly or not, on a service the fault hit, whatever the target.
 """
 
 from __future__ import annotations
 
+from ..slo import SLIS
 from . import fmt
 
-# What failing means for each SLI, as the subject of "... failed in every DC".
-_BROKE = {
-    "join_time": "joins failed", "audio_delivered": "audio delivery broke",
-    "freeze": "playout froze", "mouth_to_ear": "audio arrived late", "echo": "echo was heard",
-    "silence": "dead air was heard", "mos": "call quality fell", "audience_retained": "listeners were lost",
-}
-# Services every DC depends on: the kind, in the order that explains each SLI best.
-_SHARED = {"redis": "redis", "origin": "the origin"}
-_JOIN_SIDE = ("join_time", "audience_retained")
 _DC_FAULTS = {"dc_loss": "the DC that was lost", "dc_partition": "the DC that was cut off"}
 
 
@@ -108,12 +104,13 @@ def _where(journal: dict, slo: dict, fault: dict | None) -> str:
         return ""
     all_dcs = sorted(per_dc) or _all_dcs(journal)
     name = str(slo.get("name"))
-    text = f"{_BROKE.get(name, name + ' broke')} {fmt.dcs(failed, all_dcs)}"
-    why = _why(name, failed, fault)
+    spec = SLIS.get(name)
+    text = f"{spec.broke if spec else name + ' broke'} {fmt.dcs(failed, all_dcs)}"
+    why = _why(journal.get("target") or {}, name, failed, fault)
     return f"{text} {why}" if why else text
 
 
-def _why(sli: str, failed: list[str], fault: dict | None) -> str:
+def _why(shape: dict, sli: str, failed: list[str], fault: dict | None) -> str:
     """Why the breach spread where it did, from what the fault matched."""
     if fault is None:
         return ""
@@ -123,15 +120,15 @@ def _why(sli: str, failed: list[str], fault: dict | None) -> str:
     if sel_dc:
         hit_dcs.add(sel_dc)
     spread = [dc for dc in failed if dc not in hit_dcs]
-    if spread:  # DCs the fault did not touch broke too: a shared service explains it
-        kinds = ("redis", "origin") if sli in _JOIN_SIDE else ("origin", "redis")
-        for kind in kinds:
-            hit = [s for s in services if s.get("kind") == kind]
-            if hit:
-                where = fmt.join_and(sorted({str(s.get("dc")) for s in hit}))
-                how = "cut off from the other DCs" if fault.get("name") == "dc_partition" else ""
-                return f"because {_SHARED[kind]} lives in {where}" + (f", {how}" if how else "")
-        return ""
+    if spread:  # DCs the fault did not touch broke too: a service they depend on explains it
+        cause = shared_cause(shape, sli, spread, {str(s.get("name")) for s in services})
+        if cause is None:
+            return ""
+        hit = [s for s in services if s.get("kind") == cause]
+        where = fmt.join_and(sorted({str(s.get("dc")) for s in hit}))
+        noun = (shape.get("nouns") or {}).get(cause, cause)
+        how = "cut off from the other DCs" if fault.get("name") == "dc_partition" else ""
+        return f"because {noun} lives in {where}" + (f", {how}" if how else "")
     if fault.get("name") in _DC_FAULTS and set(failed) <= hit_dcs:
         return f"({_DC_FAULTS[fault['name']]})"
     names = sorted({str(s.get("name")) for s in services if s.get("dc") in failed})
@@ -260,3 +257,28 @@ def _phases_after(journal: dict, phase: str) -> list[str]:
 
 def _all_dcs(journal: dict) -> list[str]:
     return sorted(((journal.get("audience") or {}).get("per_dc") or {}).keys())
+
+
+def shared_cause(shape: dict, sli: str, dcs: list[str], hit: set[str]) -> str | None:
+    """The kind of a hit service that the SLI's client path in ``dcs`` depends on, from
+    the target's shape: the first found walking the path's kinds in order (a join goes
+    through the gateway before the edge), each service's dependencies breadth first."""
+    spec = SLIS.get(sli)
+    path = ((shape.get("paths") or {}).get(spec.path if spec else "audio")) or []
+    depends = shape.get("depends") or {}
+    services = [s for s in shape.get("services") or [] if isinstance(s, dict)]
+    kind_of = {str(s.get("name")): str(s.get("kind")) for s in services}
+    for dc in dcs:
+        for kind in path:
+            pool = [s for s in services if s.get("kind") == kind]
+            for s in [s for s in pool if s.get("dc") == dc] or pool:
+                todo, seen = list(depends.get(str(s.get("name"))) or []), set()
+                while todo:
+                    d = str(todo.pop(0))
+                    if d in seen:
+                        continue
+                    seen.add(d)
+                    if d in hit:
+                        return kind_of.get(d)
+                    todo += list(depends.get(d) or [])
+    return None

@@ -3,7 +3,7 @@
     result = run(experiment, state)          # state: chaos.stack.current()
     result.verdict, result.journal, result.dir
 
-Lifecycle (DESIGN.md section 7): everything is validated and the faults planned against
+Lifecycle: everything is validated and the faults planned against
 the stack first (a bad declaration, a sick stack or an unwritable report directory fail
 here, before anything is injected); a watchdog is started; then one probe run plays the
 timeline (chaos.runner.method): steady state and its gate, the method with halt
@@ -21,8 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from space.retry import RetryPolicy
-from space.topology import DCS
+from ..retry import RetryPolicy
 
 from ..errors import ConfigError, ProbeError
 from ..experiment import Experiment, validate
@@ -66,10 +65,10 @@ class RunResult:
 def _retry(exp: Experiment, state: StackState) -> RetryPolicy:
     kind = exp.audience.retry
     if kind is None:
-        return state.topology.settings.retry
+        return state.topology.client_retry
     try:
         return RetryPolicy(kind, 0.1, 2.0)
-    except ValueError as e:
+    except ConfigError as e:
         raise ConfigError(f"experiment {exp.name}: audience retry: {e}") from None
 
 
@@ -146,7 +145,13 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
         onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
         last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
         overall, per_dc = all_series(result, onset, last)
+        from .history import save
+        save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
         slos = judge_slos(exp, tl, overall, per_dc, end_s)
+        from ..probes.session import slo_notes
+        for e, why in ((e, slo_notes(topo).get(e["name"])) for e in slos):
+            if why and e["verdict"] == "inconclusive" and not e.get("note"):
+                e["note"] = why
         bp = breaking_point(exp, tl, overall)
         series = jr.series_doc(exp, overall, per_dc, end_s)
         audience = _audience(result)
@@ -179,7 +184,7 @@ def _audience(result) -> dict:
     recs = result.records + result.thick_records
     per_dc = {dc: {"listeners": sum(r.home_dc == dc for r in recs),
                    "joined": sum(r.home_dc == dc and r.join_s is not None for r in recs)}
-              for dc in DCS}
+              for dc in result.dcs}
     return {"listeners": len(result.records), "thick": len(result.thick),
             "joined": sum(r.join_s is not None for r in result.records),
             "thick_joined": sum(r.join_s is not None for r in result.thick_records),

@@ -1,23 +1,23 @@
-"""The journal: the single result document of a run (DESIGN.md section 7), written
+"""The journal: the single result document of a run, written
 atomically to ``reports/<run-id>/journal.json``. Reports read only this file."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
 import uuid
 from pathlib import Path
 
-from space.topology import DCS, Topology
+from ..targets.model import Target
 
 from ..errors import ConfigError
 from ..experiment import Experiment, default_label
 from ..model import finite
 from ..slo import DEFAULTS, Objective
 from ..targets.state import write_atomic
+from .history import declaration
 from .judge import PHASED, WHOLE_RUN, bins
 from .method import FaultRun, Timeline
 
@@ -45,7 +45,7 @@ def prepare_dir(reports_dir: str | os.PathLike, run_id: str) -> Path:
     return out
 
 
-def fault_doc(f: FaultRun, topo: Topology) -> dict:
+def fault_doc(f: FaultRun, topo: Target) -> dict:
     spec = f.step.spec
     names = sorted({a.target for a in f.actions})
     services = [{"name": s.name, "kind": s.kind, "dc": s.dc} for n in names
@@ -82,23 +82,25 @@ def series_doc(exp: Experiment, overall, per_dc, end_s: float) -> dict:
                **bins(o, overall[name], end_s, c), "per_dc": {}}
         if name == "join_time":
             doc["note"] = f"failed joins are drawn at the join timeout ({cap:g} s)"
-        for dc in DCS:
+        for dc in per_dc:
             if name in per_dc.get(dc, {}):
                 doc["per_dc"][dc] = bins(o, per_dc[dc][name], end_s, c)
         out[name] = doc
     return out
 
 
-def build(*, exp: Experiment, run_id: str, topo: Topology, stack_id: str, started_at: str,
+def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_at: str,
           ended_at: str, duration_s: float, verdict: str, reason: str, tl: Timeline,
           slos: list[dict], breaking_point: dict | None, series: dict, audience: dict,
           storms: list[dict], scale: dict, reproduce: str) -> dict:
     return finite({
         "schema": SCHEMA, "run_id": run_id,
         "experiment": {"name": exp.name, "title": exp.title, "expects": exp.expects,
+                       "declaration": declaration(exp),
                        "reproduce": reproduce},
         "target": {"runtime": topo.runtime, "profile": topo.profile, "stack_id": stack_id,
-                   "scale_factor": scale},
+                   "scale_factor": scale, **topo.shape(), "source": topo.source,
+                   "fingerprint": topo.fingerprint()},
         "started_at": started_at, "ended_at": ended_at, "duration_s": round(duration_s, 3),
         "verdict": verdict, "reason": reason,
         "phases": [{"name": n, "start_s": round(a, 3), "end_s": round(b, 3)}

@@ -15,15 +15,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from space.topology import DCS
 
 from ..experiment import Experiment
 from ..model import Verdict
-from ..slo import DEFAULTS, Objective, Series
+from ..slo import DEFAULTS, SLIS, Objective, Series
 from .method import Timeline
 
-PHASED = ("join_time", "audio_delivered", "mouth_to_ear", "echo", "freeze", "silence")  # in time
-WHOLE_RUN = ("mos",)    # one value per thick listener: judged over the run
+PHASED = tuple(s.name for s in SLIS.values() if s.timing == "phased")   # in time
+WHOLE_RUN = tuple(s.name for s in SLIS.values() if s.timing == "whole")  # judged over the run
 RECOVERY_WINDOW_S = 2.0
 
 
@@ -41,7 +40,7 @@ def _entry(o: Objective, s: Series, per_dc: dict[str, Series], start: float, end
     if r.value is not None and not math.isfinite(r.value):   # JSON has no infinity
         d["value_text"] = "∞ (failed joins)"
     if s.sli in per_dc_slis():
-        for dc in DCS:
+        for dc in per_dc:
             rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase)
             d["per_dc"][dc] = {"verdict": str(rd.verdict), "value": rd.value,
                                "first_breach_s": rd.first_breach_s, "samples": rd.samples}

@@ -15,13 +15,13 @@ import contextlib
 import signal
 from dataclasses import dataclass, field, replace
 
-from ..experiment import LIVE_SLIS, Experiment, FaultStep
+from ..experiment import Experiment, FaultStep
 from ..faults.base import Action
 from ..faults.engine import Engine
 from ..model import Verdict
 from ..probes.joinprobe import run_join_probes
-from ..probes.session import LiveRun, gateway_order
-from ..slo import Objective
+from ..probes.session import LiveRun
+from ..slo import LIVE_SLIS, Objective
 from .observe import SETTLE_S, live_series, now_s
 
 HALT_EVERY_S = 0.5
@@ -100,7 +100,7 @@ class Method:
         a = self.exp.audience
         stop_joins = asyncio.Event()
         joins = asyncio.create_task(run_join_probes(
-            live, a.join_every_s, live.joins, lambda dc: gateway_order(live.topo, dc), stop_joins))
+            live, a.join_every_s, live.joins, stop_joins))
         hub = _attach_clients(live)
         try:
             await self._play()

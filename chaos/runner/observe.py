@@ -7,11 +7,10 @@ import math
 import time
 from dataclasses import replace
 
-from space.topology import DCS
 
 from .. import sli
 from ..probes.session import LiveRun, ProbeResult, series
-from ..probes.thick import PLAYOUT_DEADLINE_S
+from ..sli import PLAYOUT_DEADLINE_S
 from ..slo import Series
 
 SETTLE_S = 0.2          # a frame is judged once its playout deadline and this have passed
@@ -80,4 +79,4 @@ def all_series(result: ProbeResult, onset_s: float | None,
             out["audience_retained"] = sli.audience_retained(
                 view.records + view.thick_records, view.produced, view.t0_ns, onset_s, recovered_by_s)
         return out
-    return one(result), {dc: one(dc_view(result, dc)) for dc in DCS}
+    return one(result), {dc: one(dc_view(result, dc)) for dc in result.dcs}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from space.topology import Topology
+from .model import Target
 
 Progress = Callable[[str], None]
 
@@ -38,17 +38,17 @@ class UpResult:
 class Runtime(Protocol):
     name: str
 
-    def preflight(self, topo: Topology) -> None:
+    def preflight(self, topo: Target) -> None:
         """Raise a StackError (MissingTool, PortInUse, ...) before anything starts."""
 
-    def up(self, topo: Topology, timeout_s: float, progress: Progress) -> dict:
+    def up(self, topo: Target, timeout_s: float, progress: Progress) -> dict:
         """Start every service and wait until all are healthy; return the runtime state.
 
         On failure, remove whatever was started before raising a StackError.
         """
 
-    def status(self, topo: Topology, runtime_state: dict) -> list[ServiceStatus]:
+    def status(self, topo: Target, runtime_state: dict) -> list[ServiceStatus]:
         ...
 
-    def down(self, topo: Topology, runtime_state: dict, progress: Progress) -> list[str]:
+    def down(self, topo: Target, runtime_state: dict, progress: Progress) -> list[str]:
         """Remove everything `up` created; return what was removed, in words."""

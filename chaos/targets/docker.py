@@ -23,11 +23,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from space.topology import Service, Topology, compose_env
-
+from ..adapters.space import launch
 from ..errors import ConfigError, MissingTool, PortInUse, StackAlreadyUp, StackError
 from . import images
 from .base import Progress, ServiceStatus, quiet
+from .model import Service, Target
 
 PROJECT = "chaos-space"
 STACK_LABEL = "chaos.stack=space"
@@ -87,9 +87,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def published_ports(topo: Topology) -> dict[str, int]:
+def published_ports(topo: Target) -> dict[str, int]:
     """Every port compose publishes on 127.0.0.1, by the variable that sets it."""
-    return {k: int(v) for k, v in compose_env(topo).items() if k.startswith("CHAOS_PORT_")}
+    return {k: int(v) for k, v in launch.compose_env(topo).items() if k.startswith("CHAOS_PORT_")}
 
 
 class _ServiceStopped(StackError):
@@ -115,6 +115,41 @@ def labelled(client, service: str | None = None) -> list:
     the only way faults find a container."""
     labels = [STACK_LABEL] + ([f"chaos.service={service}"] if service else [])
     return client.containers.list(all=True, filters={"label": labels})
+
+
+def containers_of(client, state, service: str | None = None) -> list:
+    """The containers of one service of a target (every service's when None): found by the
+    labels its description gives (the reference stack: chaos.stack=space, chaos.service), and
+    of this stack (a reference stack's containers also carry its chaos.stack_id). The one
+    place that decides "this container belongs to the target": nothing else is ever touched."""
+    from ..faults.engine import FaultError
+    target = state.topology
+    names = [service] if service is not None else sorted(target.services)
+    out = []
+    for name in names:
+        svc = target.services.get(name)
+        if svc is None:
+            raise FaultError(f"{name!r} is not a service of target {target.name}; its services are "
+                             f"{', '.join(sorted(target.services))}")
+        if not svc.labels:
+            if service is None:
+                continue
+            raise FaultError(f"{name} has no docker labels in target {target.name}: describe how to "
+                             "find its containers (find: labels, or compose_project and compose_service)")
+        found = client.containers.list(all=True, filters={"label": svc.label_filter})
+        ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, state.stack_id)]
+        if found and not ours:
+            ids = sorted({c.labels.get("chaos.stack_id") for c in found})
+            raise FaultError(f"the containers of {name} belong to stack {', '.join(ids)}, "
+                             f"not {state.stack_id}: not touching them")
+        out += ours
+    return out
+
+
+def by_service(client, state) -> dict[str, list]:
+    """Every described service's containers (``containers_of``), by service name."""
+    return {name: containers_of(client, state, name)
+            for name, svc in state.topology.services.items() if svc.labels}
 
 
 def network(client, name: str):
@@ -163,10 +198,10 @@ class DockerRuntime:
             self._compose = find_compose()
         return self._compose
 
-    def _compose_env(self, topo: Topology, image: str | None = None,
+    def _compose_env(self, topo: Target, image: str | None = None,
                      all_profiles: bool = False) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        env.update(compose_env(topo))
+        env.update(launch.compose_env(topo))
         env["CHAOS_STACK_ID"] = self.stack_id
         if image:
             env["CHAOS_IMAGE"] = image
@@ -176,7 +211,7 @@ class DockerRuntime:
             env.pop("COMPOSE_PROFILES", None)
         return env
 
-    def _compose_run(self, topo: Topology, args: list[str], timeout: float,
+    def _compose_run(self, topo: Target, args: list[str], timeout: float,
                      image: str | None = None, all_profiles: bool = False
                      ) -> subprocess.CompletedProcess:
         cmd = [*self.compose_cmd(), "-p", self.project, "-f", str(self.compose_file), *args]
@@ -196,7 +231,7 @@ class DockerRuntime:
 
     # --------------------------------------------------------------- preflight
 
-    def preflight(self, topo: Topology) -> None:
+    def preflight(self, topo: Target) -> None:
         if topo.runtime != "docker":
             raise ConfigError(f"the docker runtime needs a docker topology, got {topo.runtime!r}")
         if not self.compose_file.is_file():
@@ -224,7 +259,7 @@ class DockerRuntime:
 
     # ---------------------------------------------------------------------- up
 
-    def up(self, topo: Topology, timeout_s: float, progress: Progress = quiet) -> dict:
+    def up(self, topo: Target, timeout_s: float, progress: Progress = quiet) -> dict:
         """Build the image if needed (not counted in timeout_s), start the stack and wait
         until every container is healthy; on failure, tear it down and raise StackError."""
         image = images.ensure_images(progress)
@@ -262,7 +297,7 @@ class DockerRuntime:
                 "compose_file": str(self.compose_file), "image": image,
                 "profile": topo.profile, "containers": ids}
 
-    def _wait_healthy(self, topo: Topology, deadline: float, timeout_s: float,
+    def _wait_healthy(self, topo: Target, deadline: float, timeout_s: float,
                       progress: Progress) -> dict[str, str]:
         client = images.docker_client(timeout=API_TIMEOUT_S)
         last = None
@@ -300,7 +335,7 @@ class DockerRuntime:
         finally:
             client.close()
 
-    def _diagnose(self, topo: Topology, only_failed: bool = False) -> str:
+    def _diagnose(self, topo: Target, only_failed: bool = False) -> str:
         """The last log lines and health-check output of the containers that are not healthy
         (with only_failed: of those that stopped or failed their checks; the ones still
         starting are only named)."""
@@ -332,7 +367,7 @@ class DockerRuntime:
 
     # ------------------------------------------------------------------ status
 
-    def status(self, topo: Topology, runtime_state: dict | None = None) -> list[ServiceStatus]:
+    def status(self, topo: Target, runtime_state: dict | None = None) -> list[ServiceStatus]:
         client = images.docker_client(timeout=API_TIMEOUT_S)
         try:
             containers = self._containers(client)
@@ -354,11 +389,11 @@ class DockerRuntime:
 
     # -------------------------------------------------------------------- down
 
-    def down(self, topo: Topology, runtime_state: dict | None = None,
+    def down(self, topo: Target, runtime_state: dict | None = None,
              progress: Progress = quiet) -> list[str]:
         return self._teardown(topo, progress)
 
-    def _teardown(self, topo: Topology, progress: Progress) -> list[str]:
+    def _teardown(self, topo: Target, progress: Progress) -> list[str]:
         """compose down, then remove whatever labelled chaos.stack=space is left."""
         client = images.docker_client(timeout=API_TIMEOUT_S)
         try:

@@ -9,8 +9,7 @@ import urllib.request
 
 from redis.exceptions import RedisError
 
-from space.redisconf import MASTER_NAME
-from space.topology import Service
+from .model import Service
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -41,6 +40,7 @@ def _redis_ready(service: Service, address: str, timeout_s: float) -> tuple[bool
     r = redis.Redis(host, port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         if service.kind == "sentinel":
+            from ..adapters.space.launch import MASTER_NAME
             primary = r.sentinel_master(MASTER_NAME)
             replicas = r.sentinel_slaves(MASTER_NAME)
             ready = [x for x in replicas if "s_down" not in x.get("flags", "")]
@@ -58,6 +58,9 @@ def check(service: Service, address: str | None = None, timeout_s: float = 1.0) 
     """(healthy, detail) for a service reached at address (default: its direct address)."""
     address = address or service.address
     try:
+        if service.health:      # a target's own health URL: any 2xx is healthy
+            with urllib.request.urlopen(service.health, timeout=timeout_s) as r:  # noqa: S310
+                return 200 <= r.status < 300, f"HTTP {r.status}"
         if service.kind in ("redis", "sentinel"):
             return _redis_ready(service, address, timeout_s)
         if service.kind == "toxiproxy":

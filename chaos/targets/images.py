@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MissingTool, StackError
+from ..errors import EngineUnavailable, MissingTool, StackError
 from .base import Progress, quiet
 
 IMAGE_REPO = "chaos-space"
@@ -73,8 +73,8 @@ def fixtures_dir() -> Path:
     env = os.environ.get("CHAOS_FIXTURES")
     if env:
         return Path(env).resolve()
-    import space
-    return Path(space.__file__).resolve().parent.parent
+    from ..adapters.space.launch import fixtures_dir as reference_fixtures
+    return reference_fixtures()
 
 
 def cache_dir() -> Path:
@@ -173,7 +173,7 @@ def docker_client(timeout: int = API_TIMEOUT_S):
         client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as e:  # docker.errors.DockerException, requests errors
-        raise StackError(
+        raise EngineUnavailable(
             "the docker engine is not running or not reachable: start dockerd "
             "(fixtures/setup.sh does), or point DOCKER_HOST at it "
             f"({type(e).__name__}: {e})") from e
@@ -227,6 +227,38 @@ def _ensure_base(client, progress: Progress) -> tuple[str, object, bool]:
     return BASE_IMAGE, img, True
 
 
+def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror debootstrap uses: CHAOS_DEBIAN_MIRROR, else the first archive of
+    this machine's own apt sources (deb822 ``.sources`` or one-line ``.list``) that serves
+    the suite's ``main`` (security and update archives do not carry a whole suite)."""
+    env = os.environ.get("CHAOS_DEBIAN_MIRROR")
+    if env:
+        return env
+    found: list[tuple[str, list[str], list[str]]] = []   # (uri, suites, components)
+    for f in sorted(apt_dir.glob("sources.list.d/*.sources")):
+        for stanza in f.read_text(errors="replace").split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line.strip().startswith("#") or ":" not in line:
+                    continue
+                k, _, v = line.partition(":")
+                fields[k.strip().lower()] = v.strip()
+            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes") != "no":
+                for uri in fields.get("uris", "").split():
+                    found.append((uri, fields.get("suites", "").split(), fields.get("components", "").split()))
+    for f in [apt_dir / "sources.list", *sorted(apt_dir.glob("sources.list.d/*.list"))]:
+        if f.is_file():
+            for line in f.read_text(errors="replace").splitlines():
+                parts = [w for w in line.split("#", 1)[0].split() if not w.startswith("[")]
+                if len(parts) >= 4 and parts[0] == "deb":
+                    found.append((parts[1], [parts[2]], parts[3:]))
+    for uri, suites, components in found:
+        if DEBIAN_SUITE in suites and "main" in components:
+            return uri.rstrip("/")
+    raise MissingTool(f"no Debian archive for {DEBIAN_SUITE} main in this machine's apt sources "
+                      f"({apt_dir}); set CHAOS_DEBIAN_MIRROR to a Debian mirror's URL")
+
+
 def build_base_image(client, progress: Progress = quiet) -> None:
     """debootstrap a minimal Debian with python3 and redis, and import it as BASE_IMAGE."""
     if not shutil.which("debootstrap"):
@@ -239,7 +271,7 @@ def build_base_image(client, progress: Progress = quiet) -> None:
             f"the base image {BASE_IMAGE} is missing and building it (debootstrap) needs root: "
             "run `sudo python -m chaos.targets.images` once, or set CHAOS_BASE_IMAGE to an "
             "image with python3.11 (e.g. python:3.11-slim-bookworm) if you have a registry")
-    mirror = os.environ.get("CHAOS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+    mirror = debian_mirror()
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="chaos-rootfs-", dir=os.environ.get("CHAOS_BUILD_DIR")))
     try:

@@ -10,20 +10,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import shutil
 import socket
-import sys
 import time
 from pathlib import Path
 
-from space import redisconf
-from space.topology import Service, Topology, toxiproxy_config
-
+from ..adapters.space import launch
 from ..errors import MissingTool, PortInUse, StackError
 from . import health, procs
 from .base import Progress, ServiceStatus
+from .model import Service, Target
 from .state import StackState, home, write_atomic
 
 # Start order: state first, then the links, then the tiers from the back.
@@ -74,7 +71,7 @@ class LocalRuntime:
         self.dir = home() / "local"
 
     # -- before anything starts -------------------------------------------------------
-    def preflight(self, topo: Topology) -> None:
+    def preflight(self, topo: Target) -> None:
         missing = []
         if redis_server() is None:
             missing.append("redis-server (Debian package redis-server; or set CHAOS_REDIS_SERVER)")
@@ -93,26 +90,26 @@ class LocalRuntime:
                             f"or move the stack with --base-port (now {topo.base_port}).")
 
     # -- up ---------------------------------------------------------------------------
-    def _argv(self, svc: Service, topo: Topology, topo_file: Path, run_dir: Path) -> list[str]:
+    def _argv(self, svc: Service, topo: Target, topo_file: Path, run_dir: Path) -> list[str]:
         if svc.kind in ("redis", "sentinel"):
             work = run_dir / svc.name  # also the process's cwd: see procs.spawn
             work.mkdir(parents=True, exist_ok=True)
             conf = work / f"{svc.name}.conf"
-            conf.write_text(redisconf.render(topo, svc.name, str(work)))
+            conf.write_text(launch.redis_conf(topo, svc.name, str(work)))
             argv = [redis_server(), str(conf)]
             return argv + ["--sentinel"] if svc.kind == "sentinel" else argv
         if svc.kind == "toxiproxy":
             conf = run_dir / "toxiproxy.json"
-            write_atomic(conf, json.dumps(toxiproxy_config(topo), indent=2))
+            write_atomic(conf, launch.toxiproxy_config(topo))
             host, port = svc.bind.rsplit(":", 1)
             return [toxiproxy_server(), "-host", host, "-port", port, "-config", str(conf)]
-        return [sys.executable, "-m", f"space.{svc.kind}", "--name", svc.name, "--topology", str(topo_file)]
+        return launch.service_argv(svc, topo_file)
 
-    def up(self, topo: Topology, timeout_s: float, progress: Progress) -> dict:
+    def up(self, topo: Target, timeout_s: float, progress: Progress) -> dict:
         run_dir = self.dir / self.stack_id
         run_dir.mkdir(parents=True, exist_ok=True)
         topo_file = run_dir / "topology.json"
-        write_atomic(topo_file, topo.to_json())
+        write_atomic(topo_file, launch.topology_json(topo))
         started: list[procs.Proc] = []
         # argv per service: what `restart` (a fault's revert, `stack reset`) runs again
         state = {"run_dir": str(run_dir), "procs": [], "argv": {}}
@@ -200,7 +197,7 @@ class LocalRuntime:
         return p
 
     # -- status and down ----------------------------------------------------------------
-    def status(self, topo: Topology, runtime_state: dict) -> list[ServiceStatus]:
+    def status(self, topo: Target, runtime_state: dict) -> list[ServiceStatus]:
         by_name = {d["service"]: procs.Proc.from_dict(d) for d in runtime_state.get("procs", [])}
         out = []
         for svc in topo.services.values():
@@ -213,7 +210,7 @@ class LocalRuntime:
                                      f"pid {p.pid}" + (f", {detail}" if detail else "")))
         return out
 
-    def down(self, topo: Topology, runtime_state: dict, progress: Progress) -> list[str]:
+    def down(self, topo: Target, runtime_state: dict, progress: Progress) -> list[str]:
         recorded = [procs.Proc.from_dict(d) for d in runtime_state.get("procs", [])]
         ours = [p.pid for p in recorded if procs.is_ours(p, self.stack_id)]
         # anything else carrying the label (e.g. a service restarted after a fault)

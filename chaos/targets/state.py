@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from space.topology import Topology
+from .model import Target
 
 
 def home() -> Path:
@@ -39,27 +39,39 @@ class StackState:
     runtime: str
     profile: str
     started_at: str
-    topology: Topology
+    topology: Target
     runtime_state: dict = field(default_factory=dict)
 
     @staticmethod
     def path() -> Path:
         return home() / "stack.json"
 
+    @staticmethod
+    def target_path(stack_id: str) -> Path:
+        """Where an attached target's state lives (chaos.targets.external)."""
+        return home() / "targets" / f"{stack_id}.json"
+
     def save(self) -> None:
         doc = {"stack_id": self.stack_id, "runtime": self.runtime, "profile": self.profile,
-               "started_at": self.started_at, "topology": json.loads(self.topology.to_json()),
+               "started_at": self.started_at, "topology": self.topology.to_dict(),
                "runtime_state": self.runtime_state}
-        write_atomic(self.path(), json.dumps(doc, indent=2))
+        path = self.target_path(self.stack_id) if self.runtime_state.get("external") else self.path()
+        write_atomic(path, json.dumps(doc, indent=2))
 
     @classmethod
-    def load(cls) -> StackState | None:
+    def load(cls, stack_id: str | None = None) -> StackState | None:
+        """The reference stack's state; with ``stack_id``, that stack's (the reference
+        stack's or an attached target's), None if it has none."""
+        path = cls.path()
+        if stack_id is not None and stack_id.startswith("target-"):
+            path = cls.target_path(stack_id)
         try:
-            doc = json.loads(cls.path().read_text())
+            doc = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        return cls(doc["stack_id"], doc["runtime"], doc["profile"], doc["started_at"],
-                   Topology.from_json(json.dumps(doc["topology"])), doc.get("runtime_state", {}))
+        state = cls(doc["stack_id"], doc["runtime"], doc["profile"], doc["started_at"],
+                    Target.from_dict(doc["topology"]), doc.get("runtime_state", {}))
+        return state if stack_id is None or state.stack_id == stack_id else None
 
     @classmethod
     def clear(cls) -> None:

@@ -20,7 +20,8 @@ from chaos import stack
 from chaos.errors import StackAlreadyUp, StackError
 from chaos.targets import images
 from chaos.targets.docker import PROJECT, STACK_LABEL, DockerRuntime, find_compose
-from space.topology import DCS, build, compose_env
+from chaos.adapters.space.launch import compose_env
+from chaos.adapters.space.reference import DCS, build
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 BASE = 23000

@@ -23,7 +23,7 @@ from chaos.faults.executors import executors_for
 from chaos.faults.ledger import Ledger
 from chaos.probes.clients import SessionClients
 from chaos.probes.session import ProbeResult, run_probe, series
-from chaos.probes.thick import FRAME_S, ThickReport
+from chaos.adapters.space.thick import FRAME_S, ThickReport
 
 from .conftest import bring_up
 

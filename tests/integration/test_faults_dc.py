@@ -32,7 +32,7 @@ from chaos.faults import Engine, FaultSpec, Ledger, Selector, plan
 from chaos.faults.executors import executors_for
 from chaos.faults.kind_dc import crossing_links
 from chaos.faults.watchdog import guard
-from chaos.probes.joinapi import Refused, create_space, join
+from chaos.adapters.space.joinapi import Refused, create_space, join
 from chaos.probes.session import run_probe
 from chaos.targets import procs
 from chaos.targets.state import StackState

@@ -14,9 +14,9 @@ import pytest
 
 from chaos import stack
 from chaos.load import ArrivalSchedule, StormOptions, run_storm
-from chaos.probes.joinapi import create_space
-from chaos.probes.speaker import Speaker
-from space.retry import RetryPolicy
+from chaos.adapters.space.joinapi import create_space
+from chaos.adapters.space.speaker import Speaker
+from chaos.retry import RetryPolicy
 
 from .conftest import bring_up
 

@@ -20,7 +20,7 @@ from chaos.experiment import Audience, Experiment, fault
 from chaos.faults import FaultSpec, Ledger, Selector, plan
 from chaos.runner import run
 from chaos.targets.state import StackState
-from space.topology import build
+from chaos.adapters.space.reference import build
 
 from .conftest import bring_up, kill_service
 from .test_faults_network import assert_clean

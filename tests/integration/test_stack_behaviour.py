@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidStatus
 from chaos import stack
 from chaos.errors import StackAlreadyUp
 from chaos.model import Verdict
-from chaos.probes.joinapi import create_space, join
+from chaos.adapters.space.joinapi import create_space, join
 from chaos.probes.session import run_probe
 from chaos.targets.state import StackState
 from space.topology import DCS

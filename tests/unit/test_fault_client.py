@@ -21,15 +21,15 @@ from chaos.faults import Engine, FaultError, FaultSpec, Ledger, Selector, kinds,
 from chaos.faults import exec_client
 from chaos.faults.executors import MECHANISMS
 from chaos.load.worker import WorkerStorm
-from chaos.probes import speaker as speaker_mod
+from chaos.adapters.space import speaker as speaker_mod
 from chaos.probes.clients import SessionClients
 from chaos.probes.session import LiveRun
-from chaos.probes.speaker import HISTORY_FRAMES, Speaker, Voice, hot_mic
+from chaos.adapters.space.speaker import HISTORY_FRAMES, Speaker, Voice, hot_mic
 from space import wire
 from space.mixer import SLOT_S, Mixer
 from space.opus import Decoder
-from space.retry import RetryPolicy
-from space.topology import build
+from chaos.retry import RetryPolicy
+from chaos.adapters.space.reference import build
 
 from .test_load_worker import FakeStack, spec
 

@@ -22,7 +22,7 @@ from chaos.faults.kind_dc import crossing_links
 from chaos.targets import procs
 from chaos.targets.docker import expected_networks
 from chaos.targets.state import StackState
-from space.topology import DCS, build
+from chaos.adapters.space.reference import DCS, build
 
 LOCAL = build("local", "resilient")
 DOCKER = build("docker", "resilient")
@@ -56,8 +56,10 @@ def test_dc_loss_kinds_filter_and_service_narrowing():
     acts = plan(FaultSpec("dc_loss", Selector(dc="dc-a"), {"kinds": "redis, edge"}), LOCAL)
     assert targets(acts) == ["edge-a", "redis-a"]
     assert targets(plan(FaultSpec("dc_loss", Selector(dc="dc-c", service="edge")), DOCKER)) == ["edge-c"]
-    with pytest.raises(ConfigError, match="kinds='mysql'.*comma-separated list of gateway"):
+    with pytest.raises(ConfigError, match="dc-a has no service of kind mysql; its kinds are edge, gateway"):
         plan(FaultSpec("dc_loss", Selector(dc="dc-a"), {"kinds": "mysql"}), LOCAL)
+    with pytest.raises(ConfigError, match="kinds='no way'.*comma-separated list of service kinds"):
+        plan(FaultSpec("dc_loss", Selector(dc="dc-a"), {"kinds": "no way"}), LOCAL)
     with pytest.raises(ConfigError, match="no service of the stack matches service=origin"):
         plan(FaultSpec("dc_loss", Selector(dc="dc-c", service="origin")), LOCAL)
 

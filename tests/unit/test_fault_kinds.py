@@ -21,7 +21,7 @@ from chaos.faults import exec_iptables as ipt
 from chaos.faults.dutycycle import run as dutycycle_run
 from chaos.faults.kind_toxics import toxic_name
 from chaos.targets import procs
-from space.topology import build
+from chaos.adapters.space.reference import build
 
 LOCAL = build("local", "resilient", 35000)
 DOCKER = build("docker", "resilient")

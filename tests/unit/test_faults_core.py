@@ -9,7 +9,7 @@ from chaos.errors import ConfigError
 from chaos.faults.base import Action, Param, Selector, check_params
 from chaos.faults.engine import Engine, FaultError
 from chaos.faults.ledger import Ledger
-from space.topology import build
+from chaos.adapters.space.reference import build
 
 TOPO = build("local", "resilient")
 

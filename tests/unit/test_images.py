@@ -200,3 +200,27 @@ def test_no_heavy_imports_at_module_level():
     code = ("import sys, chaos.targets.images, chaos.targets.docker; "
             "sys.exit(1 if 'docker' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_debootstrap_uses_the_machines_own_apt_sources(tmp_path, monkeypatch):
+    from chaos.errors import MissingTool
+    from chaos.targets.images import DEBIAN_SUITE, debian_mirror
+    monkeypatch.delenv("CHAOS_DEBIAN_MIRROR", raising=False)
+    d = tmp_path / "sources.list.d"
+    d.mkdir()
+    (d / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: "
+        f"{DEBIAN_SUITE}-security\nComponents: main\n\n"
+        f"Types: deb\n# a comment\nURIs: http://mirror.example/debian/\nSuites: {DEBIAN_SUITE} "
+        f"{DEBIAN_SUITE}-updates\nComponents: main contrib\n")
+    assert debian_mirror(tmp_path) == "http://mirror.example/debian"
+    (d / "debian.sources").unlink()
+    (tmp_path / "sources.list").write_text(f"# old style\ndeb [arch=amd64] http://other.example/debian "
+                                           f"{DEBIAN_SUITE} main\n")
+    assert debian_mirror(tmp_path) == "http://other.example/debian"
+    monkeypatch.setenv("CHAOS_DEBIAN_MIRROR", "http://chosen.example/debian")
+    assert debian_mirror(tmp_path) == "http://chosen.example/debian"
+    monkeypatch.delenv("CHAOS_DEBIAN_MIRROR")
+    (tmp_path / "sources.list").write_text("")
+    with pytest.raises(MissingTool, match="CHAOS_DEBIAN_MIRROR"):
+        debian_mirror(tmp_path)

@@ -14,8 +14,8 @@ from websockets.asyncio.server import serve
 from chaos.errors import ConfigError
 from chaos.load.joinhttp import JoinClient
 from chaos.load.options import StormOptions
-from chaos.load.thin import HandshakeRefused, open_socket
-from chaos.probes.joinapi import Refused
+from chaos.adapters.space.thin import HandshakeRefused, open_socket
+from chaos.probes.record import Refused
 from space import wire
 
 pytestmark = pytest.mark.timeout(30)

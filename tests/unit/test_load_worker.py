@@ -14,7 +14,7 @@ from websockets.asyncio.server import serve
 from chaos.load.options import StormOptions
 from chaos.load.worker import DCS, WorkerSpec, WorkerStorm
 from space import wire
-from space.retry import RetryPolicy
+from chaos.retry import RetryPolicy
 
 pytestmark = pytest.mark.timeout(60)
 SPEAKER = "spk"

@@ -62,6 +62,34 @@ def test_a_wrong_runtime_flag_is_refused(pytester):
     result.stderr.fnmatch_lines(["*invalid choice: 'kubernetes'*"])
 
 
+TARGETED = EXPERIMENTS + """
+
+@pytest.mark.chaos_target("radio.yaml")
+def test_radio(chaos_run):
+    pass
+"""
+
+
+def test_experiments_for_a_described_target_group_apart_and_leave_profile_selection(pytester):
+    pytester.makepyfile(test_exp=TARGETED)
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert _ids(result) == ["test_plain", "test_a", "test_b", "test_canary", "test_radio"]
+    result = pytester.runpytest("--collect-only", "-q", "--stack-profile", "resilient",
+                                "-p", "no:cacheprovider")
+    assert _ids(result) == ["test_plain", "test_a", "test_b"]
+
+
+def test_target_option_deselects_experiments_written_for_a_reference_profile(pytester):
+    pytester.makepyfile(test_exp=TARGETED)
+    result = pytester.runpytest("--collect-only", "-q", "--target", "mine.yaml", "-p", "no:cacheprovider")
+    assert _ids(result) == ["test_plain", "test_a", "test_b", "test_radio"]
+    result.stdout.fnmatch_lines(["*1 deselected*"])
+    result = pytester.runpytest("--collect-only", "-q", "--target", "mine.yaml", "--stack-profile",
+                                "fragile", "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*--target describes the stack: drop --stack-profile*"])
+
+
 RUNBOOK = """\
 title: drill
 target: {runtime: local, profile: fragile}

@@ -14,6 +14,8 @@ from html import escape
 
 import pytest
 
+from chaos.adapters.space.reference import build
+
 from chaos import report
 from chaos.cli import main
 from chaos.errors import ConfigError
@@ -50,7 +52,8 @@ def _base(name, verdict, reason, duration, profile="resilient"):
         "experiment": {"name": name, "title": f"{name} experiment", "expects": "the room keeps talking",
                        "reproduce": f"pytest experiments/test_canaries.py::test_{name} --runtime local "
                                     f"--stack-profile {profile}"},
-        "target": {"runtime": "local", "profile": profile, "stack_id": "local-3f2a", "scale_factor": SCALE},
+        "target": {"runtime": "local", "profile": profile, "stack_id": "local-3f2a", "scale_factor": SCALE,
+                   **build("local", profile).shape()},
         "started_at": "2026-11-22T02:03:04.123+00:00", "ended_at": "2026-11-22T02:03:45.323+00:00",
         "duration_s": duration, "verdict": verdict, "reason": reason,
         "phases": [{"name": "before", "start_s": 0, "end_s": 8}, {"name": "during", "start_s": 8, "end_s": 23},

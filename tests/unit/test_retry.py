@@ -3,7 +3,8 @@ from itertools import islice
 
 import pytest
 
-from space.retry import RetryPolicy, parse_retry_after
+from chaos.errors import ConfigError
+from chaos.retry import RetryPolicy, parse_retry_after
 
 
 def test_none_never_retries():
@@ -33,7 +34,7 @@ def test_max_attempts_bounds_the_retries():
 
 @pytest.mark.parametrize("kw", [{"kind": "sometimes"}, {"base_s": -1}, {"max_attempts": 0}])
 def test_bad_policy_is_rejected_with_the_accepted_values(kw):
-    with pytest.raises(ValueError, match="retry|max_attempts|>= 0"):
+    with pytest.raises(ConfigError, match="retry|max_attempts|>= 0"):
         RetryPolicy(**kw)
 
 

@@ -23,7 +23,7 @@ from chaos.runner.judge import breaking_point, recovery_s, verdict
 from chaos.runner.method import FaultRun, Method, Timeline
 from chaos.slo import Series, objective
 from chaos.targets.state import StackState
-from space.topology import build
+from chaos.adapters.space.reference import build
 
 
 def _state(profile="resilient") -> StackState:

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from chaos import sli
-from chaos.probes.listener import ListenerRecord
+from chaos.probes.record import ListenerRecord
 
 T0 = 1_000_000_000_000
 FRAME_NS = 20_000_000
@@ -59,7 +59,8 @@ def test_freeze_share_places_gaps_in_the_seconds_they_happened():
     from chaos.analysis.gaps import Interval
     from chaos.sli import freeze_share
     samples = freeze_share([Interval(3.5, 1.0)], t0_s=1.0, listening_s=6.0)
-    assert [t for t, _ in samples] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    # the second the gap starts in is stamped where it starts: a breach is never placed before it
+    assert [t for t, _ in samples] == [1.0, 2.0, 3.5, 4.0, 5.0, 6.0]
     assert [round(v, 6) for _, v in samples] == [0.0, 0.0, 0.5, 0.5, 0.0, 0.0]
     assert sum(v for _, v in samples) / len(samples) == pytest.approx(1.0 / 6.0)
 
@@ -69,5 +70,6 @@ def test_dead_air_is_the_longest_run_touching_each_second():
     from chaos.sli import dead_air
     samples = dead_air([Interval(2.2, 2.5), Interval(6.1, 0.3)], t0_s=0.0, listening_s=8.0)
     by_t = dict(samples)
-    assert by_t[0.0] == 0.0 and by_t[2.0] == by_t[3.0] == by_t[4.0] == 2.5
-    assert by_t[5.0] == 0.0 and by_t[6.0] == 0.3 and max(by_t.values()) == 2.5
+    assert by_t[0.0] == 0.0 and by_t[2.2] == by_t[3.0] == by_t[4.0] == 2.5   # placed where it began
+    assert by_t[5.0] == 0.0 and by_t[6.1] == 0.3 and max(by_t.values()) == 2.5
+    assert [t for t, _ in samples] == sorted(t for t, _ in samples)

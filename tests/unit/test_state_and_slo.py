@@ -8,7 +8,7 @@ from chaos.errors import ConfigError
 from chaos.model import Verdict
 from chaos.slo import DEFAULTS, SLIS, Objective, Series, objective, percentile, validate
 from chaos.targets.state import StackState
-from space.topology import build
+from chaos.adapters.space.reference import build
 
 
 def test_state_round_trips_and_clears(tmp_path, monkeypatch):

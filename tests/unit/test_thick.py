@@ -15,11 +15,11 @@ from websockets.exceptions import InvalidStatus, InvalidURI
 
 from chaos.analysis.reference import reference
 from chaos.probes.leanws import connect as open_lean
-from chaos.probes.speaker import _hint
-from chaos.probes.thick import RunCache, ThickListener, ThickRecord, analyse
+from chaos.adapters.space.speaker import _hint
+from chaos.adapters.space.thick import RunCache, ThickListener, ThickRecord, analyse
 from space import wire
 from space.opus import Encoder
-from space.retry import RetryPolicy
+from chaos.retry import RetryPolicy
 
 SPEAKER = "spk-1"
 SPACE = "test-space"

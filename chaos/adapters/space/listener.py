@@ -9,34 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 
 import aiohttp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from space import wire
-from space.retry import RetryPolicy
+from ...retry import RetryPolicy
 
+from ...probes.record import ListenerRecord
 from .joinapi import Refused, join
 from .speaker import _hint, _sleep_or_stop
-
-
-@dataclass
-class ListenerRecord:
-    index: int
-    home_dc: str
-    started_ns: int = 0                     # wall clock of the first join request
-    join_s: float | None = None             # None: the join failed or timed out
-    join_error: str = ""
-    joined_ns: int | None = None            # wall clock of the first frame
-    edge: str = ""
-    dc: str = ""
-    seqs: list[int] = field(default_factory=list)          # in-order speaker seqs received
-    latency_ns: list[int] = field(default_factory=list)    # receive - capture, per frame
-    out_of_order: int = 0
-    reconnects: int = 0
-    edges_seen: list[str] = field(default_factory=list)
 
 
 class Listener:

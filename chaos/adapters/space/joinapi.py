@@ -6,17 +6,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from space.retry import parse_retry_after
-
-
-class Refused(Exception):
-    """The stack said no: carries its reason and retry hint."""
-
-    def __init__(self, status: int, error: str, message: str, retry_after_s: float | None):
-        super().__init__(f"{status} {error}: {message}")
-        self.status = status
-        self.error = error
-        self.retry_after_s = retry_after_s
+from ...probes.record import Refused
+from ...retry import parse_retry_after
 
 
 @dataclass(frozen=True)

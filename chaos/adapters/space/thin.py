@@ -17,7 +17,7 @@ import time
 
 from space import wire
 
-from ..probes.leanws import HandshakeRefused, LeanSocket, ProtocolFault
+from ...probes.leanws import HandshakeRefused, LeanSocket, ProtocolFault
 
 __all__ = ["HandshakeRefused", "MAX_MESSAGE_BYTES", "ProtocolFault", "ThinSocket", "open_socket"]
 

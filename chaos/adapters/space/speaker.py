@@ -31,9 +31,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from space import wire
 from space.opus import Encoder
-from space.retry import RetryPolicy, parse_retry_after
+from ...retry import RetryPolicy, parse_retry_after
 
-from . import testsignal
+from ...probes import testsignal
 from .joinapi import Refused, join
 
 ECHO_MODES = ("hot_mic", "double")
@@ -119,6 +119,11 @@ class Speaker:
         self.echo_log: list[tuple[int, int, EchoState | None]] = []  # (t_ns, seq, state) changes
         self._echo_next: tuple[EchoState | None, asyncio.Future] | None = None
         self._running = False
+
+    def twin(self, speaker_id: str) -> Speaker:
+        """A second publisher of the same signal into the same room (the ``double`` echo)."""
+        return Speaker(self.session, self.gateways, self.space, speaker_id=speaker_id,
+                       retry=self.retry, seed=self.seed, timeout_s=self.timeout_s)
 
     async def _connect_once(self) -> None:
         last: Exception | None = None

@@ -38,21 +38,21 @@ import numpy as np
 from space import wire
 from space.opus import Decoder
 
-from ..analysis import emodel
-from ..analysis.echo import EchoResult, measure_echo
-from ..analysis.gaps import FreezeReport, SilenceReport, freezes, heard_slots, silences
-from ..analysis.reference import reference
-from ..slo import DEFAULTS, percentile
-from .leanws import LeanSocket, connect
-from .listener import Listener, ListenerRecord
+from ...analysis import emodel
+from ...analysis.echo import EchoResult, measure_echo
+from ...analysis.gaps import FreezeReport, SilenceReport, freezes, heard_slots, silences
+from ...analysis.reference import reference
+from ...sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
+from ...slo import percentile
+from ...probes.leanws import LeanSocket, connect
+from ...probes.record import ListenerRecord
+from .listener import Listener
 
 FRAME_SAMPLES = wire.FRAME_SAMPLES
 FRAME_S = wire.FRAME_MS / 1000
 CODEC_DELAY_SAMPLES = 312          # libopus decodes 6.5 ms late (see analysis.sequence)
 CODEC_DELAY_MS = CODEC_DELAY_SAMPLES * 1000 / wire.SAMPLE_RATE
 ECHO_LEAD_FRAMES = 50              # the echo reference starts 1 s before the heard audio
-PLAYOUT_DEADLINE_S = 0.4           # the mouth_to_ear SLO (G.114): later is as good as lost
-ECHO_RESOLVE_DB = DEFAULTS["echo"].threshold  # an echo window must resolve the SLO to count
 
 _LOG = struct.Struct("<qI")        # receive time (ns, wall clock), message length
 

@@ -1,0 +1,151 @@
+"""The ``http-stream`` audio adapter: Icecast-compatible HTTP audio streams.
+
+- speaker: publishes the framework's test signal as Ogg/Opus (48 kHz mono, 20 ms, one
+  packet per page) at real rate with the Icecast source protocol (HTTP PUT of the mount).
+- thin listener: a GET of the mount; Ogg pages split on the real-time path, each Opus
+  packet mapped to the speaker's seq through its granule position; records a
+  ``ListenerRecord`` that ``chaos.sli`` judges like any other.
+- thick listener: the same, keeping the bytes (bounded); ``analyse`` decodes after the
+  run and returns the reference thick listener's ``ThickReport``.
+
+Where the mount is fed by something else (adapter option ``feed: external``), there is
+no speaker of ours: ``new_speaker()`` returns an ``ExternalFeed`` (publishes nothing,
+produces no frame), and the SLIs that need the known signal come out inconclusive, with
+``slo_notes(target)``'s reason; join_time, freeze and dead air are still measured.
+
+``warm_up(session, target, room)`` waits until the mount is served in every DC (a relay
+pulls a mount only once its source is up): call it after the speaker connected.
+
+Options (a target's ``adapter.options``): ``mount`` (required), ``source_user``
+(default "source"), ``source_password``, ``format`` (ogg-opus | ogg-vorbis | mp3),
+``feed`` (speaker | external). Addresses come from the target's links: ``speaker.*``
+(the speaker's, through toxiproxy) and ``listener.*`` (one per DC, by the DC of the
+service it reaches).
+"""
+
+from __future__ import annotations
+
+from ...errors import ConfigError
+from ._shared import RunCache
+from .endpoints import StreamEndpoints
+from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
+from .report import analyse, inconclusive_why
+from .speaker import ExternalFeed, StreamSpeaker, by_id
+
+NAME = name = "http-stream"
+STORMS = False          # the load generator's join storms speak the reference join API
+FEEDS = ("speaker", "external")
+
+__all__ = ["NAME", "STORMS", "ExternalFeed", "StreamEndpoints", "StreamListener",
+           "StreamRecord", "StreamSpeaker", "ThickStreamListener", "ThickStreamRecord",
+           "analyse", "endpoints", "inconclusive_why", "new_listener", "new_speaker",
+           "open_room", "run_cache", "slo_notes", "warm_up"]
+
+
+def endpoints(target) -> StreamEndpoints:
+    """The stream's endpoints from a target description (or a StreamEndpoints, as is).
+
+    Reads ``target.adapter_options`` and the target's links: the first link from
+    ``speaker`` gives the source address (unless ``feed: external``); each link from
+    ``listener`` gives the listen address of the DC of the service it reaches."""
+    if isinstance(target, StreamEndpoints):
+        return target
+    opts = dict(getattr(target, "adapter_options", {}) or {})
+    feed = opts.pop("feed", "speaker")
+    if feed not in FEEDS:
+        raise ConfigError(f"adapter option feed={feed!r}: use one of {', '.join(FEEDS)}")
+    if "mount" not in opts:
+        raise ConfigError("the http-stream adapter needs the option mount, e.g. "
+                          "adapter: {protocol: http-stream, options: {mount: /live.opus}}")
+    listen = {}
+    for link in target.links_from("listener"):
+        svc = target.services.get(link.dst)
+        if svc is not None and svc.dc and link.connect and svc.dc not in listen:
+            listen[svc.dc] = link.connect
+    source = None
+    if feed == "speaker":
+        spk = [link for link in target.links_from("speaker") if link.connect]
+        if not spk:
+            raise ConfigError("the target has no link from speaker with a connect address: "
+                              "declare one (e.g. speaker.origin) or set the adapter option "
+                              "feed: external for a stream fed by something else")
+        source = spk[0].connect
+    return StreamEndpoints(mount=opts["mount"], listen=listen, source=source,
+                           source_user=opts.get("source_user", "source"),
+                           source_password=str(opts.get("source_password", "")),
+                           format=opts.get("format", "ogg-opus"))
+
+
+async def open_room(session, target, room: str | None = None) -> str:
+    """An Icecast mount is the room: nothing to create. Returns the mount."""
+    return endpoints(target).mount
+
+
+def new_speaker(session, target, room: str | None, retry, seed: int = 0) -> StreamSpeaker | ExternalFeed:
+    """Our speaker for the mount; when the target's stream is fed by something else, an
+    ``ExternalFeed`` that publishes and produces nothing (same interface)."""
+    ep = endpoints(target)
+    return StreamSpeaker(ep, retry, seed) if ep.ours else ExternalFeed(ep)
+
+
+def slo_notes(target) -> dict[str, str]:
+    """Why SLIs will be inconclusive on this target, by SLI name (empty when our speaker
+    feeds the mount): pass as the objectives' notes."""
+    return inconclusive_why(endpoints(target).ours)
+
+
+def new_listener(session, index: int, dc: str, target, room: str | None, speaker_id,
+                 retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None):
+    """A thin (or thick) listener in ``dc``, following the speaker ``speaker_id`` (its id, or
+    the speaker itself): it takes that speaker's capture times (``capture_ns``) to time
+    each frame. ``speaker_id=None``: the mount is fed by something else."""
+    if isinstance(speaker_id, ExternalFeed):
+        speaker_id = None
+    if capture is None and speaker_id is not None:
+        spk = speaker_id if isinstance(speaker_id, StreamSpeaker) else by_id(speaker_id)
+        if spk is None:
+            raise ConfigError(f"no live speaker {speaker_id!r} in this process: start the "
+                              "speaker (speaker()) before its listeners")
+        capture = spk.capture_ns
+    cls = ThickStreamListener if thick else StreamListener
+    return cls(session, index, dc, endpoints(target), capture, retry, join_timeout_s)
+
+
+async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) -> dict[str, float]:
+    """Wait until the mount is served in every DC (a GET there hears audio); returns the
+    seconds each DC took. Icecast relays pull a mount only once its source is up, and
+    recheck every so often: a listener joining in that first second or two gets a 404.
+    That is the target's cold start, not its steady state; call this after the speaker
+    connected and before the listeners start. ProbeError if a DC does not serve it in time."""
+    import asyncio
+    import time
+
+    from ...errors import ProbeError
+    ep = endpoints(target)
+    t0 = time.monotonic()
+    took: dict[str, float] = {}
+    for dc in sorted(ep.listen):
+        last = ""
+        while dc not in took:
+            left = t0 + timeout_s - time.monotonic()
+            if left <= 0:
+                raise ProbeError(f"the mount {ep.mount} is not served in {dc} within "
+                                 f"{timeout_s:g} s of the speaker publishing: {last or 'no answer'}")
+            stop = asyncio.Event()
+            probe = StreamListener(session, -1, dc, ep, None, None, min(left, 3.0))
+            task = asyncio.create_task(probe.run(stop))
+            while probe.rec.join_s is None and not task.done():
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+            if probe.rec.join_s is not None:
+                took[dc] = round(time.monotonic() - t0, 3)
+            else:
+                last = probe.rec.join_error
+                await asyncio.sleep(0.2)
+    return took
+
+
+def run_cache(seed: int) -> RunCache:
+    """What the analyses of one run's thick listeners share (the test signal, echo results)."""
+    return RunCache(seed)

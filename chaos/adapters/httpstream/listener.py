@@ -1,0 +1,278 @@
+"""Listeners of an HTTP audio stream: a GET of the mount, held open, read incrementally.
+
+Thin (``StreamListener``): on the real-time path it only splits Ogg pages (no CRC, no
+decoding) and maps each Opus packet to the speaker's sequence number through the Ogg
+granule position: the packet that ends at granule ``g`` carries frame ``g // 960 - 1``
+(see ``speaker``: the framework's speaker starts granule 0 at seq 0 and counts the
+pre-skip in, as RFC 7845 says). Receive time minus the speaker's capture time of that
+seq is the frame's mouth-to-ear latency. Its record is a ``ListenerRecord``: ``chaos.sli``
+judges it like the reference stack's listeners'.
+
+The join is timed from the first GET to the first audio packet (header pages do not
+count); a join that fails or outlives its timeout is a failed join, never dropped. A
+stream that stops (the relay went, the link broke, nothing for ``stall_s``) is rejoined
+with the retry policy, and counted in ``reconnects``.
+
+Where the mount is fed by something else (no speaker of ours), nothing maps packets to
+seqs: ``seqs`` stay empty, and the SLIs that need the known signal are inconclusive; the
+join is still timed and ``packets`` counted.
+
+Thick (``ThickStreamListener``): the same, and it keeps every byte received with its
+receive time in a bounded log (rolling windows: the oldest are dropped past
+``max_windows``) for ``analyse`` to decode after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from . import ogg
+from ._shared import ListenerRecord
+from .codec import FRAME_SAMPLES
+from .endpoints import StreamEndpoints
+
+STALL_S = 5.0                 # no bytes for this long: the stream is gone
+CHUNK_LOG = struct.Struct("<qII")   # receive ns, connection number, length
+HEADER_PACKETS = {"opus": 2, "vorbis": 3, "flac": 1}
+
+CaptureLookup = Callable[[int], "int | None"]
+
+
+def seq_of(end_granule: int | None) -> int | None:
+    """The speaker's seq of the packet ending at ``end_granule`` (None if it has none or
+    is not on the 20 ms grid)."""
+    if end_granule is None or end_granule <= 0 or end_granule % FRAME_SAMPLES:
+        return None
+    return end_granule // FRAME_SAMPLES - 1
+
+
+@dataclass
+class StreamRecord(ListenerRecord):
+    codec: str = ""               # of the last logical stream seen: opus, vorbis, mp3 ...
+    content_type: str = ""
+    packets: int = 0              # audio packets received (mapped or not)
+    unmapped: int = 0             # audio packets with no seq (no granule, or not our speaker's)
+    streams: int = 0              # logical streams begun (a source reconnect starts one)
+
+
+@dataclass
+class _Logical:
+    codec: str = "unknown"
+    headers_left: int = 0
+
+
+class _Follow:
+    """The per-connection parsing state of one listener (pages, logical streams)."""
+
+    def __init__(self) -> None:
+        self.reader = ogg.PageReader()
+        self.streams: dict[int, _Logical] = {}
+
+    def audio(self, chunk: bytes) -> Iterator[tuple[int | None, bytes, str]]:
+        """(end granule, packet, codec) of every audio packet completed by this chunk."""
+        for page in self.reader.feed(chunk):
+            st = self.streams.get(page.serial)
+            if page.bos or st is None:
+                codec = ogg.codec_of(page.packets[0]) if page.packets else "unknown"
+                st = self.streams[page.serial] = _Logical(codec, HEADER_PACKETS.get(codec, 0))
+                if not page.bos:
+                    st.headers_left = 0   # joined mid-stream without its headers
+            packets = page.packets
+            if st.headers_left:
+                skip = min(st.headers_left, len(packets))
+                st.headers_left -= skip
+                packets = packets[skip:]
+            if not packets:
+                continue
+            durations = [ogg.packet_samples(p) if st.codec == "opus" else 0 for p in packets]
+            grans = ogg.end_granules(page, durations) if st.codec == "opus" else \
+                [None] * (len(packets) - 1) + [page.granule if page.granule >= 0 else None]
+            for g, p in zip(grans, packets):
+                yield g, p, st.codec
+
+
+class StreamListener:
+    def __init__(self, session: aiohttp.ClientSession, index: int, home_dc: str,
+                 endpoints: StreamEndpoints, capture: CaptureLookup | None, retry=None,
+                 join_timeout_s: float = 5.0, stall_s: float = STALL_S) -> None:
+        self.session, self.endpoints, self.capture = session, endpoints, capture
+        self.retry, self.join_timeout_s, self.stall_s = retry, join_timeout_s, stall_s
+        self.url = endpoints.listen_url(home_dc)
+        self.rec = self._record(index, home_dc)
+        self.rec.edge, self.rec.dc = self.url, home_dc
+        self._conn = 0
+
+    def _record(self, index: int, home_dc: str) -> StreamRecord:
+        return StreamRecord(index, home_dc)
+
+    async def _open(self, deadline: float) -> aiohttp.ClientResponse:
+        """GET the mount until it answers 200 or the deadline passes (retry policy between)."""
+        delays = self.retry.delays() if self.retry is not None else iter(())
+        last = "no attempt"
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                resp = await self.session.get(
+                    self.url, headers={"Icy-MetaData": "0"},
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(left, 3.0),
+                                                  sock_read=self.stall_s))
+                if resp.status == 200:
+                    self.rec.content_type = resp.headers.get("Content-Type", "")
+                    self.rec.edges_seen.append(self.url)
+                    return resp
+                last = f"HTTP {resp.status} {resp.reason}"
+                resp.release()
+            except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                last = f"{type(e).__name__}: {e}"[:200]
+            delay = next(delays, None)
+            if delay is None:
+                break
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+        raise TimeoutError(last)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        rec = self.rec
+        rec.started_ns = time.time_ns()
+        t0 = time.monotonic()
+        deadline = t0 + self.join_timeout_s
+        last_seq = -1
+        while not stop.is_set():
+            try:
+                resp = await self._open(deadline)
+            except TimeoutError as e:
+                if rec.join_s is None:
+                    rec.join_error = f"no audio within {self.join_timeout_s:g} s: {e}"
+                    return
+                await _sleep_or_stop(stop, 0.2)
+                deadline = time.monotonic() + self.join_timeout_s
+                continue
+            self._conn += 1
+            follow = _Follow()
+            ogg_stream = "ogg" in rec.content_type or rec.content_type == ""
+            closer = asyncio.create_task(_close_on(stop, resp))
+            try:
+                async for chunk in resp.content.iter_any():
+                    recv_ns = time.time_ns()
+                    self._keep(recv_ns, chunk)
+                    if ogg_stream:
+                        last_seq = self._received(follow, chunk, recv_ns, t0, last_seq)
+                    else:
+                        self._bytes(recv_ns, t0)
+                    if rec.join_s is None and time.monotonic() > deadline:
+                        break
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                pass
+            finally:
+                closer.cancel()
+                resp.close()
+            if rec.join_s is None and time.monotonic() > deadline:
+                rec.join_error = f"connected but no audio within {self.join_timeout_s:g} s"
+                return
+            if not stop.is_set():
+                rec.reconnects += 1
+                deadline = time.monotonic() + self.join_timeout_s
+
+    def _joined(self, recv_ns: int, t0: float) -> None:
+        if self.rec.join_s is None:
+            self.rec.join_s = time.monotonic() - t0
+            self.rec.joined_ns = recv_ns
+
+    def _bytes(self, recv_ns: int, t0: float) -> None:
+        """A stream that is not Ogg (MP3): the first body bytes are its first audio."""
+        self._joined(recv_ns, t0)
+        self.rec.codec = "mp3" if "mpeg" in self.rec.content_type else self.rec.content_type
+
+    def _received(self, follow: _Follow, chunk: bytes, recv_ns: int, t0: float,
+                  last_seq: int) -> int:
+        """The real-time path: pages out of a chunk, seqs and latencies of its packets."""
+        rec = self.rec
+        before = len(follow.streams)
+        for granule, _, codec in follow.audio(chunk):
+            rec.codec = codec
+            rec.packets += 1
+            self._joined(recv_ns, t0)
+            seq = seq_of(granule) if self.capture is not None and codec == "opus" else None
+            capture_ns = self.capture(seq) if seq is not None else None
+            if capture_ns is None:
+                rec.unmapped += 1
+                continue
+            if seq > last_seq:
+                rec.seqs.append(seq)
+                rec.latency_ns.append(recv_ns - capture_ns)
+                last_seq = seq
+            else:
+                rec.out_of_order += 1
+        rec.streams += len(follow.streams) - before
+        return last_seq
+
+    def _keep(self, recv_ns: int, chunk: bytes) -> None:
+        """A hook: the thick listener keeps the bytes."""
+
+
+@dataclass
+class ThickStreamRecord(StreamRecord):
+    """A thin record plus the bytes received, with their receive times, in rolling windows
+    of ``window_s``; at most ``max_windows`` are kept (the oldest are dropped, and
+    counted), so memory stays bounded however long the run."""
+
+    left_ns: int | None = None
+    window_s: float = 10.0
+    max_windows: int = 180
+    dropped_windows: int = 0
+    dropped_bytes: int = 0
+    windows: list[tuple[int, bytearray]] = field(default_factory=list, repr=False)
+
+    def keep(self, recv_ns: int, conn: int, chunk: bytes) -> None:
+        if not self.windows or recv_ns - self.windows[-1][0] >= self.window_s * 1e9:
+            self.windows.append((recv_ns, bytearray()))
+            if len(self.windows) > self.max_windows:
+                _, old = self.windows.pop(0)
+                self.dropped_windows += 1
+                self.dropped_bytes += len(old)
+        log = self.windows[-1][1]
+        log += CHUNK_LOG.pack(recv_ns, conn, len(chunk))
+        log += chunk
+
+    def kept(self) -> Iterator[tuple[int, int, bytes]]:
+        """(receive ns, connection number, bytes) of every chunk kept, in arrival order."""
+        for _, log in self.windows:
+            at = 0
+            while at < len(log):
+                recv_ns, conn, size = CHUNK_LOG.unpack_from(log, at)
+                at += CHUNK_LOG.size
+                yield recv_ns, conn, bytes(log[at:at + size])
+                at += size
+
+
+class ThickStreamListener(StreamListener):
+    def _record(self, index: int, home_dc: str) -> ThickStreamRecord:
+        return ThickStreamRecord(index, home_dc)
+
+    def _keep(self, recv_ns: int, chunk: bytes) -> None:
+        self.rec.keep(recv_ns, self._conn, chunk)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await super().run(stop)
+        finally:
+            self.rec.left_ns = time.time_ns()
+
+
+async def _close_on(stop: asyncio.Event, resp: aiohttp.ClientResponse) -> None:
+    await stop.wait()
+    resp.close()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay_s)
+    except TimeoutError:
+        pass

@@ -1,0 +1,293 @@
+"""A speaker that publishes the test signal to an Icecast-compatible server, at real rate.
+
+The Icecast source protocol: an HTTP ``PUT`` of the mount with basic auth
+(``source:password``), ``Content-Type: application/ogg`` and ``Ice-*`` headers, then the
+stream as the request body, unframed, for as long as it lasts (no Content-Length, no
+chunked encoding, no ``Expect``: Icecast 2.4 answers ``200 OK`` as soon as it accepts the
+source, and reads raw bytes after that). Written on a raw asyncio stream, so that the
+speaker controls every byte and flushes every page at once.
+
+The body is Ogg/Opus, one 20 ms packet per page (no muxer buffering: a page leaves as
+soon as its frame is captured). The speaker's granule mapping, which listeners rely on:
+the packet of frame ``seq`` ends at granule position ``960 * (seq + 1)`` (48 kHz samples
+since seq 0's start, the pre-skip included, RFC 7845), whatever the connection: after a
+reconnect a new logical stream (new serial, OpusHead, OpusTags) starts "at an offset"
+with the same mapping. So ``seq = end_granule // 960 - 1``; the packet decodes to the
+frame's samples shifted by the pre-skip (312 samples for libopus).
+
+The ``echo`` fault plays here as on the reference speaker (``set_echo`` / ``clear_echo``,
+from a frame boundary, logged in ``echo_log``), in mode ``hot_mic`` only: the published
+signal is the frame plus ``gain`` x the signal ``delay_s`` earlier. Mode ``double`` needs a
+mixer that adds two publishers, which an Icecast mount has not.
+
+Every frame is produced on an absolute 20 ms schedule whether or not it can be sent: a
+frame produced while cut off counts as produced and not delivered (``produced``). A send
+buffer that stops draining (a stalled link) drops frames rather than the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+import weakref
+
+from . import ogg
+from ._shared import HISTORY_FRAMES, MAX_ECHO_S, EchoState, Voice, hot_mic
+from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
+from .endpoints import StreamEndpoints
+
+MAX_UNSENT_BYTES = 32_768          # ~8 s of audio queued on a stalled socket: drop from there
+MAX_ERRORS = 200
+
+
+_LIVE: weakref.WeakValueDictionary[str, StreamSpeaker] = weakref.WeakValueDictionary()
+
+
+def by_id(speaker_id: str) -> StreamSpeaker | None:
+    """The live speaker of that id in this process (listeners take its capture times)."""
+    return _LIVE.get(speaker_id)
+
+
+class SourceRefused(Exception):
+    """The server answered the PUT with something other than 200."""
+
+
+class StreamSpeaker:
+    def __init__(self, endpoints: StreamEndpoints, retry=None, seed: int = 0,
+                 speaker_id: str | None = None, timeout_s: float = 3.0) -> None:
+        self.endpoints, self.retry, self.seed = endpoints, retry, seed
+        self.id = speaker_id or f"spk-{random.getrandbits(32):08x}"
+        self.timeout_s = timeout_s
+        _LIVE[self.id] = self
+        self.produced: list[tuple[int, int]] = []   # (seq, capture_ns) of every frame; seq == index
+        self.sent = 0
+        self.dropped = 0                            # produced while connected, not written (stall)
+        self.connections = 0
+        self.errors: list[str] = []
+        self.connected = asyncio.Event()
+        host, port = endpoints.source_address()
+        self.origin = f"http://{host}:{port}{endpoints.mount}"
+        self._encoder = Encoder()
+        self.voice = Voice(seed)
+        self.echo: EchoState | None = None           # the echo being played
+        self.echo_log: list[tuple[int, int, EchoState | None]] = []   # (t_ns, seq, state)
+        self._echo_next: tuple[EchoState | None, asyncio.Future] | None = None
+        self._running = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._serial = 0
+        self._page_no = 0
+
+    def _error(self, text: str) -> None:
+        self.errors.append(text[:200])
+        if len(self.errors) > MAX_ERRORS:   # a long outage: keep the latest, bounded
+            del self.errors[:MAX_ERRORS // 2]
+
+    def capture_ns(self, seq: int) -> int | None:
+        """When frame ``seq`` was captured (wall clock ns), None if not produced (yet)."""
+        return self.produced[seq][1] if 0 <= seq < len(self.produced) else None
+
+    # -- the connection ---------------------------------------------------------------
+    def _request(self) -> bytes:
+        ep = self.endpoints
+        host, port = ep.source_address()
+        auth = base64.b64encode(f"{ep.source_user}:{ep.source_password}".encode()).decode()
+        lines = [f"PUT {ep.mount} HTTP/1.1", f"Host: {host}:{port}",
+                 f"Authorization: Basic {auth}", "User-Agent: chaos-speaker",
+                 "Content-Type: application/ogg", "Ice-Public: 0",
+                 "Ice-Name: chaos test signal", f"Ice-Description: speaker {self.id}",
+                 f"Ice-Audio-Info: channels=1;samplerate={SAMPLE_RATE};bitrate=32"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    async def _connect_once(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self.endpoints.source_address()
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                self.timeout_s)
+        try:
+            writer.write(self._request())
+            status = await asyncio.wait_for(_read_head(reader), self.timeout_s)
+            if " 100 " in status.split("\r\n", 1)[0] + " ":   # tolerated, not asked for
+                status = await asyncio.wait_for(_read_head(reader), self.timeout_s)
+            first = status.split("\r\n", 1)[0]
+            if first.split(" ")[1:2] != ["200"]:
+                raise SourceRefused(f"{self.origin} refused the source: {first!r}")
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
+
+    def _start_stream(self, writer: asyncio.StreamWriter, next_seq: int) -> None:
+        """A new logical stream: BOS page with OpusHead, then OpusTags (header pages carry
+        granule 0, RFC 7845); the audio pages' granules continue from ``next_seq`` (a
+        stream starting at an offset)."""
+        self._serial = random.getrandbits(32)
+        writer.write(ogg.page([self._encoder.head], serial=self._serial, page_no=0, granule=0,
+                              flags=ogg.BOS))
+        writer.write(ogg.page([ogg.opus_tags("chaos", (f"SPEAKER={self.id}",))],
+                              serial=self._serial, page_no=1, granule=0))
+        self._page_no = 2
+
+    async def _maintain(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            delays = self.retry.delays() if self.retry is not None else iter(())
+            while not stop.is_set():
+                try:
+                    reader, writer = await self._connect_once()
+                    break
+                except (OSError, TimeoutError, SourceRefused, EOFError, asyncio.LimitOverrunError) as e:
+                    self._error(f"{type(e).__name__}: {e}")
+                    delay = next(delays, None)
+                    if delay is None:
+                        return
+                    await _sleep_or_stop(stop, max(delay, 0.01))
+            else:
+                return
+            self._start_stream(writer, len(self.produced))
+            self._writer = writer
+            self.connections += 1
+            self.connected.set()
+            closed = asyncio.ensure_future(reader.read())  # Icecast says nothing more: b"" = gone
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({closed, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return  # keep the socket for the last frame; close() hangs up
+            self._writer = None
+            self.connected.clear()
+            writer.close()
+            self._error("the server closed the source connection")
+
+    # -- producing --------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        maintainer = asyncio.create_task(self._maintain(stop))
+        t0 = time.monotonic()
+        seq = 0
+        self._running = True
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(max(0.0, t0 + seq * FRAME_MS / 1000 - time.monotonic()))
+                capture_ns = time.time_ns()
+                if self._echo_next is not None:
+                    self._switch_echo(seq, capture_ns)
+                pcm = self.voice.frame(seq)
+                if self.echo is not None:
+                    pcm = hot_mic(pcm, self.voice.delayed(self.echo.delay_samples), self.echo.gain)
+                payload = self._encoder.encode(pcm)
+                self.produced.append((seq, capture_ns))
+                self._send(seq, payload)
+                seq += 1
+        finally:
+            self._running = False
+            maintainer.cancel()
+            await asyncio.gather(maintainer, return_exceptions=True)
+            if self._echo_next is not None:   # nothing more is produced: applied as of now
+                self._switch_echo(seq, time.time_ns())
+
+    # -- the echo fault -----------------------------------------------------------------
+    def set_echo(self, delay_s: float, gain: float, mode: str = "hot_mic",
+                 copy=None) -> asyncio.Future:
+        """Play a hot-mic echo from the next frame on. Returns a future, done with the
+        EchoState once a frame carries it. Call from the event loop."""
+        if mode != "hot_mic" or copy is not None:
+            raise ValueError(f"echo mode {mode!r}: an Icecast mount mixes nothing, so only "
+                             "hot_mic can be played on an http-stream target")
+        n = int(round(delay_s * SAMPLE_RATE))
+        if not 0 < n <= (HISTORY_FRAMES - 2) * FRAME_SAMPLES:
+            raise ValueError(f"echo delay {delay_s:g} s: use more than 0 and at most {MAX_ECHO_S:g} s")
+        if not 0 <= gain <= 1:
+            raise ValueError(f"echo gain {gain:g}: use 0 to 1 (amplitude)")
+        return self._next_echo(EchoState(mode, n / SAMPLE_RATE, float(gain)))
+
+    def clear_echo(self) -> asyncio.Future:
+        """Stop the echo from the next frame on. Returns a future done once it is off."""
+        return self._next_echo(None)
+
+    def _next_echo(self, state: EchoState | None) -> asyncio.Future:
+        done = asyncio.get_running_loop().create_future()
+        if self._echo_next is not None and not self._echo_next[1].done():
+            self._echo_next[1].cancel()   # superseded before any frame carried it
+        self._echo_next = (state, done)
+        if not self._running:
+            self._switch_echo(len(self.produced), time.time_ns())
+        return done
+
+    def _switch_echo(self, seq: int, t_ns: int) -> None:
+        state, done = self._echo_next
+        self._echo_next = None
+        if state is not None:
+            state = EchoState(state.mode, state.delay_s, state.gain, seq)
+        if state != self.echo:
+            self.echo = state
+            self.echo_log.append((t_ns, seq, state))
+        if not done.done():
+            done.set_result(state)
+
+    def _send(self, seq: int, payload: bytes) -> None:
+        w = self._writer
+        if w is None or w.is_closing():
+            return
+        if w.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+            self.dropped += 1
+            return
+        w.write(ogg.page([payload], serial=self._serial, page_no=self._page_no,
+                         granule=FRAME_SAMPLES * (seq + 1)))
+        self._page_no += 1
+        self.sent += 1
+
+    async def close(self) -> None:
+        """Hang up (after the last frames had time to drain)."""
+        w, self._writer = self._writer, None
+        self.connected.clear()
+        if w is not None:
+            w.close()
+            try:
+                await asyncio.wait_for(w.wait_closed(), 2.0)
+            except (OSError, TimeoutError):
+                pass
+
+
+async def _read_head(reader: asyncio.StreamReader) -> str:
+    """An HTTP response head (status line and headers), up to the blank line."""
+    raw = await reader.readuntil(b"\r\n\r\n")
+    return raw.decode("latin-1")
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay_s)
+    except TimeoutError:
+        pass
+
+
+class ExternalFeed:
+    """Stands where our speaker would when the mount is fed by something else: it
+    publishes nothing and produces no frame (so the SLIs that need the known signal have
+    nothing to judge), and offers the speaker's interface so a probe runs unchanged."""
+
+    id = None
+    sent = 0
+    connections = 0
+
+    def __init__(self, endpoints: StreamEndpoints) -> None:
+        self.endpoints = endpoints
+        self.produced: list[tuple[int, int]] = []
+        self.errors: list[str] = []
+        self.origin = f"{endpoints.mount} (fed by something else)"
+        self.echo = None
+        self.connected = asyncio.Event()
+        self.connected.set()
+
+    def capture_ns(self, seq: int) -> None:
+        return None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    def set_echo(self, *args, **kwargs):
+        raise ValueError("the stream is fed by something else: there is no speaker of ours "
+                         "to play an echo")
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,66 @@
+"""The reference space stack, described as a target.
+
+``space.topology`` (the stack's own package) knows where every service and link of the
+reference stack lives in each runtime and profile; this turns it into the framework's
+target model, with the stack's dependencies and client paths, so that nothing outside
+this adapter needs the stack's package.
+"""
+
+from __future__ import annotations
+
+from space import topology as _topo
+
+from ...retry import RetryPolicy
+from ...targets.model import Link, Paths, Service, Target
+
+RUNTIMES = _topo.RUNTIMES
+PROFILES = _topo.PROFILES
+DCS = _topo.DCS
+DEFAULT_BASE_PORT = _topo.DEFAULT_BASE_PORT
+STACK_LABEL = "space"   # chaos.stack=<this> on every container of the reference stack
+
+# How a breach is explained: which kinds a kind of service needs, and the nouns a sentence uses.
+PATHS = Paths(join=("gateway", "edge"), audio=("edge",), speaker=("origin",))
+NOUNS = {"origin": "the origin", "redis": "redis"}
+
+
+def _depends(topo: _topo.Topology) -> dict[str, tuple[str, ...]]:
+    redis = tuple(s.name for s in sorted(topo.of_kind("redis"), key=lambda s: s.role != "primary"))
+    origins = tuple(s.name for s in topo.origins())
+    out: dict[str, tuple[str, ...]] = {}
+    for s in topo.services.values():
+        if s.kind == "gateway":
+            out[s.name] = redis
+        elif s.kind == "edge":
+            out[s.name] = origins
+        elif s.kind == "sentinel" or (s.kind == "redis" and s.role == "replica"):
+            out[s.name] = tuple(r for r in redis if r != s.name)[:1]
+        elif s.kind == "origin" and s.role == "standby":
+            out[s.name] = origins[:1]
+    return out
+
+
+def from_topology(topo: _topo.Topology) -> Target:
+    services = {}
+    for s in topo.services.values():
+        labels = () if topo.runtime == "local" else (("chaos.service", s.name), ("chaos.stack", STACK_LABEL))
+        services[s.name] = Service(s.name, s.kind, s.dc, s.bind, s.address, s.public, s.role, labels)
+    links = {k: Link(lk.name, lk.kind, lk.src, lk.dst, lk.listen, lk.upstream, lk.connect, lk.index)
+             for k, lk in topo.links.items()}
+    r = topo.settings.retry
+    return Target(name=f"space-{topo.profile}", runtime=topo.runtime, dcs=DCS, services=services,
+                  links=links, toxiproxy=topo.services["toxiproxy"].public, depends=_depends(topo),
+                  paths=PATHS, adapter="space", nouns=NOUNS,
+                  client_retry=RetryPolicy(r.kind, r.base_s, r.cap_s, r.max_attempts),
+                  profile=topo.profile, base_port=topo.base_port, source="reference")
+
+
+def build(runtime: str = "local", profile: str = "resilient",
+          base_port: int = DEFAULT_BASE_PORT) -> Target:
+    """The reference stack as a target (raises ValueError on an unknown runtime or profile)."""
+    return from_topology(_topo.build(runtime, profile, base_port))
+
+
+def topology(target: Target) -> _topo.Topology:
+    """The stack's own topology for a reference target (its launchers need it)."""
+    return _topo.build(target.runtime, target.profile, target.base_port)

@@ -1,0 +1,65 @@
+"""The same framework against a stack that is not ours: Debian's Icecast as an origin in
+dc-a and a relay per DC, every link through toxiproxy (fixtures/icecast/), described by its
+target file and probed through the http-stream adapter. The session brings the fixture up
+with the target's own `up` command if it is not running, and takes it down after.
+
+Expects: a steady state like the reference stack's; latency on one DC's listener link
+harms that DC only; a relay cut from the origin for a few seconds loses nobody; losing dc-a
+silences every DC, and the report says it is because the origin lives in dc-a.
+"""
+
+import pytest
+
+from chaos import Experiment, fault, objective
+from chaos.experiment import Audience
+
+pytestmark = pytest.mark.chaos_target("../../fixtures/icecast/chaos-target.yaml")
+
+AUDIENCE = Audience(listeners=9, thick_per_dc=1, join_every_s=1.0)
+
+
+def test_icecast_baseline(chaos_run):
+    chaos_run(Experiment(
+        name="icecast_baseline", title="Icecast: steady state with no fault",
+        expects="every listener in every DC hears every frame on time", audience=AUDIENCE,
+        steady_state=tuple(objective(s) for s in ("join_time", "audio_delivered", "mouth_to_ear",
+                                                  "freeze", "silence")),
+        before_s=5, after_s=5))
+
+
+def test_icecast_latency_harms_only_its_dc(chaos_run):
+    result = chaos_run(Experiment(
+        name="icecast_latency_dc_b", title="Icecast: 600 ms on dc-b's listener link",
+        expects="mouth_to_ear breaks in dc-b only, and recovers", audience=AUDIENCE,
+        method=[fault("latency", link="listener.relay-b", at_s=0, duration_s=8, latency_ms=600)],
+        during=[objective("mouth_to_ear")], before_s=5, after_s=8, recover_s=3), check=False)
+    j = result.journal
+    m2e = next(s for s in j["slos"] if s["name"] == "mouth_to_ear" and s["phase"] == "during")
+    assert m2e["verdict"] == "failed", result.notes()
+    assert {dc for dc, d in m2e["per_dc"].items() if d["verdict"] == "failed"} == {"dc-b"}, m2e["per_dc"]
+    after = next(s for s in j["slos"] if s["name"] == "mouth_to_ear" and s["phase"] == "after")
+    assert after["verdict"] == "passed", result.notes()
+    assert any("audio arrived late in dc-b" in line for line in result.notes()), result.notes()
+
+
+def test_icecast_relay_cut_from_its_origin_loses_nobody(chaos_run):
+    chaos_run(Experiment(
+        name="icecast_link_down_relay_b", title="Icecast: relay-b cut from the origin for 4 s",
+        expects="dc-b hears a gap; everyone hears audio again within 30 s", audience=AUDIENCE,
+        method=[fault("link_down", link="relay-b.origin", at_s=0, duration_s=4)],
+        after=[objective("audience_retained")], before_s=5, after_s=10, recover_s=4))
+
+
+def test_icecast_dc_a_loss_silences_every_dc_because_of_the_origin(chaos_run):
+    result = chaos_run(Experiment(
+        name="icecast_dc_loss_dc_a", title="Icecast: dc-a lost (the origin and relay-a)",
+        expects="every DC goes silent: the origin is a single point of failure",
+        audience=AUDIENCE, method=[fault("dc_loss", dc="dc-a", at_s=0, duration_s=5, mode="kill")],
+        during=[objective("audio_delivered")], before_s=5, after_s=12, recover_s=6), check=False)
+    j = result.journal
+    assert j["verdict"] == "failed", result.notes()
+    ad = next(s for s in j["slos"] if s["name"] == "audio_delivered" and s["phase"] == "during")
+    assert {dc for dc, d in ad["per_dc"].items() if d["verdict"] == "failed"} == {"dc-a", "dc-b", "dc-c"}
+    assert any("in all three DCs because the origin lives in dc-a" in line for line in result.notes()), \
+        result.notes()
+    assert all(f["reverted"] for f in j["faults"])

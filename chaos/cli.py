@@ -12,6 +12,7 @@ from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
 from . import cli_fault, stack
 from .errors import ChaosError, ConfigError
+from .validate import MAX_LISTENERS, MAX_THICK_PER_DC, arg, integer, seconds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,9 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     up = st_sub.add_parser("up", help="start the stack and wait until it is healthy")
     up.add_argument("--runtime", choices=RUNTIMES, default="local")
     up.add_argument("--profile", choices=PROFILES, default="resilient")
-    up.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
+    up.add_argument("--base-port", type=arg(integer, lo=1024, hi=64535), default=DEFAULT_BASE_PORT,
                     help=f"first port of the ~520 the stack uses (default {DEFAULT_BASE_PORT})")
-    up.add_argument("--timeout", type=float, default=None, metavar="S",
+    up.add_argument("--timeout", type=arg(seconds, positive=True), default=None, metavar="S",
                     help="give up if not healthy after S seconds (default 45 local, 240 docker)")
     status = st_sub.add_parser("status", help="services, DC, health, address")
     status.add_argument("--json", action="store_true")
@@ -42,10 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     cli_fault.add_reset_parser(st_sub)
 
     pr = sub.add_parser("probe", help="join listeners, listen, print the SLIs measured")
-    pr.add_argument("--listeners", type=int, default=20)
-    pr.add_argument("--seconds", type=float, default=5.0)
-    pr.add_argument("--join-timeout", type=float, default=5.0, metavar="S")
-    pr.add_argument("--thick-per-dc", type=int, default=1, metavar="K",
+    pr.add_argument("--listeners", type=arg(integer, lo=1, hi=MAX_LISTENERS), default=20)
+    pr.add_argument("--seconds", type=arg(seconds, positive=True), default=5.0)
+    pr.add_argument("--join-timeout", type=arg(seconds, positive=True, hi=600.0), default=5.0,
+                    metavar="S")
+    pr.add_argument("--thick-per-dc", type=arg(integer, lo=0, hi=MAX_THICK_PER_DC), default=1,
+                    metavar="K",
                     help="listeners per DC that decode and analyse the audio (default 1)")
     pr.add_argument("--rate", default=None, metavar="R",
                     help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
@@ -158,8 +161,7 @@ def _report(args) -> int:
 
     from . import report
     journal = report.load(args.journal)  # before anything is written: a bad journal leaves no files
-    src = Path(args.journal)
-    run_dir = src if src.is_dir() else src.parent
+    run_dir = report.journal_path(args.journal).parent
     out = Path(args.out) if args.out else run_dir
     if args.objective and not args.rejudge:
         raise ConfigError("--objective goes with --rejudge (judge the run again with it)")

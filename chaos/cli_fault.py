@@ -23,8 +23,9 @@ from .adapters.space.reference import PROFILES, RUNTIMES, build
 
 from . import stack
 from .errors import ConfigError
+from .validate import MAX_RUN_S, arg, duration, parse_scalar, seconds, seed
 
-MAX_DURATION_S = 24 * 3600.0
+MAX_DURATION_S = MAX_RUN_S
 
 
 def add_fault_parser(sub, parser_class) -> None:
@@ -38,7 +39,7 @@ def add_fault_parser(sub, parser_class) -> None:
         p.add_argument("--dc", help="a data center: dc-a, dc-b, dc-c")
         p.add_argument("--link", help="a link name, * globs allowed (edge-*.origin-a)")
         p.add_argument("--count", default="all", help="blast radius: all, one, N or P%% (default all)")
-        p.add_argument("--seed", type=int, default=0, help="which matches one/N/P%% picks")
+        p.add_argument("--seed", type=arg(seed), default=0, help="which matches one/N/P%% picks")
         p.add_argument("--param", action="append", default=[], metavar="K=V",
                        help="a parameter of the fault (repeat for more)")
         p.add_argument("--json", action="store_true")
@@ -49,7 +50,8 @@ def add_fault_parser(sub, parser_class) -> None:
                                 "(default: the stack that is up, else local)")
             p.add_argument("--profile", choices=PROFILES, default=None)
         else:
-            p.add_argument("--duration", type=float, required=True, metavar="S",
+            p.add_argument("--duration", type=arg(duration, hi=MAX_DURATION_S), required=True,
+                           metavar="S",
                            help="hold the fault S seconds, then revert")
             p.add_argument("--force", action="store_true",
                            help="inject even if the stack is not healthy (no steady-state gate)")
@@ -58,7 +60,7 @@ def add_fault_parser(sub, parser_class) -> None:
 def add_reset_parser(st_sub) -> None:
     r = st_sub.add_parser("reset", help="put the whole stack back: faults reverted, toxics, "
                                         "paused/stopped services, iptables rules, waits until healthy")
-    r.add_argument("--timeout", type=float, default=None, metavar="S",
+    r.add_argument("--timeout", type=arg(seconds, positive=True), default=None, metavar="S",
                    help="wait at most S seconds for health at the end (default 60 local, 120 docker)")
     r.add_argument("--json", action="store_true")
     r.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
@@ -70,17 +72,8 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--param {item!r}: write it as key=value, e.g. --param mode=freeze")
-        out[key.strip()] = _value(raw.strip())
+        out[key.strip()] = parse_scalar(raw)
     return out
-
-
-def _value(raw: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
-    return raw
 
 
 def _spec(args):
@@ -148,6 +141,9 @@ def _inject(spec, args) -> int:
         plan(spec, build("local", "resilient"))
         state = stack.current()
     actions = plan(spec, state.topology)            # every bad input is refused here
+    from .faults import overlap
+    from .faults.ledger import Ledger
+    overlap.check_active(actions, Ledger().active(state.stack_id), f"{spec.name} ({spec.target.describe()})")
     if not args.force:
         stack.require_healthy(state)
     engine = Engine(executors_for(state), state.stack_id)

@@ -28,6 +28,10 @@ class EngineUnavailable(StackError):
     """The docker engine does not answer (not installed, not started, not reachable)."""
 
 
+class StateDamaged(StackError):
+    """A state file of the framework ($CHAOS_HOME/stack.json) cannot be read as one."""
+
+
 class MissingTool(StackError):
     """A program the runtime needs (redis-server, toxiproxy-server, docker) is not installed."""
 

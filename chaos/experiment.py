@@ -19,18 +19,20 @@ anything is injected.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .retry import KINDS as RETRY_KINDS
+
+from . import validate as v
 from .errors import ConfigError
 from .faults.base import FaultSpec, Selector
 from .slo import DEFAULTS, LIVE_SLIS, Objective
 
 PHASES = ("before", "during", "after")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = v.NAME_RE
+NAME_RULE = "letters, digits, '_', '-', '.' (up to 64), it names the report directory"
 
 
 @dataclass(frozen=True)
@@ -135,65 +137,104 @@ class Experiment:
         return self.before_s + self.method_s + self.after_s
 
 
-def _seconds(what: str, v: Any, positive: bool = False) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
-            or (positive and v == 0):
-        raise ConfigError(f"{what} must be a number of seconds {'> 0' if positive else '>= 0'}, got {v!r}")
+MAX_LISTENERS, MAX_THICK_PER_DC = v.MAX_LISTENERS, v.MAX_THICK_PER_DC
+MIN_JOIN_EVERY_S = 0.1          # join probes: three joins (one per DC) per interval
+MAX_STEPS = 1000                # fault steps of a method, values of a sweep
 
 
 def validate(exp: Experiment) -> None:
     """Everything that can be checked without the stack; raises ConfigError saying what."""
-    if not isinstance(exp.name, str) or not NAME_RE.match(exp.name):
-        raise ConfigError(f"experiment name {exp.name!r}: use letters, digits, '_', '-', '.' "
-                          "(up to 64), it names the report directory")
+    v.instance("experiment", exp, Experiment, "chaos.experiment.Experiment(name=..., method=[...])")
+    v.name("experiment name", exp.name, rule=NAME_RULE)
     where = f"experiment {exp.name}"
-    _seconds(f"{where}: before_s", exp.before_s, positive=True)
-    _seconds(f"{where}: after_s", exp.after_s)
-    _seconds(f"{where}: recover_s", exp.recover_s)
-    if exp.steps() and exp.after_s - exp.recover_s < 1.0:
-        raise ConfigError(f"{where}: after_s ({exp.after_s:g} s) leaves less than 1 s after the "
-                          f"recovery grace (recover_s={exp.recover_s:g} s) to judge the steady state; "
+    v.text(f"{where}: title", exp.title, one_line=True, max_len=500)
+    v.text(f"{where}: expects", exp.expects)
+    v.flag(f"{where}: gate", exp.gate)
+    v.seed(f"{where}: seed", exp.seed)
+    before = v.seconds(f"{where}: before_s", exp.before_s, positive=True, example="e.g. before_s=6")
+    after = v.seconds(f"{where}: after_s", exp.after_s, example="e.g. after_s=10")
+    recover = v.seconds(f"{where}: recover_s", exp.recover_s, example="e.g. recover_s=3")
+    groups = {g: v.items(f"{where}: {g}", getattr(exp, g), Objective,
+                         "[chaos.slo.objective('join_time', threshold=...)]")
+              for g in ("steady_state", "during", "after", "halts")}
+    v.items(f"{where}: method", exp.method, FaultStep,
+                     "[chaos.experiment.fault('latency', at_s=..., duration_s=..., ...)]",
+                     max_items=MAX_STEPS)
+    if exp.sweep is not None:
+        _validate_sweep(where, exp.sweep)
+    _validate_audience(where, exp.audience)
+    steps = exp.steps()
+    for s in steps:
+        _validate_step(where, s)
+    total = before + exp.method_s + after
+    if total > v.MAX_RUN_S:
+        raise ConfigError(f"{where}: the run would last {total:g} s (before_s + the method + "
+                          f"after_s); accepted: at most {v.MAX_RUN_S:g} s; shorten it")
+    if steps and after - recover < 1.0:
+        raise ConfigError(f"{where}: after_s ({after:g} s) leaves less than 1 s after the "
+                          f"recovery grace (recover_s={recover:g} s) to judge the steady state; "
                           "lengthen after_s")
-    for group in ("steady_state", "during", "after", "halts"):
-        items = list(getattr(exp, group))
-        for o in items:
-            if not isinstance(o, Objective):
-                raise ConfigError(f"{where}: {group} holds {o!r}; declare objectives with "
-                                  "chaos.slo.objective('join_time', threshold=...)")
+    for group, items in groups.items():
         names = [o.sli for o in items]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ConfigError(f"{where}: {group} declares {', '.join(sorted(dup))} twice")
-    for o in exp.halts:
+        for o in items:   # a window longer than the run can never close
+            v.window(f"{where}: {group}: objective for {o.sli}: window_s", o.window_s, total)
+    for o in groups["halts"]:
         if o.sli not in LIVE_SLIS:
             raise ConfigError(f"{where}: halt on {o.sli} cannot be judged while the run goes on; "
                               f"halt on one of {', '.join(LIVE_SLIS)}")
-    if exp.during and not exp.steps():
+    if groups["during"] and not steps:
         raise ConfigError(f"{where}: objectives `during` a method that has no fault")
-    if exp.sweep is not None:
-        sw = exp.sweep
-        if not sw.steps:
-            raise ConfigError(f"{where}: the sweep of {sw.name}.{sw.param} has no steps; give the "
-                              "magnitudes to try, e.g. steps=(0.01, 0.03, 0.1)")
-        _seconds(f"{where}: sweep step_s", sw.step_s, positive=True)
-        _seconds(f"{where}: sweep gap_s", sw.gap_s)
-        for v in sw.steps:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ConfigError(f"{where}: sweep step {v!r} is not a number")
-    for s in exp.method:
-        if not isinstance(s, FaultStep):
-            raise ConfigError(f"{where}: the method holds {s!r}; declare fault steps with "
-                              "chaos.experiment.fault('latency', at_s=..., duration_s=..., ...)")
-    for s in exp.steps():
-        _seconds(f"{where}: {s.describe()} at_s", s.at_s)
-        if isinstance(s.duration_s, bool) or not isinstance(s.duration_s, (int, float)) \
-                or not math.isfinite(s.duration_s) or s.duration_s <= 0:
-            raise ConfigError(f"{where}: {s.describe()} ends before it starts (duration_s="
-                              f"{s.duration_s!r}); give a duration > 0 s")
-    a = exp.audience
-    if isinstance(a.listeners, bool) or not isinstance(a.listeners, int) or a.listeners < 1:
-        raise ConfigError(f"{where}: audience.listeners must be at least 1, got {a.listeners!r}")
-    if isinstance(a.thick_per_dc, bool) or not isinstance(a.thick_per_dc, int) or a.thick_per_dc < 0:
-        raise ConfigError(f"{where}: audience.thick_per_dc must be 0 or more, got {a.thick_per_dc!r}")
-    _seconds(f"{where}: audience.join_every_s", a.join_every_s)
-    _seconds(f"{where}: audience.join_timeout_s", a.join_timeout_s, positive=True)
+
+
+def _validate_step(where: str, s: FaultStep) -> None:
+    spec = s.spec
+    v.instance(f"{where}: a fault step's spec", spec, FaultSpec, "fault('latency', ...)")
+    v.text(f"{where}: fault name", spec.name, one_line=True, max_len=64, empty=False)
+    v.instance(f"{where}: {spec.name} target", spec.target, Selector, "fault(..., service='edge-b')")
+    v.mapping(f"{where}: {spec.name} params", spec.params, "fault('latency', latency_ms=200)")
+    v.text(f"{where}: {spec.name} label", s.label, one_line=True, max_len=200)
+    v.seconds(f"{where}: {s.describe()} at_s", s.at_s, example="e.g. at_s=0")
+    d = v.number(f"{where}: {s.describe()} duration_s", s.duration_s, unit="s")
+    if d <= 0:
+        raise ConfigError(f"{where}: {s.describe()} ends before it starts (duration_s={d:g}); "
+                          "give a duration > 0 s, e.g. duration_s=10")
+    v.seconds(f"{where}: {s.describe()} duration_s", d, positive=True)
+
+
+def _validate_sweep(where: str, sw: Sweep) -> None:
+    v.instance(f"{where}: sweep", sw, Sweep, "Sweep('packet_drop', 'share', (0.02, 0.1), service='edge-b')")
+    v.text(f"{where}: sweep name", sw.name, one_line=True, max_len=64, empty=False)
+    v.name(f"{where}: sweep param", sw.param, rule="a parameter name of the fault, e.g. share")
+    what = f"{where}: the sweep of {sw.name}.{sw.param}"
+    if isinstance(sw.steps, (str, bytes, bytearray, Mapping)) or not isinstance(sw.steps, Sequence):
+        v.fail(f"{what}: steps", sw.steps, "is not a list", "a list of numbers, e.g. steps=(0.01, 0.03, 0.1)")
+    if not sw.steps:
+        raise ConfigError(f"{what} has no steps; give the magnitudes to try, e.g. "
+                          "steps=(0.01, 0.03, 0.1)")
+    if len(sw.steps) > MAX_STEPS:
+        v.fail(f"{what}: steps", f"{len(sw.steps)} values", "are too many", f"up to {MAX_STEPS}")
+    for i, x in enumerate(sw.steps):
+        v.number(f"{what}: steps[{i}]", x, example="a number, e.g. steps=(0.01, 0.03, 0.1)")
+    v.seconds(f"{what}: step_s", sw.step_s, positive=True, example="e.g. step_s=10")
+    v.seconds(f"{what}: gap_s", sw.gap_s, example="e.g. gap_s=0")
+    for field_name in ("service", "dc", "link"):
+        v.optional(v.text, f"{what}: {field_name}", getattr(sw, field_name), one_line=True, max_len=200)
+    v.mapping(f"{what}: params", sw.params)
+    v.text(f"{what}: unit", sw.unit, one_line=True, max_len=32)
+    v.flag(f"{what}: stop_at_break", sw.stop_at_break)
+
+
+def _validate_audience(where: str, a: Audience) -> None:
+    v.instance(f"{where}: audience", a, Audience, "Audience(listeners=12, thick_per_dc=1)")
+    v.integer(f"{where}: audience.listeners", a.listeners, lo=1, hi=MAX_LISTENERS)
+    v.integer(f"{where}: audience.thick_per_dc", a.thick_per_dc, lo=0, hi=MAX_THICK_PER_DC)
+    every = v.seconds(f"{where}: audience.join_every_s", a.join_every_s,
+                      example=f"0 (no join probes), or at least {MIN_JOIN_EVERY_S:g} s")
+    if 0 < every < MIN_JOIN_EVERY_S:
+        v.fail(f"{where}: audience.join_every_s", a.join_every_s, "is too short",
+               f"0 (no join probes), or {MIN_JOIN_EVERY_S:g} to {v.MAX_RUN_S:g} s")
+    v.seconds(f"{where}: audience.join_timeout_s", a.join_timeout_s, positive=True, hi=600.0)
+    v.optional(v.choice, f"{where}: audience.retry", a.retry, choices=RETRY_KINDS)

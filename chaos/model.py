@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -43,3 +45,44 @@ def finite(obj):
     if isinstance(obj, (list, tuple)):
         return [finite(v) for v in obj]
     return obj
+
+
+_JSON_INT = 2**53           # past this, readers lose digits (or refuse: Python's 4300-digit limit)
+
+
+def jsonable(obj, _depth: int = 0):
+    """Anything, as what JSON can hold and read back: non-finite floats become null, numpy
+    numbers plain ones, bytes and lone surrogates valid text, keys text, other objects their
+    str(). A run's journal is built through this, so that no declared value can keep it
+    from being written."""
+    if _depth > 64:
+        return "..."
+    if obj is None or isinstance(obj, bool):
+        return obj
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return str(obj)
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(obj, numbers.Integral):
+        n = int(obj)
+        return n if abs(n) <= _JSON_INT else jsonable(_to_float(n))
+    if isinstance(obj, numbers.Real):
+        f = _to_float(obj)
+        return f if f is not None and math.isfinite(f) else None
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf-8", "replace")
+    if isinstance(obj, Mapping):
+        return {(k if isinstance(k, str) else str(jsonable(k, _depth + 1))): jsonable(v, _depth + 1)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v, _depth + 1) for v in obj]
+    return jsonable(str(obj), _depth + 1)
+
+
+def _to_float(x) -> float | None:
+    try:
+        return float(x)
+    except (OverflowError, ValueError, TypeError):
+        return None

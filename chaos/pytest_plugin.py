@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stack-profile", dest="chaos_profile", default=None, choices=PROFILES,
                     help="run only the experiments written for this stack profile (default: each "
                          "experiment's own, resilient if it names none)")
-    group.addoption("--stack-base-port", dest="chaos_base_port", default=None, type=int,
+    group.addoption("--stack-base-port", dest="chaos_base_port", default=None, type=_port,
                     metavar="PORT", help="first port of a stack the session starts (default 17000)")
     group.addoption("--chaos-reports", dest="chaos_reports", default=None, metavar="DIR",
                     help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)")
@@ -40,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "experiments written for the reference stack's profiles are deselected")
     parser.addini("chaos_runtime", "default runtime of the stack under test", default="local")
     parser.addini("chaos_profile", "default stack profile", default="resilient")
+
+
+def _port(text: str) -> int:
+    from chaos.validate import arg, integer
+    return arg(integer, lo=1024, hi=64535)(text)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import validate as v
 from .errors import ConfigError
 from .model import SloResult, Verdict
 
@@ -73,23 +74,15 @@ class Objective:
     step_s: float = 1.0             # how far the window slides
 
     def __post_init__(self) -> None:
-        spec = SLIS.get(self.sli)
+        spec = SLIS.get(self.sli) if isinstance(self.sli, str) else None
         if spec is None:
-            raise ConfigError(f"unknown SLI {self.sli!r}; use one of: {', '.join(SLIS)}")
-        if self.op not in OPS:
-            raise ConfigError(f"objective for {self.sli}: operator {self.op!r}; use <= or >=")
-        if self.stat not in STATS:
-            raise ConfigError(f"objective for {self.sli}: statistic {self.stat!r}; use one of: {', '.join(STATS)}")
-        t = self.threshold
-        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
-            raise ConfigError(f"objective for {self.sli}: threshold {t!r} is not a finite number "
-                              f"(accepted: {spec.lo:g} to {spec.hi:g}{' ' + spec.unit if spec.unit else ''})")
-        if not spec.lo <= t <= spec.hi:
-            raise ConfigError(f"objective for {self.sli}: threshold {t:g} is outside {spec.lo:g} to "
-                              f"{spec.hi:g}{' ' + spec.unit if spec.unit else ''}")
-        for name, v in (("window_s", self.window_s), ("step_s", self.step_s)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
-                raise ConfigError(f"objective for {self.sli}: {name} must be a number of seconds > 0, got {v!r}")
+            raise ConfigError(f"unknown SLI {v.show(self.sli)}; use one of: {', '.join(SLIS)}")
+        what = f"objective for {self.sli}"
+        v.choice(f"{what}: op", self.op, tuple(OPS))
+        v.choice(f"{what}: stat", self.stat, STATS)
+        v.number(f"{what}: threshold", self.threshold, lo=spec.lo, hi=spec.hi, unit=spec.unit)
+        window = v.optional(v.seconds, f"{what}: window_s", self.window_s, positive=True)
+        v.step(f"{what}: step_s", self.step_s, window)
 
     @property
     def unit(self) -> str:
@@ -109,9 +102,11 @@ class Objective:
     # -- judging --------------------------------------------------------------------
     def judge(self, value: float | None, samples: int, window: str, note: str = "") -> SloResult:
         """A verdict on one value that was computed elsewhere (whole run, no time series)."""
-        if value is None or samples == 0:
+        if value is None or samples == 0 or math.isnan(value):
             return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
-                             window, None, samples, note or "nothing was measured")
+                             window, None, samples, note or ("nothing was measured" if value is None
+                                                             or samples == 0 else
+                                                             "the measured value is not a number"))
         verdict = Verdict.PASSED if self.holds(value) else Verdict.FAILED
         return SloResult(self.sli, self.describe(), verdict, value, self.threshold, window, None,
                          samples, note)
@@ -121,6 +116,11 @@ class Objective:
         """Judge the samples in [start_s, end_s): each sliding window, or the phase as a whole."""
         where = f"{phase} [{start_s:g} s, {end_s:g} s)"
         t, v = series.between(start_s, end_s)
+        bad = np.isnan(v)
+        if bad.any():   # a broken measurement is no evidence either way: left out, and said
+            t, v = t[~bad], v[~bad]
+            note = "; ".join(x for x in (note, f"{int(bad.sum())} sample(s) were not a number "
+                                         "and were left out") if x)
         if not len(t):
             return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
                              where, None, 0, note or "nothing was measured", phase)
@@ -204,26 +204,30 @@ DEFAULTS: dict[str, Objective] = {
 
 
 def objective(sli: str, **overrides) -> Objective:
-    """The default objective of an SLI, with overrides (threshold, window_s, stat, op, step_s)."""
-    if sli not in DEFAULTS:
-        raise ConfigError(f"unknown SLI {sli!r}; use one of: {', '.join(SLIS)}")
+    """The default objective of an SLI, with overrides (threshold, window_s, stat, op, step_s).
+    A window shorter than the default step of 1 s slides by the window itself."""
+    if not isinstance(sli, str) or sli not in DEFAULTS:
+        raise ConfigError(f"unknown SLI {v.show(sli)}; use one of: {', '.join(SLIS)}")
     unknown = set(overrides) - {"threshold", "window_s", "stat", "op", "step_s"}
     if unknown:
         raise ConfigError(f"objective for {sli}: unknown setting(s) {', '.join(sorted(unknown))}; "
                           "use threshold, window_s, step_s, stat or op")
+    w = overrides.get("window_s")
+    if "step_s" not in overrides and v._is_number(w) and 0 < w < DEFAULTS[sli].step_s:
+        overrides["step_s"] = w
     return replace(DEFAULTS[sli], **overrides)
 
 
-def validate(objectives: Sequence[Objective], run_s: float) -> None:
+def validate(objectives: Sequence[Objective], run_s: float, what: str = "") -> None:
     """Reject declarations that cannot be judged in a run of run_s seconds, before it starts."""
     seen = set()
-    for o in objectives:
+    for o in v.items(what or "objectives", objectives, Objective,
+                     "objective('join_time', threshold=...)"):
         if o.sli in seen:
-            raise ConfigError(f"two objectives for {o.sli}: declare each SLI once")
+            raise ConfigError(f"{what + ': ' if what else ''}two objectives for {o.sli}: "
+                              "declare each SLI once")
         seen.add(o.sli)
-        if o.window_s is not None and o.window_s > run_s:
-            raise ConfigError(f"objective for {o.sli}: window of {o.window_s:g} s is longer than the "
-                              f"run ({run_s:g} s); shorten the window or lengthen the run")
+        v.window(f"{what + ': ' if what else ''}objective for {o.sli}: window_s", o.window_s, run_s)
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:

@@ -12,7 +12,7 @@ import uuid
 
 from .adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES, build
 
-from .errors import ConfigError, StackAlreadyUp, StackError, StackNotUp
+from .errors import ConfigError, StackAlreadyUp, StackError, StackNotUp, StateDamaged
 from .targets.base import Progress, ServiceStatus, quiet
 from .targets.state import StackState, write_atomic
 
@@ -97,7 +97,12 @@ def status(state: StackState | None = None) -> list[ServiceStatus]:
 
 
 def down(progress: Progress = quiet) -> list[str]:
-    state = StackState.load()
+    try:
+        state = StackState.load()
+    except StateDamaged as e:   # it cannot say what is up: sweep what was started from here
+        progress(str(e).split(". It cannot")[0])
+        aside = StackState.set_aside()
+        return sweep_orphans(progress) + ([f"the damaged state file (kept as {aside})"] if aside else [])
     if state is None:
         return sweep_orphans(progress)
     removed = runtime_for(state.runtime, state.stack_id).down(

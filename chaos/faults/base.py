@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import random
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,9 +22,13 @@ from typing import Any, ClassVar, Protocol
 
 from ..targets.model import Link, Service, Target
 
+from .. import validate as v
 from ..errors import ConfigError
 
 RADIUS_WORDS = ("one", "all")
+MAX_COUNT = 10_000
+_COUNT_RE = re.compile(r"[0-9]{1,5}")                  # ASCII digits: int("²") is an error
+_SHARE_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,6})?")
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,17 @@ class Selector:
     seed: int = 0          # which matches "one"/"N"/"P%" picks, reproducibly
 
     def __post_init__(self) -> None:
-        c = str(self.count)
-        ok = c in RADIUS_WORDS or (c.isdigit() and int(c) > 0) or (
-            c.endswith("%") and _is_share(c[:-1]))
+        for what in ("service", "dc", "link"):
+            v.optional(v.text, what, getattr(self, what), one_line=True, max_len=200, empty=False)
+        c = self.count
+        ok = (isinstance(c, int) and not isinstance(c, bool) and 0 < c <= MAX_COUNT) or (
+            isinstance(c, str) and (c in RADIUS_WORDS or (_COUNT_RE.fullmatch(c) is not None
+                                                          and 0 < int(c) <= MAX_COUNT)
+                                    or (c.endswith("%") and _is_share(c[:-1]))))
         if not ok:
-            raise ConfigError(f"blast radius {self.count!r}: use all, one, a count like 2, or a "
-                              "share like 50%")
+            v.fail("count", c, "is not a blast radius",
+                   f"all, one, a count from 1 to {MAX_COUNT} like 2, or a share like 50%")
+        v.integer("seed", self.seed, lo=0, hi=v.SEED_MAX)
 
     def describe(self) -> str:
         parts = [f"{k}={v}" for k, v in (("service", self.service), ("dc", self.dc),
@@ -100,10 +110,7 @@ class Selector:
 
 
 def _is_share(text: str) -> bool:
-    try:
-        return 0 < float(text) <= 100
-    except ValueError:
-        return False
+    return _SHARE_RE.fullmatch(text) is not None and 0 < float(text) <= 100
 
 
 @dataclass(frozen=True)
@@ -118,16 +125,12 @@ class Param:
     required: bool = False
 
     def check(self, fault: str, name: str, value: Any) -> Any:
-        accepted = self.accepted()
+        what = f"{fault}: {name}"
         if self.kind is str:
-            if value not in self.choices:
-                raise ConfigError(f"{fault}: {name}={value!r} is not accepted; use one of {accepted}")
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{fault}: {name}={value!r} is not a number; accepted: {accepted}")
-        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise ConfigError(f"{fault}: {name}={value:g} is out of range; accepted: {accepted}")
-        return self.kind(value)
+            return v.choice(what, value, self.choices)
+        if self.kind is int:
+            return v.integer(what, value, lo=self.lo, hi=self.hi, unit=self.unit)
+        return self.kind(v.number(what, value, lo=self.lo, hi=self.hi, unit=self.unit))
 
     def accepted(self) -> str:
         if self.kind is str:
@@ -203,10 +206,13 @@ def kinds() -> dict[str, FaultKind]:
 
 
 def check_params(kind: FaultKind, given: Mapping[str, Any]) -> dict:
+    given = v.mapping(f"{kind.name}: params", given, f"fault('{kind.name}', name=value, ...)")
     unknown = set(given) - set(kind.params)
     if unknown:
+        accepted = (", ".join(f"{k} ({p.accepted()})" for k, p in kind.params.items())
+                    or f"none: {kind.name} takes no parameters")
         raise ConfigError(f"{kind.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                          f"accepted: {', '.join(f'{k} ({p.accepted()})' for k, p in kind.params.items())}")
+                          f"accepted: {accepted}")
     out = {}
     for name, p in kind.params.items():
         if name in given:
@@ -221,9 +227,12 @@ def check_params(kind: FaultKind, given: Mapping[str, Any]) -> dict:
 def plan(spec: FaultSpec, topo: Target, fault_id: str | None = None) -> list[Action]:
     """Validate a declaration and resolve it into actions; nothing is touched."""
     registry = kinds()
-    kind = registry.get(spec.name)
+    v.instance("fault", spec, FaultSpec, "FaultSpec('latency', Selector(link='listener.edge-b'), "
+               "{'latency_ms': 200})")
+    v.instance(f"{v.show(spec.name)}: target", spec.target, Selector, "Selector(service='edge-b')")
+    kind = registry.get(spec.name) if isinstance(spec.name, str) else None
     if kind is None:
-        raise ConfigError(f"unknown fault {spec.name!r}; use one of: {', '.join(sorted(registry))}")
+        raise ConfigError(f"unknown fault {v.show(spec.name)}; use one of: {', '.join(sorted(registry))}")
     if topo.runtime not in kind.runtimes:
         raise ConfigError(f"{spec.name} cannot run on the {topo.runtime} runtime; it needs "
                           f"{' or '.join(kind.runtimes)}")

@@ -224,6 +224,8 @@ class CpuExecutor:
 
     # -- docker: the CFS quota ------------------------------------------------------------
     def _container(self, service: str):
+        """The service's container of this stack (labelled with its id, or with none: a
+        stack from before ids were labelled); one of another stack is never touched."""
         from ..targets.images import docker_client
         client = docker_client(timeout=10)
         try:
@@ -231,8 +233,9 @@ class CpuExecutor:
                 all=True, filters={"label": [STACK_LABEL, f"chaos.service={service}"]})
         finally:
             client.close()
-        running = [c for c in found if c.status == "running"]
-        return (running or found or [None])[0]
+        ours = _of_stack(found, self.state.stack_id, service)
+        running = [c for c in ours if c.status == "running"]
+        return (running or ours or [None])[0]
 
     def _docker_inject(self, a: Action) -> None:
         service, quota = a.params["service"], int(a.params["cpu_quota"])
@@ -258,6 +261,17 @@ class CpuExecutor:
             return  # no container, no limit
         if int((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
             c.update(cpu_quota=-1)  # -1: no limit (0 would leave the quota unchanged)
+
+
+def _of_stack(found: list, stack_id: str, service: str) -> list:
+    """The containers of stack_id among those found; CpuFaultError if they all belong to
+    another stack (the engine is machine-wide: another CHAOS_HOME's stack may be up)."""
+    ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, stack_id)]
+    if found and not ours:
+        ids = sorted({str(c.labels.get("chaos.stack_id")) for c in found})
+        raise CpuFaultError(f"cpu_starve: the containers of {service} belong to stack "
+                            f"{', '.join(ids)}, not {stack_id}: not touching them")
+    return ours
 
 
 def make(state: StackState) -> CpuExecutor:

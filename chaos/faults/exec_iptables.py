@@ -130,13 +130,19 @@ def list_rules(prefix: list[str], binary: str) -> list[list[str]]:
     return rules
 
 
-def _container_pid(service: str) -> int | None:
-    """The pid of the service's running container (None: no such container running)."""
+def _container_pid(service: str, stack_id: str) -> int | None:
+    """The pid of the service's running container of stack_id (None: none running). A
+    container of another stack is never entered (IptablesError if only such are found)."""
     from ..targets.images import docker_client
     client = docker_client(timeout=10)
     try:
         found = client.containers.list(filters={"label": [STACK_LABEL, f"chaos.service={service}"]})
-        for c in found:
+        ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, stack_id)]
+        if found and not ours:
+            ids = sorted({str(c.labels.get("chaos.stack_id")) for c in found})
+            raise IptablesError(f"packet_drop: the containers of {service} belong to stack "
+                                f"{', '.join(ids)}, not {stack_id}: not touching them")
+        for c in ours:
             pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
             if pid > 0:
                 return pid
@@ -161,7 +167,7 @@ class IptablesExecutor:
         """The command prefix that enters the service's namespace (None: it has none now)."""
         if a.params.get("runtime", self.state.runtime) != "docker":
             return []
-        pid = _container_pid(a.params["service"])
+        pid = _container_pid(a.params["service"], self.state.stack_id)
         return None if pid is None else ["nsenter", "-t", str(pid), "-n"]
 
     def inject(self, a: Action) -> None:

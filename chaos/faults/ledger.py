@@ -8,9 +8,12 @@ it being made. Writes are atomic and serialised with a file lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,12 +30,26 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                entries = json.loads(self.path.read_text()) if self.path.exists() else []
-            except json.JSONDecodeError:
-                entries = []  # never true with atomic writes; a hand-edited file is not trusted
+            entries = self._read()
             yield entries
             write_atomic(self.path, json.dumps(entries, indent=2))
+
+    def _read(self) -> list[dict]:
+        """The well-formed entries. The file is untrusted (atomic writes never leave half of
+        it, but a hand edit or a disk error can): a damaged one is kept beside it as
+        active.json.damaged-<time> for a look, and what can be read of it is used."""
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, RecursionError):
+            doc = None
+        entries = [e for e in doc if _well_formed(e)] if isinstance(doc, list) else []
+        if not isinstance(doc, list) or len(entries) != len(doc):
+            aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            with contextlib.suppress(OSError):
+                shutil.copyfile(self.path, aside) if self.path.is_file() else os.replace(self.path, aside)
+        return entries
 
     def add(self, actions: list[Action], stack_id: str) -> None:
         with self._locked() as entries:
@@ -55,3 +72,18 @@ class Ledger:
             return [Action.from_dict(e["action"]) for e in entries
                     if (stack_id is None or e["stack_id"] == stack_id)
                     and (pid is None or e.get("pid") == pid)]
+
+
+_ACTION_FIELDS = {f.name: f.type for f in dataclasses.fields(Action)}
+
+
+def _well_formed(e) -> bool:
+    """An entry the engine can revert from: a key, a stack, and a whole Action."""
+    if not isinstance(e, dict) or not isinstance(e.get("key"), str) \
+            or not isinstance(e.get("stack_id"), str) or not isinstance(e.get("action"), dict):
+        return False
+    a = e["action"]
+    if set(a) != set(_ACTION_FIELDS) or not isinstance(a["params"], dict):
+        return False
+    return all(isinstance(a[k], str) for k in ("fault", "fault_id", "mechanism", "target")) \
+        and (a["dc"] is None or isinstance(a["dc"], str))

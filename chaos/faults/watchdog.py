@@ -43,6 +43,8 @@ from collections.abc import Iterator
 from importlib import import_module
 from pathlib import Path
 
+from ..errors import ChaosError
+
 POLL_S = 0.25
 BEAT_S = 0.5
 DEFAULT_TIMEOUT_S = 2.0
@@ -93,7 +95,10 @@ def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS,
     from .engine import Engine
     from .executors import executors_for
 
-    state = StackState.load(stack_id)
+    try:
+        state = StackState.load(stack_id)
+    except ChaosError as e:
+        return 0, [f"stack {stack_id}: {e}"]
     if state is None:
         return 0, [f"stack {stack_id} is no longer up (no state file for it); nothing to "
                    "revert it with"]
@@ -116,7 +121,10 @@ def watch(stack_id: str, heartbeat: Path, runner_pid: int, timeout_s: float) -> 
     from ..targets.state import StackState
 
     runner_ticks = start_ticks(runner_pid)
-    state = StackState.load(stack_id)
+    try:
+        state = StackState.load(stack_id)
+    except ChaosError:
+        state = None        # reverting will say so; watching goes on
     _preload(state.runtime if state else None)
     _write(_sidecar(heartbeat, "watchdog"), json.dumps({"pid": os.getpid(), "stack_id": stack_id,
                                                         "runner_pid": runner_pid}))
@@ -205,9 +213,10 @@ class Heartbeat:
     def tripped(self) -> dict | None:
         """What the watchdog did if it tripped while this runner lived, else None."""
         try:
-            return json.loads(_sidecar(self.path, "tripped").read_text())
-        except (OSError, ValueError):
+            doc = json.loads(_sidecar(self.path, "tripped").read_text())
+        except (OSError, ValueError, RecursionError):
             return None
+        return doc if isinstance(doc, dict) else {"reason": f"unreadable record: {str(doc)[:200]}"}
 
     def watching(self) -> bool:
         return self.proc.poll() is None

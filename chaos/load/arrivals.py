@@ -269,6 +269,9 @@ def parse_rate(text: str) -> float:
         raise ConfigError(f"join rate {text!r} is not a rate; write joins per second (833), "
                           "or per unit: 833/s, 50000/min, 3000000/h")
     rate = float(m.group(1)) / _PER[m.group(2)]
-    if not rate > 0 or not math.isfinite(rate):
+    if not math.isfinite(rate):
+        raise ConfigError(f"join rate {text!r} is not a finite number; write joins per second "
+                          "(833), or per unit: 833/s, 50000/min, 3000000/h")
+    if not rate > 0:
         raise ConfigError(f"join rate {text!r} must be more than 0 joins/s")
     return rate

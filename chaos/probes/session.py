@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ import aiohttp
 import numpy as np
 
 from .. import sli
+from .. import validate as v
 from ..errors import ConfigError, ProbeError
 from ..load.arrivals import INCIDENT_JOINS_PER_S
 from ..load.result import INCIDENT_AUDIENCE
@@ -210,16 +210,11 @@ def defaults_for(seconds: float) -> list[Objective]:
 
 def validate(listeners: int, seconds: float, join_timeout_s: float, thick_per_dc: int = 1,
              rate: float | None = None, objectives: list[Objective] | None = None) -> None:
-    if isinstance(listeners, bool) or not isinstance(listeners, int) or listeners < 1:
-        raise ConfigError(f"--listeners must be at least 1, got {listeners}")
-    if not seconds > 0:
-        raise ConfigError(f"--seconds must be more than 0, got {seconds:g}")
-    if not join_timeout_s > 0:
-        raise ConfigError(f"--join-timeout must be more than 0 s, got {join_timeout_s:g}")
-    if isinstance(thick_per_dc, bool) or not isinstance(thick_per_dc, int) or thick_per_dc < 0:
-        raise ConfigError(f"--thick-per-dc must be 0 or more, got {thick_per_dc}")
-    if rate is not None and not (rate > 0 and math.isfinite(rate)):
-        raise ConfigError(f"--rate must be more than 0 joins/s, got {rate}")
+    v.integer("listeners", listeners, lo=1, hi=v.MAX_LISTENERS)
+    v.seconds("seconds", seconds, positive=True)
+    v.seconds("join_timeout_s", join_timeout_s, positive=True, hi=600.0)
+    v.integer("thick_per_dc", thick_per_dc, lo=0, hi=v.MAX_THICK_PER_DC)
+    v.optional(v.number, "rate", rate, lo=0.0, lo_open=True, unit="joins/s")
     validate_objectives(objectives or defaults_for(seconds), seconds)
 
 

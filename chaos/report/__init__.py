@@ -11,12 +11,12 @@ docker or pytest, and rich only inside `summary`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
 from ..errors import ChaosError, ConfigError
+from . import schema
 from .junit import to_xml as junit_xml
 from .narrative import headline, sentences
 from .terminal import summary
@@ -28,30 +28,41 @@ _EXPECTED = "expected the journal.json a run writes in reports/<run-id>/"
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Read a journal; a missing file, bad JSON or a missing stable field is a ConfigError."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "journal.json"
+    """Read a journal: untrusted input. A missing or unreadable file, bad JSON, a missing
+    stable field or a field of the wrong type is a ConfigError naming it."""
+    p = journal_path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"no journal at {p}: the file does not exist; {_EXPECTED}") from None
+        raise ConfigError(f"no journal at {_short(p)}: the file does not exist; {_EXPECTED}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read the journal {p}: {e}; {_EXPECTED}") from None
-    try:
-        journal = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"not a chaos journal: {p} is not JSON ({e.msg} at line {e.lineno}, "
-                          f"column {e.colno}); {_EXPECTED}") from None
-    if not isinstance(journal, dict):
-        raise ConfigError(f"not a chaos journal: {p} holds a JSON {type(journal).__name__}, "
-                          f"not an object; {_EXPECTED}")
-    check(journal, str(p))
+        raise ConfigError(f"cannot read the journal {_short(p)}: {_why(e)}; {_EXPECTED}") from None
+    journal = schema.parse(text, _short(p), _EXPECTED)
+    check(journal, _short(p))
     return journal
 
 
+def journal_path(path: str | os.PathLike) -> Path:
+    """The journal a path names: the file itself, or journal.json in a directory."""
+    try:
+        p = Path(path)
+        return p / "journal.json" if p.is_dir() else p
+    except (OSError, ValueError) as e:   # a name too long, a NUL byte...
+        raise ConfigError(f"cannot read the journal {_short(path)}: {_why(e)}; {_EXPECTED}") from None
+
+
+def _short(path: str | os.PathLike) -> str:
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
+
+
+def _why(e: Exception) -> str:
+    return (e.strerror if isinstance(e, OSError) and e.strerror else str(e))[:300]
+
+
 def check(journal: dict, where: str = "the journal") -> None:
-    """The stable fields are there and have the right shape, or a ConfigError naming the first that is not."""
+    """The stable fields are there and have the right shape, and every field a report reads
+    has the right type; or a ConfigError naming the first that does not."""
     for field in STABLE_FIELDS:
         if field not in journal:
             raise ConfigError(f"not a chaos journal: missing field {field} in {where}; {_EXPECTED}")
@@ -61,10 +72,12 @@ def check(journal: dict, where: str = "the journal") -> None:
             raise ConfigError(f"not a chaos journal: field {field} in {where} is a "
                               f"{type(journal[field]).__name__}, expected a JSON "
                               f"{'object' if kind is dict else 'array'}; {_EXPECTED}")
+    schema.check(journal, where, _EXPECTED)
 
 
 def render(journal: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write report.html and junit.xml into out_dir (each atomically); return their paths."""
+    """Write report.html and junit.xml into out_dir, both or neither: a reader never finds a
+    new report beside an old junit.xml. Returns their paths."""
     from . import html
 
     check(journal)
@@ -72,22 +85,72 @@ def render(journal: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     docs = {"html": ("report.html", html.page(journal)), "junit": ("junit.xml", junit_xml(journal))}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return {key: _write_atomic(out / name, text) for key, (name, text) in docs.items()}
-    except OSError as e:
-        raise ChaosError(f"cannot write the report into {out}: {e}; pass a writable --out DIR") from None
+        return _write_all({key: (out / name, text) for key, (name, text) in docs.items()})
+    except (OSError, UnicodeEncodeError) as e:
+        raise ChaosError(f"cannot write the report into {_short(out)}: {_why(e)}; nothing was "
+                         "written; pass a writable --out DIR") from None
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    """A reader sees the old file or the new one, never half of one."""
+def _write_all(files: dict[str, tuple[Path, str]]) -> dict[str, Path]:
+    """Every file written in full beside its target first; then each moved into place, the
+    earlier ones put back as they were if a later move fails."""
+    staged: dict[str, tuple[Path, str]] = {}
+    try:
+        for key, (path, text) in files.items():
+            staged[key] = (path, _stage(path, text))
+        moved: list[tuple[Path, str | None]] = []
+        try:
+            for path, tmp in staged.values():
+                backup = _stage_copy(path)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    if backup is not None:
+                        Path(backup).unlink(missing_ok=True)
+                    raise
+                moved.append((path, backup))
+        except BaseException:
+            for path, backup in reversed(moved):
+                if backup is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, path)
+            raise
+        for _, backup in moved:
+            if backup is not None:
+                Path(backup).unlink(missing_ok=True)
+        return {key: path for key, (path, _) in staged.items()}
+    finally:
+        for _, tmp in staged.values():
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _stage(path: Path, text: str) -> str:
+    """text in a hidden file beside path, flushed to disk; its name."""
+    data = text.encode("utf-8")      # before anything is created: text that cannot be written
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for reading
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return tmp
+
+
+def _stage_copy(path: Path) -> str | None:
+    """A hard link to the file now at path (to put it back), or None if there is none."""
+    if not path.exists():
+        return None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        import shutil
+        shutil.copy2(path, tmp)
+    return tmp

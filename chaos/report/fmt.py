@@ -38,6 +38,8 @@ def value(sli: str, unit: str, v: float | None) -> str:
     if v is None:
         return "n/a"
     v = float(v)
+    if math.isnan(v):
+        return "not a number"
     if not math.isfinite(v):
         return "∞" if v > 0 else "-∞"
     if sli in RATIO_SLIS or unit in ("ratio", "share"):

@@ -26,7 +26,9 @@ from ..retry import RetryPolicy
 from ..errors import ConfigError, ProbeError
 from ..experiment import Experiment, validate
 from ..faults.base import plan
+from ..faults import overlap
 from ..faults.engine import Engine
+from ..faults.ledger import Ledger
 from ..model import Verdict
 from ..targets.state import StackState
 from . import journal as jr
@@ -83,6 +85,14 @@ def preflight(exp: Experiment, state: StackState):
             plans.append((step, plan(step.spec, state.topology, None)))
         except ConfigError as e:
             raise ConfigError(f"experiment {exp.name}: {step.describe()}: {e}") from None
+    try:
+        overlap.check(overlap.Scheduled(step.describe(), step.at_s, step.at_s + step.duration_s,
+                                        actions) for step, actions in plans)
+        active = Ledger().active(state.stack_id)
+        for step, actions in plans:
+            overlap.check_active(actions, active, step.describe())
+    except ConfigError as e:
+        raise ConfigError(f"experiment {exp.name}: {e}") from None
     from .. import stack
     stack.require_healthy(state)
     return plans, retry
@@ -99,16 +109,20 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
     result, interrupted = None, False
     t_start = time.monotonic()
     from ..faults.watchdog import guard
-    with guard(state) if plans else contextlib.nullcontext():
-        try:
-            result = asyncio.run(_probe(exp, state, retry, method))
-        except ProbeError as e:
-            method.tl.error = str(e)
-            method.tl.abort = f"the probe could not run: {e}"
-        except KeyboardInterrupt:
-            interrupted = True
-            method.tl.interrupted = True
-            method.tl.abort = method.tl.abort or "interrupted (Ctrl-C)"
+    try:
+        with guard(state) if plans else contextlib.nullcontext():
+            try:
+                result = asyncio.run(_probe(exp, state, retry, method))
+            except ProbeError as e:
+                method.tl.error = str(e)
+                method.tl.abort = f"the probe could not run: {e}"
+            except KeyboardInterrupt:
+                interrupted = True
+                method.tl.interrupted = True
+                method.tl.abort = method.tl.abort or "interrupted (Ctrl-C)"
+    except Exception as e:  # noqa: BLE001 - whatever failed, the run happened: record it
+        method.tl.error = method.tl.error or f"{type(e).__name__}: {e}"
+        method.tl.abort = method.tl.abort or f"the run failed: {type(e).__name__}: {e}"
     interrupted = interrupted or method.tl.interrupted
     rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, method, result,
                  reproduce)
@@ -134,50 +148,76 @@ async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method:
 
 def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
             amend=None) -> RunResult:
-    """Judge the run, write its journal and report. ``amend(doc)`` (a game day's) adds to
-    the journal before it is written."""
-    from .observe import all_series
+    """Judge the run and write its journal, then the report. Judging or rendering may fail
+    (a bug, a value nobody foresaw): the failure goes into the journal, which is written
+    whatever happens. ``amend(doc)`` (a game day's) adds to the journal before it is written."""
     tl = method.tl
     topo = state.topology
     end_s = max([span[1] for span in tl.phases.values()] + [0.0])
+    slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+    judge_error = ""
     if result is not None:
-        end_s = max(end_s, result.seconds)
-        onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
-        last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
-        overall, per_dc = all_series(result, onset, last)
-        from .history import save
-        save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
-        slos = judge_slos(exp, tl, overall, per_dc, end_s)
-        from ..probes.session import slo_notes
-        for e, why in ((e, slo_notes(topo).get(e["name"])) for e in slos):
-            if why and e["verdict"] == "inconclusive" and not e.get("note"):
-                e["note"] = why
-        bp = breaking_point(exp, tl, overall)
-        series = jr.series_doc(exp, overall, per_dc, end_s)
-        audience = _audience(result)
-        storms = [s.to_dict() for s in ([result.storm] if result.storm else []) + result.storms]
-        scale = _scale(result, exp, end_s)
-    else:
-        slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+        try:
+            slos, bp, series, audience, storms, scale = _judge(exp, tl, result, end_s, out, topo)
+        except Exception as e:  # noqa: BLE001 - recorded; the verdict cannot be passed
+            judge_error = f"{type(e).__name__}: {e}"
+            slos, bp, series, audience, storms, scale = [], None, {}, {}, [], {}
+            tl.event(end_s, "error", f"the run could not be judged: {judge_error}")
     v, reason = run_verdict(tl, slos)
     if result is None and v is Verdict.PASSED:
         v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
-    doc = jr.build(exp=exp, run_id=run_id, topo=topo, stack_id=state.stack_id,
-                   started_at=started.isoformat(timespec="milliseconds"),
-                   ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-                   duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
-                   breaking_point=bp, series=series, audience=audience, storms=storms,
-                   scale=scale, reproduce=reproduce)
+    if judge_error and v is Verdict.PASSED:
+        v, reason = Verdict.INCONCLUSIVE, f"the run could not be judged: {judge_error}"
+    fields = dict(exp=exp, run_id=run_id, topo=topo, stack_id=state.stack_id,
+                  started_at=started.isoformat(timespec="milliseconds"),
+                  ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                  duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
+                  breaking_point=bp, series=series, audience=audience, storms=storms,
+                  scale=scale, reproduce=reproduce)
+    try:
+        doc = jr.build(**fields)
+    except Exception as e:  # noqa: BLE001 - the bare record instead of none
+        doc = jr.minimal(**fields, error=f"the full journal could not be built: {type(e).__name__}: {e}")
+    errors = [x for x in (tl.error, judge_error and f"judging: {judge_error}") if x]
+    if errors:
+        doc["error"] = "; ".join(errors)
     if amend is not None:
-        amend(doc)
+        try:
+            amend(doc)
+        except Exception as e:  # noqa: BLE001 - the run's own record stands without it
+            why = f"game day record: {type(e).__name__}: {e}"
+            doc["error"] = "; ".join(x for x in (doc.get("error"), why) if x)
     files = {"journal.json": jr.write(doc, out)}
     try:
         from ..report import render
         files.update(render(doc, out))
     except Exception as e:  # noqa: BLE001 - the journal stands; `chaos report` re-renders it
+        doc["report_error"] = f"{type(e).__name__}: {e}"
+        jr.write(doc, out)
         files["report_error"] = out / "report-error.txt"
         files["report_error"].write_text(f"{type(e).__name__}: {e}\n")
     return RunResult(doc, out, files)
+
+
+def _judge(exp, tl, result, end_s, out, topo):
+    from ..probes.session import slo_notes
+    from .history import save
+    from .observe import all_series
+    end_s = max(end_s, result.seconds)
+    onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
+    last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
+    overall, per_dc = all_series(result, onset, last)
+    save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
+    slos = judge_slos(exp, tl, overall, per_dc, end_s)
+    notes = slo_notes(topo)
+    for e in slos:
+        if notes.get(e["name"]) and e["verdict"] == "inconclusive" and not e.get("note"):
+            e["note"] = notes[e["name"]]
+    bp = breaking_point(exp, tl, overall)
+    series = jr.series_doc(exp, overall, per_dc, end_s)
+    audience = _audience(result)
+    storms = [s.to_dict() for s in ([result.storm] if result.storm else []) + result.storms]
+    return slos, bp, series, audience, storms, _scale(result, exp, end_s)
 
 
 def _audience(result) -> dict:

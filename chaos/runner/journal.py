@@ -14,7 +14,7 @@ from ..targets.model import Target
 
 from ..errors import ConfigError
 from ..experiment import Experiment, default_label
-from ..model import finite
+from ..model import jsonable
 from ..slo import DEFAULTS, Objective
 from ..targets.state import write_atomic
 from .history import declaration
@@ -38,8 +38,9 @@ def prepare_dir(reports_dir: str | os.PathLike, run_id: str) -> Path:
         probe = out / ".writable"
         probe.write_text("")
         probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"cannot write the run's reports to {out}: {e.strerror or e}. Choose a "
+    except (OSError, ValueError) as e:   # ValueError: a NUL byte in the path
+        raise ConfigError(f"cannot write the run's reports to {out!s:.200}: "
+                          f"{getattr(e, 'strerror', None) or e}. Choose a "
                           "writable directory (pytest --chaos-reports DIR) or fix its permissions; "
                           "nothing was injected") from None
     return out
@@ -93,7 +94,7 @@ def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_
           ended_at: str, duration_s: float, verdict: str, reason: str, tl: Timeline,
           slos: list[dict], breaking_point: dict | None, series: dict, audience: dict,
           storms: list[dict], scale: dict, reproduce: str) -> dict:
-    return finite({
+    return jsonable({
         "schema": SCHEMA, "run_id": run_id,
         "experiment": {"name": exp.name, "title": exp.title, "expects": exp.expects,
                        "declaration": declaration(exp),
@@ -112,7 +113,36 @@ def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_
     })
 
 
+def minimal(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_at: str,
+            ended_at: str, duration_s: float, verdict: str, reason: str, tl: Timeline,
+            error: str, **_ignored) -> dict:
+    """The bare record of a run whose full journal could not be built: what ran, when, which
+    faults and whether they were reverted, and why the rest is missing. Never passed."""
+    faults = []
+    for f in tl.faults:
+        faults.append({"name": str(getattr(f.step.spec, "name", "?")), "label": str(f.step.describe()),
+                       "target": {}, "started_s": f.started_s, "ended_s": f.ended_s,
+                       "reverted": f.reverted or f.started_s is None,
+                       "revert_error": f.revert_error, "actions": [a.describe() for a in f.actions]})
+    if verdict == "passed":
+        verdict, reason = "inconclusive", error
+    return jsonable({
+        "schema": SCHEMA, "run_id": run_id,
+        "experiment": {"name": exp.name, "title": exp.title, "expects": exp.expects},
+        "target": {"runtime": topo.runtime, "profile": topo.profile, "stack_id": stack_id},
+        "started_at": started_at, "ended_at": ended_at, "duration_s": round(duration_s, 3),
+        "verdict": verdict, "reason": reason, "error": error, "phases": [], "slos": [],
+        "faults": faults, "events": sorted(tl.events, key=lambda e: e.get("t_s", 0.0)),
+        "halt": tl.halt, "breaking_point": None, "series": {}, "audience": {}, "storms": [],
+    })
+
+
 def write(journal: dict, out_dir: Path) -> Path:
+    """Atomically; whatever the document holds (see jsonable), it is written."""
     path = out_dir / "journal.json"
-    write_atomic(path, json.dumps(journal, indent=1, allow_nan=False))
+    try:
+        text = json.dumps(journal, indent=1, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        text = json.dumps(jsonable(journal), indent=1, allow_nan=False)
+    write_atomic(path, text)
     return path

@@ -151,6 +151,23 @@ def test_a_passing_run_writes_journal_report_and_junit(space, tmp_path):
     assert Path(result.files["html"]).read_text().count("<svg") >= 3
 
 
+def test_a_judging_failure_after_a_real_run_still_writes_the_journal(space, tmp_path, monkeypatch):
+    def broken_judge(*args, **kw):
+        raise RuntimeError("a judge that breaks")
+    monkeypatch.setattr("chaos.runner.judge_slos", broken_judge)
+    result = run(Experiment(name="judge_breaks", before_s=4, after_s=4, recover_s=1, audience=SMALL,
+                            method=[fault("link_down", link="listener.edge-c", at_s=0, duration_s=2)]),
+                 space, tmp_path)
+    j = json.loads((result.dir / "journal.json").read_text())
+    assert j["verdict"] == "inconclusive" and "could not be judged: RuntimeError" in j["reason"]
+    assert "a judge that breaks" in j["error"]
+    [f] = j["faults"]
+    assert f["name"] == "link_down" and f["reverted"] and f["started_s"] is not None
+    assert (result.dir / "report.html").exists() and (result.dir / "junit.xml").exists()
+    assert Ledger().active(space.stack_id) == []
+    assert_clean(space)
+
+
 def test_a_latency_revert_that_wedges_toxiproxy_still_reverts(space, tmp_path, monkeypatch):
     """toxiproxy's DELETE of a latency toxic can hang its whole API for good when joins
     come and go through it (Shopify/toxiproxy#412, #558; reproduced here with 3 s on the

@@ -13,8 +13,14 @@ def empty_home(tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, expect", [
     (["stack", "up", "--runtime", "k8s"], "invalid choice: 'k8s'"),
     (["stack", "up", "--profile", "sturdy"], "invalid choice: 'sturdy'"),
-    (["stack", "up", "--base-port", "eighty"], "invalid int value"),
-    (["probe", "--listeners", "many"], "invalid int value"),
+    (["stack", "up", "--base-port", "eighty"], "argument --base-port: 'eighty' is not a number"),
+    (["probe", "--listeners", "many"], "argument --listeners: 'many' is not a number"),
+    (["probe", "--listeners", "0"], "argument --listeners: 0 is out of range; accepted: 1 to 10000"),
+    (["probe", "--seconds", "-1"], "argument --seconds: -1 is out of range"),
+    (["probe", "--seconds", "inf"], "argument --seconds: inf is not a finite number"),
+    (["probe", "--thick-per-dc", "-1"], "argument --thick-per-dc: -1 is out of range"),
+    (["stack", "up", "--base-port", "80"], "out of range; accepted: 1024 to 64535"),
+    (["stack", "up", "--timeout", "0"], "argument --timeout: 0 is out of range; accepted: more than 0"),
     (["stack", "sideways"], "invalid choice"),
 ])
 def test_bad_flags_exit_2_with_usage(argv, expect, capsys):
@@ -23,17 +29,6 @@ def test_bad_flags_exit_2_with_usage(argv, expect, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert expect in err and "--help" in err
-
-
-@pytest.mark.parametrize("argv, expect", [
-    (["probe", "--listeners", "0"], "--listeners must be at least 1"),
-    (["probe", "--seconds", "-1"], "--seconds must be more than 0"),
-    (["stack", "up", "--base-port", "80"], "out of range"),
-    (["stack", "up", "--timeout", "0"], "--timeout must be more than 0"),
-])
-def test_bad_values_exit_2_before_anything_starts(argv, expect, capsys):
-    assert main(argv) == 2
-    assert expect in capsys.readouterr().err
 
 
 def test_status_and_probe_with_nothing_up_say_how_to_start(capsys):
@@ -59,7 +54,6 @@ def test_missing_tools_are_named_with_the_fix(monkeypatch, capsys):
     (["probe", "--rate", "-5"], "is not a rate"),
     (["probe", "--rate", "0/min"], "must be more than 0"),
     (["probe", "--rate", "fast"], "is not a rate"),
-    (["probe", "--thick-per-dc", "-1"], "--thick-per-dc must be 0 or more"),
 ])
 def test_bad_probe_values_are_rejected_before_anything_runs(argv, expect, capsys):
     assert main(argv) == 2

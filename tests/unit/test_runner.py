@@ -44,7 +44,7 @@ def _state(profile="resilient") -> StackState:
     (Experiment(name="x", steady_state=[objective("join_time"), objective("join_time")]), "twice"),
     (Experiment(name="x", before_s=0), "before_s"),
     (Experiment(name="x", audience=Audience(listeners=0)), "audience.listeners"),
-    (Experiment(name="x", steady_state=["join_time"]), "declare objectives"),
+    (Experiment(name="x", steady_state=["join_time"]), r"steady_state\[0\]='join_time' is not an Objective"),
 ])
 def test_malformed_experiments_are_refused(exp, words):
     with pytest.raises(ConfigError, match=words):

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
                       ValidationError, field_validator, model_validator)
 
+from .. import validate
 from ..errors import ConfigError
 from . import yamlpos
 
@@ -47,8 +48,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# the framework's shared checks (bounded, finite, with the accepted range in the message)
+Seconds = validate.PositiveSeconds
+SecondsOrZero = validate.Seconds
 
 
 # -- objectives ---------------------------------------------------------------------------
@@ -269,7 +271,7 @@ class CheckStepSpec(_Step):
 
 
 class NoteStepSpec(_Step):
-    note: Annotated[str, Field(min_length=1)]
+    note: Annotated[validate.Text, Field(min_length=1)]
     author: str = "runbook"
 
 
@@ -299,9 +301,9 @@ Step = Annotated[
 # -- the runbook --------------------------------------------------------------------------
 
 class Runbook(_Model):
-    title: Annotated[str, Field(min_length=1)]
+    title: Annotated[validate.Line, Field(min_length=1)]
     name: Annotated[str, Field(pattern=NAME_RE)] | None = None
-    hypothesis: str = ""
+    hypothesis: validate.Text = ""
     roles: dict[str, str] = Field(default_factory=dict)
     target: Target = Field(default_factory=Target)
     audience: AudienceSpec = Field(default_factory=AudienceSpec)
@@ -470,6 +472,10 @@ def _hint(err: dict, loc: tuple) -> str:
                 + " (the README lists every field)")
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
+    if kind == "chaos_value":           # the shared checks say the value and the limits
+        return msg
+    if kind == "too_short" and isinstance(err.get("input"), str):
+        return f"{field} is empty: write what it says"
     got = err.get("input")
     shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
     return f"{msg}{shown}"

@@ -29,12 +29,35 @@ import aiohttp
 
 from chaos.adapters.space.joinapi import create_space, join
 from chaos.adapters.space.listener import Listener
+from chaos.probes.reception import Reception
 from chaos.adapters.space.speaker import Speaker
 from chaos.slo import percentile
 from chaos.targets.state import StackState
 from chaos.retry import RetryPolicy
 
 SAMPLE = 10
+
+
+class RecordingReception(Reception):
+    """Keeps every frame's (seq, latency ns) too: this benchmark judges each frame; a probe
+    only aggregates (chaos.probes.reception)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seqs: list[int] = []
+        self.latency_ns: list[int] = []
+
+    def heard(self, seq, capture_ns, recv_ns, bins) -> bool:
+        if not super().heard(seq, capture_ns, recv_ns, bins):
+            return False
+        self.seqs.append(seq)
+        self.latency_ns.append(recv_ns - capture_ns)
+        return True
+
+
+def _recording(lst: Listener) -> Listener:
+    lst.rec.rx = RecordingReception()
+    return lst
 
 
 async def sink(host: str, port: int, path: str, counter: list[int], stop: asyncio.Event) -> None:
@@ -78,7 +101,7 @@ async def step(topo, n: int, seconds: float, budget_s: float) -> dict:
             if i % 200 == 199:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
-        measuring = [Listener(s, i, "dc-a", [gw], space, speaker.id, RetryPolicy("fixed", 0.2), 10.0)
+        measuring = [_recording(Listener(s, i, "dc-a", [gw], space, speaker.id, RetryPolicy("fixed", 0.2), 10.0))
                      for i in range(SAMPLE)]
         m_tasks = [asyncio.create_task(m.run(stop_measuring)) for m in measuring]
         await asyncio.sleep(seconds)
@@ -93,10 +116,10 @@ async def step(topo, n: int, seconds: float, budget_s: float) -> dict:
         results = await asyncio.gather(*sinks, return_exceptions=True)
         await speaker.close()
     failed_sinks = sum(1 for r in results if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError))
-    lat = [ns / 1e9 for m in measuring for ns in m.rec.latency_ns]
+    lat = [ns / 1e9 for m in measuring for ns in m.rec.rx.latency_ns]
     last = speaker.produced[-1][0]
-    expected = sum(last - m.rec.seqs[0] + 1 for m in measuring if m.rec.seqs)
-    got = sum(len(m.rec.seqs) for m in measuring)
+    expected = sum(last - m.rec.rx.seqs[0] + 1 for m in measuring if m.rec.rx.seqs)
+    got = sum(len(m.rec.rx.seqs) for m in measuring)
     p95 = percentile(lat, 95)
     delivered = got / expected if expected else 0.0
     return {"listeners": n + SAMPLE, "sinks_failed": failed_sinks,

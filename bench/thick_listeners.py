@@ -48,6 +48,7 @@ import numpy as np
 
 from chaos.adapters.space.joinapi import create_space, join
 from chaos.adapters.space.listener import Listener
+from chaos.probes.reception import Reception
 from chaos.adapters.space.speaker import Speaker
 from chaos.adapters.space.thick import RunCache, ThickListener, analyse
 from chaos.slo import percentile
@@ -58,6 +59,23 @@ from chaos.retry import RetryPolicy
 SPEAKER = "spk-1"
 BATCH = 100           # handshakes opened together
 MAX_LISTENERS = 3000  # a bound on any step
+
+class RecordingReception(Reception):
+    """Keeps every frame's (seq, latency ns) too: this benchmark judges each frame in its
+    own measurement window; a probe only aggregates (chaos.probes.reception)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seqs: list[int] = []
+        self.latency_ns: list[int] = []
+
+    def heard(self, seq, capture_ns, recv_ns, bins) -> bool:
+        if not super().heard(seq, capture_ns, recv_ns, bins):
+            return False
+        self.seqs.append(seq)
+        self.latency_ns.append(recv_ns - capture_ns)
+        return True
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -158,6 +176,8 @@ async def step(state: StackState, n: int, kind: str, seconds: float, deadline_s:
         stop = asyncio.Event()
         ls = [cls(None, i, edge.dc, [], space, SPEAKER, RetryPolicy("fixed", 0.2), 30.0) for i in range(n)]
         for lst in ls:
+            lst.rec.rx = RecordingReception()
+        for lst in ls:
             lst.url = f"ws://{edge.address}/listen?space={space}&token={token}"
             lst.edge_name, lst.edge_dc = edge_name, edge.dc
         tasks = []
@@ -202,7 +222,7 @@ async def step(state: StackState, n: int, kind: str, seconds: float, deadline_s:
         if r.join_s is None:
             continue
         joined += 1
-        for q, ns in zip(r.seqs, r.latency_ns):
+        for q, ns in zip(r.rx.seqs, r.rx.latency_ns):
             if lo <= q <= hi:
                 lat.append(ns / 1e9)
                 got_deadline += ns <= deadline_s * 1e9
@@ -226,7 +246,8 @@ async def step(state: StackState, n: int, kind: str, seconds: float, deadline_s:
     row["late"] = expected == 0 or got_deadline / expected < 0.995
     if kind == "thick":
         row["log_kb_per_listener_s"] = round(
-            np.mean([len(lst.rec.log) for lst in ls]) / 1024 / (len(produced) * 0.02), 2)
+            np.mean([sum(map(len, lst.rec.segments.values())) + len(lst.rec.log) for lst in ls])
+            / 1024 / (len(produced) * 0.02), 2)
         t_first = produced[0][1] if produced else 0
         cache = RunCache(seed)
         cache.signal(0, len(produced))  # generated once per run, shared; not counted per listener

@@ -150,6 +150,14 @@ def cmd_probe(args) -> int:
             value = "-" if s.value is None else f"{s.value:.4g}"
             t.add_row(s.name, s.objective, value, f"[{colour}]{s.verdict}[/]")
         _console().print(t)
+        for s in result.slos:
+            if s.verdict == "inconclusive" and s.note:
+                _console().print(f"[yellow]{s.name}:[/] {s.note}")
+        for p in doc["probe"]["processes"]:
+            if p.get("seconds"):
+                _console().print(f"[dim]{p['label']} (pid {p['pid']}): lag max {p['lag_ms_max']:g} ms, "
+                                 f"CPU mean {p['cpu_pct_mean']:g} %, memory {p['rss_mb_at_1min']:g} MB "
+                                 f"after 1 min (or its end), {p['rss_mb_end']:g} MB at the end[/]")
         for e in doc["join_errors"]:
             _console().print(f"[yellow]join error:[/] {e}")
     return 0 if all(s.verdict == "passed" for s in result.slos) else 1

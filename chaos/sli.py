@@ -1,7 +1,9 @@
-"""From recorded listener histories to timed SLI samples (pure functions, no I/O).
+"""From what the listeners aggregated to timed SLI samples (pure functions, no I/O).
 
 Times are seconds since the run's t0 (a wall-clock ns timestamp). A join is stamped at
-its request; a frame at its capture time, so that a loss is placed when it was spoken.
+its request; frames by the second of their capture time (at its middle), so that a loss
+is placed when it was spoken. Frame SLIs are weighted samples (``Series.weighted``): one
+per second and group, or per histogram bucket and second, never one per frame.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .probes.reception import NS, Produced, SecondBins
 from .probes.record import ListenerRecord
 from .slo import DEFAULTS, Series
 
@@ -30,65 +33,82 @@ def join_time(records: Sequence[ListenerRecord], t0_ns: int) -> Series:
         for r in records if r.started_ns])
 
 
-def _capture_times(produced: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(produced, dtype=np.int64).reshape(-1, 2)
-    return arr[:, 0], arr[:, 1]
+def _expected(bins: SecondBins, produced: Produced) -> np.ndarray:
+    """Frames the group's listeners should have heard, per capture second: every frame
+    produced from each listener's first frame on."""
+    n, first = produced.per_second(bins.epoch_ns)
+    out = np.zeros(len(n), dtype=np.int64)
+    if not len(n) or not len(bins.starts):
+        return out
+    seqs, capture = produced.arrays()
+    starts = np.frombuffer(bins.starts, dtype=np.int64)
+    at = np.clip(np.searchsorted(seqs, starts), 0, len(seqs) - 1)
+    sec = np.maximum((capture[at] - bins.epoch_ns) // NS, 0)
+    began = np.bincount(sec, minlength=len(n))[:len(n)]
+    before = np.concatenate(([0], np.cumsum(began)[:-1]))          # started in an earlier second
+    out += n * before
+    partial = first[sec] + n[sec] - starts                          # the rest of its first second
+    np.add.at(out, sec, np.clip(partial, 0, None))
+    return out
 
 
-def audio_delivered(records: Sequence[ListenerRecord], produced: Sequence[tuple[int, int]],
-                    t0_ns: int, deadline_s: float = 0.4) -> Series:
-    """Per listener and produced frame (from its first frame on): 1 if it arrived, in order,
-    within the playout deadline of its capture time, else 0."""
-    seqs, capture = _capture_times(produced)
-    if not len(seqs):
+def audio_delivered(groups: Sequence[SecondBins], produced: Produced,
+                    upto_s: float | None = None, since_s: float = 0.0) -> Series:
+    """Per capture second: the share of the frames produced, for every listener from its
+    first frame on, that arrived in order within the playout deadline, weighted by those
+    frames (a window's mean is the share over all its frames). ``upto_s``: only seconds
+    that ended before it (a live view); ``since_s``: none before it."""
+    t, v, w = [], [], []
+    produced = Produced.of(produced)
+    for g in groups:
+        exp = _expected(g, produced)
+        m = len(exp)        # a second nobody heard counts: every frame of it was lost
+        if upto_s is not None:
+            m = min(m, max(0, int(upto_s)))
+        on = np.zeros(m)
+        got = np.frombuffer(g.on_time, dtype=np.uint32)[:m]
+        on[:len(got)] = got
+        e = exp[:m].astype(float)
+        ok = e > 0
+        ok[:max(0, int(since_s))] = False
+        t.append(np.arange(m)[ok] + 0.5)
+        v.append(np.minimum(on[ok] / e[ok], 1.0))
+        w.append(e[ok])
+    if not t:
         return Series.of("audio_delivered", [])
-    t_parts, v_parts = [], []
-    for r in records:
-        if not r.seqs:
-            continue
-        got = np.asarray(r.seqs, dtype=np.int64)
-        on_time = got[np.asarray(r.latency_ns, dtype=np.int64) <= deadline_s * 1e9]
-        window = seqs >= got[0]
-        t_parts.append(_rel(capture[window], t0_ns))
-        v_parts.append(np.isin(seqs[window], on_time).astype(float))
-    if not t_parts:
-        return Series.of("audio_delivered", [])
-    t, v = np.concatenate(t_parts), np.concatenate(v_parts)
-    order = np.argsort(t, kind="stable")
-    return Series("audio_delivered", t[order], v[order])
+    return Series.weighted("audio_delivered", np.concatenate(t), np.concatenate(v), np.concatenate(w))
 
 
-def mouth_to_ear(records: Sequence[ListenerRecord], produced: Sequence[tuple[int, int]],
-                 t0_ns: int) -> Series:
-    seqs, capture = _capture_times(produced)
-    lookup = dict(zip(seqs.tolist(), capture.tolist()))
-    t, v = [], []
-    for r in records:
-        for seq, lat in zip(r.seqs, r.latency_ns):
-            c = lookup.get(seq)
-            if c is not None:
-                t.append(_rel(c, t0_ns))
-                v.append(lat / 1e9)
-    t_arr, v_arr = np.asarray(t, dtype=float), np.asarray(v, dtype=float)
-    order = np.argsort(t_arr, kind="stable")
-    return Series("mouth_to_ear", t_arr[order], v_arr[order])
+def mouth_to_ear(groups: Sequence[SecondBins], upto_s: float | None = None,
+                 since_s: float = 0.0) -> Series:
+    """Speaker capture -> listener receive of every frame received in order, from the
+    groups' per-second histograms: one weighted sample per bucket and second."""
+    t, v, w = [], [], []
+    for g in groups:
+        m = g.seconds if upto_s is None else min(g.seconds, max(0, int(upto_s)))
+        for sec in range(max(0, int(since_s)), m):
+            vals, counts = g.latency(sec)
+            if len(vals):
+                t.append(np.full(len(vals), sec + 0.5))
+                v.append(vals)
+                w.append(counts)
+    if not t:
+        return Series.of("mouth_to_ear", [])
+    return Series.weighted("mouth_to_ear", np.concatenate(t), np.concatenate(v), np.concatenate(w))
 
 
-def audience_retained(records: Sequence[ListenerRecord], produced: Sequence[tuple[int, int]],
-                      t0_ns: int, onset_s: float, recovered_by_s: float,
+def audience_retained(records: Sequence[ListenerRecord], onset_s: float, recovered_by_s: float,
                       within_s: float = RETAIN_WITHIN_S) -> Series:
     """Of the listeners hearing audio before onset_s, the share that hear audio again within
     within_s after recovered_by_s (the fault's end; for a run with no fault, both are the
-    point from which the audience is followed). One sample, stamped at recovered_by_s."""
-    seqs, capture = _capture_times(produced)
-    lookup = dict(zip(seqs.tolist(), _rel(capture, t0_ns).tolist()))
+    point from which the audience is followed). One sample, stamped at recovered_by_s.
+    Resolved to the second of capture time (the listeners' per-second counters)."""
     before = after = 0
     for r in records:
-        heard = [lookup[s] for s in r.seqs if s in lookup]
-        if not any(t < onset_s for t in heard):
+        if not r.rx.heard_between(0, onset_s):
             continue
         before += 1
-        if any(recovered_by_s <= t <= recovered_by_s + within_s for t in heard):
+        if r.rx.heard_between(recovered_by_s, recovered_by_s + within_s):
             after += 1
     if before == 0:
         return Series.of("audience_retained", [])

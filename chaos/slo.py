@@ -112,24 +112,44 @@ class Objective:
                          samples, note)
 
     def evaluate(self, series: Series, start_s: float, end_s: float, phase: str = "run",
-                 note: str = "") -> SloResult:
-        """Judge the samples in [start_s, end_s): each sliding window, or the phase as a whole."""
+                 note: str = "", saturation: Saturation | None = None) -> SloResult:
+        """Judge the samples in [start_s, end_s): each sliding window, or the phase as a whole.
+
+        With ``saturation`` (the seconds in which the measuring side lagged past what this
+        SLI tolerates), the samples of those seconds are set aside: the rest is judged, a
+        breach there still fails, but what would have passed is ``inconclusive`` (the probe,
+        not the stack, was the limit in part of it), and nothing left is ``inconclusive``."""
         where = f"{phase} [{start_s:g} s, {end_s:g} s)"
-        t, v = series.between(start_s, end_s)
+        blind = saturation.blind(self.sli, start_s, end_s) if saturation is not None else None
+        if blind:
+            kept = series.without(blind)
+            blind = len(kept) < len(series)      # some of its samples were set aside
+            series = kept
+        r = self._evaluate(series, start_s, end_s, phase, note, where)
+        if not blind or r.verdict is Verdict.FAILED:
+            return r
+        why = saturation.describe(self.sli, start_s, end_s)
+        return replace(r, verdict=Verdict.INCONCLUSIVE, note=f"{why}; {r.note}" if r.note else why)
+
+    def _evaluate(self, series: Series, start_s: float, end_s: float, phase: str, note: str,
+                  where: str) -> SloResult:
+        t, v, wt = series.between_weighted(start_s, end_s)
         bad = np.isnan(v)
         if bad.any():   # a broken measurement is no evidence either way: left out, and said
             t, v = t[~bad], v[~bad]
+            wt = None if wt is None else wt[~bad]
             note = "; ".join(x for x in (note, f"{int(bad.sum())} sample(s) were not a number "
                                          "and were left out") if x)
         if not len(t):
             return SloResult(self.sli, self.describe(), Verdict.INCONCLUSIVE, None, self.threshold,
                              where, None, 0, note or "nothing was measured", phase)
+        n = len(v) if wt is None else Series.count(wt)
         if not self.window_s or self.window_s >= end_s - start_s:
-            value = _stat(self.stat, v)
+            value = _stat(self.stat, v, wt)
             ok = self.holds(value)
             return SloResult(self.sli, self.describe(), Verdict.PASSED if ok else Verdict.FAILED,
-                             value, self.threshold, where, None if ok else _first_breach(self, t, v),
-                             len(v), note, phase)
+                             value, self.threshold, where,
+                             None if ok else _first_breach(self, t, v, wt), n, note, phase)
         worst: float | None = None
         first_breach: float | None = None
         w = self.window_s
@@ -137,7 +157,7 @@ class Objective:
             i, j = np.searchsorted(t, [lo, lo + w])
             if i == j:
                 continue
-            value = _stat(self.stat, v[i:j])
+            value = _stat(self.stat, v[i:j], None if wt is None else wt[i:j])
             worst = value if worst is None else self.worse(worst, value)
             if first_breach is None and not self.holds(value):
                 first_breach = float(lo + w)  # known broken once the window has closed
@@ -147,16 +167,23 @@ class Objective:
         return SloResult(self.sli, self.describe(),
                          Verdict.FAILED if first_breach is not None else Verdict.PASSED,
                          worst, self.threshold, f"{where}, {w:g} s windows every {self.step_s:g} s",
-                         first_breach, len(v), note, phase)
+                         first_breach, n, note, phase)
 
 
-def _stat(stat: str, v: np.ndarray) -> float:
+def _stat(stat: str, v: np.ndarray, w: np.ndarray | None = None) -> float:
+    """The statistic of samples v; w (optional) counts each sample w times (an aggregate:
+    a per-second share over w frames, a histogram bucket of w latencies)."""
+    if w is not None:
+        if stat.startswith("p"):
+            return weighted_percentile(v, w, float(stat[1:]))  # type: ignore[return-value]
+        if stat == "mean":
+            return float(np.average(v, weights=w)) if w.sum() > 0 else float(np.mean(v))
     if stat.startswith("p"):
         return percentile(v, float(stat[1:]))  # type: ignore[return-value]
     return float({"mean": np.mean, "max": np.max, "min": np.min}[stat](v))
 
 
-def _first_breach(obj: Objective, t: np.ndarray, v: np.ndarray) -> float:
+def _first_breach(obj: Objective, t: np.ndarray, v: np.ndarray, w: np.ndarray | None = None) -> float:
     """When the statistic of everything seen so far first broke the objective.
 
     Checked on a grid of step_s (at most 400 points), so long runs stay cheap.
@@ -166,26 +193,62 @@ def _first_breach(obj: Objective, t: np.ndarray, v: np.ndarray) -> float:
         grid = np.linspace(grid[0], grid[-1], 400)
     for g in grid:
         k = int(np.searchsorted(t, g, side="right"))
-        if k and not obj.holds(_stat(obj.stat, v[:k])):
+        if k and not obj.holds(_stat(obj.stat, v[:k], None if w is None else w[:k])):
             return float(min(g, t[k - 1]))
     return float(t[-1])
 
 
 @dataclass(frozen=True)
 class Series:
-    """Timed samples of one SLI: t_s sorted ascending, seconds since the run started."""
+    """Timed samples of one SLI: t_s sorted ascending, seconds since the run started.
+
+    ``weights`` (optional) says how many events each sample stands for: probes aggregate
+    as they go (per second, per histogram bucket) rather than keep every frame, and a
+    weighted sample is judged exactly as that many equal samples would be."""
     sli: str
     t_s: np.ndarray
     values: np.ndarray
+    weights: np.ndarray | None = None
 
     @classmethod
     def of(cls, sli: str, samples: Iterable[tuple[float, float]]) -> Series:
         arr = np.array(sorted(samples), dtype=float).reshape(-1, 2)
         return cls(sli, arr[:, 0], arr[:, 1])
 
+    @classmethod
+    def weighted(cls, sli: str, t_s, values, weights) -> Series:
+        """Samples with weights (zero-weight samples dropped), sorted by time."""
+        t, v, w = (np.asarray(x, dtype=float) for x in (t_s, values, weights))
+        keep = w > 0
+        t, v, w = t[keep], v[keep], w[keep]
+        order = np.argsort(t, kind="stable")
+        return cls(sli, t[order], v[order], w[order])
+
     def between(self, start_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
         i, j = np.searchsorted(self.t_s, [start_s, end_s])
         return self.t_s[i:j], self.values[i:j]
+
+    def between_weighted(self, start_s: float, end_s: float):
+        """(t, values, weights or None) in [start_s, end_s)."""
+        i, j = np.searchsorted(self.t_s, [start_s, end_s])
+        return self.t_s[i:j], self.values[i:j], None if self.weights is None else self.weights[i:j]
+
+    def without(self, spans: Sequence[tuple[float, float]]) -> Series:
+        """The samples outside every [lo, hi) span."""
+        keep = np.ones(len(self.t_s), dtype=bool)
+        for lo, hi in spans:
+            i, j = np.searchsorted(self.t_s, [lo, hi])
+            keep[i:j] = False
+        return Series(self.sli, self.t_s[keep], self.values[keep],
+                      None if self.weights is None else self.weights[keep])
+
+    @staticmethod
+    def count(weights: np.ndarray | None, n: int | None = None) -> int:
+        return int(round(float(weights.sum()))) if weights is not None else int(n or 0)
+
+    def events(self) -> int:
+        """How many events the samples stand for."""
+        return len(self.t_s) if self.weights is None else int(round(float(self.weights.sum())))
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -228,6 +291,28 @@ def validate(objectives: Sequence[Objective], run_s: float, what: str = "") -> N
                               "declare each SLI once")
         seen.add(o.sli)
         v.window(f"{what + ': ' if what else ''}objective for {o.sli}: window_s", o.window_s, run_s)
+
+
+def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float | None:
+    """The q-th percentile (nearest rank) of values each counted weights times."""
+    if len(values) == 0 or not weights.sum() > 0:
+        return None
+    order = np.argsort(values, kind="stable")
+    v, cum = values[order], np.cumsum(weights[order])
+    rank = max(1.0, math.ceil(round(q / 100 * cum[-1], 9)))
+    return float(v[min(int(np.searchsorted(cum, rank - 1e-9)), len(v) - 1)])
+
+
+class Saturation:
+    """The seconds of a run in which the measuring side could not keep up (a protocol the
+    probes' watch implements: ``chaos.probes.watch.ProbeHealth``)."""
+
+    def blind(self, sli: str, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        """Spans in [start_s, end_s) whose samples of ``sli`` cannot be trusted."""
+        raise NotImplementedError
+
+    def describe(self, sli: str, start_s: float, end_s: float) -> str:
+        raise NotImplementedError
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:

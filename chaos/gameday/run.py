@@ -82,6 +82,11 @@ def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *,
         if board is None:
             play()
         else:
+            # the listeners' and storms' worker processes are spawned while the board owns
+            # the terminal; multiprocessing's resource tracker must start first, from the
+            # real stderr (the board's stand-in has no file descriptor)
+            from multiprocessing import resource_tracker
+            resource_tracker.ensure_running()
             core = threading.Thread(target=play, name="chaos-gameday", daemon=True)
             core.start()
             try:

@@ -157,24 +157,25 @@ class Histogram:
                 f"p50_s={self.p50_s!r}, p95_s={self.p95_s!r})")
 
 
-def bucket_of(value_s: float) -> int:
-    """0 below LOWEST_S; then SUB_BUCKETS linear buckets per power of two."""
+def bucket_of(value_s: float, sub_buckets: int = SUB_BUCKETS) -> int:
+    """0 below LOWEST_S; then sub_buckets linear buckets per power of two (fewer: coarser
+    and smaller, as the probes' per-second bins use)."""
     if value_s < LOWEST_S:
         return 0
     m, e = math.frexp(value_s / LOWEST_S)  # value = m * 2**e * LOWEST_S, 0.5 <= m < 1, e >= 1
-    return (e - 1) * SUB_BUCKETS + int((m - 0.5) * 2 * SUB_BUCKETS) + 1
+    return (e - 1) * sub_buckets + int((m - 0.5) * 2 * sub_buckets) + 1
 
 
-def bounds_of(i: int) -> tuple[float, float]:
+def bounds_of(i: int, sub_buckets: int = SUB_BUCKETS) -> tuple[float, float]:
     """[lower, upper) of bucket i, in seconds."""
     if i == 0:
         return 0.0, LOWEST_S
-    octave, sub = divmod(i - 1, SUB_BUCKETS)
+    octave, sub = divmod(i - 1, sub_buckets)
     base = LOWEST_S * 2.0 ** octave
-    width = base / SUB_BUCKETS
+    width = base / sub_buckets
     return base + sub * width, base + (sub + 1) * width
 
 
-def value_of(i: int) -> float:
-    lo, hi = bounds_of(i)
+def value_of(i: int, sub_buckets: int = SUB_BUCKETS) -> float:
+    lo, hi = bounds_of(i, sub_buckets)
     return (lo + hi) / 2

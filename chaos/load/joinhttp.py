@@ -14,7 +14,7 @@ import json
 
 from ..retry import parse_retry_after
 
-from ..probes.record import Refused
+from ..probes.admission import Refused
 from ..probes.leanws import ProtocolFault
 
 MAX_RESPONSE_BYTES = 64 * 1024

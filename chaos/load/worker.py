@@ -31,7 +31,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 
-from ..probes.record import Refused
+from ..probes.admission import Refused
 from .histogram import Histogram
 from .joinhttp import JoinClient
 from .options import StormOptions

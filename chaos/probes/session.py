@@ -1,9 +1,14 @@
 """One probe run: a speaker, thin listeners spread over the DCs, a few thick listeners per
 DC, optionally an open-loop audience arriving at a rate; then every SLI, judged.
 
-Listening is recorded at real rate; thick listeners' audio is decoded and analysed after
-the run (by the target's audio adapter, chaos.adapters). Times are seconds since the run's t0 (the first listener's
-start), so SLO windows and breaches read as "t=31 s".
+Listening is aggregated as it goes, so that no probe process grows with the run's length:
+thin listeners run in processes of their own (chaos.probes.crowd) and stream per-second
+bins; thick listeners' audio is decoded and analysed as it comes (the reference adapter:
+a segment at a time as each closes). Everything protocol-specific (the room, the speaker,
+the listeners, the analysis) comes from the target's audio adapter (chaos.adapters). Every probe process watches its own event loop (chaos.probes.watch):
+a second in which the measuring side lagged past what an SLI tolerates is set aside, and
+what was judged in part without it is ``inconclusive``, never ``passed`` or ``failed``.
+Times are seconds since the run's t0, so SLO windows and breaches read as "t=31 s".
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -26,10 +31,13 @@ from ..load.arrivals import INCIDENT_JOINS_PER_S
 from ..load.result import INCIDENT_AUDIENCE
 from ..model import SloResult, finite as _finite
 from ..retry import RetryPolicy
+from ..sli import ECHO_RESOLVE_DB
 from ..slo import DEFAULTS, Objective, Series, validate as validate_objectives
-from ..sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
 from ..targets.model import Target
+from .crowd import Crowd, LocalCrowd
+from .reception import Produced, SecondBins
 from .record import ListenerRecord
+from .watch import LoopWatch, ProbeHealth
 
 DRAIN_S = 0.5  # listening after the speaker stops, for frames still in flight
 
@@ -44,20 +52,31 @@ class LiveRun:
     topo: Target
     session: aiohttp.ClientSession
     space: str
-    speaker: Any                  # the adapter's speaker
+    speaker: Any                 # the adapter's speaker
     retry: RetryPolicy
     join_timeout_s: float
     t0_ns: int
-    thin: list                    # the adapter's listeners (each has .rec)
-    thick: list
+    thin: Crowd | LocalCrowd | list   # the thin listeners (in processes, here, or none)
+    thick: list                  # the adapter's thick listeners
     stop: asyncio.Event
-    adapter: Any = None           # the target's audio adapter (chaos.adapters)
     storms: list = field(default_factory=list)
     joins: list[ListenerRecord] = field(default_factory=list)
+    thick_bins: dict[str, SecondBins] = field(default_factory=dict)  # home DC -> thick's bins
+    adapter: Any = None          # the target's audio adapter (chaos.adapters)
+
+    def thin_records(self) -> list[ListenerRecord]:
+        return self.thin.list() if isinstance(self.thin, (Crowd, LocalCrowd)) else [t.rec for t in self.thin]
+
+    def bins(self, dc: str | None = None) -> list[SecondBins]:
+        """Every group's per-second bins so far (thin and thick), of one home DC or all."""
+        groups = dict(self.thin.bins) if isinstance(self.thin, (Crowd, LocalCrowd)) else {}
+        out = [b for d, b in groups.items() if dc is None or d == dc]
+        return out + [b for d, b in self.thick_bins.items()
+                      if (dc is None or d == dc) and not any(b is o for o in out)]
 
     def records(self) -> list[ListenerRecord]:
         """Every listener's record so far (thin, thick and join probes), live."""
-        return [t.rec for t in self.thin] + [t.rec for t in self.thick] + list(self.joins)
+        return self.thin_records() + [t.rec for t in self.thick] + list(self.joins)
 
 
 @dataclass
@@ -67,15 +86,24 @@ class ProbeResult:
     space: str
     t0_ns: int
     records: list[ListenerRecord]
-    thick: list                           # the adapter's analyses of thick listeners
-    produced: list[tuple[int, int]]
+    thick: list                           # the adapter's reports of its thick listeners
+    produced: Produced
     speaker_origin: str | None
     thick_records: list[ListenerRecord] = field(default_factory=list)  # headers count like thin
     storm: object | None = None           # chaos.load.StormResult when an arrival rate was set
     slos: list[SloResult] = field(default_factory=list)
     storms: list = field(default_factory=list)  # storms started during the run (join_storm faults)
     joins: list[ListenerRecord] = field(default_factory=list)  # short join probes (join_time only)
-    dcs: tuple[str, ...] = ()             # the target's data centers
+    bins: dict[str, list[SecondBins]] = field(default_factory=dict)  # home DC -> groups' bins
+    health: ProbeHealth = field(default_factory=ProbeHealth)         # every probe process
+
+    def groups(self) -> list[SecondBins]:
+        return [b for bs in self.bins.values() for b in bs]
+
+    @property
+    def dcs(self) -> tuple[str, ...]:
+        """The target's data centers (every home DC has its bins)."""
+        return tuple(self.bins)
 
     @property
     def listeners_joined(self) -> int:
@@ -93,7 +121,7 @@ class ProbeResult:
 
     def to_dict(self, topo: Target | None = None) -> dict:
         per_dc = {}
-        for dc in self.dcs:
+        for dc in self.bins:
             recs = [r for r in self.records if r.home_dc == dc]
             per_dc[dc] = {"listeners": len(recs), "joined": sum(r.join_s is not None for r in recs),
                           "audio_delivered": delivered_ratio(recs, self.produced)[0]}
@@ -105,7 +133,8 @@ class ProbeResult:
              "scale": self.scale_factor(),
              "frames_produced": len(self.produced),
              "slos": [_finite(s.to_dict()) for s in self.slos], "per_dc": per_dc,
-             "join_errors": sorted({r.join_error for r in self.records if r.join_error})[:5]}
+             "join_errors": sorted({r.join_error for r in self.records if r.join_error})[:5],
+             "probe": self.health.to_dict()}
         if self.storm is not None:
             d["storm"] = _finite(self.storm.to_dict())
         if topo is not None:
@@ -129,7 +158,7 @@ async def _run_during(hook: Awaitable[None], stop: asyncio.Event, seconds: float
             await task
 
 
-def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int]]) -> tuple[float | None, int]:
+def delivered_ratio(records: list[ListenerRecord], produced: Produced) -> tuple[float | None, int]:
     """Share of the speaker's frames, from each listener's first frame to the end, received
     in order (no deadline). Returns (ratio, frames expected)."""
     if not produced:
@@ -137,10 +166,10 @@ def delivered_ratio(records: list[ListenerRecord], produced: list[tuple[int, int
     last_seq = produced[-1][0]
     expected = got = 0
     for r in records:
-        if r.join_s is None or not r.seqs:
+        if r.join_s is None or r.first_seq is None:
             continue
-        expected += last_seq - r.seqs[0] + 1
-        got += len(r.seqs)
+        expected += last_seq - r.first_seq + 1
+        got += r.frames_heard
     return (got / expected if expected else None), expected
 
 
@@ -177,16 +206,15 @@ def series(result: ProbeResult) -> dict[str, Series]:
     onset = max(joined_at) if joined_at else 0.0
     return {
         "join_time": joins,
-        "audio_delivered": sli.audio_delivered(listeners, result.produced, result.t0_ns,
-                                               PLAYOUT_DEADLINE_S),
-        "mouth_to_ear": sli.mouth_to_ear(listeners, result.produced, result.t0_ns),
+        "audio_delivered": sli.audio_delivered(result.groups(), result.produced),
+        "mouth_to_ear": sli.mouth_to_ear(result.groups()),
         "freeze": _thick_series(result.thick, "freeze"),
         "silence": _thick_series(result.thick, "silence"),
         "echo": _thick_series(result.thick, "echo"),
         "mos": _thick_series(result.thick, "mos"),
         # no fault here: follow the audience from the moment everyone had joined
-        "audience_retained": sli.audience_retained(listeners, result.produced, result.t0_ns,
-                                                   onset_s=onset, recovered_by_s=onset),
+        "audience_retained": sli.audience_retained(listeners, onset_s=onset,
+                                                   recovered_by_s=onset),
     }
 
 
@@ -199,7 +227,8 @@ def _merge_sorted(s: Series, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, 
 def compute_slos(result: ProbeResult, objectives: list[Objective] | None = None) -> list[SloResult]:
     objectives = objectives or list(DEFAULTS.values())
     by_sli = series(result)
-    return [o.evaluate(by_sli[o.sli], 0.0, result.seconds + DRAIN_S + 1.0) for o in objectives]
+    return [o.evaluate(by_sli[o.sli], 0.0, result.seconds + DRAIN_S + 1.0,
+                       saturation=result.health) for o in objectives]
 
 
 def defaults_for(seconds: float) -> list[Objective]:
@@ -222,7 +251,10 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                     join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
                     space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
                     objectives: list[Objective] | None = None, seed: int = 0,
-                    during: Callable[[LiveRun], Awaitable[None]] | None = None) -> ProbeResult:
+                    during: Callable[[LiveRun], Awaitable[None]] | None = None,
+                    processes: int | None = None) -> ProbeResult:
+    """``processes``: how many processes hold the thin listeners (default: one per 300
+    listeners, at most one per core)."""
     validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
     objectives = objectives or defaults_for(seconds)
     from .. import adapters
@@ -231,74 +263,92 @@ async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
         raise ConfigError(f"an arriving audience (rate) needs a join storm client, which the "
                           f"{topo.adapter} adapter does not have; leave the rate out")
     retry = retry or topo.client_retry
+    dcs = topo.dcs
     space = space or f"probe-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0)
     storm_task = None
-    async with aiohttp.ClientSession(connector=connector) as session:
-        space = await adapter.open_room(session, topo, space)
-        speaker = adapter.new_speaker(session, topo, space, retry, seed)
-        speaker_task = asyncio.create_task(speaker.run(stop))
-        try:
-            await asyncio.wait_for(speaker.connected.wait(), timeout=join_timeout_s)
-        except TimeoutError:
-            stop.set()
-            await speaker_task
-            await speaker.close()
-            raise ProbeError("the probe's speaker could not publish to any origin within "
-                             f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
-        warm_up = getattr(adapter, "warm_up", None)   # a target's cold start is not its steady state
-        if warm_up is not None:
+    watch = None
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            space = await adapter.open_room(session, topo, space)
+            speaker = adapter.new_speaker(session, topo, space, retry, seed)
+            speaker_task = asyncio.create_task(speaker.run(stop))
             try:
-                await warm_up(session, topo, space)
+                await asyncio.wait_for(speaker.connected.wait(), timeout=join_timeout_s)
+            except TimeoutError:
+                stop.set()
+                await speaker_task
+                await speaker.close()
+                raise ProbeError("the probe's speaker could not publish to any origin within "
+                                 f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
+            warm_up = getattr(adapter, "warm_up", None)   # a target's cold start is not its steady state
+            t0_ns = time.time_ns()
+            watch = LoopWatch(t0_ns, "probe").start()   # the speaker, thick listeners, the runner
+            # thin listeners in processes of their own where the adapter's can run there
+            kind = Crowd if getattr(adapter, "CROWD", False) else LocalCrowd
+            crowd = kind([(i, dcs[i % len(dcs)]) for i in range(listeners)], topo, space, speaker,
+                         retry, join_timeout_s, t0_ns, seconds, processes)
+            try:
+                if warm_up is not None:
+                    await warm_up(session, topo, space)
+                await crowd.start(session)
             except BaseException:
                 stop.set()
                 await speaker_task
                 await speaker.close()
                 raise
-        dcs = topo.dcs
-        thin = [adapter.new_listener(session, i, dcs[i % len(dcs)], topo, space, speaker.id, retry,
-                                 join_timeout_s) for i in range(listeners)]
-        thick = [adapter.new_listener(session, listeners + k, dc, topo, space, speaker.id, retry,
-                                  join_timeout_s, thick=True)
-                 for k, dc in enumerate(dc for dc in dcs for _ in range(thick_per_dc))]
-        stop_listeners = asyncio.Event()
-        t0_ns = time.time_ns()
-        if rate is not None:
-            from ..load import ArrivalSchedule, StormOptions, run_storm
-            storm_task = asyncio.create_task(run_storm(
-                topo, space, speaker.id, ArrivalSchedule(rate, seconds),
-                StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None)))
-        tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thin + thick]
-        t_start = time.monotonic()
-        storm = None
-        live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, thin, thick,
-                       asyncio.Event(), adapter=adapter)
-        try:
-            if during is None:
-                await asyncio.sleep(seconds)
-            else:
-                await _run_during(during(live), live.stop, seconds)
-            if storm_task is not None:  # the speaker talks until the last arrival is judged
-                storm = await storm_task
-        finally:
-            if storm_task is not None and not storm_task.done():
-                storm_task.cancel()  # interrupted: the generator stops its workers
-                await asyncio.gather(storm_task, return_exceptions=True)
-            stop.set()
-            await speaker_task
-            await asyncio.sleep(DRAIN_S)
-            stop_listeners.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await speaker.close()
-        elapsed = time.monotonic() - t_start
-    cache = adapter.run_cache(seed)
-    reports = [adapter.analyse(t.rec, speaker.produced, seed=seed, run_start_ns=t0_ns, cache=cache)
-               for t in thick]
-    result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, [t.rec for t in thin],
+            thick_bins = crowd.bins     # one group per home DC: thick listeners count like thin
+            analyst = adapter.new_analyst(speaker.produced, seed, t0_ns)
+            thick = [adapter.new_listener(session, listeners + k, dc, topo, space, speaker.id, retry,
+                                          join_timeout_s, thick=True, bins=thick_bins[dc],
+                                          analyst=analyst)
+                     for k, dc in enumerate(dc for dc in dcs for _ in range(thick_per_dc))]
+            stop_listeners = asyncio.Event()
+            if rate is not None:
+                from ..load import ArrivalSchedule, StormOptions, run_storm
+                storm_task = asyncio.create_task(run_storm(
+                    topo, space, speaker.id, ArrivalSchedule(rate, seconds),
+                    StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None)))
+            tasks = [asyncio.create_task(lst.run(stop_listeners)) for lst in thick]
+            t_start = time.monotonic()
+            storm = None
+            live = LiveRun(topo, session, space, speaker, retry, join_timeout_s, t0_ns, crowd,
+                           thick, asyncio.Event(), thick_bins=thick_bins, adapter=adapter)
+            try:
+                if during is None:
+                    await _listen(crowd, seconds)
+                else:
+                    await _run_during(during(live), live.stop, seconds)
+                if storm_task is not None:  # the speaker talks until the last arrival is judged
+                    storm = await storm_task
+            finally:
+                if storm_task is not None and not storm_task.done():
+                    storm_task.cancel()  # interrupted: the generator stops its workers
+                    await asyncio.gather(storm_task, return_exceptions=True)
+                stop.set()
+                await speaker_task
+                await asyncio.sleep(DRAIN_S)
+                stop_listeners.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await crowd.stop()
+                await speaker.close()
+            elapsed = time.monotonic() - t_start
+            try:
+                reports = [await t.finish(analyst) for t in thick]
+            finally:
+                analyst.close()
+    finally:
+        if watch is not None:
+            await watch.stop()
+    health = watch.health
+    bins = {dc: [crowd.bins[dc]] for dc in dcs}
+    result = ProbeResult(listeners, round(elapsed, 3), space, t0_ns, crowd.list(),
                          reports, speaker.produced, speaker.origin, [t.rec for t in thick], storm,
-                         storms=live.storms, joins=live.joins, dcs=tuple(dcs))
-    result.slos = [_noted(s, slo_notes(topo)) for s in compute_slos(result, objectives)]
+                         storms=live.storms, joins=live.joins, bins=bins,
+                         health=ProbeHealth([health, *crowd.health]))
+    notes = slo_notes(topo)
+    result.slos = [_noted(s, notes) for s in compute_slos(result, objectives)]
     return result
 
 
@@ -313,3 +363,13 @@ def _noted(s: SloResult, notes: dict[str, str]) -> SloResult:
     if s.verdict == "inconclusive" and notes.get(s.name) and not s.note:
         return replace(s, note=notes[s.name])
     return s
+
+
+async def _listen(crowd: Crowd, seconds: float) -> None:
+    """Listen for ``seconds``; a listener process that breaks ends the run with its error."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(min(0.5, max(0.0, end - time.monotonic())))
+        err = crowd.failed()
+        if err is not None:
+            raise err

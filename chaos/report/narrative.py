@@ -26,6 +26,7 @@ def sentences(journal: dict) -> list[str]:
     out += _halt(journal)
     out += _aborted(journal)
     out += _inconclusive(journal)
+    out += _saturated(journal)
     out += _breaking_point(journal)
     out += _breaches(journal, required=True)
     out += _unmeasured(journal)
@@ -220,9 +221,39 @@ def _inconclusive(journal: dict) -> list[str]:
     return [f"{text}: {reason}" if reason else text]
 
 
+SATURATED = "the probe, not the stack, was saturated"
+
+
+def _saturated(journal: dict) -> list[str]:
+    """Where the measuring side could not keep up: which SLOs it left undecided, and the
+    probe process that lagged most."""
+    hit = [s for s in journal.get("slos") or []
+           if s.get("verdict") == "inconclusive" and SATURATED in str(s.get("note") or "")]
+    probe = journal.get("probe") or {}
+    seconds = probe.get("saturated_s") or []
+    if not hit and not seconds:
+        return []
+    out = []
+    if hit:
+        names = sorted({f"{s.get('name')} [{s.get('phase')}]" for s in hit})
+        out.append(f"{SATURATED} for {', '.join(names)}: {_after(hit[0]['note'])}")
+    if seconds:
+        worst = max(seconds, key=lambda x: x.get("lag_ms") or 0)
+        out.append(f"the probe lagged in {len(seconds)} s of the run (worst: {worst.get('process')} "
+                   f"{worst.get('lag_ms'):.0f} ms behind at t={worst.get('t_s')} s, CPU "
+                   f"{worst.get('cpu_pct'):.0f} %); what it measured then was set aside, not "
+                   "blamed on the stack")
+    return out
+
+
+def _after(note: str) -> str:
+    return note.split(f"{SATURATED}: ", 1)[-1]
+
+
 def _unmeasured(journal: dict) -> list[str]:
     missing = [f"{s.get('name')} [{s.get('phase')}]" for s in journal.get("slos") or []
-               if s.get("verdict") == "inconclusive" and s.get("required", True)]
+               if s.get("verdict") == "inconclusive" and s.get("required", True)
+               and SATURATED not in str(s.get("note") or "")]
     return [f"not measured: {', '.join(missing)}"] if missing else []
 
 

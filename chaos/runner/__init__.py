@@ -173,7 +173,8 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
                   ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
                   duration_s=elapsed, verdict=str(v), reason=reason, tl=tl, slos=slos,
                   breaking_point=bp, series=series, audience=audience, storms=storms,
-                  scale=scale, reproduce=reproduce)
+                  scale=scale, reproduce=reproduce,
+                  probe=_health(result))
     try:
         doc = jr.build(**fields)
     except Exception as e:  # noqa: BLE001 - the bare record instead of none
@@ -199,6 +200,16 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
     return RunResult(doc, out, files)
 
 
+def _health(result) -> dict | None:
+    """Every probe process's lag, CPU and memory, for the journal (never in the way of it)."""
+    if result is None:
+        return None
+    try:
+        return result.health.to_dict()
+    except Exception as e:  # noqa: BLE001 - recorded instead
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def _judge(exp, tl, result, end_s, out, topo):
     from ..probes.session import slo_notes
     from .history import save
@@ -207,8 +218,8 @@ def _judge(exp, tl, result, end_s, out, topo):
     onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
     last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
     overall, per_dc = all_series(result, onset, last)
-    save(out, overall, per_dc)      # the history judging rests on: `chaos report --rejudge`
-    slos = judge_slos(exp, tl, overall, per_dc, end_s)
+    save(out, overall, per_dc, result.health)   # what judging rests on: `chaos report --rejudge`
+    slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=result.health)
     notes = slo_notes(topo)
     for e in slos:
         if notes.get(e["name"]) and e["verdict"] == "inconclusive" and not e.get("note"):

@@ -10,6 +10,7 @@ objectives (``rejudge``) without running anything. The journal keeps the declara
 from __future__ import annotations
 
 import copy
+import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,19 +26,41 @@ GROUPS = ("steady_state", "during", "after")
 MAX_ENTRIES = 10_000
 
 
-def save(out_dir: Path, overall: dict[str, Series], per_dc: dict[str, dict[str, Series]]) -> Path:
+def save(out_dir: Path, overall: dict[str, Series], per_dc: dict[str, dict[str, Series]],
+         health=None) -> Path:
+    """``health``: the probe processes' seconds (``chaos.probes.watch.ProbeHealth``), which
+    judging sets aside where the probe was saturated."""
     arrays = {}
-    for name, s in overall.items():
-        arrays[f"all|{name}|t"], arrays[f"all|{name}|v"] = s.t_s, s.values
-    for dc, by in per_dc.items():
+    if health is not None:
+        doc = {"tolerated_lag_ms": dict(health.tolerated_lag_ms),
+               "processes": [p.to_dict() for p in health.processes]}
+        arrays["health.json"] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
+    for where, by in [("all", overall), *per_dc.items()]:
         for name, s in by.items():
-            arrays[f"{dc}|{name}|t"], arrays[f"{dc}|{name}|v"] = s.t_s, s.values
+            arrays[f"{where}|{name}|t"], arrays[f"{where}|{name}|v"] = s.t_s, s.values
+            if s.weights is not None:     # an aggregated sample stands for that many events
+                arrays[f"{where}|{name}|w"] = s.weights
     path = out_dir / FILE
     tmp = out_dir / f".{FILE}.tmp"
     with open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
     tmp.replace(path)
     return path
+
+
+def load_health(run_dir: Path):
+    """The probe processes' seconds the run recorded (None: it recorded none)."""
+    from ..probes.watch import ProbeHealth, ProcessHealth
+    try:
+        data = np.load(Path(run_dir) / FILE, allow_pickle=False)
+        if "health.json" not in data.files:
+            return None
+        doc = json.loads(data["health.json"].tobytes().decode())
+        return ProbeHealth([ProcessHealth.from_dict(p) for p in doc["processes"]],
+                           {str(k): float(v) for k, v in doc["tolerated_lag_ms"].items()})
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        raise ConfigError(f"{Path(run_dir) / FILE}: its probe health is damaged "
+                          f"({type(e).__name__}); it cannot be judged again") from None
 
 
 def load(run_dir: Path) -> tuple[dict[str, Series], dict[str, dict[str, Series]]]:
@@ -59,10 +82,10 @@ def load(run_dir: Path) -> tuple[dict[str, Series], dict[str, dict[str, Series]]
         if len(parts) != 3 or parts[2] != "t" or parts[1] not in SLIS:
             continue
         where, name = parts[0], parts[1]
-        t, v = data[key], data.get(f"{where}|{name}|v")
-        if v is None or t.shape != v.shape or t.ndim != 1:
+        t, v, w = data[key], data.get(f"{where}|{name}|v"), data.get(f"{where}|{name}|w")
+        if v is None or t.shape != v.shape or t.ndim != 1 or (w is not None and w.shape != t.shape):
             raise ConfigError(f"{path}: the arrays of {name} ({where}) do not match; it is damaged")
-        s = Series(name, t.astype(float), v.astype(float))
+        s = Series(name, t.astype(float), v.astype(float), None if w is None else w.astype(float))
         if where == "all":
             overall[name] = s
         else:
@@ -135,7 +158,7 @@ def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> di
                          interrupted=False)
     end_s = max([p[1] for p in phases.values()] + [0.0])
     out = copy.deepcopy(journal)
-    out["slos"] = judge_slos(exp, tl, overall, per_dc, end_s)
+    out["slos"] = judge_slos(exp, tl, overall, per_dc, end_s, saturation=load_health(run_dir))
     if journal.get("verdict") in ("passed", "failed"):
         v, reason = verdict(tl, out["slos"])
         out["verdict"], out["reason"] = str(v), reason

@@ -93,7 +93,7 @@ def series_doc(exp: Experiment, overall, per_dc, end_s: float) -> dict:
 def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_at: str,
           ended_at: str, duration_s: float, verdict: str, reason: str, tl: Timeline,
           slos: list[dict], breaking_point: dict | None, series: dict, audience: dict,
-          storms: list[dict], scale: dict, reproduce: str) -> dict:
+          storms: list[dict], scale: dict, reproduce: str, probe: dict | None = None) -> dict:
     return jsonable({
         "schema": SCHEMA, "run_id": run_id,
         "experiment": {"name": exp.name, "title": exp.title, "expects": exp.expects,
@@ -110,6 +110,8 @@ def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_
         "events": sorted(tl.events, key=lambda e: e["t_s"]),
         "halt": tl.halt, "breaking_point": breaking_point, "series": series,
         "audience": audience, "storms": storms,
+        # every probe process's lag, CPU and memory; the seconds it could not keep up
+        "probe": probe,
     })
 
 

@@ -18,12 +18,13 @@ import numpy as np
 
 from ..experiment import Experiment
 from ..model import Verdict
-from ..slo import DEFAULTS, SLIS, Objective, Series
+from ..slo import DEFAULTS, SLIS, Objective, Saturation, Series
 from .method import Timeline
 
 PHASED = tuple(s.name for s in SLIS.values() if s.timing == "phased")   # in time
 WHOLE_RUN = tuple(s.name for s in SLIS.values() if s.timing == "whole")  # judged over the run
 RECOVERY_WINDOW_S = 2.0
+SATURATED = "the probe, not the stack, was saturated"
 
 
 def fitted(o: Objective, span_s: float) -> Objective:
@@ -32,16 +33,16 @@ def fitted(o: Objective, span_s: float) -> Objective:
 
 
 def _entry(o: Objective, s: Series, per_dc: dict[str, Series], start: float, end: float,
-           phase: str, required: bool) -> dict:
+           phase: str, required: bool, saturation: Saturation | None = None) -> dict:
     o = fitted(o, end - start)
-    r = o.evaluate(s, start, end, phase=phase)
+    r = o.evaluate(s, start, end, phase=phase, saturation=saturation)
     d = r.to_dict()
     d.update(unit=o.unit, op=o.op, stat=o.stat, required=required, per_dc={}, recovered_s=None)
     if r.value is not None and not math.isfinite(r.value):   # JSON has no infinity
         d["value_text"] = "∞ (failed joins)"
     if s.sli in per_dc_slis():
         for dc in per_dc:
-            rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase)
+            rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase, saturation=saturation)
             d["per_dc"][dc] = {"verdict": str(rd.verdict), "value": rd.value,
                                "first_breach_s": rd.first_breach_s, "samples": rd.samples}
     return d
@@ -52,7 +53,10 @@ def per_dc_slis() -> tuple[str, ...]:
 
 
 def judge_slos(exp: Experiment, tl: Timeline, overall: dict[str, Series],
-               per_dc: dict[str, dict[str, Series]], end_s: float) -> list[dict]:
+               per_dc: dict[str, dict[str, Series]], end_s: float,
+               saturation: Saturation | None = None) -> list[dict]:
+    """``saturation``: the seconds the probes could not keep up (chaos.probes.watch); what
+    they measured then is set aside, and a window judged without it is inconclusive."""
     required = {("before", o.sli): o for o in exp.steady_state}
     required |= {("after", o.sli): o for o in exp.steady_state}
     required |= {("during", o.sli): o for o in exp.during}
@@ -68,11 +72,12 @@ def judge_slos(exp: Experiment, tl: Timeline, overall: dict[str, Series],
             if name == "audience_retained":   # one sample, at the last fault's end
                 start, end = 0.0, end_s + 1.0
             entries.append(_entry(o or DEFAULTS[name], overall[name], per_dc, start, end, phase,
-                                  o is not None))
+                                  o is not None, saturation))
     whole = {o.sli: o for o in list(exp.steady_state) + list(exp.during) if o.sli in WHOLE_RUN}
     for name in WHOLE_RUN:   # one value per thick listener's whole listening: no time of breach
         o = whole.get(name)
-        e = _entry(o or DEFAULTS[name], overall[name], per_dc, 0.0, end_s + 1.0, "run", o is not None)
+        e = _entry(o or DEFAULTS[name], overall[name], per_dc, 0.0, end_s + 1.0, "run", o is not None,
+                   saturation)
         e["first_breach_s"] = None
         for d in e["per_dc"].values():
             d["first_breach_s"] = None
@@ -94,11 +99,11 @@ def recovery_s(o: Objective, s: Series, fault_end_s: float, end_s: float) -> flo
     last_bad = None
     any_window = False
     for lo in np.arange(fault_end_s, max(fault_end_s, end_s - w) + 1e-9, 0.5):
-        t, v = s.between(lo, lo + w)
+        t, v, wt = s.between_weighted(lo, lo + w)
         if not len(v):
             continue
         any_window = True
-        if not o.holds(_stat(o, v)):
+        if not o.holds(_stat(o, v, wt)):
             last_bad = lo + w
     if not any_window:
         return None
@@ -109,9 +114,9 @@ def recovery_s(o: Objective, s: Series, fault_end_s: float, end_s: float) -> flo
     return round(last_bad - fault_end_s, 3)
 
 
-def _stat(o: Objective, v: np.ndarray) -> float:
+def _stat(o: Objective, v: np.ndarray, w: np.ndarray | None = None) -> float:
     from ..slo import _stat as stat
-    return stat(o.stat, v)
+    return stat(o.stat, v, w)
 
 
 def breaking_point(exp: Experiment, tl: Timeline, overall: dict[str, Series]) -> dict | None:
@@ -163,6 +168,13 @@ def verdict(tl: Timeline, slos: list[dict]) -> tuple[Verdict, str]:
             f"{e['name']} {e['objective']} broke {e['phase']} the method" if e["phase"] != "run"
             else f"{e['name']} {e['objective']} broke" for e in failed)
     unsure = [e for e in req if e["verdict"] == "inconclusive"]
+    saturated = [e for e in unsure if SATURATED in (e.get("note") or "")]
+    if saturated:
+        e = saturated[0]
+        return Verdict.INCONCLUSIVE, (
+            f"{e['name']} ({e['phase']}): {e['note']}"
+            + (f"; also {', '.join(x['name'] + ' (' + x['phase'] + ')' for x in unsure if x is not e)}"
+               if len(unsure) > 1 else ""))
     if unsure:
         return Verdict.INCONCLUSIVE, "nothing measured for " + ", ".join(
             f"{e['name']} ({e['phase']})" for e in unsure)
@@ -173,13 +185,13 @@ def bins(o: Objective, s: Series, end_s: float, cap: float | None = None) -> dic
     """One point per second for the charts: the objective's statistic over each second."""
     t_out, v_out = [], []
     for lo in range(int(math.ceil(end_s))):
-        _, v = s.between(lo, lo + 1)
+        _, v, wt = s.between_weighted(lo, lo + 1)
         t_out.append(float(lo))
         if not len(v):
             v_out.append(None)
             continue
         if cap is not None:
             v = np.minimum(v, cap)
-        x = _stat(o, v)
+        x = _stat(o, v, wt)
         v_out.append(round(x, 6) if math.isfinite(x) else None)
     return {"t_s": t_out, "value": v_out}

@@ -270,7 +270,8 @@ class Method:
 
     def check_halts(self) -> dict | None:
         t = self.now()
-        by_sli = live_series(self.live)
+        longest = max([o.window_s or HALT_WINDOW_S for o in self.exp.halts] + [0.0])
+        by_sli = live_series(self.live, since_s=max(0.0, t - SETTLE_S - longest - 2.0))
         onset = min((f.started_s for f in self.tl.faults if f.started_s is not None), default=None)
         for o in self.exp.halts:
             w = o.window_s or HALT_WINDOW_S

@@ -41,21 +41,22 @@ def live_join_time(records, t0_ns: int, at_s: float) -> Series:
     return Series.of("join_time", samples)
 
 
-def live_series(live: LiveRun, dc: str | None = None) -> dict[str, Series]:
+def live_series(live: LiveRun, dc: str | None = None, since_s: float = 0.0) -> dict[str, Series]:
     """The live SLIs (join_time, audio_delivered, mouth_to_ear) as they stand now, from
-    the thin listeners (and every listener's join)."""
+    every listener's per-second bins (the seconds whose playout deadline has passed) and
+    every listener's join. ``since_s``: the frame SLIs from this second on only (a halt
+    condition looks at its last window; a long run's every second costs)."""
     at = now_s(live.t0_ns)
-    listening = [t.rec for t in live.thin]   # thick listeners fill seqs only after the run
-    joins = list(live.joins) + [t.rec for t in live.thick]
+    records = live.records()
     if dc is not None:
-        listening = [r for r in listening if r.home_dc == dc]
-        joins = [r for r in joins if r.home_dc == dc]
-    cut_ns = live.t0_ns + int((at - PLAYOUT_DEADLINE_S - SETTLE_S) * 1e9)
-    produced = [p for p in list(live.speaker.produced) if p[1] <= cut_ns]
+        records = [r for r in records if r.home_dc == dc]
+    upto = min(at - PLAYOUT_DEADLINE_S - SETTLE_S, getattr(live.thin, "closed_s", float("inf")))
+    groups = live.bins(dc) if hasattr(live, "bins") else []
     return {
-        "join_time": live_join_time(listening + joins, live.t0_ns, at),
-        "audio_delivered": sli.audio_delivered(listening, produced, live.t0_ns, PLAYOUT_DEADLINE_S),
-        "mouth_to_ear": sli.mouth_to_ear(listening, produced, live.t0_ns),
+        "join_time": live_join_time(records, live.t0_ns, at),
+        "audio_delivered": sli.audio_delivered(groups, live.speaker.produced, upto_s=upto,
+                                               since_s=since_s),
+        "mouth_to_ear": sli.mouth_to_ear(groups, upto_s=upto, since_s=since_s),
     }
 
 
@@ -64,7 +65,8 @@ def dc_view(result: ProbeResult, dc: str) -> ProbeResult:
     return replace(result, records=[r for r in result.records if r.home_dc == dc],
                    thick=[t for t in result.thick if t.home_dc == dc],
                    thick_records=[r for r in result.thick_records if r.home_dc == dc],
-                   joins=[r for r in result.joins if r.home_dc == dc], storm=None, storms=[])
+                   joins=[r for r in result.joins if r.home_dc == dc], storm=None, storms=[],
+                   bins={dc: result.bins.get(dc, [])})
 
 
 def all_series(result: ProbeResult, onset_s: float | None,
@@ -77,6 +79,6 @@ def all_series(result: ProbeResult, onset_s: float | None,
             out.pop("audience_retained", None)
         else:
             out["audience_retained"] = sli.audience_retained(
-                view.records + view.thick_records, view.produced, view.t0_ns, onset_s, recovered_by_s)
+                view.records + view.thick_records, onset_s, recovered_by_s)
         return out
     return one(result), {dc: one(dc_view(result, dc)) for dc in result.dcs}

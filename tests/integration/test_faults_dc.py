@@ -180,7 +180,7 @@ def assert_moved_away(result, dc: str, lost_edge: str) -> None:
         assert r.edges_seen[0] == lost_edge, r
         assert r.dc != dc and r.edges_seen[-1] != lost_edge, f"still on {r.edges_seen}"
         assert r.reconnects >= 1
-        assert r.seqs and r.seqs[-1] >= last - 100, "hears the speaker again after the move"
+        assert r.last_seq is not None and r.last_seq >= last - 100, "hears the speaker again after the move"
     for r in result.records:
         if r.home_dc != dc:
             assert r.edges_seen == [f"edge-{r.home_dc[-1]}"], "the other DCs' listeners stay"
@@ -197,9 +197,9 @@ def assert_cut_off(result, dc: str, edge: str, cut_ns: int) -> None:
     for r in home:
         assert r.edges_seen[0] == edge and r.reconnects >= 1, r
         if r.edges_seen[-1] == edge:
-            assert r.seqs[-1] <= at_cut + 25, "nothing through the cut-off edge after the cut"
+            assert r.last_seq <= at_cut + 25, "nothing through the cut-off edge after the cut"
         else:
-            assert r.dc != dc and r.seqs[-1] >= last - 100, "moved, and hears the speaker again"
+            assert r.dc != dc and r.last_seq >= last - 100, "moved, and hears the speaker again"
     for r in result.records:
         if r.home_dc != dc:
             assert r.edges_seen == [f"edge-{r.home_dc[-1]}"], "the other DCs' listeners stay"

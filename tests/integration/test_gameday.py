@@ -26,7 +26,7 @@ RUNBOOK = dedent("""\
     title: hand-driven drill
     roles: {commander: the incident commander}
     audience: {listeners: 6, thick_per_dc: 0}
-    before_s: 3
+    before_s: 6
     after_s: 4
     recover_s: 1
     steps:
@@ -132,7 +132,7 @@ TERMINAL_RUNBOOK = dedent("""\
     title: terminal drill
     roles: {commander: the incident commander}
     audience: {listeners: 6, thick_per_dc: 0}
-    before_s: 3
+    before_s: 6
     after_s: 4
     recover_s: 1
     steps:

@@ -5,6 +5,7 @@ over when the primary dies (resilient profile)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import time
 import urllib.request
@@ -25,7 +26,7 @@ from space.topology import DCS
 from .conftest import bring_up, kill_service
 
 pytestmark = pytest.mark.timeout(300)
-BASE = {"local": 21000, "docker": 17000}
+BASE = {"local": int(os.environ.get("CHAOS_TEST_STACK_BASE_PORT", 21000)), "docker": 17000}
 
 
 @pytest.fixture(scope="module", params=[pytest.param("local", marks=pytest.mark.local),
@@ -53,9 +54,8 @@ def test_listeners_in_every_dc_hear_audio_in_order(resilient):
         recs = [r for r in result.records if r.home_dc == dc]
         assert recs and all(r.dc == dc for r in recs), "joins stay in a healthy home DC"
         for r in recs:
-            assert r.seqs == sorted(set(r.seqs)), "frames arrive in order, without duplicates"
-            assert len(r.seqs) >= 0.99 * (result.produced[-1][0] - r.seqs[0] + 1)
-            assert r.out_of_order == 0
+            assert r.out_of_order == 0, "frames arrive in order, without duplicates"
+            assert r.frames_heard >= 0.99 * (result.produced[-1][0] - r.first_seq + 1)
     slos = {s.name: s for s in result.slos}
     assert slos["join_time"].verdict is Verdict.PASSED and slos["join_time"].value < 2.0
     assert slos["audio_delivered"].value >= 0.99
@@ -134,12 +134,14 @@ def test_the_standby_origin_takes_over_when_the_primary_dies(resilient):
     capture = dict(result.produced)
     assert result.listeners_joined == 6
     last_capture_s = (capture[result.produced[-1][0]] - kill_ns) / 1e9
+    kill_s = (kill_ns - result.t0_ns) / 1e9          # the listeners count frames per second
+    end_s = kill_s + last_capture_s
     for r in result.records:
-        after = [seq for seq in r.seqs if capture.get(seq, 0) > kill_ns]
+        after = r.rx.heard_between(kill_s + 1, end_s + 1)
         assert after, f"listener {r.index} ({r.dc}) heard nothing after origin-a died"
         # the last 3 s of the run are heard: the takeover is complete, not a trickle
-        heard_late = [s for s in after if (capture[s] - kill_ns) / 1e9 > last_capture_s - 3]
-        assert len(heard_late) > 0.9 * 3 * 50
+        heard_late = r.rx.heard_between(end_s - 3, end_s + 1)
+        assert heard_late > 0.9 * 3 * 50
     origin_b = next(r for r in stack.status() if r.name == "origin-b")
     assert origin_b.healthy
     if resilient.runtime == "local":  # the docker status shows the container, not the role

@@ -15,7 +15,7 @@ from chaos.errors import ConfigError
 from chaos.load.joinhttp import JoinClient
 from chaos.load.options import StormOptions
 from chaos.adapters.space.thin import HandshakeRefused, open_socket
-from chaos.probes.record import Refused
+from chaos.probes.admission import Refused
 from space import wire
 
 pytestmark = pytest.mark.timeout(30)

@@ -113,6 +113,12 @@ class FakeLive:
         self.join_timeout_s = 1.0
         self.stop = asyncio.Event()
 
+    def records(self):
+        return []
+
+    def bins(self, dc=None):
+        return []
+
 
 def _plans(*steps):
     return [(s, [Action(s.spec.name, f"{s.spec.name}-{i}", "toxic", f"target-{i}", None, {})])

@@ -377,6 +377,7 @@ def test_thick_listener_joins_records_reconnects_and_settles():
             async with server, aiohttp.ClientSession() as s:
                 args = (s, 0, "dc-a", [gw], SPACE, SPEAKER, RetryPolicy("fixed", 0.05), 3.0)
                 thick = ThickListener(*args)
+                got.append(thick)
                 task = asyncio.create_task(thick.run(stop))
                 for _ in range(100):                  # bounded: until both connections ran
                     if thick.rec.messages >= 41:
@@ -388,15 +389,72 @@ def test_thick_listener_joins_records_reconnects_and_settles():
             await runner.cleanup()
         return thick.rec
 
+    got = []
     rec = run(main())
     assert rec.join_s is not None and rec.edge == "edge-x" and rec.dc == "dc-a"
     assert rec.reconnects >= 1 and rec.edges_seen[:2] == ["edge-x", "edge-x"]
     assert rec.messages == 41 and rec.bad_frames == 0
-    assert rec.seqs == list(range(40)) and len(rec.latency_ns) == 40   # settled from the log
-    assert all(0 <= ns < 1e9 for ns in rec.latency_ns)
+    assert (rec.first_seq, rec.last_seq, rec.frames_heard, rec.out_of_order) == (0, 39, 40, 0)
+    lat = got[0].latency                                   # every frame of its speaker, timed
+    assert lat.count == 40 and 0 <= lat.min_s and lat.max_s < 1.0
     assert rec.left_ns is not None and rec.left_ns >= rec.joined_ns
     assert [f.contributors[0].seq for _, f in rec.frames()][:8] == [0, 1, 2, 3, 4, 5, 99, 6]
     produced = sorted({(f.contributors[0].seq, f.contributors[0].capture_ns)
                        for _, f in rec.frames() if f.contributors[0].speaker == SPEAKER})
     r = analyse(rec, produced, seed=0)
     assert r.frames_expected == 40 and r.audio_delivered == 1.0 and r.other_frames == 1
+
+
+# -- analysed a segment at a time, as the run goes -----------------------------------------
+
+def test_segments_analysed_as_they_close_merge_to_the_whole_listenings_report(monkeypatch):
+    """Memory holds a segment or two of audio, not the run: each closed segment is analysed
+    and dropped. Merged, the parts say what one analysis of the whole record says (a freeze
+    across a segment's edge is one freeze)."""
+    from chaos.adapters.space import thick as thick_mod
+    from chaos.probes.reception import Produced, SecondBins
+    monkeypatch.setattr(thick_mod, "SEGMENT_FRAMES", 250)     # 5 s segments for the test
+    n = 1400
+    packets = encode(reference(0, n))
+    produced = Produced.of([(s, capture_ns(s)) for s in range(n)])
+    drop = set(range(495, 507))                               # 240 ms across the 500 edge
+    late = {800: 0.6}                                         # after its playout deadline
+    whole = history(packets, join_at=60, drop=drop, late=late, frames=n)
+
+    async def main():
+        lst = ThickListener(None, 0, "dc-a", [], SPACE, SPEAKER, RetryPolicy("none"),
+                            bins=SecondBins(T0, 0.4),
+                            analyst=thick_mod.Analyst(produced, 0, T0))
+        lst.rec.join_s, lst.rec.dc, lst.rec.edge = 0.1, "dc-a", "edge-a"
+        peak = 0
+        for recv, msg in sorted((r, m) for r, m in whole.kept()):
+            assert lst._heard(msg, recv)
+            peak = max(peak, sum(len(b) for b in lst.rec.segments.values()))
+            await asyncio.sleep(0)
+        for _ in range(200):                                  # bounded: the closed ones analysed
+            if not lst._jobs:
+                break
+            await asyncio.sleep(0.05)
+        closed = len(lst.parts)
+        lst.rec.left_ns = whole.left_ns
+        report = await lst.finish()
+        lst.analyst.close()
+        return report, closed, peak
+
+    merged, closed, peak = run(main())
+    one = analyse(whole, produced, run_start_ns=T0)
+    assert closed >= 3, "segments were analysed while the listener still listened"
+    assert peak < 3 * 250 * 400, "at most a few segments' bytes were held at once"
+    for f in ("first_seq", "last_seq", "frames_expected", "frames_delivered", "frames_late",
+              "frames_lost", "audio_delivered", "t0_s"):
+        assert getattr(merged, f) == getattr(one, f), f
+    assert merged.freeze.intervals == one.freeze.intervals and len(one.freeze.intervals) == 1
+    assert merged.freeze.share == pytest.approx(one.freeze.share)
+    assert merged.silence.longest_s == pytest.approx(one.silence.longest_s, abs=0.1)
+    assert merged.mos == pytest.approx(one.mos, abs=1e-3)     # p95 read from a histogram
+    assert [(w.start_s, w.duration_s) for w in merged.echo_windows] == \
+        [(w.start_s, w.duration_s) for w in one.echo_windows] and merged.echo_conclusive
+    for a, b in zip(merged.echo_windows, one.echo_windows):   # one decoder carried: same audio
+        assert a.result == b.result
+    assert merged.mos == pytest.approx(one.mos, abs=0.05)
+    assert merged.mouth_to_ear_p95_s == pytest.approx(one.mouth_to_ear_p95_s, rel=0.01)

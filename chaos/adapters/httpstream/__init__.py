@@ -34,6 +34,7 @@ from .speaker import ExternalFeed, StreamSpeaker, by_id
 
 NAME = name = "http-stream"
 STORMS = False          # the load generator's join storms speak the reference join API
+CROWD = False           # listeners read capture times from our speaker, in this process
 FEEDS = ("speaker", "external")
 
 __all__ = ["NAME", "STORMS", "ExternalFeed", "StreamEndpoints", "StreamListener",
@@ -95,7 +96,8 @@ def slo_notes(target) -> dict[str, str]:
 
 
 def new_listener(session, index: int, dc: str, target, room: str | None, speaker_id,
-                 retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None):
+                 retry, join_timeout_s: float = 5.0, thick: bool = False, capture=None,
+                 bins=None, analyst=None):
     """A thin (or thick) listener in ``dc``, following the speaker ``speaker_id`` (its id, or
     the speaker itself): it takes that speaker's capture times (``capture_ns``) to time
     each frame. ``speaker_id=None``: the mount is fed by something else."""
@@ -107,8 +109,11 @@ def new_listener(session, index: int, dc: str, target, room: str | None, speaker
             raise ConfigError(f"no live speaker {speaker_id!r} in this process: start the "
                               "speaker (speaker()) before its listeners")
         capture = spk.capture_ns
-    cls = ThickStreamListener if thick else StreamListener
-    return cls(session, index, dc, endpoints(target), capture, retry, join_timeout_s)
+    if thick:
+        return ThickStreamListener(session, index, dc, endpoints(target), capture, retry,
+                                   join_timeout_s, bins=bins, analyst=analyst)
+    return StreamListener(session, index, dc, endpoints(target), capture, retry, join_timeout_s,
+                          bins=bins)
 
 
 async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) -> dict[str, float]:
@@ -149,3 +154,21 @@ async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) ->
 def run_cache(seed: int) -> RunCache:
     """What the analyses of one run's thick listeners share (the test signal, echo results)."""
     return RunCache(seed)
+
+
+class Analyst:
+    """What one run's thick listeners' analyses share; they run after the listening, on a
+    thread of their own (``ThickStreamListener.finish``)."""
+
+    def __init__(self, produced, seed: int, run_start_ns: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+        self.produced, self.seed, self.run_start_ns = produced, seed, run_start_ns
+        self.cache = RunCache(seed)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="stream-analysis")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def new_analyst(produced, seed: int, run_start_ns: int) -> Analyst:
+    return Analyst(produced, seed, run_start_ns)

@@ -5,8 +5,9 @@ decoding) and maps each Opus packet to the speaker's sequence number through the
 granule position: the packet that ends at granule ``g`` carries frame ``g // 960 - 1``
 (see ``speaker``: the framework's speaker starts granule 0 at seq 0 and counts the
 pre-skip in, as RFC 7845 says). Receive time minus the speaker's capture time of that
-seq is the frame's mouth-to-ear latency. Its record is a ``ListenerRecord``: ``chaos.sli``
-judges it like the reference stack's listeners'.
+seq is the frame's mouth-to-ear latency. Each frame goes straight into the listener's
+``ListenerRecord`` reception and its group's per-second bins, as the reference stack's
+listeners do, so ``chaos.sli`` judges it the same way and memory does not grow.
 
 The join is timed from the first GET to the first audio packet (header pages do not
 count); a join that fails or outlives its timeout is a failed join, never dropped. A
@@ -14,7 +15,7 @@ stream that stops (the relay went, the link broke, nothing for ``stall_s``) is r
 with the retry policy, and counted in ``reconnects``.
 
 Where the mount is fed by something else (no speaker of ours), nothing maps packets to
-seqs: ``seqs`` stay empty, and the SLIs that need the known signal are inconclusive; the
+seqs: nothing is heard in the bins, and the SLIs that need the known signal are inconclusive; the
 join is still timed and ``packets`` counted.
 
 Thick (``ThickStreamListener``): the same, and it keeps every byte received with its
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from . import ogg
-from ._shared import ListenerRecord
+from ._shared import PLAYOUT_DEADLINE_S, ListenerRecord, SecondBins
 from .codec import FRAME_SAMPLES
 from .endpoints import StreamEndpoints
 
@@ -100,8 +101,10 @@ class _Follow:
 class StreamListener:
     def __init__(self, session: aiohttp.ClientSession, index: int, home_dc: str,
                  endpoints: StreamEndpoints, capture: CaptureLookup | None, retry=None,
-                 join_timeout_s: float = 5.0, stall_s: float = STALL_S) -> None:
+                 join_timeout_s: float = 5.0, stall_s: float = STALL_S,
+                 bins: SecondBins | None = None) -> None:
         self.session, self.endpoints, self.capture = session, endpoints, capture
+        self.bins = bins if bins is not None else SecondBins(time.time_ns(), PLAYOUT_DEADLINE_S)
         self.retry, self.join_timeout_s, self.stall_s = retry, join_timeout_s, stall_s
         self.url = endpoints.listen_url(home_dc)
         self.rec = self._record(index, home_dc)
@@ -204,12 +207,8 @@ class StreamListener:
             if capture_ns is None:
                 rec.unmapped += 1
                 continue
-            if seq > last_seq:
-                rec.seqs.append(seq)
-                rec.latency_ns.append(recv_ns - capture_ns)
+            if rec.rx.heard(seq, capture_ns, recv_ns, self.bins):   # False: out of order
                 last_seq = seq
-            else:
-                rec.out_of_order += 1
         rec.streams += len(follow.streams) - before
         return last_seq
 
@@ -253,6 +252,18 @@ class ThickStreamRecord(StreamRecord):
 
 
 class ThickStreamListener(StreamListener):
+    def __init__(self, *args, analyst=None, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.analyst = analyst
+
+    async def finish(self, analyst=None):
+        """Its report: the kept stream decoded and judged, off the event loop."""
+        from .report import analyse
+        a = analyst or self.analyst
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(a.pool, lambda: analyse(
+            self.rec, a.produced, seed=a.seed, run_start_ns=a.run_start_ns, cache=a.cache))
+
     def _record(self, index: int, home_dc: str) -> ThickStreamRecord:
         return ThickStreamRecord(index, home_dc)
 

@@ -34,7 +34,7 @@ import time
 import weakref
 
 from . import ogg
-from ._shared import HISTORY_FRAMES, MAX_ECHO_S, EchoState, Voice, hot_mic
+from ._shared import HISTORY_FRAMES, MAX_ECHO_S, EchoState, Produced, Voice, hot_mic
 from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
 from .endpoints import StreamEndpoints
 
@@ -61,7 +61,7 @@ class StreamSpeaker:
         self.id = speaker_id or f"spk-{random.getrandbits(32):08x}"
         self.timeout_s = timeout_s
         _LIVE[self.id] = self
-        self.produced: list[tuple[int, int]] = []   # (seq, capture_ns) of every frame; seq == index
+        self.produced = Produced()   # (seq, capture_ns) of every frame, 16 bytes each; seq == index
         self.sent = 0
         self.dropped = 0                            # produced while connected, not written (stall)
         self.connections = 0
@@ -272,7 +272,7 @@ class ExternalFeed:
 
     def __init__(self, endpoints: StreamEndpoints) -> None:
         self.endpoints = endpoints
-        self.produced: list[tuple[int, int]] = []
+        self.produced = Produced()
         self.errors: list[str] = []
         self.origin = f"{endpoints.mount} (fed by something else)"
         self.echo = None

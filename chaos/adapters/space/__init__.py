@@ -7,11 +7,14 @@ The interface every adapter offers the probes (``chaos.probes.session``):
 - ``new_speaker(session, target, room, retry, seed)``: publishes the known test signal at real
   rate; ``run(stop)``, ``connected``, ``produced`` ((seq, capture_ns) per frame), ``errors``,
   ``origin``, ``id``, ``close()``;
-- ``new_listener(session, index, dc, target, room, speaker_id, retry, join_timeout_s, thick)``:
-  ``run(stop)`` and ``rec`` (a ``chaos.probes.record.ListenerRecord``);
-- ``analyse(record, produced, seed, run_start_ns, cache)`` of a thick listener's record,
-  and ``run_cache(seed)`` for what one run's analyses share;
-- ``STORMS``: whether the load generator can send a join storm through it.
+- ``new_listener(session, index, dc, target, room, speaker_id, retry, join_timeout_s, thick,
+  bins, analyst)``: ``run(stop)`` and ``rec`` (a ``chaos.probes.record.ListenerRecord``);
+  each frame heard goes to ``rec.rx.heard(seq, capture_ns, recv_ns, bins)``, the per-second
+  bins of its group; a thick one also ``await finish(analyst)`` -> its report;
+- ``new_analyst(produced, seed, run_start_ns)``: what a run's thick listeners' analyses
+  share (``close()`` at the end);
+- ``STORMS``: whether the load generator can send a join storm through it; ``CROWD``:
+  whether its thin listeners can run in processes of their own (``chaos.probes.crowd``).
 
 Only this package imports the reference stack's own package (``space``).
 """
@@ -19,11 +22,12 @@ Only this package imports the reference stack's own package (``space``).
 from __future__ import annotations
 
 from ...errors import ProbeError
-from ...probes.record import Refused
+from ...probes.admission import Refused
 from ...targets.model import Target
 
 NAME = "space"
 STORMS = True
+CROWD = True
 
 
 def gateway_order(target: Target, home_dc: str) -> list[str]:
@@ -47,19 +51,16 @@ def new_speaker(session, target: Target, room: str, retry, seed: int = 0):
 
 
 def new_listener(session, index: int, dc: str, target: Target, room: str, speaker_id: str, retry,
-             join_timeout_s: float, thick: bool = False):
+                 join_timeout_s: float, thick: bool = False, bins=None, analyst=None):
     if thick:
-        from .thick import ThickListener as cls
-    else:
-        from .listener import Listener as cls
-    return cls(session, index, dc, gateway_order(target, dc), room, speaker_id, retry, join_timeout_s)
+        from .thick import ThickListener
+        return ThickListener(session, index, dc, gateway_order(target, dc), room, speaker_id, retry,
+                             join_timeout_s, bins=bins, analyst=analyst)
+    from .listener import Listener
+    return Listener(session, index, dc, gateway_order(target, dc), room, speaker_id, retry,
+                    join_timeout_s, bins=bins)
 
 
-def run_cache(seed: int):
-    from .thick import RunCache
-    return RunCache(seed)
-
-
-def analyse(record, produced, *, seed: int, run_start_ns: int, cache=None):
-    from .thick import analyse as _analyse
-    return _analyse(record, produced, seed=seed, run_start_ns=run_start_ns, cache=cache)
+def new_analyst(produced, seed: int, run_start_ns: int):
+    from .thick import Analyst
+    return Analyst(produced, seed, run_start_ns)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ...probes.record import Refused
+from ...probes.admission import Refused
 from ...retry import parse_retry_after
 
 

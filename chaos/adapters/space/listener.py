@@ -1,8 +1,14 @@
 """A thin listener: joins, holds the socket, checks sequence numbers and capture times.
 
-It never decodes. The join is timed from the first join request to the first audio frame
-of the speaker it follows; a join that fails or outlives its timeout is recorded as failed,
-never dropped. After a loss it rejoins (with its retry policy) and records the gap.
+It never decodes audio. The join is timed from the first join request to the first audio
+frame of the speaker it follows; a join that fails or outlives its timeout is recorded as
+failed, never dropped. After a loss it rejoins (with its retry policy) and records the gap.
+
+Its socket is the project's lean receive-only WebSocket client (``chaos.probes.leanws``):
+once joined, each message goes straight from the socket's parser to ``_heard`` without
+waking the listener's task, and is aggregated at once (``chaos.probes.reception``: a
+counter per second, the group's per-second latency bins), so that memory does not grow
+with the run's length and a process holds hundreds of real-rate listeners.
 """
 
 from __future__ import annotations
@@ -11,24 +17,32 @@ import asyncio
 import time
 
 import aiohttp
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from space import wire
-from ...retry import RetryPolicy
 
+from ...probes.leanws import LeanSocket, connect
+from ...probes.reception import SecondBins
 from ...probes.record import ListenerRecord
+from ...retry import RetryPolicy
+from ...sli import PLAYOUT_DEADLINE_S
 from .joinapi import Refused, join
 from .speaker import _hint, _sleep_or_stop
 
 
 class Listener:
+    """``bins``: the per-second bins of the listener's group (its home DC, in this process);
+    ``epoch_ns``: the run's t0, when no bins are given (a listener of its own)."""
+
     def __init__(self, session: aiohttp.ClientSession, index: int, home_dc: str,
                  gateways: list[str], space: str, speaker_id: str,
-                 retry: RetryPolicy, join_timeout_s: float = 5.0) -> None:
+                 retry: RetryPolicy, join_timeout_s: float = 5.0,
+                 bins: SecondBins | None = None) -> None:
         self.session, self.gateways, self.space, self.speaker = session, gateways, space, speaker_id
         self.retry, self.join_timeout_s = retry, join_timeout_s
         self.rec = ListenerRecord(index, home_dc)
+        self.bins = bins if bins is not None else SecondBins(time.time_ns(), PLAYOUT_DEADLINE_S)
+        self._sock: LeanSocket | None = None
 
     async def _connect(self, deadline: float):
         """Join through the gateways (home DC first) until a socket is open or the deadline."""
@@ -59,9 +73,12 @@ class Listener:
             hint_s = 0.0
         raise TimeoutError(last)
 
-    async def _open(self, url: str, timeout_s: float):
-        """Open the audio socket (a hook: the thick listener uses a leaner receiver)."""
-        return await connect(url, open_timeout=timeout_s, max_size=2**16, ping_interval=None)
+    async def _open(self, url: str, timeout_s: float) -> LeanSocket:
+        """Open the audio socket; once joined (a reconnect), messages go straight to _heard."""
+        sock = await connect(url, timeout_s, max_size=2**16,
+                             sink=self._heard if self.rec.join_s is not None else None)
+        self._sock = sock
+        return sock
 
     async def run(self, stop: asyncio.Event) -> None:
         rec = self.rec
@@ -98,24 +115,32 @@ class Listener:
                 deadline = time.monotonic() + self.join_timeout_s
 
     def _received(self, msg: bytes, recv_ns: int, t0: float, last_seq: int) -> int:
-        """One message off the socket (the real-time path): times the join, records the
-        in-order seqs and latencies. Returns the new last in-order seq. A hook for
-        subclasses (the thick listener also keeps the message)."""
+        """A message read from the socket's queue (before the join, or queued before the
+        sink was set): times the join, then hands it to _heard. Raises WireError on a
+        message that is not a frame. A hook for subclasses."""
         rec = self.rec
-        frame = wire.decode(msg)
-        for c in frame.contributors:
-            if c.speaker != self.speaker:
-                continue
-            if rec.join_s is None:
+        if rec.join_s is None:
+            frame = wire.decode(msg)
+            if any(c.speaker == self.speaker for c in frame.contributors):
                 rec.join_s = time.monotonic() - t0
                 rec.joined_ns = recv_ns
-            if c.seq > last_seq:
-                rec.seqs.append(c.seq)
-                rec.latency_ns.append(recv_ns - c.capture_ns)
-                last_seq = c.seq
-            else:
-                rec.out_of_order += 1
+                if self._sock is not None:
+                    self._sock.sink = self._heard
+        if not self._heard(msg, recv_ns):
+            raise wire.WireError("not a space frame")
         return last_seq
+
+    def _heard(self, msg: bytes, recv_ns: int) -> bool:
+        """The real-time path: one frame into the reception counters. False: not a frame
+        (the socket then fails the connection, as a corrupt frame should)."""
+        try:
+            frame = wire.decode(msg)
+        except wire.WireError:
+            return False
+        for c in frame.contributors:
+            if c.speaker == self.speaker:
+                self.rec.rx.heard(c.seq, c.capture_ns, recv_ns, self.bins)
+        return True
 
 
 async def _close_on(stop: asyncio.Event, ws) -> None:

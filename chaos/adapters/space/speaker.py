@@ -35,6 +35,7 @@ from ...retry import RetryPolicy, parse_retry_after
 
 from ...probes import testsignal
 from .joinapi import Refused, join
+from ...probes.reception import Produced
 
 ECHO_MODES = ("hot_mic", "double")
 MAX_ECHO_S = 1.0                   # the echo SLI looks 30-1000 ms after the direct path
@@ -107,7 +108,7 @@ class Speaker:
         self.session, self.gateways, self.space = session, gateways, space
         self.id, self.seed, self.timeout_s = speaker_id, seed, timeout_s
         self.retry = retry or RetryPolicy("exponential_jitter", 0.1, 1.0)
-        self.produced: list[tuple[int, int]] = []   # (seq, capture_ns) of every frame
+        self.produced = Produced()   # (seq, capture_ns) of every frame, 16 bytes each
         self.sent = 0
         self.origin: str | None = None              # url of the origin it publishes to
         self.connections = 0

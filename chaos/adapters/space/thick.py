@@ -1,18 +1,20 @@
-"""A thick listener: hears what a person would hear, judged after the run.
+"""A thick listener: hears what a person would hear, judged a segment at a time.
 
-Jepsen-style: while listening it only records, at real rate and cheaply, every message it
+Jepsen-style: while listening it only records, at real rate and cheaply, the messages it
 receives (receive time + the wire frame as it came: speaker seq, capture time, contributors
-and the Opus payload) in one compact byte log. Decoding and the audio analysis run
-afterwards, off the real-time path, in ``analyse``: a pure function of the record, what
-the speaker produced and its seed.
+and the Opus payload) in compact byte logs, one per segment of SEGMENT_FRAMES of the
+followed speaker's seqs. Decoding and the audio analysis run off the real-time path, in
+``analyse``: a pure function of a record, what the speaker produced and its seed. With an
+``Analyst``, each segment is analysed on its thread as soon as it closes and its bytes are
+dropped, so a listener holds a segment or two of audio whatever the run's length; ``merge``
+makes the parts one report of the whole listening.
 
 Joining, timing the join and reconnecting are the thin listener's (``ThickListener``
-subclasses ``Listener`` through its ``_open`` and ``_received`` hooks). Its socket is the
-project's lean receive-only WebSocket client (``chaos.probes.leanws``) that, once joined,
-hands each message straight to the log; the thin bookkeeping (in-order seqs, latencies)
-is replayed from the log when it stops, so a ``ThickRecord`` is also a ``ListenerRecord``
-and feeds ``chaos.sli`` and ``session.delivered_ratio`` alike. Per frame this costs about
-a third of what the thin listener's websockets path does (bench/thick_listeners.py).
+subclasses ``Listener`` through its ``_heard`` hook). Its socket is the project's lean
+receive-only WebSocket client (``chaos.probes.leanws``) that, once joined, hands each
+message straight to ``_heard``: the thin counters (``chaos.probes.reception``) and the
+segment's log, so a ``ThickRecord`` is also a ``ListenerRecord`` and feeds ``chaos.sli``
+and ``session.delivered_ratio`` alike.
 
 What ``analyse`` plays, per followed speaker: the frames that carry it, decoded with one
 Opus decoder in its seq order, each laid on its 20 ms slot (slot i = seq first_seq + i).
@@ -25,12 +27,13 @@ seqs, so ``gaps.silences`` and ``echo.measure_echo`` see aligned input.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import math
 import struct
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import av
 import numpy as np
@@ -40,12 +43,12 @@ from space.opus import Decoder
 
 from ...analysis import emodel
 from ...analysis.echo import EchoResult, measure_echo
-from ...analysis.gaps import FreezeReport, SilenceReport, freezes, heard_slots, silences
+from ...analysis.gaps import FreezeReport, Interval, SilenceReport, freezes, heard_slots, silences
 from ...analysis.reference import reference
+from ...load.histogram import Histogram
+from ...probes.record import ListenerRecord
 from ...sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
 from ...slo import percentile
-from ...probes.leanws import LeanSocket, connect
-from ...probes.record import ListenerRecord
 from .listener import Listener
 
 FRAME_SAMPLES = wire.FRAME_SAMPLES
@@ -55,39 +58,53 @@ CODEC_DELAY_MS = CODEC_DELAY_SAMPLES * 1000 / wire.SAMPLE_RATE
 ECHO_LEAD_FRAMES = 50              # the echo reference starts 1 s before the heard audio
 
 _LOG = struct.Struct("<qI")        # receive time (ns, wall clock), message length
+SEGMENT_FRAMES = 500               # 10 s: analysed as each closes (a multiple of the echo window)
+CLOSE_AFTER_FRAMES = 70            # a segment closes once a frame 1.4 s past its end came:
+                                   # its own frames would now be past the playout deadline
+
+
+def _log_frames(buf: bytes | bytearray) -> Iterator[tuple[int, bytes]]:
+    at = 0
+    while at < len(buf):
+        recv_ns, size = _LOG.unpack_from(buf, at)
+        at += _LOG.size
+        yield recv_ns, bytes(buf[at:at + size])
+        at += size
 
 
 @dataclass
 class ThickRecord(ListenerRecord):
-    """A thin listener's record plus every message received, in arrival order.
+    """A thin listener's record plus the messages of the segments not analysed yet.
 
-    ``seqs``, ``latency_ns`` and ``out_of_order`` (the thin bookkeeping) are filled from
-    the log when the listener stops, off the real-time path.
+    Messages are kept per segment of SEGMENT_FRAMES of the followed speaker's seqs (a
+    message that carries it goes to its seq's segment; one that does not, to the segment
+    being filled); a segment's bytes are dropped once it is analysed, so memory holds at
+    most a segment or two of audio whatever the run's length.
     """
 
     speaker: str = ""                       # the speaker it follows
     left_ns: int | None = None              # wall clock when it stopped listening
     messages: int = 0
-    bad_frames: int = 0                     # kept messages that did not parse (not analysed)
-    log: bytearray = field(default_factory=bytearray, repr=False)
+    bad_frames: int = 0                     # messages that did not parse (not analysed)
+    stragglers: int = 0                     # frames of an analysed segment (late: not played)
+    segments: dict[int, bytearray] = field(default_factory=dict, repr=False)
+    log: bytearray = field(default_factory=bytearray, repr=False)  # unsegmented (no followed speaker seen)
 
-    def keep(self, recv_ns: int, msg: bytes) -> None:
+    def keep(self, recv_ns: int, msg: bytes, segment: int | None = None) -> None:
         """The real-time path: two appends to one bytearray, no per-frame objects."""
-        self.log += _LOG.pack(recv_ns, len(msg))
-        self.log += msg
+        buf = self.log if segment is None else self.segments.setdefault(segment, bytearray())
+        buf += _LOG.pack(recv_ns, len(msg))
+        buf += msg
         self.messages += 1
 
     def kept(self) -> Iterator[tuple[int, bytes]]:
-        """(receive ns, message) for every message kept, in arrival order."""
-        buf, at = self.log, 0
-        while at < len(buf):
-            recv_ns, size = _LOG.unpack_from(buf, at)
-            at += _LOG.size
-            yield recv_ns, bytes(buf[at:at + size])
-            at += size
+        """(receive ns, message) of every message still kept, segment by segment."""
+        yield from _log_frames(self.log)
+        for k in sorted(self.segments):
+            yield from _log_frames(self.segments[k])
 
     def frames(self) -> Iterator[tuple[int, wire.Frame]]:
-        """(receive ns, frame) for every kept message that parses, in arrival order."""
+        """(receive ns, frame) for every kept message that parses."""
         for recv_ns, msg in self.kept():
             try:
                 yield recv_ns, wire.decode(msg)
@@ -96,71 +113,159 @@ class ThickRecord(ListenerRecord):
 
 
 _MAGIC = wire.MAGIC + bytes((wire.VERSION,))
-_SETTLE_CHUNK = 2000  # frames replayed between yields to the event loop
+KEEP_SIGNAL_FRAMES = SEGMENT_FRAMES + ECHO_LEAD_FRAMES  # test signal kept before the last asked for
+MAX_ECHO_MEMO = 256                       # echo results memoised (windows of every listener)
+
+
+class Analyst:
+    """Analyses thick listeners' closed segments as the run goes, one at a time on a thread
+    of its own (off the event loop's real-time path), and keeps only the results.
+
+    ``produced`` is the speaker's record (``Speaker.produced``: seq, capture_ns);
+    ``run_start_ns`` the run's t0."""
+
+    def __init__(self, produced, seed: int, run_start_ns: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+        self.produced, self.seed, self.run_start_ns = produced, seed, run_start_ns
+        self.cache = RunCache(seed)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="thick-analysis")
+        self.analysed = 0
+
+    async def segment(self, rec: ThickRecord, k: int, log: bytes, from_seq: int | None,
+                      final: bool, decoder: Decoder | None = None) -> tuple[ThickReport, np.ndarray | None]:
+        """Analyse segment k of ``rec`` (its messages ``log``); ``decoder``: the listener's,
+        carried from its previous segment (the audio decodes as in one analysis)."""
+        lo = max(0, (k * SEGMENT_FRAMES if from_seq is None else min(from_seq, k * SEGMENT_FRAMES))
+                 - ECHO_LEAD_FRAMES)
+        hi = (k + 1) * SEGMENT_FRAMES
+        part = ThickRecord(rec.index, rec.home_dc, edge=rec.edge, dc=rec.dc, speaker=rec.speaker,
+                           left_ns=rec.left_ns if final else None)
+        part.log = bytearray(log)
+        produced = self.produced.between(lo, hi)
+        loop = asyncio.get_running_loop()
+        out = await loop.run_in_executor(self.pool, lambda: _trimmed(_analyse(
+            part, produced, seed=self.seed, run_start_ns=self.run_start_ns, cache=self.cache,
+            from_seq=from_seq, decoder=decoder)))
+        self.analysed += 1
+        return out
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ThickListener(Listener):
-    """Same constructor, join and reconnect behaviour as ``Listener``; keeps every message.
+    """Same constructor, join and reconnect behaviour as ``Listener``; keeps the messages
+    of the segments not analysed yet.
 
-    The real-time path is kept to the minimum. Its socket is a ``leanws.LeanSocket`` (the
-    handshake and refusals are websockets': a full edge's 503 raises ``InvalidStatus`` with
-    its Retry-After). Until the join, every message goes through the thin listener's
-    ``_received`` (which times the join); from then on the socket hands each message
-    straight to the log with its receive time, without waking the listener's task, and
-    checks only the frame magic (a message that is not a space frame drops the connection,
-    as a corrupt frame does for the thin listener). When it stops, the thin bookkeeping is
-    replayed from the log.
+    The real-time path is kept to the minimum: each message is parsed for the followed
+    speaker's seq (for the thin counters and its segment) and appended to its segment's
+    log. With an ``analyst``, a segment is analysed once closed (a frame 1.4 s past its end
+    came) and its bytes dropped; the rest are analysed when the listener stops, and
+    ``report()`` merges the parts into one ``ThickReport`` of the whole listening.
     """
 
     def __init__(self, session, index: int, home_dc: str, gateways: list[str], space: str,
-                 speaker_id: str, retry, join_timeout_s: float = 5.0) -> None:
-        super().__init__(session, index, home_dc, gateways, space, speaker_id, retry, join_timeout_s)
+                 speaker_id: str, retry, join_timeout_s: float = 5.0, bins=None,
+                 analyst: Analyst | None = None) -> None:
+        super().__init__(session, index, home_dc, gateways, space, speaker_id, retry,
+                         join_timeout_s, bins)
         self.rec: ThickRecord = ThickRecord(index, home_dc, speaker=speaker_id)
-        self._sock: LeanSocket | None = None
+        self.analyst = analyst
+        self.latency = Histogram()           # receive - capture of the followed speaker, s
+        self.parts: list[tuple[int, ThickReport, np.ndarray | None]] = []  # (segment, report, heard)
+        self._next = None                    # the first segment not analysed yet
+        self._filling = 0                    # the segment being filled
+        self._jobs: set[asyncio.Task] = set()
+        self._decoder: Decoder | None = None  # carried from segment to segment
 
-    async def _open(self, url: str, timeout_s: float) -> LeanSocket:
-        # max_size as the thin listener's websockets client; a reconnect: straight to the log
-        sock = await connect(url, timeout_s, max_size=2**16,
-                             sink=self._keep if self.rec.join_s is not None else None)
-        self._sock = sock
-        return sock
-
-    def _received(self, msg: bytes, recv_ns: int, t0: float, last_seq: int) -> int:
-        if self.rec.join_s is None:
-            last_seq = super()._received(msg, recv_ns, t0, last_seq)  # raises on a corrupt frame
-            self.rec.keep(recv_ns, msg)
-            if self.rec.join_s is not None and self._sock is not None:
-                self._sock.sink = self._keep
-        elif not self._keep(msg, recv_ns):  # queued before the sink was set
-            raise wire.WireError("not a space frame")
-        return last_seq
-
-    def _keep(self, msg: bytes, recv_ns: int) -> bool:
+    def _heard(self, msg: bytes, recv_ns: int) -> bool:
         if msg[:3] != _MAGIC:
             return False
-        self.rec.keep(recv_ns, msg)
+        rec = self.rec
+        try:
+            frame = wire.decode(msg)
+        except wire.WireError:
+            rec.bad_frames += 1
+            rec.keep(recv_ns, msg, self._filling)
+            return True
+        k = None
+        for c in frame.contributors:
+            if c.speaker == self.speaker:
+                rec.rx.heard(c.seq, c.capture_ns, recv_ns, self.bins)
+                self.latency.record(max(0.0, (recv_ns - c.capture_ns) / 1e9))
+                k = c.seq // SEGMENT_FRAMES
+        if k is None:
+            rec.keep(recv_ns, msg, self._filling)
+            return True
+        if self._next is not None and k < self._next:
+            rec.stragglers += 1              # its segment is analysed: late, not played
+            rec.messages += 1
+            return True
+        if self._next is None:
+            self._next = k
+        rec.keep(recv_ns, msg, k)
+        self._filling = max(self._filling, k)
+        if (self.analyst is not None and self._next < k
+                and frame_seq(frame, self.speaker) >= (self._next + 1) * SEGMENT_FRAMES + CLOSE_AFTER_FRAMES):
+            self._close_next()
         return True
+
+    def _close_next(self) -> None:
+        k = self._next
+        log = self.rec.segments.pop(k, bytearray())
+        from_seq = (self.rec.rx.first_seq if not self.parts and not self._jobs
+                    else k * SEGMENT_FRAMES)
+        self._next = k + 1
+        job = asyncio.get_running_loop().create_task(self._analyse(k, bytes(log), from_seq, False))
+        self._jobs.add(job)
+
+    async def _analyse(self, k: int, log: bytes, from_seq: int | None, final: bool) -> None:
+        if self._decoder is None:
+            self._decoder = Decoder()
+        try:
+            self.parts.append((k, *await self.analyst.segment(self.rec, k, log, from_seq, final,
+                                                              self._decoder)))
+        finally:
+            self._jobs.discard(asyncio.current_task())
 
     async def run(self, stop) -> None:
         try:
             await super().run(stop)
         finally:
             self.rec.left_ns = time.time_ns()
-        await self._settle()
 
-    async def _settle(self) -> None:
-        """The thin bookkeeping (seqs, latency_ns, out_of_order) from the log, yielding to
-        the event loop now and then so that listeners still running keep their rate."""
+    async def finish(self, analyst: Analyst | None = None) -> ThickReport:
+        """Analyse what is left and merge every part: the whole listening's report."""
+        analyst = analyst or self.analyst
+        if self._jobs:
+            await asyncio.gather(*self._jobs, return_exceptions=True)
+        if analyst is None:
+            raise ValueError("a thick listener's report needs an Analyst")
         rec = self.rec
-        rec.seqs, rec.latency_ns, rec.out_of_order, rec.bad_frames = [], [], 0, 0
-        last_seq = -1
-        for i, (recv_ns, msg) in enumerate(rec.kept()):
-            try:
-                last_seq = Listener._received(self, msg, recv_ns, 0.0, last_seq)
-            except wire.WireError:
-                rec.bad_frames += 1
-            if i % _SETTLE_CHUNK == _SETTLE_CHUNK - 1:
-                await asyncio.sleep(0)
+        if self._next is not None:
+            self.analyst = analyst
+            first = not self.parts
+            last = max(rec.segments, default=self._next)
+            for k in range(self._next, last + 1):
+                log = rec.segments.pop(k, bytearray())
+                await self._analyse(k, bytes(log), rec.rx.first_seq if first and k == self._next
+                                    else k * SEGMENT_FRAMES, k == last)
+            self._next = last + 1
+        return merge(rec, sorted(self.parts, key=lambda p: p[0]), self.latency)
+
+
+def _trimmed(out):
+    """Hand the analysis' freed buffers back to the system (glibc keeps them otherwise, and a
+    probe's memory would show its largest analysis, not what it holds)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+    return out
+
+
+def frame_seq(frame: wire.Frame, speaker: str) -> int:
+    return next((c.seq for c in frame.contributors if c.speaker == speaker), -1)
 
 
 # --- analysis (pure: no I/O, no clock) ---------------------------------------------------
@@ -198,7 +303,13 @@ class RunCache:
             self._pcm = np.concatenate((self._pcm, reference(have_end, first_seq + count - have_end,
                                                              self.seed)))
         at = (first_seq - self._first) * FRAME_SAMPLES
-        return self._pcm[at:at + count * FRAME_SAMPLES]
+        out = self._pcm[at:at + count * FRAME_SAMPLES]
+        # keep what later segments may ask for again (they go forward): memory stays flat
+        drop = first_seq - KEEP_SIGNAL_FRAMES - self._first
+        if drop > 0:
+            out = out.copy()
+            self._pcm, self._first = self._pcm[drop * FRAME_SAMPLES:].copy(), self._first + drop
+        return out
 
     def echo(self, received: np.ndarray, ref_first: int, ref_count: int) -> EchoResult:
         """``measure_echo(received, signal(ref_first, ref_count))``, memoised."""
@@ -209,6 +320,8 @@ class RunCache:
             return hit
         self.misses += 1
         res = self._echo[key] = measure_echo(received, self.signal(ref_first, ref_count))
+        if len(self._echo) > MAX_ECHO_MEMO:
+            del self._echo[next(iter(self._echo))]  # the oldest window: later ones go forward
         return res
 
 
@@ -297,6 +410,18 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
     time 0; by default the speaker's first capture. Pass one ``RunCache`` to every
     listener's analysis of a run.
     """
+    return _analyse(record, produced, seed=seed, playout_deadline_s=playout_deadline_s,
+                    run_start_ns=run_start_ns, echo_window_s=echo_window_s,
+                    echo_resolve_db=echo_resolve_db, cache=cache)[0]
+
+
+def _analyse(record: ThickRecord, produced, *, seed: int = 0,
+             playout_deadline_s: float = PLAYOUT_DEADLINE_S, run_start_ns: int | None = None,
+             echo_window_s: float = 5.0, echo_resolve_db: float = ECHO_RESOLVE_DB,
+             cache: RunCache | None = None, from_seq: int | None = None,
+             decoder: Decoder | None = None) -> tuple[ThickReport, np.ndarray | None]:
+    """``analyse``, and the heard slots (for merging segments). ``from_seq``: judge the
+    slots from this seq on (a segment's start) rather than from the first frame heard."""
     if not playout_deadline_s > 0:
         raise ValueError(f"playout_deadline_s must be > 0, got {playout_deadline_s}")
     if cache is not None and cache.seed != seed:
@@ -321,15 +446,15 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
         payloads.append(frame.payload)
     ident = dict(index=record.index, home_dc=record.home_dc, dc=record.dc, edge=record.edge,
                  playout_deadline_s=playout_deadline_s, other_frames=other)
-    if not seqs or not len(pseqs):
-        return _unheard(ident)
+    if (not seqs and from_seq is None) or not len(pseqs):
+        return _unheard(ident), None
     seqs_a = np.asarray(seqs, dtype=np.int64)
     lat_a = (np.asarray(recv, dtype=np.int64) - np.asarray(capture, dtype=np.int64)) / 1e9
     m2e_p50, m2e_p95 = percentile(lat_a, 50), percentile(lat_a, 95)
 
     # The slots judged: first frame received .. last frame due (or got) before leaving.
     deadline_ns = int(round(playout_deadline_s * 1e9))
-    first = int(seqs_a[0])
+    first = int(seqs_a[0]) if from_seq is None else from_seq
     on_time = lat_a <= playout_deadline_s
     last = int(pseqs[-1])
     if record.left_ns is not None:
@@ -338,7 +463,7 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
                    int(seqs_a[on_time].max()) if on_time.any() else first - 1)
         last = min(last, int(pseqs[-1]))
     if last < first:
-        return _unheard(ident)
+        return _unheard(ident), None
     n = last - first + 1
 
     # First arrival of each seq wins; later duplicates are not played again.
@@ -351,7 +476,8 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
     delivered = int(heard.sum())
     late = int((~on_time[idx]).sum())
     k0 = int(np.searchsorted(pseqs, first))
-    slot0_ns = int(pcap[k0]) if k0 < len(pseqs) and pseqs[k0] == first else int(capture[0])
+    slot0_ns = (int(pcap[k0]) if k0 < len(pseqs) and pseqs[k0] == first
+                else int(capture[0]) if capture else int(pcap[min(k0, len(pcap) - 1)]))
     t0_s = round((slot0_ns - run_start_ns) / 1e9, 9)
     freeze = freezes(heard, t0_s=t0_s)
 
@@ -359,7 +485,7 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
     pcm = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
     played = idx[on_time[idx]]
     played = played[np.argsort(seqs_a[played], kind="stable")]
-    decoder, undecodable = Decoder(), 0
+    decoder, undecodable = decoder or Decoder(), 0
     for i in played:
         try:
             out = decoder.decode(payloads[i])
@@ -395,7 +521,8 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
 
     loss = 1.0 - delivered / n
     burst = emodel.burst_ratio(~heard)
-    mos = emodel.mos(1000 * min(m2e_p95, playout_deadline_s), loss, burst_ratio=burst)
+    mos = (None if m2e_p95 is None
+           else emodel.mos(1000 * min(m2e_p95, playout_deadline_s), loss, burst_ratio=burst))
     return ThickReport(
         **ident, joined=True, first_seq=first, last_seq=last, t0_s=t0_s,
         frames_expected=n, frames_delivered=delivered, frames_late=late,
@@ -403,7 +530,69 @@ def analyse(record: ThickRecord, produced: Sequence[tuple[int, int]], *, seed: i
         freeze=freeze, silence=silence, echo=echo, echo_conclusive=conclusive,
         echo_windows=tuple(w for w, _ in windows),
         mouth_to_ear_p50_s=m2e_p50, mouth_to_ear_p95_s=m2e_p95, audio_offset_ms=audio_offset,
-        loss=loss, loss_burst_ratio=burst, mos=mos, undecodable=undecodable)
+        loss=loss, loss_burst_ratio=burst, mos=mos, undecodable=undecodable), heard
+
+
+def merge(record: ThickRecord, parts: list[tuple[int, ThickReport, np.ndarray | None]],
+          latency: Histogram | None = None) -> ThickReport:
+    """One report of the whole listening from its segments' reports (in segment order).
+
+    Counts add up; freezes are found again over the joined heard slots (a gap across a
+    segment's edge is one gap); dead-air runs that touch across an edge are joined; echo
+    windows are the segments' (they sit on the same seq boundaries as in one analysis);
+    mouth-to-ear is read from the listener's own histogram of every frame; MOS from them.
+    The listener's one decoder is carried from segment to segment, so the audio decodes as
+    in one analysis of the whole record."""
+    heard_parts = [(r, h) for _, r, h in parts if r.joined and h is not None]
+    other = sum(r.other_frames for _, r, _ in parts)
+    if not heard_parts:
+        first = parts[0][1] if parts else None
+        if first is not None:
+            return replace(first, other_frames=other)
+        return _unheard(dict(index=record.index, home_dc=record.home_dc, dc=record.dc,
+                             edge=record.edge, playout_deadline_s=PLAYOUT_DEADLINE_S,
+                             other_frames=other))
+    reports = [r for r, _ in heard_parts]
+    r0 = reports[0]
+    heard = np.concatenate([h for _, h in heard_parts])
+    expected = sum(r.frames_expected for r in reports)
+    delivered = sum(r.frames_delivered for r in reports)
+    late = min(sum(r.frames_late for r in reports) + record.stragglers,
+               expected - delivered)
+    freeze = freezes(heard, t0_s=r0.t0_s)
+    sil = [r.silence for r in reports if r.silence is not None]
+    silence = None
+    if sil:
+        runs: list[Interval] = []
+        for iv in (iv for x in sil for iv in x.intervals):
+            if runs and iv.start_s <= runs[-1].end_s + FRAME_S / 2:
+                runs[-1] = Interval(runs[-1].start_s, iv.end_s - runs[-1].start_s)
+            else:
+                runs.append(iv)
+        silence = SilenceReport(tuple(runs), max([x.longest_s for x in sil]
+                                                 + [iv.duration_s for iv in runs]),
+                                sum(x.talking_s for x in sil), sum(x.dead_s for x in sil))
+    windows = tuple(w for r in reports for w in r.echo_windows)
+    echo, conclusive = _decisive([(w, 0) for w in windows], ECHO_RESOLVE_DB)
+    if latency is not None and latency.count:
+        p50, p95 = latency.quantile(0.5), latency.quantile(0.95)
+    else:
+        p50 = max((r.mouth_to_ear_p50_s for r in reports if r.mouth_to_ear_p50_s is not None), default=None)
+        p95 = max((r.mouth_to_ear_p95_s for r in reports if r.mouth_to_ear_p95_s is not None), default=None)
+    offsets = [r.audio_offset_ms for r in reports if r.audio_offset_ms is not None]
+    loss = 1.0 - delivered / expected if expected else None
+    burst = emodel.burst_ratio(~heard)
+    mos = (None if p95 is None or loss is None
+           else emodel.mos(1000 * min(p95, r0.playout_deadline_s), loss, burst_ratio=burst))
+    return replace(
+        r0, first_seq=r0.first_seq, last_seq=reports[-1].last_seq, frames_expected=expected,
+        frames_delivered=delivered, frames_late=late, frames_lost=expected - delivered - late,
+        audio_delivered=delivered / expected if expected else None, freeze=freeze,
+        silence=silence, echo=echo, echo_conclusive=conclusive, echo_windows=windows,
+        mouth_to_ear_p50_s=p50, mouth_to_ear_p95_s=p95,
+        audio_offset_ms=float(np.median(offsets)) if offsets else None, loss=loss,
+        loss_burst_ratio=burst, mos=mos, undecodable=sum(r.undecodable for r in reports),
+        other_frames=other)
 
 
 def _windows(first: int, last: int, size: int) -> list[tuple[int, int]]:

@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     cli_fault.add_fault_parser(sub, _Parser)
     cli_readiness.add_parser(sub, _Parser)
 
+    from .gameday import cli as gameday_cli
+    gameday_cli.add_parser(sub, _Parser)
+
     rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
     rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
     rp.add_argument("--out", default=None, metavar="DIR",
@@ -220,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd(args, _console(), _progress)
         if args.command == "readiness":
             return cli_readiness.cmd(args)
+        if args.command == "gameday":
+            from .gameday import cli as gameday_cli
+            return gameday_cli.cmd(args, _console())
         return cmd_probe(args)
     except ConfigError as e:
         print(f"chaos: error: {e}", file=sys.stderr)

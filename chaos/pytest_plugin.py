@@ -12,6 +12,9 @@ Thin on purpose: options, fixtures, JUnit properties and a summary; the framewor
     @given(schedule=schedules(faults=("dc_loss", "latency")))   # generated schedules
     def test_any_schedule(chaos_explore, schedule):
         chaos_explore(schedule, steady_state=[objective("join_time")])
+
+Runbooks are tests too: ``gameday_*.yaml`` files are collected and played with ``--auto``
+(the ``chaos_gameday`` fixture), in the profile of their ``target``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ PROFILES = ("resilient", "fragile")
 _RESULTS = pytest.StashKey[list]()
 _STACKS = pytest.StashKey[object]()
 _CURRENT = pytest.StashKey[object]()      # the test being run (chaos_explore is session-wide)
-_RUNS = ("chaos_run", "chaos_explore")     # fixtures that run experiments against a stack
+_RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run against a stack
 
 
 def _runs(item: pytest.Item) -> bool:
@@ -121,7 +124,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if wanted:
             raise pytest.UsageError("--target describes the stack: drop --stack-profile "
                                     "(profiles belong to the reference stack)")
-        # experiments written for the reference stack's profiles do not fit another target
+        # experiments (and runbooks) written for the reference stack's profiles do not fit
+        # another target
         keep = [i for i in items if not _runs(i) or i.get_closest_marker("chaos_profile") is None]
         dropped = [i for i in items if i not in keep]
         if dropped:
@@ -140,6 +144,27 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             return _target_of(i, config) or _profile_of(i, config)
         order = {g: min(first[id(i)] for i in uses if group(i) == g) for g in {group(i) for i in uses}}
         items.sort(key=lambda i: order.get(group(i), -1) if _runs(i) else -1)
+
+
+
+def pytest_collect_file(file_path, parent):
+    """A game-day runbook (gameday_*.yaml) is a test: played with --auto."""
+    if file_path.suffix in (".yaml", ".yml") and file_path.name.startswith("gameday_"):
+        return RunbookFile.from_parent(parent, path=file_path)
+    return None
+
+
+class RunbookFile(pytest.File):
+    def collect(self):
+        from chaos.gameday.runbook import load
+        book = load(self.path)      # a bad runbook is a collection error, with its line
+        item = pytest.Function.from_parent(self, name=self.path.stem, callobj=_play_runbook)
+        item.add_marker(pytest.mark.chaos_profile(book.target.profile))
+        yield item
+
+
+def _play_runbook(chaos_gameday, request):
+    chaos_gameday(request.node.path)
 
 
 @pytest.fixture(scope="session")
@@ -275,6 +300,41 @@ def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property
                                    f"report: {a.files['readiness.html']}"]), pytrace=False)
         return a
     return _assess
+
+
+@pytest.fixture
+def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
+    """Play a runbook with --auto: ``chaos_gameday(path, check=True) -> RunResult``; fails
+    the test unless the verdict is passed, with the reason and the report's path."""
+    from pathlib import Path
+
+    from chaos.gameday.plan import load_plan
+    from chaos.gameday.run import run
+    config = request.config
+    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+
+    def progress(t_s: float, total_s: float, msg: str) -> None:
+        _say(config, f"[{t_s:5.1f} s] {msg}")
+
+    def _play(path, check: bool = True):
+        gp = load_plan(path, space_stack)
+        if gp.book.target.runtime != space_stack.runtime:
+            pytest.skip(f"{Path(path).name} is written for the {gp.book.target.runtime} runtime")
+        _say(config, f"game day {gp.experiment.name}: {len(gp.steps)} steps against "
+                     f"{space_stack.runtime}/{space_stack.profile}")
+        result = run(gp, space_stack, reports, auto=True, progress=progress,
+                     reproduce=f"chaos gameday {path} --auto")
+        if getattr(result, "interrupted", False):
+            raise KeyboardInterrupt(f"game day {gp.experiment.name} interrupted; faults reverted")
+        j = result.journal
+        record_property("chaos.verdict", j["verdict"])
+        record_property("chaos.run_id", j["run_id"])
+        record_property("chaos.report", str(result.files.get("html", result.dir)))
+        config.stash[_RESULTS].append((request.node.nodeid, j, result.files))
+        if check and j["verdict"] != "passed":
+            pytest.fail("\n".join(result.notes()), pytrace=False)
+        return result
+    return _play
 
 
 @pytest.fixture

@@ -84,6 +84,7 @@ def chart(journal: dict, sli: str, s: dict) -> str:
     parts += _line(_points(s.get("t_s"), s.get("value")), X, Y, OVERALL, 2.2, "overall-line")
     parts += _breaches(journal, sli, X, TOP, ph)
     parts += _halt(journal, X, TOP, ph)
+    parts += _people(journal, X, TOP, ph, end)
     if s.get("threshold") is not None:
         limit = fmt.value(sli, str(s.get("unit") or ""), s["threshold"])
         legend.append((f"threshold {s.get('op', '')} {limit}", THRESHOLD, "6 4"))
@@ -195,6 +196,36 @@ def _halt(journal: dict, X, top: float, ph: float) -> list[str]:
              + tag("text", f"halted {fmt.t(h['at_s'])}", x=x - 4, y=top + ph - 6, text_anchor="end",
                    class_="halt-label"))
     return [tag("g", class_="halt", inner=marks)]
+
+
+PEOPLE = {"note": "#1565c0", "prompt": "#ad1457", "answer": "#ad1457", "pause": "#616161",
+          "resume": "#616161", "abort": "#000000"}
+
+
+def _people(journal: dict, X, top: float, ph: float, end: float) -> list[str]:
+    """A game day's human side on the same time axis: pauses shaded grey, and a marker for
+    every note, prompt, answer, pause, resume and abort (its words in the tooltip)."""
+    out = []
+    for p in (journal.get("gameday") or {}).get("pauses") or []:
+        if p.get("at_s") is None:
+            continue
+        a = min(float(p["at_s"]), end)
+        b = end if p.get("ended_s") is None else min(float(p["ended_s"]), end)
+        out.append(tag("rect", class_="pause-window", x=X(a), y=top, width=max(X(b) - X(a), 1.0),
+                       height=ph, fill="#9e9e9e", fill_opacity=0.25,
+                       inner=tag("title", f"paused by {p.get('by', '?')}: {fmt.t(a)} to {fmt.t(b)}")))
+    for e in journal.get("events") or []:
+        kind = e.get("kind")
+        if kind not in PEOPLE or e.get("t_s") is None:
+            continue
+        x, colour, y = X(min(float(e["t_s"]), end)), PEOPLE[kind], top + ph
+        who = f"{e['who']}: " if e.get("who") else ""
+        marks = (tag("line", x1=x, y1=y - 16, x2=x, y2=y, stroke=colour, stroke_width=1.5)
+                 + tag("path", d=f"M{x - 4:.1f},{y:.1f} L{x + 4:.1f},{y:.1f} L{x:.1f},{y - 8:.1f} Z",
+                       fill=colour)
+                 + tag("title", f"{fmt.t(e['t_s'])} {kind}: {who}{e.get('message', '')}"))
+        out.append(tag("g", class_="person-event", data_kind=kind, inner=marks))
+    return out
 
 
 def _legend(items: list[tuple[str, str, str]], x: float, y: float) -> list[str]:

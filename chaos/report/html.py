@@ -59,6 +59,7 @@ def page(journal: dict) -> str:
     parts.append(_faults(journal))
     parts.append(_breaking_point(journal))
     parts.append(_halt(journal))
+    parts.append(_gameday(journal))
     parts.append(_events(journal))
     if exp.get("reproduce"):
         parts.append(f"<h2>Reproduce</h2><pre><code>{escape(str(exp['reproduce']))}</code></pre>")
@@ -186,6 +187,31 @@ def _events(journal: dict) -> str:
                     f"<td>{escape(str(e.get('kind', '')))}</td>"
                     f"<td>{escape(str(e.get('message', '')))}{more}</td></tr>")
     return _table("Timeline", ("t", "event", "what happened"), rows, "events", "no events recorded")
+
+
+def _gameday(journal: dict) -> str:
+    """A game day's people: who was asked what, who answered what and when, the notes."""
+    gd = journal.get("gameday")
+    if not isinstance(gd, dict):
+        return ""
+    rows = [("runbook", gd.get("runbook")), ("mode", "--auto" if gd.get("auto") else "board"),
+            ("at the keyboard", gd.get("operator")),
+            ("roles", "; ".join(f"{k}: {v}" for k, v in (gd.get("roles") or {}).items()))]
+    if gd.get("skipped"):
+        rows.append(("skipped steps", ", ".join(map(str, gd["skipped"]))))
+    out = ["<h2>Game day</h2>", _pairs("gameday", [(k, v) for k, v in rows if v not in (None, "")])]
+    prompts = [f"<tr><td>{escape(str(p.get('step')))}</td><td>{escape(str(p.get('role') or ''))}</td>"
+               f"<td>{escape(str(p.get('question')))}</td><td class=\"num\">{escape(fmt.t(p.get('asked_s')))}</td>"
+               f"<td>{escape(str(p.get('who') or ''))}</td><td>{escape(str(p.get('choice') or p.get('outcome')))}</td>"
+               f"<td class=\"num\">{escape(fmt.dur(p['waited_s']) if p.get('waited_s') is not None else '')}</td></tr>"
+               for p in gd.get("prompts") or []]
+    out.append(_table("Prompts and answers", ("step", "role", "question", "asked", "answered by",
+                                               "answer", "after"), prompts, "prompts", "no prompt"))
+    steps = [f"<tr><td>{escape(str(s.get('index')))}</td><td>{escape(str(s.get('id')))}</td>"
+             f"<td>{escape(str(s.get('summary')))}</td><td>{escape(str(s.get('status')))}</td></tr>"
+             for s in gd.get("steps") or []]
+    out.append(_table("Runbook steps", ("#", "id", "step", "status"), steps, "steps", "no step"))
+    return "".join(out)
 
 
 def _pairs(cls: str, rows) -> str:

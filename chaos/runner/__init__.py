@@ -151,10 +151,10 @@ async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method:
 
 
 def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
-            scale=None) -> RunResult:
+            scale=None, amend=None) -> RunResult:
     """Judge the run and write its journal, then the report. Judging or rendering may fail
     (a bug, a value nobody foresaw): the failure goes into the journal, which is written
-    whatever happens."""
+    whatever happens. ``amend(doc)`` (a game day's) adds to the journal before it is written."""
     tl = method.tl
     topo = state.topology
     end_s = max([span[1] for span in tl.phases.values()] + [0.0])
@@ -195,6 +195,12 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
     errors = [x for x in (tl.error, judge_error and f"judging: {judge_error}") if x]
     if errors:
         doc["error"] = "; ".join(errors)
+    if amend is not None:
+        try:
+            amend(doc)
+        except Exception as e:  # noqa: BLE001 - the run's own record stands without it
+            why = f"game day record: {type(e).__name__}: {e}"
+            doc["error"] = "; ".join(x for x in (doc.get("error"), why) if x)
     files = {"journal.json": jr.write(doc, out)}
     try:
         from ..report import render

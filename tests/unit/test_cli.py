@@ -68,3 +68,36 @@ def test_missing_tools_are_named_with_the_fix(monkeypatch, capsys):
 def test_bad_probe_values_are_rejected_before_anything_runs(argv, expect, capsys):
     assert main(argv) == 2
     assert expect in capsys.readouterr().err
+
+
+GAMEDAY = """\
+title: drill
+steps:
+  - id: slow
+    fault: latency
+    link: listener.edge-b
+    params: {latency_ms: 50}
+    duration_s: 5
+"""
+
+
+def test_gameday_dry_run_plans_and_a_bad_runbook_exits_2_with_its_line(tmp_path, capsys):
+    rb = tmp_path / "drill.yaml"
+    rb.write_text(GAMEDAY)
+    assert main(["gameday", str(rb), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "latency: toxic on listener.edge-b" in out and "nothing was injected" in out
+    rb.write_text(GAMEDAY.replace("listener.edge-b", "listener.edge-q"))
+    assert main(["gameday", str(rb), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "drill.yaml, line 5, column 11" in err and "no link of the stack matches" in err
+    assert main(["gameday", str(rb), "--dry-run", "--from", "9"]) == 2
+
+
+def test_gameday_without_a_terminal_or_a_stack_says_what_to_do(tmp_path, capsys):
+    rb = tmp_path / "drill.yaml"
+    rb.write_text(GAMEDAY)
+    assert main(["gameday", str(rb)]) == 2          # pytest's stdin is no terminal
+    assert "--auto" in capsys.readouterr().err
+    assert main(["gameday", str(rb), "--auto"]) == 1
+    assert "chaos stack up" in capsys.readouterr().err

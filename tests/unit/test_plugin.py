@@ -102,3 +102,28 @@ def test_a_bad_scale_out_is_a_usage_error_before_any_stack(pytester, args, says)
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     assert result.ret == 4
     result.stderr.fnmatch_lines([says])
+
+
+RUNBOOK = """\
+title: drill
+target: {runtime: local, profile: fragile}
+steps:
+  - note: hello
+"""
+
+
+def test_gameday_runbooks_are_collected_as_tests_in_their_target_profile(pytester):
+    pytester.makepyfile(test_exp=EXPERIMENTS)
+    pytester.makefile(".yaml", gameday_drill=RUNBOOK, other=RUNBOOK)   # only gameday_*.yaml
+    result = pytester.runpytest("--collect-only", "-q", "--stack-profile", "fragile",
+                                "-p", "no:cacheprovider")
+    ids = _ids(result)
+    assert ids[0] == "test_plain" and sorted(ids[1:]) == ["gameday_drill", "test_canary"]
+    result.stdout.fnmatch_lines(["*2 deselected*"])
+
+
+def test_a_runbook_with_an_error_is_a_collection_error_with_its_line(pytester):
+    pytester.makefile(".yaml", gameday_bad=RUNBOOK.replace("note: hello", "nope: hello"))
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*gameday_bad.yaml, line 4, column 5*a step is one of fault*"])

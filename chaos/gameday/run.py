@@ -1,0 +1,117 @@
+"""Run a game plan against the stack and write the same journal and report as experiments.
+
+    result = run(gp, state, "reports", auto=True)             # headless
+    result = run(gp, state, "reports", board=show)            # show(player, core_thread)
+
+Everything was checked when the plan was built; here the stack must be the runbook's
+target and healthy, and the report directory writable, before anything is injected. A
+watchdog covers the run (a crash or SIGKILL of this process still reverts every fault).
+Headless, the player runs in this thread and Ctrl-C aborts (faults reverted, verdict
+``aborted``). With a board, the player and its probe run in a thread of their own, so that
+drawing the board never delays the listeners' clocks; the board is called in this thread
+and returns once the run has been judged. Closing the board early aborts the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ProbeError, StackError
+from ..faults.engine import Engine
+from ..model import finite
+from ..runner import RunResult, _executors, _finish, _retry
+from ..runner import journal as jr
+from ..targets.state import StackState
+from .plan import GamePlan
+from .player import Player
+
+STOP_SLACK_S = 60.0
+
+
+def check_target(gp: GamePlan, state: StackState) -> None:
+    tg = gp.book.target
+    if (state.runtime, state.profile) != (tg.runtime, tg.profile):
+        raise StackError(f"the runbook {gp.source} targets the {tg.runtime} runtime with the "
+                         f"{tg.profile} profile, and the stack up is {state.runtime}/{state.profile}: "
+                         f"run `chaos stack down` then `chaos stack up --runtime {tg.runtime} "
+                         f"--profile {tg.profile}`, or change the runbook's target")
+
+
+def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *, auto: bool = False,
+        progress=None, board: Callable[[Player, threading.Thread], None] | None = None,
+        who: str | None = None, reproduce: str = "") -> RunResult:
+    from .. import stack
+    from ..faults.watchdog import guard
+    check_target(gp, state)
+    stack.require_healthy(state)
+    exp = gp.experiment
+    retry = _retry(exp, state)
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = jr.new_run_id(exp, started)
+    out = jr.prepare_dir(reports_dir, run_id)
+    engine = Engine(_executors(state), state.stack_id)
+    player = Player(gp, engine, auto=auto, progress=progress, who=who, live_view=board is not None)
+    box: dict = {}
+    t_start = time.monotonic()
+
+    def play() -> None:
+        result = None
+        try:
+            result = asyncio.run(_probe(gp, state, retry, player))
+        except ProbeError as e:
+            player.tl.error = str(e)
+            player.tl.abort = f"the probe could not run: {e}"
+        except KeyboardInterrupt:
+            player.tl.interrupted = True
+            player.tl.abort = player.tl.abort or "interrupted (Ctrl-C)"
+        except BaseException as e:  # noqa: BLE001 - judged inconclusive, the journal says why
+            player.tl.error = f"{type(e).__name__}: {e}"
+            player.tl.abort = player.tl.abort or f"the game day failed: {player.tl.error}"
+        rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, player, result,
+                     reproduce, amend=lambda doc: _amend(doc, player))
+        box["result"] = rr
+        player.finish(rr.journal["verdict"], rr.journal["reason"])
+
+    with guard(state) if gp.faults else contextlib.nullcontext():
+        if board is None:
+            play()
+        else:
+            # the listeners' and storms' worker processes are spawned while the board owns
+            # the terminal; multiprocessing's resource tracker must start first, from the
+            # real stderr (the board's stand-in has no file descriptor)
+            from multiprocessing import resource_tracker
+            resource_tracker.ensure_running()
+            core = threading.Thread(target=play, name="chaos-gameday", daemon=True)
+            core.start()
+            try:
+                board(player, core)
+            finally:
+                if core.is_alive() and not player.finished:
+                    player.command("abort", reason="the board was closed", who=player.who)
+                core.join()
+    rr = box["result"]
+    rr.interrupted = player.tl.interrupted     # type: ignore[attr-defined]
+    return rr
+
+
+async def _probe(gp: GamePlan, state: StackState, retry, player: Player):
+    from ..probes.session import run_probe
+    a = gp.experiment.audience
+    return await run_probe(state.topology, listeners=a.listeners,
+                           seconds=gp.bound_s + gp.book.max_pause_s + STOP_SLACK_S,
+                           join_timeout_s=a.join_timeout_s, retry=retry,
+                           thick_per_dc=a.thick_per_dc, seed=0,
+                           space=f"gd-{gp.experiment.name[:40]}-{time.time_ns() % 10**6}",
+                           during=player)
+
+
+def _amend(doc: dict, player: Player) -> None:
+    doc["verdict"], doc["reason"] = player.verdict(doc["verdict"], doc["reason"])
+    doc["experiment"]["kind"] = "gameday"
+    doc["gameday"] = finite(player.record())

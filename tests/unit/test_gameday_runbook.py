@@ -1,0 +1,142 @@
+"""Runbook files: validated with line numbers, turned into the framework's declarations,
+planned against the target before anything runs."""
+
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from chaos.errors import ConfigError
+from chaos.experiment import Experiment
+from chaos.gameday import yamlpos
+from chaos.gameday.plan import build, load_plan, topology_for
+from chaos.gameday.runbook import RunbookError, loads
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+GOOD = dedent("""\
+    title: drill
+    roles: {commander: alice}
+    steps:
+      - id: slow
+        fault: latency
+        link: edge-*.origin-a
+        params: {latency_ms: 200}
+      - prompt: mute it?
+        role: commander
+        choices: [mute, keep]
+        default: keep
+        timeout_s: 10
+        then: {mute: revert slow}
+      - wait: 2
+      - revert: all
+    """)
+
+
+def refused(text: str, **kw) -> RunbookError:
+    tree = None
+    with pytest.raises(RunbookError) as e:
+        book = loads(text, "rb.yaml")
+        tree = yamlpos.parse(text, "rb.yaml")
+        build(book, topology_for(book), "rb.yaml", tree, **kw)
+    return e.value
+
+
+def test_a_good_runbook_becomes_an_experiment_with_planned_faults():
+    book = loads(GOOD, "rb.yaml")
+    gp = build(book, topology_for(book), "rb.yaml", yamlpos.parse(GOOD, "rb.yaml"))
+    assert isinstance(gp.experiment, Experiment)
+    (step, actions), = gp.faults
+    assert step.spec.name == "latency" and step.spec.params == {"latency_ms": 200}
+    assert {a.target for a in actions} == {"edge-a.origin-a", "edge-b.origin-a", "edge-c.origin-a"}
+    assert [p.kind for p in gp.steps] == ["fault", "prompt", "wait", "revert"]
+    assert gp.steps[0].id == "slow" and gp.steps[2].id == "3-wait"
+    assert "latency" in gp.describe() and "edge-b.origin-a" in gp.describe()
+
+
+def test_a_yaml_error_names_its_line_and_column():
+    e = refused("title: x\nsteps: [\n  - note: a\nb: 1\n")
+    assert e.line in (3, 4), str(e)
+    assert "not valid YAML" in str(e) and "line" in str(e)
+
+
+def test_an_unknown_fault_is_refused_at_its_line_with_the_accepted_names():
+    e = refused(GOOD.replace("fault: latency", "fault: latncy"))
+    assert e.line == 5
+    assert "did you mean latency" in str(e) and "rb.yaml, line 5" in str(e)
+
+
+def test_a_dc_the_target_lacks_is_refused_at_its_line():
+    text = GOOD.replace("link: edge-*.origin-a", "dc: dc-z")
+    e = refused(text)
+    assert e.line == 6 and "dc-z" in str(e), str(e)
+    assert "target: local runtime, resilient profile" in str(e)
+
+
+def test_a_service_the_target_lacks_is_refused():
+    text = dedent("""\
+        title: x
+        steps:
+          - fault: packet_drop
+            service: edge-q
+            params: {share: 0.1}
+            duration_s: 3
+        """)
+    e = refused(text)
+    assert e.line == 4 and "edge-q" in str(e) and "services are" in str(e), str(e)
+
+
+def test_a_prompt_without_a_timeout_is_refused_with_what_to_write():
+    e = refused(GOOD.replace("    timeout_s: 10\n", ""))
+    assert e.line == 8
+    assert "timeout_s: 60" in str(e)
+
+
+def test_bad_parameters_unknown_fields_and_unknown_steps_each_say_what_to_write():
+    e = refused(GOOD.replace("{latency_ms: 200}", "{latency_ms: -5}"))
+    assert e.line == 7 and "out of range" in str(e)
+    e = refused(GOOD.replace("default: keep", "defualt: keep"))
+    assert "did you mean `default`" in str(e)
+    e = refused(GOOD + "  - restart: origin-a\n")
+    assert "a step is one of fault, load, wait" in str(e) and e.line == 16
+    e = refused(GOOD.replace("then: {mute: revert slow}", "then: {mute: revert fast}"))
+    assert "fast" in str(e) and e.line == 13, str(e)
+    e = refused(GOOD.replace("revert: all", "revert: nothing"))
+    assert e.line == 15 and "write `all` or one of: slow" in str(e)
+
+
+def test_a_wait_or_check_on_an_sli_known_only_after_the_run_is_refused():
+    e = refused(GOOD.replace("- wait: 2", "- wait: {until: [echo], timeout_s: 5}"))
+    assert "echo is measured after the run" in str(e)
+    e = refused(GOOD.replace("- wait: 2", "- wait: {until: [join_time]}"))
+    assert "needs a timeout" in str(e)
+
+
+def test_role_must_be_declared_and_default_must_be_a_choice():
+    e = refused(GOOD.replace("role: commander", "role: cook"))
+    assert "cook" in str(e) and e.line == 9
+    e = refused(GOOD.replace("default: keep", "default: maybe"))
+    assert "maybe" in str(e) and "not one of the choices" in str(e)
+
+
+def test_from_and_only_select_steps_and_refuse_orphan_reverts():
+    book = loads(GOOD, "rb.yaml")
+    topo = topology_for(book)
+    gp = build(book, topo, from_step="2")
+    assert [p.id for p in gp.steps] == ["2-prompt", "3-wait", "4-revert"]
+    assert gp.skipped == ("slow",)
+    with pytest.raises(ConfigError, match="no such step"):
+        build(book, topo, from_step="nope")
+    gp = build(book, topo, only=["slow", "4"])
+    assert [p.id for p in gp.steps] == ["slow", "4-revert"]
+    text = GOOD.replace("revert: all", "revert: slow")
+    book = loads(text, "rb.yaml")
+    with pytest.raises(RunbookError, match="skips"):
+        build(book, topology_for(book), "rb.yaml", yamlpos.parse(text, "rb.yaml"), only=["4"])
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("gameday_*.yaml")), ids=lambda p: p.stem)
+def test_the_shipped_runbooks_plan_against_their_target(path):
+    gp = load_plan(path)
+    assert gp.faults, "every shipped runbook breaks something"
+    assert gp.bound_s < 120

@@ -116,19 +116,26 @@ class Objective:
         """Judge the samples in [start_s, end_s): each sliding window, or the phase as a whole.
 
         With ``saturation`` (the seconds in which the measuring side lagged past what this
-        SLI tolerates), the samples of those seconds are set aside: the rest is judged, a
-        breach there still fails, but what would have passed is ``inconclusive`` (the probe,
-        not the stack, was the limit in part of it), and nothing left is ``inconclusive``."""
+        SLI tolerates): a probe that lags can only make the stack look worse (frames read
+        late, joins timed long, gaps heard wider), never better. So what holds with every
+        sample holds (the lag is said in the note); otherwise the samples of those seconds
+        are set aside and the rest judged: a breach there still fails, but what would have
+        passed is ``inconclusive`` (the probe, not the stack, may have been the limit), and
+        nothing left is ``inconclusive``."""
         where = f"{phase} [{start_s:g} s, {end_s:g} s)"
         blind = saturation.blind(self.sli, start_s, end_s) if saturation is not None else None
-        if blind:
-            kept = series.without(blind)
-            blind = len(kept) < len(series)      # some of its samples were set aside
-            series = kept
-        r = self._evaluate(series, start_s, end_s, phase, note, where)
-        if not blind or r.verdict is Verdict.FAILED:
-            return r
+        if not blind:
+            return self._evaluate(series, start_s, end_s, phase, note, where)
+        kept = series.without(blind)
+        if len(kept) == len(series):             # nothing of this SLI fell in those seconds
+            return self._evaluate(series, start_s, end_s, phase, note, where)
         why = saturation.describe(self.sli, start_s, end_s)
+        whole = self._evaluate(series, start_s, end_s, phase, note, where)
+        if whole.verdict is Verdict.PASSED:      # it held even as measured by a lagging probe
+            return replace(whole, note="; ".join(x for x in (whole.note, f"it held although {why}") if x))
+        r = self._evaluate(kept, start_s, end_s, phase, note, where)
+        if r.verdict is Verdict.FAILED:
+            return r
         return replace(r, verdict=Verdict.INCONCLUSIVE, note=f"{why}; {r.note}" if r.note else why)
 
     def _evaluate(self, series: Series, start_s: float, end_s: float, phase: str, note: str,

@@ -84,26 +84,11 @@ def ensure_image(progress: Progress = quiet, force: bool = False) -> str:
 
 
 def _build(client, root: Path, buildargs: dict[str, str], progress: Progress) -> None:
-    import docker
     t0 = time.monotonic()
-    lines: list[str] = []
-    try:
-        # the build context is fixtures/icecast/ itself (a few small files); the build
-        # needs the network only for apt, from the base image's own sources
-        for chunk in client.api.build(path=str(root), dockerfile="docker/Dockerfile", tag=IMAGE,
-                                      buildargs=buildargs, rm=True, forcerm=True, pull=False,
-                                      decode=True, timeout=BUILD_TIMEOUT_S):
-            if "error" in chunk:
-                raise StackError(f"building {IMAGE} failed: {chunk['error'].strip()}\n"
-                                 f"last build output:\n{images._tail(''.join(lines), 20)}")
-            text = chunk.get("stream", "")
-            if text:
-                lines.append(text)
-                if text.startswith("Step "):
-                    progress(text.strip()[:120])
-    except docker.errors.APIError as e:
-        raise StackError(f"building {IMAGE} failed: {e}\nlast build output:\n"
-                         f"{images._tail(''.join(lines), 20)}") from e
+    # the build context is fixtures/icecast/ itself (a few small files); the build needs the
+    # network only for apt, from the base image's own sources
+    images.docker_build(client, IMAGE, root, "docker/Dockerfile", buildargs, progress,
+                        timeout_s=BUILD_TIMEOUT_S)
     progress(f"built {IMAGE} in {time.monotonic() - t0:.0f} s")
 
 

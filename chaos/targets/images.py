@@ -593,7 +593,6 @@ def ensure_images(progress: Progress = quiet, force: bool = False) -> str:
 
 def _build(client, args: dict[str, str], progress: Progress) -> str:
     """Build IMAGE; return the input hash it is labelled with (that of the snapshot built)."""
-    import docker
     t0 = time.monotonic()
     fixtures = fixtures_dir()
     with tempfile.TemporaryDirectory(prefix="chaos-image-",
@@ -605,32 +604,39 @@ def _build(client, args: dict[str, str], progress: Progress) -> str:
         digest = input_hash(context_files(ctx), args["_base_id"], args["_tox_id"])
         buildargs = {k: v for k, v in args.items() if not k.startswith("_")}
         buildargs["INPUT_HASH"] = digest
-        lines: list[str] = []
-        try:
-            stream = client.api.build(
-                path=str(ctx), dockerfile=DOCKERFILE, tag=IMAGE, buildargs=buildargs,
-                rm=True, forcerm=True, pull=False, decode=True, timeout=BUILD_TIMEOUT_S,
-                # the offline base has every package: the build needs no network at all
-                network_mode="none" if args["_offline"] else None)
-            for chunk in stream:
-                if "error" in chunk:
-                    raise StackError(
-                        f"building {IMAGE} failed: {chunk['error'].strip()}\nlast build "
-                        f"output:\n{_tail(''.join(lines), 20)}")
-                text = chunk.get("stream", "")
-                if text:
-                    lines.append(text)
-                    if text.startswith("Step "):
-                        progress(text.strip()[:120])
-        except docker.errors.APIError as e:
-            raise StackError(f"building {IMAGE} failed: {e}\nlast build output:\n"
-                             f"{_tail(''.join(lines), 20)}") from e
-        except Exception as e:
-            if isinstance(e, StackError):
-                raise
-            raise StackError(f"building {IMAGE} failed: {type(e).__name__}: {e}") from e
+        # the offline base has every package: the build needs no network at all
+        docker_build(client, IMAGE, ctx, DOCKERFILE, buildargs, progress,
+                     network_mode="none" if args["_offline"] else None)
     progress(f"built {IMAGE} in {time.monotonic() - t0:.0f} s")
     return digest
+
+
+def docker_build(client, image: str, context: Path, dockerfile: str, buildargs: dict[str, str],
+                 progress: Progress = quiet, timeout_s: int = BUILD_TIMEOUT_S, **kw) -> None:
+    """``docker build`` through the SDK, its steps as progress; a failure is a StackError
+    with the build's last lines."""
+    import docker
+    lines: list[str] = []
+    try:
+        stream = client.api.build(path=str(context), dockerfile=dockerfile, tag=image,
+                                  buildargs=buildargs, rm=True, forcerm=True, pull=False,
+                                  decode=True, timeout=timeout_s, **kw)
+        for chunk in stream:
+            if "error" in chunk:
+                raise StackError(f"building {image} failed: {chunk['error'].strip()}\nlast build "
+                                 f"output:\n{_tail(''.join(lines), 20)}")
+            text = chunk.get("stream", "")
+            if text:
+                lines.append(text)
+                if text.startswith("Step "):
+                    progress(text.strip()[:120])
+    except docker.errors.APIError as e:
+        raise StackError(f"building {image} failed: {e}\nlast build output:\n"
+                         f"{_tail(''.join(lines), 20)}") from e
+    except StackError:
+        raise
+    except Exception as e:
+        raise StackError(f"building {image} failed: {type(e).__name__}: {e}") from e
 
 
 def _remove_if_dangling(client, image_id: str) -> None:

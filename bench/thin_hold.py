@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 
 from chaos.load import ArrivalSchedule, StormOptions, run_storm
+from chaos.adapters.space import reference
 from chaos.adapters.space.joinapi import Refused, create_space
 from chaos.targets.state import StackState
 
@@ -196,7 +197,7 @@ async def main() -> int:
                 break
             await asyncio.sleep(5.0)  # the edges drop the last sockets, TIME_WAITs settle
     finally:
-        set_capacity(topo, topo.settings.edge_capacity)
+        set_capacity(topo, reference.topology(topo).settings.edge_capacity)   # the profile's own
     held = [r["peak_held"] for r in rows if r["ok"]]
     print(json.dumps({"held_at_once": max(held, default=0),
                       "first_failed_target": next((r["target"] for r in rows if not r["ok"]), None),

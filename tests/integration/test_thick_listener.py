@@ -66,7 +66,7 @@ thin_bins: dict = {}   # home DC -> the thin listeners' per-second bins of the l
 
 async def listen(topo, seconds: float = SECONDS):
     """A speaker in dc-a; PER_DC thin and PER_DC thick listeners in every DC, for ``seconds``."""
-    retry = topo.settings.retry
+    retry = topo.client_retry
     stop, stop_listeners = asyncio.Event(), asyncio.Event()
     run_start_ns = time.time_ns()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from ..faults.engine import Engine
 from ..model import Verdict
 from ..runner.method import FaultRun, Method
-from ..runner.observe import SETTLE_S, live_series
+from ..runner.observe import live_series, live_window_end
 from ..slo import DEFAULTS, Objective
 from .plan import GamePlan, PlannedStep
 
@@ -521,10 +521,14 @@ class Player(Method):
 
     # -- SLIs now -------------------------------------------------------------------------
     def _judge_now(self, objectives: list[Objective], over_s: float, dc: str | None):
-        end = self.now() - SETTLE_S
+        t = self.now()
         series = live_series(self.live, dc)
-        return [replace(o, window_s=None).evaluate(series[o.sli], max(0.0, end - over_s), end,
-                                                   phase="now") for o in objectives]
+        out = []
+        for o in objectives:
+            end = live_window_end(self.live, o.sli, t)
+            out.append(replace(o, window_s=None).evaluate(series[o.sli], max(0.0, end - over_s),
+                                                          end, phase="now"))
+        return out
 
     def _objective(self, sli: str) -> Objective:
         for group in (self.exp.steady_state, self.exp.during):
@@ -537,9 +541,10 @@ class Player(Method):
         out = []
         for scope in ("all", *self.live.topo.dcs):
             series = live_series(self.live, None if scope == "all" else scope)
-            end = self.now() - SETTLE_S
+            t = self.now()
             for sli in ("join_time", "audio_delivered", "mouth_to_ear"):
                 o = self._objective(sli)
+                end = live_window_end(self.live, sli, t)
                 r = replace(o, window_s=None).evaluate(series[sli], max(0.0, end - SLI_WINDOW_S),
                                                        end, phase="now")
                 trend = self._trend.setdefault((sli, scope), deque(maxlen=TREND_POINTS))

@@ -22,7 +22,7 @@ from ..model import Verdict
 from ..probes.joinprobe import run_join_probes
 from ..probes.session import LiveRun
 from ..slo import LIVE_SLIS, Objective
-from .observe import SETTLE_S, live_series, now_s
+from .observe import SETTLE_S, live_series, live_window_end, now_s
 
 HALT_EVERY_S = 0.5
 HALT_WINDOW_S = 3.0       # a halt objective with no window is judged over the last 3 s
@@ -275,14 +275,14 @@ class Method:
         onset = min((f.started_s for f in self.tl.faults if f.started_s is not None), default=None)
         for o in self.exp.halts:
             w = o.window_s or HALT_WINDOW_S
-            end = t - SETTLE_S
+            end = live_window_end(self.live, o.sli, t)
             if o.sli == "join_time":   # a join stamped at its request is known slow only once
                 end -= min(o.threshold, self.exp.audience.join_timeout_s)   # it has been
             r = Objective(o.sli, o.stat, o.op, o.threshold, None).evaluate(
                 by_sli[o.sli], max(0.0, end - w), end, phase="halt")
             if r.verdict is Verdict.FAILED:
                 msg = (f"halted: {o.sli} {o.stat} {_fmt(r.value)} broke the limit {o.describe()} "
-                       f"over the last {w:g} s at t={t:.1f} s")
+                       f"over the {w:g} s up to t={end:.1f} s (checked at t={t:.1f} s)")
                 return {"sli": o.sli, "objective": o.describe(), "value": r.value, "at_s": round(t, 3),
                         "onset_s": None if onset is None else round(onset, 3),
                         "detected_after_s": None if onset is None else round(t - onset, 3),

@@ -41,6 +41,23 @@ def live_join_time(records, t0_ns: int, at_s: float) -> Series:
     return Series.of("join_time", samples)
 
 
+def live_horizon(live: LiveRun) -> float:
+    """The live frame SLIs are final up to this second: their playout deadline has passed
+    and every listener process has sent them (processes send once a second, so the horizon
+    trails the clock by one to three seconds, more on a busy machine)."""
+    upto = min(now_s(live.t0_ns) - PLAYOUT_DEADLINE_S - SETTLE_S,
+               getattr(live.thin, "closed_s", float("inf")))
+    return float(max(0, math.floor(upto)))
+
+
+def live_window_end(live: LiveRun, sli: str, at_s: float) -> float:
+    """Where a live window of ``sli`` that looks back from ``at_s`` must end: the frame SLIs
+    at the horizon (a window ending at the clock would hold seconds not yet sent, and read
+    as nothing measured), join_time once its joins are settled."""
+    end = at_s - SETTLE_S
+    return end if sli == "join_time" else min(end, live_horizon(live))
+
+
 def live_series(live: LiveRun, dc: str | None = None, since_s: float = 0.0) -> dict[str, Series]:
     """The live SLIs (join_time, audio_delivered, mouth_to_ear) as they stand now, from
     every listener's per-second bins (the seconds whose playout deadline has passed) and
@@ -50,7 +67,7 @@ def live_series(live: LiveRun, dc: str | None = None, since_s: float = 0.0) -> d
     records = live.records()
     if dc is not None:
         records = [r for r in records if r.home_dc == dc]
-    upto = min(at - PLAYOUT_DEADLINE_S - SETTLE_S, getattr(live.thin, "closed_s", float("inf")))
+    upto = live_horizon(live)
     groups = live.bins(dc) if hasattr(live, "bins") else []
     return {
         "join_time": live_join_time(records, live.t0_ns, at),

@@ -178,6 +178,20 @@ class Event(Part):
     message: OptStr = None
     fault: OptStr = None                  # inject, revert: which fault
     took_s: OptNum = None                 # inject, revert: how long it took
+    # a game day's: its step, who did it and when (wall clock), prompts and answers
+    step: Union[str, OptInt] = None
+    step_kind: OptStr = None
+    who: OptStr = None
+    at: OptStr = None
+    reason: OptStr = None
+    role: OptStr = None
+    choices: Union[list[str], None] = None
+    choice: OptStr = None
+    timeout_s: OptNum = None
+    waited_s: OptNum = None
+    on_timeout: OptStr = None
+    paused_s: OptNum = None
+    verdict: OptStr = None
 
 
 class Halt(Part):
@@ -295,6 +309,79 @@ class ProbeHealth(Part):
     error: OptStr = None
 
 
+class GamedayStep(Part):
+    index: OptInt = None
+    id: OptStr = None
+    kind: OptStr = None
+    summary: OptStr = None
+    status: OptStr = None
+
+
+class Prompt(Part):
+    step: OptStr = None
+    question: OptStr = None
+    role: OptStr = None
+    asked_s: OptNum = None
+    choices: Union[list[str], None] = None
+    outcome: OptStr = None
+    choice: OptStr = None
+    who: OptStr = None
+    answered_s: OptNum = None
+    waited_s: OptNum = None
+    at: OptStr = None
+
+
+class Note(Part):
+    t_s: OptNum = None
+    who: OptStr = None
+    text: OptStr = None
+    at: OptStr = None
+
+
+class Check(Part):
+    step: OptStr = None
+    t_s: OptNum = None
+    over_s: OptNum = None
+    dc: OptStr = None
+    required: OptBool = None
+    results: Union[list[Slo], None] = None
+    verdict: OptStr = None
+
+
+class Pause(Part):
+    at_s: OptNum = None
+    by: OptStr = None
+    ended_s: OptNum = None
+    resumed_by: OptStr = None
+
+
+class Stop(Part):
+    """Who or which step stopped a game day early, and why."""
+    who: OptStr = None
+    step: OptStr = None
+    reason: OptStr = None
+    at_s: OptNum = None
+    at: OptStr = None
+
+
+class Gameday(Part):
+    """The human side of a game day (chaos.gameday.player.Player.record)."""
+    runbook: OptStr = None
+    title: OptStr = None
+    hypothesis: OptStr = None
+    roles: Union[dict[str, str], None] = None
+    auto: OptBool = None
+    operator: OptStr = None
+    steps: Union[list[GamedayStep], None] = None
+    skipped: Union[list[str], None] = None
+    prompts: Union[list[Prompt], None] = None
+    notes: Union[list[Note], None] = None
+    checks: Union[list[Check], None] = None
+    pauses: Union[list[Pause], None] = None
+    aborted_by: Union[Stop, None] = None
+    stopped_by_step: Union[Stop, None] = None
+
+
 class Journal(Part):
     schema_: Union[int, str, None] = Field(default=None, alias="schema")
     run_id: OptStr = None
@@ -318,7 +405,7 @@ class Journal(Part):
     storms: Union[list[dict[str, Any]], None] = None
     probe: Union[ProbeHealth, None] = None
     error: OptStr = None                  # what went wrong in the run or in recording it
-    gameday: Union[dict[str, Any], None] = None    # the human side of a game day
+    gameday: Union[Gameday, None] = None  # the human side of a game day
     report_error: OptStr = None           # the report could not be rendered (the journal stands)
     rejudged: Union[Rejudged, None] = None
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import ProbeError, StackError
 from ..faults.engine import Engine
+from .. import journal_model as jm
 from ..journal_model import Journal
 from ..model import finite
 from ..runner import RunResult, _executors, _finish, _retry
@@ -114,5 +115,6 @@ async def _probe(gp: GamePlan, state: StackState, retry, player: Player):
 
 def _amend(doc: Journal, player: Player) -> Journal:
     verdict, reason = player.verdict(doc.verdict, doc.reason)
-    return doc.amended(verdict=verdict, reason=reason, gameday=finite(player.record()),
+    return doc.amended(verdict=verdict, reason=reason,
+                       gameday=jm.Gameday.model_validate(finite(player.record())),
                        experiment=doc.experiment.amended(kind="gameday"))

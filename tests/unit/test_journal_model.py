@@ -1,9 +1,10 @@
 """The journal's one typed definition (chaos.journal_model): the runner writes it, reports
 read it, and the JSON stays as it was.
 
-journals/*.json are real journals written by runs of experiments/test_baseline.py and
-experiments/test_latency.py (the halt) before the runner built the typed journal: the
-typed model reads them and writes them back byte for byte.
+journals/*.json are real journals written by runs of experiments/test_baseline.py,
+experiments/test_latency.py (the halt) and experiments/gameday_flaky_links.yaml (--auto)
+before the runner built the typed journal: the typed model reads them and writes them back
+byte for byte.
 """
 
 from __future__ import annotations

@@ -240,9 +240,8 @@ def _judge(exp, tl, result, end_s, out, topo):
     save(out, overall, per_dc, result.health)   # what judging rests on: `chaos report --rejudge`
     slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=result.health)
     notes = slo_notes(topo)
-    for e in slos:
-        if notes.get(e["name"]) and e["verdict"] == "inconclusive" and not e.get("note"):
-            e["note"] = notes[e["name"]]
+    slos = [e.amended(note=notes[e.name])
+            if notes.get(e.name) and e.verdict == "inconclusive" and not e.note else e for e in slos]
     bp = breaking_point(exp, tl, overall)
     series = jr.series_doc(exp, overall, per_dc, end_s)
     audience = _audience(result)

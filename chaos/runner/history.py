@@ -159,9 +159,10 @@ def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> Jo
                          interrupted=False)
     end_s = max([p[1] for p in phases.values()] + [0.0])
     out = copy.deepcopy(journal)
-    out["slos"] = judge_slos(exp, tl, overall, per_dc, end_s, saturation=load_health(run_dir))
+    slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=load_health(run_dir))
+    out["slos"] = [e.dump() for e in slos]
     if journal.get("verdict") in ("passed", "failed"):
-        v, reason = verdict(tl, out["slos"])
+        v, reason = verdict(tl, slos)
         out["verdict"], out["reason"] = str(v), reason
     out["rejudged"] = {"objectives": [_objective_doc(o) for o in overrides],
                        "was": {"verdict": journal.get("verdict"), "reason": journal.get("reason")}}

@@ -150,7 +150,8 @@ def minimal(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, starte
             events.append(jm.Event(t_s=number(e.get("t_s")), kind=text(e.get("kind")),
                                    message=text(e.get("message"))))
     try:
-        halt = None if tl.halt is None else jm.Halt.model_validate(jsonable(tl.halt))
+        halt = tl.halt if tl.halt is None or isinstance(tl.halt, jm.Halt) else \
+            jm.Halt.model_validate(jsonable(tl.halt))
     except ValueError:
         halt = jm.Halt(message=text(tl.halt.get("message")) if isinstance(tl.halt, dict) else None)
     if verdict == "passed":

@@ -5,9 +5,11 @@ boundary (``chaos.runner.journal.write``); readers check a journal on disk again
 models, strictly (``chaos.report.schema``). Writing validates leniently (a numpy number is
 a number) and reading strictly (a number is a number, not "1.5"; no bools for numbers).
 
-Every field is optional with no default written: a field the runner did not set is left
-out of the file (``dump``), so the bare record of a run (``minimal``) and older journals
-keep their shape. Unknown fields are kept: more fields are welcome, these stay.
+Beside the journal's stable parts (experiment, target, slos, faults, events) every field is
+optional, and a field the runner did not set is left out of the file (``dump``), so the bare
+record of a run (``minimal``) and older journals keep their shape. Unknown fields are kept:
+more fields are welcome, these stay. The join storms' results stay the dicts their own
+``to_dict()`` gives (a machine's and a scale-out's differ).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from ..faults.base import plan
 from ..faults import overlap
 from ..faults.engine import Engine
 from ..faults.ledger import Ledger
+from .. import journal_model as jm
 from ..journal_model import Journal
 from ..model import Verdict
 from ..targets.state import StackState
@@ -249,16 +250,16 @@ def _judge(exp, tl, result, end_s, out, topo):
     return slos, bp, series, audience, storms, _scale(result, exp, end_s)
 
 
-def _audience(result) -> dict:
+def _audience(result) -> jm.Audience:
     recs = result.records + result.thick_records
-    per_dc = {dc: {"listeners": sum(r.home_dc == dc for r in recs),
-                   "joined": sum(r.home_dc == dc and r.join_s is not None for r in recs)}
+    per_dc = {dc: jm.AudienceDc(listeners=sum(r.home_dc == dc for r in recs),
+                                joined=sum(r.home_dc == dc and r.join_s is not None for r in recs))
               for dc in result.dcs}
-    return {"listeners": len(result.records), "thick": len(result.thick),
-            "joined": sum(r.join_s is not None for r in result.records),
-            "thick_joined": sum(r.join_s is not None for r in result.thick_records),
-            "join_probes": len(result.joins),
-            "join_probes_failed": sum(r.join_s is None for r in result.joins), "per_dc": per_dc}
+    return jm.Audience(listeners=len(result.records), thick=len(result.thick),
+                       joined=sum(r.join_s is not None for r in result.records),
+                       thick_joined=sum(r.join_s is not None for r in result.thick_records),
+                       join_probes=len(result.joins),
+                       join_probes_failed=sum(r.join_s is None for r in result.joins), per_dc=per_dc)
 
 
 def _scale(result, exp: Experiment, end_s: float) -> dict:

@@ -98,8 +98,11 @@ def _events(events: list[dict]) -> list[jm.Event]:
 
 def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_at: str,
           ended_at: str, duration_s: float, verdict: str, reason: str, tl: Timeline,
-          slos: list[dict], breaking_point: dict | None, series: dict, audience: dict,
-          storms: list[dict], scale: dict, reproduce: str, probe: dict | None = None) -> jm.Journal:
+          slos: list[jm.Slo], breaking_point: jm.BreakingPoint | None,
+          series: dict[str, jm.SeriesDoc], audience: jm.Audience, storms: list[dict], scale: dict,
+          reproduce: str, probe: dict | None = None) -> jm.Journal:
+    """The run's journal from its typed parts (a part given as a dict is read through its
+    model: the storms' and the probes' own to_dict(), a test's hand-made entry)."""
     return jm.Journal(
         schema_=SCHEMA, run_id=run_id,
         experiment=jm.Experiment(name=exp.name, title=exp.title, expects=exp.expects,

@@ -8,8 +8,7 @@ a number) and reading strictly (a number is a number, not "1.5"; no bools for nu
 Beside the journal's stable parts (experiment, target, slos, faults, events) every field is
 optional, and a field the runner did not set is left out of the file (``dump``), so the bare
 record of a run (``minimal``) and older journals keep their shape. Unknown fields are kept:
-more fields are welcome, these stay. The join storms' results stay the dicts their own
-``to_dict()`` gives (a machine's and a scale-out's differ).
+more fields are welcome, these stay.
 """
 
 from __future__ import annotations
@@ -279,6 +278,119 @@ class Rejudged(Part):
     was: Union[Was, None] = None
 
 
+class Against(Part):
+    joins_per_s: OptNum = None
+    audience: OptNum = None
+
+
+class StormScale(Part):
+    """A storm against the incident: shares of its join rate and of its audience."""
+    rate: OptNum = None
+    audience: OptNum = None
+    against: Union[Against, None] = None
+
+
+class JoinSummary(Part):
+    """A join-time histogram's summary (chaos.load.histogram.Histogram.summary)."""
+    count: OptNum = None
+    failed: OptNum = None
+    min_s: OptNum = None
+    max_s: OptNum = None
+    mean_s: OptNum = None
+    p50_s: OptNum = None
+    p95_s: OptNum = None
+    p99_s: OptNum = None
+
+
+class Shard(Part):
+    index: OptInt = None
+    host: OptStr = None
+    pid: OptInt = None
+    arrivals: OptNum = None
+    fired: OptNum = None
+    joined: OptNum = None
+    failed: OptNum = None
+    late: OptNum = None
+    clock_offset_ms: OptNum = None
+    rtt_ms: OptNum = None
+    dead: OptBool = None
+
+
+class DeadShard(Part):
+    index: OptInt = None
+    at_s: OptNum = None
+    share: OptNum = None
+    arrivals: OptNum = None
+    resolved: OptNum = None
+    lost: OptNum = None
+
+
+class StormHalt(Part):
+    reason: OptStr = None
+    at_s: OptNum = None
+    stopped_within_s: OptNum = None
+    shards_stopped: OptInt = None
+
+
+class StormObjective(Part):
+    quantile: OptNum = None
+    threshold_s: OptNum = None
+    value_s: OptNum = None
+    verdict: OptStr = None
+
+
+class Storm(Part):
+    """A join storm's result: a machine's (chaos.load.result.StormResult.to_dict) or a
+    scale-out's over shards (chaos.scale.coordinator.ScaledResult.to_dict), which adds the
+    engine, the shards and the dead ones and leaves out the generator's own details."""
+    schedule: OptStr = None
+    rate_requested_per_s: OptNum = None
+    peak_rate_requested_per_s: OptNum = None
+    arrivals: OptNum = None
+    fired: OptNum = None
+    achieved_rate_per_s: OptNum = None
+    joined: OptNum = None
+    failed: OptNum = None
+    failures: Union[dict[str, Num], None] = None
+    join_p50_s: OptNum = None
+    join_p95_s: OptNum = None
+    join_p99_s: OptNum = None
+    join_mean_s: OptNum = None
+    refusals: Union[dict[str, Num], None] = None
+    retry_hints: OptNum = None
+    retry_hint_max_s: OptNum = None
+    retries: OptNum = None
+    reconnects: OptNum = None
+    reconnect_failures: Union[dict[str, Num], None] = None
+    evicted: OptNum = None
+    late_starts: OptNum = None
+    late_ms: OptNum = None
+    lateness_p99_s: OptNum = None
+    lateness_max_s: OptNum = None
+    peak_concurrent: OptNum = None
+    peak_in_flight: OptNum = None
+    scheduled_s: OptNum = None
+    duration_s: OptNum = None
+    workers: OptInt = None
+    generator_cpu_s: OptNum = None
+    worker_cpu: Union[list[Num], None] = None
+    worker_pids: Union[list[int], None] = None
+    started_ns: OptNum = None             # wall clock of its offset 0 (past 2^53: a float)
+    errors: Union[list[str], None] = None
+    scale_factor: Union[StormScale, None] = None
+    join_time: Union[JoinSummary, None] = None
+    # a scale-out's
+    engine: OptStr = None
+    shards: OptInt = None
+    join: Union[JoinSummary, None] = None
+    per_shard: Union[list[Shard], None] = None
+    dead: Union[list[DeadShard], None] = None
+    halt: Union[StormHalt, None] = None
+    objective: Union[StormObjective, None] = None
+    rate_by_s: Union[list[Num], None] = None
+    scheduled_arrivals: OptNum = None
+
+
 class ProcessHealth(Part):
     """One probe process over the run (chaos.probes.watch.ProcessHealth.summary)."""
     label: OptStr = None
@@ -402,9 +514,7 @@ class Journal(Part):
     breaking_point: Union[BreakingPoint, None] = None
     series: Union[dict[str, SeriesDoc], None] = None
     audience: Union[Audience, None] = None
-    # the join storms' own results, as their to_dict() gives them: a machine's
-    # (chaos.load.result.StormResult) or a scale-out's (chaos.scale.coordinator), two shapes
-    storms: Union[list[dict[str, Any]], None] = None
+    storms: Union[list[Storm], None] = None
     probe: Union[ProbeHealth, None] = None
     error: OptStr = None                  # what went wrong in the run or in recording it
     gameday: Union[Gameday, None] = None  # the human side of a game day

@@ -21,7 +21,8 @@ from ..errors import ConfigError
 from ..journal_model import Journal
 from ..validate import from_pydantic
 
-MAX_ABS = 1e12            # no journal value (seconds, shares, dB, counts) comes near this
+MAX_ABS = 1e19            # the largest journal value is a wall clock in ns (a storm's
+                          # started_ns, ~1.8e18); seconds, shares, dB and counts are far below
 MAX_DEPTH = 32            # the deepest a journal nests is about 6
 
 

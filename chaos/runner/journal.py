@@ -119,7 +119,8 @@ def build(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, started_
         halt=None if tl.halt is None else jm.Halt.model_validate(tl.halt),
         breaking_point=None if breaking_point is None else jm.BreakingPoint.model_validate(breaking_point),
         series={k: jm.SeriesDoc.model_validate(v) for k, v in series.items()},
-        audience=jm.Audience.model_validate(audience), storms=storms,
+        audience=jm.Audience.model_validate(audience),
+        storms=[jm.Storm.model_validate(x) for x in storms],
         # every probe process's lag, CPU and memory; the seconds it could not keep up
         probe=None if probe is None else jm.ProbeHealth.model_validate(probe))
 

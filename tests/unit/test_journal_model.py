@@ -2,9 +2,10 @@
 read it, and the JSON stays as it was.
 
 journals/*.json are real journals written by runs of experiments/test_baseline.py,
-experiments/test_latency.py (the halt) and experiments/gameday_flaky_links.yaml (--auto)
-before the runner built the typed journal: the typed model reads them and writes them back
-byte for byte.
+experiments/test_latency.py (the halt), experiments/test_join_storm.py (a storm, whose
+started_ns is past 10^18) and experiments/gameday_flaky_links.yaml (--auto) before the
+runner built the typed journal: the typed model reads them and writes them back byte for
+byte, and `chaos report` reads them.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import re
 import uuid
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..targets.model import Target
 
 from ..errors import ConfigError
@@ -150,13 +152,13 @@ def minimal(*, exp: Experiment, run_id: str, topo: Target, stack_id: str, starte
     for e in sorted(tl.events, key=lambda e: number(e.get("t_s")) or 0.0):
         try:
             events.append(jm.Event.model_validate(jsonable(e)))
-        except ValueError:   # pydantic's ValidationError: this line is lost, not the journal
+        except ValidationError:   # this line's extra fields are lost, not the journal
             events.append(jm.Event(t_s=number(e.get("t_s")), kind=text(e.get("kind")),
                                    message=text(e.get("message"))))
     try:
         halt = tl.halt if tl.halt is None or isinstance(tl.halt, jm.Halt) else \
             jm.Halt.model_validate(jsonable(tl.halt))
-    except ValueError:
+    except ValidationError:
         halt = jm.Halt(message=text(tl.halt.get("message")) if isinstance(tl.halt, dict) else None)
     if verdict == "passed":
         verdict, reason = "inconclusive", error

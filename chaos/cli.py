@@ -196,11 +196,12 @@ def _report(args) -> int:
         raise ConfigError("--objective goes with --rejudge (judge the run again with it)")
     if args.rejudge:
         from .runner.history import parse_override, rejudge
-        from .runner.journal import write
-        journal = rejudge(journal, run_dir, [parse_override(t) for t in args.objective])
+        from .runner.journal import document, write
+        record = rejudge(journal, run_dir, [parse_override(t) for t in args.objective])
         out = Path(args.out) if args.out else run_dir / "rejudged"
         out.mkdir(parents=True, exist_ok=True)
-        write(journal, out)
+        write(record, out)
+        journal = document(record)
         was = journal["rejudged"]["was"]["verdict"]
         _console().print(f"judged again: {was} -> {journal['verdict']} ({journal['reason']})")
     paths = report.render(journal, out)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from ..errors import ProbeError, StackError
 from ..faults.engine import Engine
+from .. import journal_model as jm
+from ..journal_model import Journal
 from ..model import finite
 from ..runner import RunResult, _executors, _finish, _retry
 from ..runner import journal as jr
@@ -111,7 +113,8 @@ async def _probe(gp: GamePlan, state: StackState, retry, player: Player):
                            during=player)
 
 
-def _amend(doc: dict, player: Player) -> None:
-    doc["verdict"], doc["reason"] = player.verdict(doc["verdict"], doc["reason"])
-    doc["experiment"]["kind"] = "gameday"
-    doc["gameday"] = finite(player.record())
+def _amend(doc: Journal, player: Player) -> Journal:
+    verdict, reason = player.verdict(doc.verdict, doc.reason)
+    return doc.amended(verdict=verdict, reason=reason,
+                       gameday=jm.Gameday.model_validate(finite(player.record())),
+                       experiment=doc.experiment.amended(kind="gameday"))

@@ -29,6 +29,8 @@ from ..faults.base import plan
 from ..faults import overlap
 from ..faults.engine import Engine
 from ..faults.ledger import Ledger
+from .. import journal_model as jm
+from ..journal_model import Journal
 from ..model import Verdict
 from ..targets.state import StackState
 from . import journal as jr
@@ -40,9 +42,13 @@ STOP_SLACK_S = 60.0       # run_probe's bound past the experiment's own length
 
 @dataclass
 class RunResult:
-    journal: dict
+    record: Journal              # the typed journal
     dir: Path
     files: dict[str, Path] = field(default_factory=dict)
+    journal: dict = field(init=False)   # the same as written to journal.json, what reports read
+
+    def __post_init__(self) -> None:
+        self.journal = jr.document(self.record)
 
     @property
     def verdict(self) -> Verdict:
@@ -154,7 +160,8 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
             scale=None, amend=None) -> RunResult:
     """Judge the run and write its journal, then the report. Judging or rendering may fail
     (a bug, a value nobody foresaw): the failure goes into the journal, which is written
-    whatever happens. ``amend(doc)`` (a game day's) adds to the journal before it is written."""
+    whatever happens. ``amend(journal) -> journal`` (a game day's) adds to the journal before
+    it is written."""
     tl = method.tl
     topo = state.topology
     end_s = max([span[1] for span in tl.phases.values()] + [0.0])
@@ -194,19 +201,19 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
         doc = jr.minimal(**fields, error=f"the full journal could not be built: {type(e).__name__}: {e}")
     errors = [x for x in (tl.error, judge_error and f"judging: {judge_error}") if x]
     if errors:
-        doc["error"] = "; ".join(errors)
+        doc = doc.amended(error="; ".join(errors))
     if amend is not None:
         try:
-            amend(doc)
+            doc = amend(doc)
         except Exception as e:  # noqa: BLE001 - the run's own record stands without it
             why = f"game day record: {type(e).__name__}: {e}"
-            doc["error"] = "; ".join(x for x in (doc.get("error"), why) if x)
+            doc = doc.amended(error="; ".join(x for x in (doc.error, why) if x))
     files = {"journal.json": jr.write(doc, out)}
     try:
         from ..report import render
-        files.update(render(doc, out))
+        files.update(render(jr.document(doc), out))
     except Exception as e:  # noqa: BLE001 - the journal stands; `chaos report` re-renders it
-        doc["report_error"] = f"{type(e).__name__}: {e}"
+        doc = doc.amended(report_error=f"{type(e).__name__}: {e}")
         jr.write(doc, out)
         files["report_error"] = out / "report-error.txt"
         files["report_error"].write_text(f"{type(e).__name__}: {e}\n")
@@ -234,9 +241,8 @@ def _judge(exp, tl, result, end_s, out, topo):
     save(out, overall, per_dc, result.health)   # what judging rests on: `chaos report --rejudge`
     slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=result.health)
     notes = slo_notes(topo)
-    for e in slos:
-        if notes.get(e["name"]) and e["verdict"] == "inconclusive" and not e.get("note"):
-            e["note"] = notes[e["name"]]
+    slos = [e.amended(note=notes[e.name])
+            if notes.get(e.name) and e.verdict == "inconclusive" and not e.note else e for e in slos]
     bp = breaking_point(exp, tl, overall)
     series = jr.series_doc(exp, overall, per_dc, end_s)
     audience = _audience(result)
@@ -244,16 +250,16 @@ def _judge(exp, tl, result, end_s, out, topo):
     return slos, bp, series, audience, storms, _scale(result, exp, end_s)
 
 
-def _audience(result) -> dict:
+def _audience(result) -> jm.Audience:
     recs = result.records + result.thick_records
-    per_dc = {dc: {"listeners": sum(r.home_dc == dc for r in recs),
-                   "joined": sum(r.home_dc == dc and r.join_s is not None for r in recs)}
+    per_dc = {dc: jm.AudienceDc(listeners=sum(r.home_dc == dc for r in recs),
+                                joined=sum(r.home_dc == dc and r.join_s is not None for r in recs))
               for dc in result.dcs}
-    return {"listeners": len(result.records), "thick": len(result.thick),
-            "joined": sum(r.join_s is not None for r in result.records),
-            "thick_joined": sum(r.join_s is not None for r in result.thick_records),
-            "join_probes": len(result.joins),
-            "join_probes_failed": sum(r.join_s is None for r in result.joins), "per_dc": per_dc}
+    return jm.Audience(listeners=len(result.records), thick=len(result.thick),
+                       joined=sum(r.join_s is not None for r in result.records),
+                       thick_joined=sum(r.join_s is not None for r in result.thick_records),
+                       join_probes=len(result.joins),
+                       join_probes_failed=sum(r.join_s is None for r in result.joins), per_dc=per_dc)
 
 
 def _scale(result, exp: Experiment, end_s: float) -> dict:

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import ConfigError
+from ..journal_model import Journal
 from ..slo import DEFAULTS, SLIS, Objective, Series, objective
 
 FILE = "history.npz"
@@ -129,7 +130,7 @@ class _Fault:
     step: object = field(default=None)
 
 
-def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> dict:
+def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> Journal:
     """The journal judged again from its history, with ``overrides`` replacing the
     objectives of their SLIs (an SLI declared nowhere joins the steady state). A run that
     was aborted or stopped by its gate keeps its verdict: no objective changes that."""
@@ -158,14 +159,15 @@ def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> di
                          interrupted=False)
     end_s = max([p[1] for p in phases.values()] + [0.0])
     out = copy.deepcopy(journal)
-    out["slos"] = judge_slos(exp, tl, overall, per_dc, end_s, saturation=load_health(run_dir))
+    slos = judge_slos(exp, tl, overall, per_dc, end_s, saturation=load_health(run_dir))
+    out["slos"] = [e.dump() for e in slos]
     if journal.get("verdict") in ("passed", "failed"):
-        v, reason = verdict(tl, out["slos"])
+        v, reason = verdict(tl, slos)
         out["verdict"], out["reason"] = str(v), reason
     out["rejudged"] = {"objectives": [_objective_doc(o) for o in overrides],
                        "was": {"verdict": journal.get("verdict"), "reason": journal.get("reason")}}
     from ..model import finite
-    return finite(out)
+    return Journal.model_validate(finite(out))
 
 
 def _objective(d: dict) -> Objective:

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 
+from .. import journal_model as jm
 from ..experiment import Experiment
 from ..model import Verdict
 from ..slo import DEFAULTS, SLIS, Objective, Saturation, Series
@@ -33,19 +34,20 @@ def fitted(o: Objective, span_s: float) -> Objective:
 
 
 def _entry(o: Objective, s: Series, per_dc: dict[str, Series], start: float, end: float,
-           phase: str, required: bool, saturation: Saturation | None = None) -> dict:
+           phase: str, required: bool, saturation: Saturation | None = None) -> jm.Slo:
     o = fitted(o, end - start)
     r = o.evaluate(s, start, end, phase=phase, saturation=saturation)
-    d = r.to_dict()
-    d.update(unit=o.unit, op=o.op, stat=o.stat, required=required, per_dc={}, recovered_s=None)
-    if r.value is not None and not math.isfinite(r.value):   # JSON has no infinity
-        d["value_text"] = "∞ (failed joins)"
+    dcs = {}
     if s.sli in per_dc_slis():
         for dc in per_dc:
             rd = o.evaluate(per_dc[dc][s.sli], start, end, phase=phase, saturation=saturation)
-            d["per_dc"][dc] = {"verdict": str(rd.verdict), "value": rd.value,
-                               "first_breach_s": rd.first_breach_s, "samples": rd.samples}
-    return d
+            dcs[dc] = jm.DcVerdict(verdict=str(rd.verdict), value=rd.value,
+                                   first_breach_s=rd.first_breach_s, samples=rd.samples)
+    # JSON has no infinity: the value is None, and the words say why
+    shown = {"value_text": "∞ (failed joins)"} \
+        if r.value is not None and not math.isfinite(r.value) else {}
+    return jm.Slo(**r.to_dict(), unit=o.unit, op=o.op, stat=o.stat, required=required, per_dc=dcs,
+                  recovered_s=None, **shown)
 
 
 def per_dc_slis() -> tuple[str, ...]:
@@ -54,7 +56,7 @@ def per_dc_slis() -> tuple[str, ...]:
 
 def judge_slos(exp: Experiment, tl: Timeline, overall: dict[str, Series],
                per_dc: dict[str, dict[str, Series]], end_s: float,
-               saturation: Saturation | None = None) -> list[dict]:
+               saturation: Saturation | None = None) -> list[jm.Slo]:
     """``saturation``: the seconds the probes could not keep up (chaos.probes.watch); what
     they measured then is set aside, and a window judged without it is inconclusive."""
     required = {("before", o.sli): o for o in exp.steady_state}
@@ -78,17 +80,16 @@ def judge_slos(exp: Experiment, tl: Timeline, overall: dict[str, Series],
         o = whole.get(name)
         e = _entry(o or DEFAULTS[name], overall[name], per_dc, 0.0, end_s + 1.0, "run", o is not None,
                    saturation)
-        e["first_breach_s"] = None
-        for d in e["per_dc"].values():
-            d["first_breach_s"] = None
-        e["note"] = e["note"] or "each thick listener's whole listening; not resolved in time"
-        entries.append(e)
+        entries.append(e.amended(
+            first_breach_s=None,
+            per_dc={dc: d.amended(first_breach_s=None) for dc, d in e.per_dc.items()},
+            note=e.note or "each thick listener's whole listening; not resolved in time"))
     last_end = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
     if last_end is not None:
-        for e in entries:
-            if e["phase"] in ("during", "recovery", "after") and e["name"] in PHASED:
-                o = required.get(("after", e["name"])) or DEFAULTS[e["name"]]
-                e["recovered_s"] = recovery_s(o, overall[e["name"]], last_end, end_s)
+        for i, e in enumerate(entries):
+            if e.phase in ("during", "recovery", "after") and e.name in PHASED:
+                o = required.get(("after", e.name)) or DEFAULTS[e.name]
+                entries[i] = e.amended(recovered_s=recovery_s(o, overall[e.name], last_end, end_s))
     return entries
 
 
@@ -119,7 +120,7 @@ def _stat(o: Objective, v: np.ndarray, w: np.ndarray | None = None) -> float:
     return stat(o.stat, v, w)
 
 
-def breaking_point(exp: Experiment, tl: Timeline, overall: dict[str, Series]) -> dict | None:
+def breaking_point(exp: Experiment, tl: Timeline, overall: dict[str, Series]) -> jm.BreakingPoint | None:
     sw = exp.sweep
     if sw is None:
         return None
@@ -132,27 +133,29 @@ def breaking_point(exp: Experiment, tl: Timeline, overall: dict[str, Series]) ->
             continue
         end = f.ended_s if f.ended_s is not None else f.started_s
         value = f.step.spec.params.get(sw.param)
-        row = {"index": f.step.step, "value": value, "start_s": round(f.started_s, 3),
-               "end_s": round(end, 3), "label": f.step.describe(), "slos": {}}
+        slos = {}
         for name, o in objectives.items():
             if name not in overall:
                 continue
             r = replace(o, window_s=None).evaluate(overall[name], f.started_s, end, phase=f"step {f.step.step}")
-            row["slos"][name] = {"verdict": str(r.verdict), "value": r.value}
+            slos[name] = jm.StepSlo(verdict=str(r.verdict), value=r.value)
             if r.verdict is Verdict.FAILED and first[name] is None:
-                first[name] = {"step": f.step.step, "value": value}
-        steps.append(row)
+                first[name] = jm.FirstBroken(step=f.step.step, value=value)
+        steps.append(jm.Step(index=f.step.step, value=value, start_s=round(f.started_s, 3),
+                             end_s=round(end, 3), label=f.step.describe(), slos=slos))
     where = ", ".join(v for v in (sw.service, sw.dc, sw.link) if v)
     label = f"{sw.name} on {where}" if where else sw.name
-    return {"param": sw.param, "unit": sw.unit, "fault": sw.name, "label": label,
-            "steps": steps, "first_broken": first}
+    return jm.BreakingPoint(param=sw.param, unit=sw.unit, fault=sw.name, label=label, steps=steps,
+                            first_broken=first)
 
 
-def verdict(tl: Timeline, slos: list[dict]) -> tuple[Verdict, str]:
+def verdict(tl: Timeline, slos: list[jm.Slo]) -> tuple[Verdict, str]:
+    """The run's verdict and why (entries of a journal read back as dicts are read through
+    the model too)."""
     if tl.interrupted:
         return Verdict.ABORTED, tl.abort
     if tl.halt is not None:
-        return Verdict.ABORTED, tl.halt["message"]
+        return Verdict.ABORTED, jm.Halt.model_validate(tl.halt).message
     if tl.gate is not None:
         return Verdict.INCONCLUSIVE, tl.abort
     if tl.abort:
@@ -161,23 +164,23 @@ def verdict(tl: Timeline, slos: list[dict]) -> tuple[Verdict, str]:
     if unreverted:
         return Verdict.FAILED, ("fault(s) not reverted: "
                                 + "; ".join(f"{f.step.describe()}: {f.revert_error}" for f in unreverted))
-    req = [e for e in slos if e["required"]]
-    failed = [e for e in req if e["verdict"] == "failed"]
+    req = [e for e in map(jm.Slo.model_validate, slos) if e.required]
+    failed = [e for e in req if e.verdict == "failed"]
     if failed:
         return Verdict.FAILED, "; ".join(
-            f"{e['name']} {e['objective']} broke {e['phase']} the method" if e["phase"] != "run"
-            else f"{e['name']} {e['objective']} broke" for e in failed)
-    unsure = [e for e in req if e["verdict"] == "inconclusive"]
-    saturated = [e for e in unsure if SATURATED in (e.get("note") or "")]
+            f"{e.name} {e.objective} broke {e.phase} the method" if e.phase != "run"
+            else f"{e.name} {e.objective} broke" for e in failed)
+    unsure = [e for e in req if e.verdict == "inconclusive"]
+    saturated = [e for e in unsure if SATURATED in (e.note or "")]
     if saturated:
         e = saturated[0]
         return Verdict.INCONCLUSIVE, (
-            f"{e['name']} ({e['phase']}): {e['note']}"
-            + (f"; also {', '.join(x['name'] + ' (' + x['phase'] + ')' for x in unsure if x is not e)}"
+            f"{e.name} ({e.phase}): {e.note}"
+            + (f"; also {', '.join(x.name + ' (' + x.phase + ')' for x in unsure if x is not e)}"
                if len(unsure) > 1 else ""))
     if unsure:
         return Verdict.INCONCLUSIVE, "nothing measured for " + ", ".join(
-            f"{e['name']} ({e['phase']})" for e in unsure)
+            f"{e.name} ({e.phase})" for e in unsure)
     return Verdict.PASSED, "every required SLO held"
 
 

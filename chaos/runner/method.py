@@ -15,6 +15,7 @@ import contextlib
 import signal
 from dataclasses import dataclass, field, replace
 
+from .. import journal_model as jm
 from ..experiment import Experiment, FaultStep
 from ..faults.base import Action
 from ..faults.engine import Engine
@@ -49,7 +50,7 @@ class Timeline:
     events: list[dict] = field(default_factory=list)
     phases: dict[str, list[float]] = field(default_factory=dict)
     gate: dict | None = None              # the gate's verdicts when it failed
-    halt: dict | None = None
+    halt: jm.Halt | None = None
     abort: str = ""                       # why the run stopped early ("" if it did not)
     interrupted: bool = False             # Ctrl-C
     error: str = ""
@@ -264,11 +265,11 @@ class Method:
             hit = self.check_halts()
             if hit is not None:
                 self.tl.halt = hit
-                self.tl.event(hit["at_s"], "halt", hit["message"])
-                self._stop(hit["message"])
+                self.tl.event(hit.at_s, "halt", hit.message)
+                self._stop(hit.message)
                 return
 
-    def check_halts(self) -> dict | None:
+    def check_halts(self) -> jm.Halt | None:
         t = self.now()
         longest = max([o.window_s or HALT_WINDOW_S for o in self.exp.halts] + [0.0])
         by_sli = live_series(self.live, since_s=max(0.0, t - SETTLE_S - longest - 2.0))
@@ -283,10 +284,10 @@ class Method:
             if r.verdict is Verdict.FAILED:
                 msg = (f"halted: {o.sli} {o.stat} {_fmt(r.value)} broke the limit {o.describe()} "
                        f"over the {w:g} s up to t={end:.1f} s (checked at t={t:.1f} s)")
-                return {"sli": o.sli, "objective": o.describe(), "value": r.value, "at_s": round(t, 3),
-                        "onset_s": None if onset is None else round(onset, 3),
-                        "detected_after_s": None if onset is None else round(t - onset, 3),
-                        "message": msg}
+                return jm.Halt(sli=o.sli, objective=o.describe(), value=r.value, at_s=round(t, 3),
+                               onset_s=None if onset is None else round(onset, 3),
+                               detected_after_s=None if onset is None else round(t - onset, 3),
+                               message=msg)
         return None
 
 

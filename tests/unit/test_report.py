@@ -11,6 +11,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from html import escape
+from pathlib import Path
 
 import pytest
 
@@ -391,6 +392,18 @@ def test_junit_survives_control_characters():
     j = gate_journal()
     j["reason"] = "bad byte \x00 \x1b[31m here"
     assert _suite(j).find("properties/property[@name='reason']").get("value").startswith("bad byte")
+
+
+def test_one_junit_encoding_writes_every_junit_xml():
+    """Experiments (pytest), `chaos report`, game days, readiness and explore runs all write
+    junit.xml through report.render: no other module encodes JUnit."""
+    root = Path(junit.__file__).parents[1]
+    encoders = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+                if re.search(r"<testsuite|\"testsuites?\"|'testsuites?'", p.read_text())]
+    assert encoders == ["report/junit.py"]
+    writers = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+               if '"junit.xml"' in p.read_text()]
+    assert writers == ["report/__init__.py"]
 
 
 # -- terminal ----------------------------------------------------------------------------------

@@ -227,8 +227,8 @@ def test_breaking_point_names_the_first_step_that_broke():
     delivered = np.where(t >= 15, 0.9, 1.0)               # broke at the third step
     overall = {"audio_delivered": Series("audio_delivered", t, delivered)}
     bp = breaking_point(exp, tl, overall)
-    assert bp["first_broken"]["audio_delivered"] == {"step": 2, "value": 0.3}
-    assert [s["slos"]["audio_delivered"]["verdict"] for s in bp["steps"]] == ["passed", "passed", "failed"]
+    assert bp.first_broken["audio_delivered"].dump() == {"step": 2, "value": 0.3}
+    assert [s.slos["audio_delivered"].verdict for s in bp.steps] == ["passed", "passed", "failed"]
 
 
 # -- the journal ---------------------------------------------------------------------------

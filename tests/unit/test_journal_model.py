@@ -1,0 +1,150 @@
+"""The journal's one typed definition (chaos.journal_model): the runner writes it, reports
+read it, and the JSON stays as it was.
+
+journals/*.json are real journals written by runs of experiments/test_baseline.py,
+experiments/test_latency.py (the halt), experiments/test_join_storm.py (a storm, whose
+started_ns is past 10^18) and experiments/gameday_flaky_links.yaml (--auto) before the
+runner built the typed journal: the typed model reads them and writes them back byte for
+byte, and `chaos report` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from chaos import journal_model as jm
+from chaos import report
+from chaos.experiment import Experiment
+from chaos.experiment import fault
+from chaos.runner import journal as jr
+from chaos.runner.method import FaultRun, Timeline
+from chaos.adapters.space.reference import build as reference_stack
+
+JOURNALS = sorted((Path(__file__).parent / "journals").glob("*.json"))
+
+
+def _extras(m, path: str = "") -> set[str]:
+    """Fields of a parsed journal that the typed definition does not declare."""
+    out: set[str] = set()
+    if isinstance(m, BaseModel):
+        out |= {f"{path}.{k}" for k in (m.model_extra or {})}
+        for k in m.model_fields_set:
+            out |= _extras(getattr(m, k), f"{path}.{k}")
+    elif isinstance(m, list):
+        for x in m:
+            out |= _extras(x, f"{path}[]")
+    elif isinstance(m, dict):
+        for x in m.values():
+            out |= _extras(x, f"{path}{{}}")
+    return out
+
+
+@pytest.mark.parametrize("path", JOURNALS, ids=[p.stem for p in JOURNALS])
+def test_a_journal_written_before_the_typed_model_round_trips_byte_for_byte(path, tmp_path):
+    text = path.read_text()
+    record = jm.Journal.model_validate(json.loads(text), strict=True)
+    assert _extras(record) == set()          # every field the runner writes is declared
+    out = tmp_path / "run"
+    out.mkdir()
+    assert jr.write(record, out).read_text() == text
+    assert report.load(out / "journal.json") == json.loads(text)
+
+
+def test_reports_check_journals_against_the_same_models():
+    from chaos.report import schema
+    assert schema.Journal is jm.Journal
+
+
+def _state_topo():
+    return reference_stack("local", "resilient", 23500)
+
+
+def _timeline(exp, topo):
+    from chaos.faults.base import plan
+    tl = Timeline([FaultRun(s, plan(s.spec, topo, None), started_s=6.0, ended_s=8.0, reverted=True)
+                   for s in exp.steps()])
+    tl.phases = {"before": [0.0, 6.0], "during": [6.0, 8.0], "after": [8.0, 12.0]}
+    tl.event(8.0, "revert", "dc_loss(dc-a) reverted", fault="dc_loss(dc-a)", took_s=np.float64(0.25))
+    tl.event(6.0, "inject", "dc_loss(dc-a) injected", fault="dc_loss(dc-a)", took_s=0.5)
+    return tl
+
+
+def test_the_runner_builds_typed_parts_and_writes_plain_json_once(tmp_path):
+    exp = Experiment(name="typed", method=[fault("dc_loss", dc="dc-a", at_s=1, duration_s=2)])
+    topo = _state_topo()
+    tl = _timeline(exp, topo)
+    slo = {"name": "join_time", "objective": "p95 <= 2.0 s", "verdict": "failed", "value": math.inf,
+           "threshold": 2.0, "window": "during", "first_breach_s": np.float64(6.5),
+           "samples": np.int64(40), "note": "", "phase": "during", "unit": "s", "op": "<=",
+           "stat": "p95", "required": True, "recovered_s": None, "value_text": "∞ (failed joins)",
+           "per_dc": {"dc-a": {"verdict": "failed", "value": float("nan"), "first_breach_s": 6.5,
+                               "samples": 10}}}
+    record = jr.build(exp=exp, run_id="r1", topo=topo, stack_id="s1", started_at="t0", ended_at="t1",
+                      duration_s=12.0, verdict="failed", reason="join_time broke", tl=tl, slos=[slo],
+                      breaking_point=None, series={}, audience={"listeners": np.int64(8), "joined": 8},
+                      storms=[], scale={"audience": 1e-5, "described": "8 listeners"},
+                      reproduce="pytest x", probe={"tolerated_lag_ms": {"join_time": 500.0},
+                                                   "processes": [], "saturated_s": []})
+    assert isinstance(record.slos[0], jm.Slo) and record.slos[0].value is None   # +inf: no JSON form
+    assert record.slos[0].per_dc["dc-a"].value is None and record.slos[0].samples == 40
+    assert [e.t_s for e in record.events] == [6.0, 8.0]                           # in time order
+    assert isinstance(record.faults[0].target.services[0], jm.Named)
+    assert _extras(record) == set()
+    out = tmp_path / "run"
+    out.mkdir()
+    doc = json.loads(jr.write(record, out).read_text())
+    assert doc == jr.document(record) and doc["schema"] == 1
+    assert doc["slos"][0]["value"] is None and doc["slos"][0]["samples"] == 40
+    assert doc["faults"][0]["target"]["selector"] == {"service": None, "dc": "dc-a", "link": None,
+                                                      "count": "all"}
+    assert doc["events"][1] == {"t_s": 8.0, "kind": "revert", "message": "dc_loss(dc-a) reverted",
+                                "fault": "dc_loss(dc-a)", "took_s": 0.25}
+    report.load(out / "journal.json")        # what it wrote, its readers accept
+
+
+# the fields of the bare record, as they were when it was built as a dict
+MINIMAL = {"schema", "run_id", "experiment", "target", "started_at", "ended_at", "duration_s",
+           "verdict", "reason", "error", "phases", "slos", "faults", "events", "halt",
+           "breaking_point", "series", "audience", "storms"}
+
+
+def test_the_bare_record_is_written_whatever_the_run_holds(tmp_path):
+    exp = Experiment(name="bare", method=[fault("dc_loss", dc="dc-a", at_s=1, duration_s=2)])
+    topo = _state_topo()
+    tl = _timeline(exp, topo)
+    tl.event(float("nan"), "note", object(), who=b"\xff")          # junk a run should never hold
+    tl.event(9.0, "note", "a lone \udcff surrogate")
+    tl.halt = {"message": 42, "at_s": "soon"}
+    record = jr.minimal(exp=exp, run_id="r\udcff", topo=topo, stack_id="s", started_at="t0",
+                        ended_at="t1", duration_s=np.float32(12.0), verdict="passed", reason="r",
+                        tl=tl, error="the full journal could not be built: X", slos="ignored")
+    out = tmp_path / "run"
+    out.mkdir()
+    doc = json.loads(jr.write(record, out).read_text())
+    assert set(doc) == MINIMAL
+    assert doc["verdict"] == "inconclusive" and doc["reason"] == doc["error"]   # never passed
+    assert set(doc["experiment"]) == {"name", "title", "expects"}
+    assert set(doc["target"]) == {"runtime", "profile", "stack_id"}
+    assert doc["faults"][0]["target"] == {} and doc["faults"][0]["reverted"] is True
+    assert set(doc["faults"][0]) == {"name", "label", "target", "started_s", "ended_s", "reverted",
+                                     "revert_error", "actions"}
+    assert doc["audience"] == {} and doc["series"] == {} and doc["halt"]["message"] == "42"
+    assert len(doc["events"]) == 4 and doc["events"][0]["t_s"] is None
+    report.load(out / "journal.json")
+
+
+def test_amending_a_journal_keeps_the_rest_and_writes_what_was_set(tmp_path):
+    record = jm.Journal(experiment=jm.Experiment(name="x"), target=jm.Target(), slos=[], faults=[],
+                        events=[], verdict="passed")
+    amended = record.amended(error=None, experiment=record.experiment.amended(kind="gameday"))
+    assert jr.document(record) == {"experiment": {"name": "x"}, "target": {}, "verdict": "passed",
+                                   "slos": [], "faults": [], "events": []}
+    assert jr.document(amended)["error"] is None and amended.experiment.kind == "gameday"
+    with pytest.raises(ValidationError):
+        record.verdict = "failed"            # frozen: parts change by amending a copy

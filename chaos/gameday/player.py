@@ -288,7 +288,7 @@ class Player(Method):
             return
         if self.exp.gate:
             self.phase = "gate"
-            if not self._gate():
+            if not await self._gate():
                 return
         start = self.now()
         self.tl.phases["during"] = [start, start]

@@ -217,7 +217,8 @@ def _inconclusive(journal: dict) -> list[str]:
     if fmt.verdict_of(journal) != "inconclusive":
         return []
     reason = str(journal.get("reason") or "")
-    gate = any(e.get("kind") == "gate" for e in journal.get("events") or [])
+    gate = any(e.get("kind") == "gate" and "did not hold" in str(e.get("message"))
+               for e in journal.get("events") or [])
     if gate or "steady state" in reason:
         text = "the steady-state gate did not pass, so no fault was injected"
     else:

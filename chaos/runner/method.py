@@ -26,6 +26,8 @@ from ..slo import LIVE_SLIS, Objective
 from .observe import SETTLE_S, live_series, live_window_end, now_s
 
 HALT_EVERY_S = 0.5
+GATE_WAIT_S = 10.0        # the longest the gate waits for a steady state not measured yet
+GATE_RETRY_S = 0.5
 HALT_WINDOW_S = 3.0       # a halt objective with no window is judged over the last 3 s
 
 
@@ -138,7 +140,7 @@ class Method:
         self.tl.phases["before"] = [0.0, self.now()]
         if self.abort.is_set():
             return
-        if exp.gate and not self._gate():
+        if exp.gate and not await self._gate():
             return
         if not self.tl.faults:
             self.tl.phases["after"] = [self.now(), self.end_s]
@@ -170,19 +172,25 @@ class Method:
             span[1] = min(span[1], end)
 
     # -- the gate ---------------------------------------------------------------------
-    def _gate(self) -> bool:
-        """The steady state must hold before any fault: no faults on a sick stack."""
-        t = self.now()
-        by_sli = live_series(self.live)
-        bad = []
-        for o in self.exp.steady_state:
-            if o.sli not in LIVE_SLIS:
-                continue
-            span = t - SETTLE_S       # a window longer than the phase: judged over all of it
-            o = replace(o, window_s=None) if o.window_s and o.window_s > span else o
-            r = o.evaluate(by_sli[o.sli], 0.0, span, phase="before")
-            if r.verdict is not Verdict.PASSED:
-                bad.append(r)
+    async def _gate(self) -> bool:
+        """The steady state must hold before any fault: no faults on a sick stack.
+
+        A steady state not measured yet (no sample at all, nothing failed: listener
+        processes that started slowly on a busy machine) is waited for, at most
+        GATE_WAIT_S, and the run is moved on by that much; anything else is judged now."""
+        first = self.now()
+        while True:
+            t = self.now()
+            bad = self._gate_results(t)
+            unmeasured = all(r.verdict is Verdict.INCONCLUSIVE and not r.samples for r in bad)
+            if not bad or not unmeasured or t - first >= GATE_WAIT_S or self.abort.is_set():
+                break
+            await asyncio.sleep(GATE_RETRY_S)
+        if t > first + 0.5:
+            self.end_s += t - first
+            self.tl.phases["before"][1] = t
+            self.tl.event(t, "gate", f"the steady state was measured {t - first:.1f} s late "
+                          "(the probe's listeners were slow to report): the method starts later")
         if not bad:
             self.tl.event(t, "gate", "steady state held: the method may start")
             return True
@@ -193,6 +201,20 @@ class Method:
         self.tl.event(t, "gate", f"steady state did not hold before the method: {why}; no fault injected")
         self._stop(f"steady state did not hold before the method ({why}); no fault was injected")
         return False
+
+    def _gate_results(self, t: float) -> list:
+        """The steady-state objectives that do not pass over [0, t) (live SLIs only)."""
+        by_sli = live_series(self.live)
+        bad = []
+        for o in self.exp.steady_state:
+            if o.sli not in LIVE_SLIS:
+                continue
+            span = t - SETTLE_S       # a window longer than the phase: judged over all of it
+            o = replace(o, window_s=None) if o.window_s and o.window_s > span else o
+            r = o.evaluate(by_sli[o.sli], 0.0, span, phase="before")
+            if r.verdict is not Verdict.PASSED:
+                bad.append(r)
+        return bad
 
     # -- the schedule -----------------------------------------------------------------
     async def _schedule(self, start: float) -> None:

@@ -284,3 +284,47 @@ def test_a_report_dir_under_a_file_is_refused(tmp_path):
 def test_fault_step_label_defaults_to_kind_and_target():
     s = FaultStep(fault("packet_drop", service="edge-b", share=0.05).spec)
     assert s.describe() == "packet_drop(edge-b, share=0.05)"
+
+
+def _gate_method(results, monkeypatch):
+    """A Method whose gate sees ``results`` in turn (the last one from then on)."""
+    a = fault("latency", at_s=0.0, duration_s=0.2, latency_ms=1)
+    exp = Experiment(name="x", before_s=0.2, after_s=0.2, method=[a],
+                     audience=Audience(join_every_s=0))
+    m, engine, mp = _method(exp, [a])
+    seen = iter(results)
+    last = [None]
+
+    def fake(t):
+        last[0] = next(seen, last[0])
+        return last[0]
+    monkeypatch.setattr(m, "_gate_results", fake)
+    monkeypatch.setattr("chaos.runner.method.GATE_RETRY_S", 0.05)
+    return m, engine, mp
+
+
+def test_the_gate_waits_for_a_steady_state_not_measured_yet(monkeypatch):
+    unmeasured = objective("audio_delivered").evaluate(Series.of("audio_delivered", []), 0, 1)
+    assert unmeasured.verdict is Verdict.INCONCLUSIVE and not unmeasured.samples
+    m, engine, mp = _gate_method([[unmeasured]] * 12 + [[]], monkeypatch)
+    planned_end = m.end_s
+    try:
+        asyncio.run(m(FakeLive()))
+    finally:
+        mp.undo()
+    assert ("inject", "target-0") in engine.calls and not m.tl.abort
+    assert any("measured" in e["message"] and "late" in e["message"] for e in m.tl.events)
+    assert m.end_s > planned_end + 0.4
+
+
+def test_the_gate_judges_a_breach_at_once(monkeypatch):
+    bad = objective("audio_delivered").evaluate(
+        Series.of("audio_delivered", [(0.5, 0.2), (1.5, 0.1)]), 0, 2)
+    assert bad.verdict is Verdict.FAILED
+    m, engine, mp = _gate_method([[bad]], monkeypatch)
+    try:
+        asyncio.run(m(FakeLive()))
+    finally:
+        mp.undo()
+    assert engine.calls == [] and "did not hold" in m.tl.abort
+    assert not any("late" in e["message"] for e in m.tl.events)

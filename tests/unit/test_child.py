@@ -12,6 +12,7 @@ from chaos.probes import child
 
 def _serve(conn, parent_end) -> None:
     parent_end.close()                   # forked: only the parent holds its end, as spawned
+
     async def main():
         release = asyncio.Event()
         child.on_parent(conn, "release", release)

@@ -144,7 +144,7 @@ class StreamListener:
 
     async def run(self, stop: asyncio.Event) -> None:
         await stay_joined(self.rec, stop, self.join_timeout_s, self._open, self._read, _close,
-                     (aiohttp.ClientError, TimeoutError, OSError))
+                          (aiohttp.ClientError, TimeoutError, OSError))
 
     async def _read(self, resp: aiohttp.ClientResponse, t0: float, deadline: float) -> None:
         rec = self.rec

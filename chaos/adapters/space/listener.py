@@ -82,8 +82,8 @@ class Listener:
         return sock
 
     async def run(self, stop: asyncio.Event) -> None:
-        await stay_joined(self.rec, stop, self.join_timeout_s, self._connect, self._read, LeanSocket.close,
-                     (ConnectionClosed, OSError, wire.WireError))
+        await stay_joined(self.rec, stop, self.join_timeout_s, self._connect, self._read,
+                          LeanSocket.close, (ConnectionClosed, OSError, wire.WireError))
 
     async def _read(self, ws: LeanSocket, t0: float, deadline: float) -> None:
         async for msg in ws:

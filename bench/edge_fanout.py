@@ -29,30 +29,14 @@ import aiohttp
 
 from chaos.adapters.space.joinapi import create_space, join
 from chaos.adapters.space.listener import Listener
-from chaos.probes.reception import Reception
 from chaos.adapters.space.speaker import Speaker
 from chaos.slo import percentile
 from chaos.targets.state import StackState
 from chaos.retry import RetryPolicy
 
+from recording import RecordingReception
+
 SAMPLE = 10
-
-
-class RecordingReception(Reception):
-    """Keeps every frame's (seq, latency ns) too: this benchmark judges each frame; a probe
-    only aggregates (chaos.probes.reception)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seqs: list[int] = []
-        self.latency_ns: list[int] = []
-
-    def heard(self, seq, capture_ns, recv_ns, bins) -> bool:
-        if not super().heard(seq, capture_ns, recv_ns, bins):
-            return False
-        self.seqs.append(seq)
-        self.latency_ns.append(recv_ns - capture_ns)
-        return True
 
 
 def _recording(lst: Listener) -> Listener:

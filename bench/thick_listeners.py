@@ -48,7 +48,6 @@ import numpy as np
 
 from chaos.adapters.space.joinapi import create_space, join
 from chaos.adapters.space.listener import Listener
-from chaos.probes.reception import Reception
 from chaos.adapters.space.speaker import Speaker
 from chaos.adapters.space.thick import RunCache, ThickListener, analyse
 from chaos.slo import percentile
@@ -56,25 +55,11 @@ from chaos.targets import procs
 from chaos.targets.state import StackState
 from chaos.retry import RetryPolicy
 
+from recording import RecordingReception
+
 SPEAKER = "spk-1"
 BATCH = 100           # handshakes opened together
 MAX_LISTENERS = 3000  # a bound on any step
-
-class RecordingReception(Reception):
-    """Keeps every frame's (seq, latency ns) too: this benchmark judges each frame in its
-    own measurement window; a probe only aggregates (chaos.probes.reception)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seqs: list[int] = []
-        self.latency_ns: list[int] = []
-
-    def heard(self, seq, capture_ns, recv_ns, bins) -> bool:
-        if not super().heard(seq, capture_ns, recv_ns, bins):
-            return False
-        self.seqs.append(seq)
-        self.latency_ns.append(recv_ns - capture_ns)
-        return True
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

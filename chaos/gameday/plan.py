@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from ..experiment import Audience, Experiment, FaultStep, default_label, fault, validate
 from ..faults.base import Action, plan
 from ..slo import DEFAULTS
+from ..yamlfile import Located
 from .runbook import (LIVE_SLIS, FaultStepSpec, LoadStepSpec, PromptStepSpec, RevertStepSpec,
                       Runbook, RunbookError, WaitStepSpec, located)
 
@@ -138,7 +139,7 @@ def select(ids: list[str], from_step: str | None, only: list[str] | None) -> lis
     return chosen
 
 
-def build(book: Runbook, topo, source: str = "<runbook>", tree: Any = None,
+def build(book: Runbook, topo, source: str = "<runbook>", doc: Located | None = None,
           from_step: str | None = None, only: list[str] | None = None,
           auto: bool = True) -> GamePlan:
     ids = book.step_ids()
@@ -147,7 +148,7 @@ def build(book: Runbook, topo, source: str = "<runbook>", tree: Any = None,
 
     def fail(i: int, field: str, message: str) -> RunbookError:
         loc = ("steps", i, field) if field else ("steps", i)
-        p = located(tree, loc, message) if tree is not None else {
+        p = located(doc, loc, message) if doc is not None else {
             "line": None, "column": None, "field": f"steps[{i}]", "message": message}
         where = f"{source}, line {p['line']}, column {p['column']}" if p["line"] else source
         return RunbookError(f"{where} ({p['field']}): {message}", [p])
@@ -257,8 +258,8 @@ def topology_for(book: Runbook, state=None):
 def load_plan(path: str | Path, state=None, from_step: str | None = None,
               only: list[str] | None = None, auto: bool = True) -> GamePlan:
     """Load, validate and plan a runbook file: everything checked before anything runs."""
-    from . import yamlpos
+    from ..yamlfile import parse
     from .runbook import load
     book = load(path)
-    tree = yamlpos.parse(Path(path).read_text(encoding="utf-8"), str(path))
-    return build(book, topology_for(book, state), str(path), tree, from_step, only, auto)
+    doc = parse(Path(path).read_text(encoding="utf-8"), str(path))
+    return build(book, topology_for(book, state), str(path), doc, from_step, only, auto)

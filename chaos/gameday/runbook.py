@@ -24,7 +24,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
 
 from .. import validate
 from ..errors import ConfigError
-from . import yamlpos
+from .. import yamlfile
 
 STEP_KINDS = ("fault", "load", "wait", "prompt", "check", "note", "revert")
 LIVE_SLIS = ("join_time", "audio_delivered", "mouth_to_ear")   # judged while the run goes on
@@ -400,17 +400,18 @@ def load(path: str | Path) -> Runbook:
 
 def loads(text: str, source: str = "<runbook>", default_name: str = "gameday") -> Runbook:
     try:
-        tree = yamlpos.parse(text, source)
-    except yamlpos.YamlError as e:
-        raise RunbookError(str(e), [{"line": e.line, "column": e.column, "field": "",
-                                     "message": str(e)}]) from None
-    if not isinstance(tree, dict):
+        doc = yamlfile.parse(text, source)
+    except yamlfile.YamlError as e:
+        where = f"{source}, line {e.line}, column {e.column}" if e.line else source
+        raise RunbookError(f"{where}: {e.problem}", [{"line": e.line, "column": e.column,
+                                                      "field": "", "message": e.problem}]) from None
+    if not isinstance(doc.data, dict):
         raise RunbookError(f"{source}: a runbook is a YAML mapping (title:, steps:, ...), not a "
-                           f"{type(tree).__name__}; start with `title: ...`")
+                           f"{type(doc.data).__name__}; start with `title: ...`")
     try:
-        book = Runbook.model_validate(tree)
+        book = Runbook.model_validate(doc.data)
     except ValidationError as e:
-        problems = [_problem(tree, err) for err in e.errors()]
+        problems = [_problem(doc, err) for err in e.errors()]
         raise RunbookError(_message(source, problems), problems) from None
     if book.name is None:
         book = book.model_copy(update={"name": default_name})
@@ -422,23 +423,23 @@ def _name_from(p: Path) -> str:
     return stem[:64] if stem[0].isalnum() else f"g{stem}"[:64]
 
 
-def located(tree: Any, loc: tuple, message: str, field: str = "") -> dict:
-    pos = yamlpos.where(tree, loc)
+def located(doc: yamlfile.Located, loc: tuple, message: str, field: str = "") -> dict:
+    pos = doc.position(loc)
     return {"line": pos[0] if pos else None, "column": pos[1] if pos else None,
-            "field": field or _dotted(tree, loc), "message": message}
+            "field": field or _dotted(doc.data, loc), "message": message}
 
 
-def _problem(tree: Any, err: dict) -> dict:
+def _problem(doc: yamlfile.Located, err: dict) -> dict:
     loc = tuple(err["loc"])
     if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in STEP_KINDS:
         loc = loc[:2] + loc[3:]      # the step kind's union tag: not a place in the file
     ctx_err = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_err, _StepError):
         loc = ("steps", ctx_err.index, ctx_err.field)
-        return located(tree, loc, str(ctx_err))
+        return located(doc, loc, str(ctx_err))
     if isinstance(ctx_err, _At):
-        return located(tree, loc + (ctx_err.field,), str(ctx_err))
-    return located(tree, loc, _hint(err, loc))
+        return located(doc, loc + (ctx_err.field,), str(ctx_err))
+    return located(doc, loc, _hint(err, loc))
 
 
 def _dotted(tree: Any, loc: tuple) -> str:

@@ -19,18 +19,16 @@ deadline (the schedule's end plus the grace) whatever happens.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import os
 import random
 import resource
-import signal
 import time
-import traceback
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..probes import child
 from ..probes.admission import Refused
 from .histogram import Histogram
 from .joinhttp import JoinClient
@@ -416,24 +414,6 @@ def _loop_time(loop: asyncio.AbstractEventLoop, monotonic_s: float) -> float:
 
 # -- the process ----------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the pipe's EOF and the hard deadline still end the worker
-
-
-def _own_session() -> None:
-    """A session of its own, hence (with the kernel's autogroup scheduling, on by default)
-    its own CPU share, like each of the stack's processes: otherwise K workers share one
-    group's share against every stack process's, and a busy machine shows up as the
-    generator falling behind."""
-    try:
-        os.setsid()
-    except OSError:
-        pass  # already a session leader
-
-
 def _renice(change: int) -> None:
     os.nice(change)
     autogroup = "/proc/self/autogroup"  # with autogroups, nice only ranks within the group
@@ -442,25 +422,10 @@ def _renice(change: int) -> None:
             f.write(str(change))
 
 
-def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 async def _serve(spec: WorkerSpec, start_wall: float, conn) -> dict:
     loop = asyncio.get_running_loop()
     release = asyncio.Event()
-
-    def on_message() -> None:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            os._exit(3)  # the parent is gone: nobody will read a report
-        if msg and msg[0] == "release":
-            release.set()
-
-    loop.add_reader(conn.fileno(), on_message)
+    child.on_parent(conn, "release", release)
     t0 = time.monotonic() + (start_wall - time.time())
     storm = WorkerStorm(spec, t0)
     if spec.options.worker_nice:
@@ -476,24 +441,4 @@ async def _serve(spec: WorkerSpec, start_wall: float, conn) -> dict:
 
 def main(spec: WorkerSpec, conn) -> None:
     """The worker process's entry point."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _own_session()
-    _die_with_parent()
-    _raise_fd_limit()
-    try:
-        conn.send(("ready", os.getpid()))
-        msg = conn.recv()
-        if msg[0] != "start":
-            return
-        report = asyncio.run(_serve(spec, msg[1], conn))
-        conn.send(("report", report))
-    except (EOFError, BrokenPipeError):
-        os._exit(3)
-    except BaseException:  # noqa: BLE001 - the parent must hear why, whatever it was
-        try:
-            conn.send(("error", traceback.format_exc()[-4000:]))
-        except OSError:
-            pass
-        raise
-    finally:
-        conn.close()
+    child.run(conn, lambda start: conn.send(("report", asyncio.run(_serve(spec, start[1], conn)))))

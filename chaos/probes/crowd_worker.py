@@ -12,18 +12,15 @@ deadline whatever happens.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
-import traceback
 from dataclasses import dataclass
 
 import aiohttp
 
-from ..load.worker import _die_with_parent, _own_session, _raise_fd_limit
 from ..retry import RetryPolicy
 from ..sli import PLAYOUT_DEADLINE_S
 from ..targets.model import Target
+from . import child
 from .reception import NS, SecondBins
 from .watch import LoopWatch
 
@@ -55,18 +52,8 @@ def _join_state(lst) -> tuple:
 
 
 async def _serve(spec: CrowdSpec, conn) -> None:
-    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-
-    def on_message() -> None:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            os._exit(3)  # the parent is gone
-        if msg and msg[0] == "stop":
-            stop.set()
-
-    loop.add_reader(conn.fileno(), on_message)
+    child.on_parent(conn, "stop", stop)
     watch = LoopWatch(spec.epoch_ns, f"listeners-{spec.index}", THIN_SLIS).start()
     from .. import adapters
     target = Target.from_dict(spec.target)
@@ -106,23 +93,4 @@ async def _serve(spec: CrowdSpec, conn) -> None:
 
 def main(spec: CrowdSpec, conn) -> None:
     """The process's entry point."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _own_session()
-    _die_with_parent()
-    _raise_fd_limit()
-    try:
-        conn.send(("ready", os.getpid()))
-        msg = conn.recv()
-        if msg[0] != "start":
-            return
-        asyncio.run(_serve(spec, conn))
-    except (EOFError, BrokenPipeError):
-        os._exit(3)
-    except BaseException:  # noqa: BLE001 - the parent must hear why, whatever it was
-        try:
-            conn.send(("error", traceback.format_exc()[-4000:]))
-        except OSError:
-            pass
-        raise
-    finally:
-        conn.close()
+    child.run(conn, lambda start: asyncio.run(_serve(spec, conn)))

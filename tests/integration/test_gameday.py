@@ -11,10 +11,10 @@ from textwrap import dedent
 
 import pytest
 
-from chaos.gameday import yamlpos
 from chaos.gameday.plan import build
 from chaos.gameday.run import run
 from chaos.gameday.runbook import loads
+from chaos.yamlfile import parse
 
 from .conftest import bring_up
 from .test_faults_network import assert_clean
@@ -58,7 +58,7 @@ def space(chaos_home):
 
 def plan_of(text: str, state, **kw):
     book = loads(text, "drill.yaml")
-    return build(book, state.topology, "drill.yaml", yamlpos.parse(text, "drill.yaml"), **kw)
+    return build(book, state.topology, "drill.yaml", parse(text, "drill.yaml"), **kw)
 
 
 def wait_for(what, timeout_s: float = 30.0):

@@ -8,9 +8,9 @@ import pytest
 
 from chaos.errors import ConfigError
 from chaos.experiment import Experiment
-from chaos.gameday import yamlpos
 from chaos.gameday.plan import build, load_plan, topology_for
 from chaos.gameday.runbook import RunbookError, loads
+from chaos.yamlfile import parse
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -37,14 +37,14 @@ def refused(text: str, **kw) -> RunbookError:
     tree = None
     with pytest.raises(RunbookError) as e:
         book = loads(text, "rb.yaml")
-        tree = yamlpos.parse(text, "rb.yaml")
+        tree = parse(text, "rb.yaml")
         build(book, topology_for(book), "rb.yaml", tree, **kw)
     return e.value
 
 
 def test_a_good_runbook_becomes_an_experiment_with_planned_faults():
     book = loads(GOOD, "rb.yaml")
-    gp = build(book, topology_for(book), "rb.yaml", yamlpos.parse(GOOD, "rb.yaml"))
+    gp = build(book, topology_for(book), "rb.yaml", parse(GOOD, "rb.yaml"))
     assert isinstance(gp.experiment, Experiment)
     (step, actions), = gp.faults
     assert step.spec.name == "latency" and step.spec.params == {"latency_ms": 200}
@@ -132,7 +132,7 @@ def test_from_and_only_select_steps_and_refuse_orphan_reverts():
     text = GOOD.replace("revert: all", "revert: slow")
     book = loads(text, "rb.yaml")
     with pytest.raises(RunbookError, match="skips"):
-        build(book, topology_for(book), "rb.yaml", yamlpos.parse(text, "rb.yaml"), only=["4"])
+        build(book, topology_for(book), "rb.yaml", parse(text, "rb.yaml"), only=["4"])
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("gameday_*.yaml")), ids=lambda p: p.stem)

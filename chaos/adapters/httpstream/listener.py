@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from . import ogg
-from ._shared import PLAYOUT_DEADLINE_S, ListenerRecord, SecondBins
+from ._shared import PLAYOUT_DEADLINE_S, ListenerRecord, SecondBins, stay_joined
 from .codec import FRAME_SAMPLES
 from .endpoints import StreamEndpoints
 
@@ -110,6 +110,7 @@ class StreamListener:
         self.rec = self._record(index, home_dc)
         self.rec.edge, self.rec.dc = self.url, home_dc
         self._conn = 0
+        self._last_seq = -1
 
     def _record(self, index: int, home_dc: str) -> StreamRecord:
         return StreamRecord(index, home_dc)
@@ -142,46 +143,23 @@ class StreamListener:
         raise TimeoutError(last)
 
     async def run(self, stop: asyncio.Event) -> None:
+        await stay_joined(self.rec, stop, self.join_timeout_s, self._open, self._read, _close,
+                          (aiohttp.ClientError, TimeoutError, OSError))
+
+    async def _read(self, resp: aiohttp.ClientResponse, t0: float, deadline: float) -> None:
         rec = self.rec
-        rec.started_ns = time.time_ns()
-        t0 = time.monotonic()
-        deadline = t0 + self.join_timeout_s
-        last_seq = -1
-        while not stop.is_set():
-            try:
-                resp = await self._open(deadline)
-            except TimeoutError as e:
-                if rec.join_s is None:
-                    rec.join_error = f"no audio within {self.join_timeout_s:g} s: {e}"
-                    return
-                await _sleep_or_stop(stop, 0.2)
-                deadline = time.monotonic() + self.join_timeout_s
-                continue
-            self._conn += 1
-            follow = _Follow()
-            ogg_stream = "ogg" in rec.content_type or rec.content_type == ""
-            closer = asyncio.create_task(_close_on(stop, resp))
-            try:
-                async for chunk in resp.content.iter_any():
-                    recv_ns = time.time_ns()
-                    self._keep(recv_ns, chunk)
-                    if ogg_stream:
-                        last_seq = self._received(follow, chunk, recv_ns, t0, last_seq)
-                    else:
-                        self._bytes(recv_ns, t0)
-                    if rec.join_s is None and time.monotonic() > deadline:
-                        break
-            except (aiohttp.ClientError, TimeoutError, OSError):
-                pass
-            finally:
-                closer.cancel()
-                resp.close()
+        self._conn += 1
+        follow = _Follow()
+        ogg_stream = "ogg" in rec.content_type or rec.content_type == ""
+        async for chunk in resp.content.iter_any():
+            recv_ns = time.time_ns()
+            self._keep(recv_ns, chunk)
+            if ogg_stream:
+                self._last_seq = self._received(follow, chunk, recv_ns, t0, self._last_seq)
+            else:
+                self._bytes(recv_ns, t0)
             if rec.join_s is None and time.monotonic() > deadline:
-                rec.join_error = f"connected but no audio within {self.join_timeout_s:g} s"
-                return
-            if not stop.is_set():
-                rec.reconnects += 1
-                deadline = time.monotonic() + self.join_timeout_s
+                break
 
     def _joined(self, recv_ns: int, t0: float) -> None:
         if self.rec.join_s is None:
@@ -277,13 +255,5 @@ class ThickStreamListener(StreamListener):
             self.rec.left_ns = time.time_ns()
 
 
-async def _close_on(stop: asyncio.Event, resp: aiohttp.ClientResponse) -> None:
-    await stop.wait()
+async def _close(resp: aiohttp.ClientResponse) -> None:
     resp.close()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay_s)
-    except TimeoutError:
-        pass

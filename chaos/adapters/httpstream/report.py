@@ -37,8 +37,8 @@ from ...analysis.gaps import freezes, heard_slots, silences
 from ...probes.testsignal import AMPLITUDE
 from ...slo import percentile
 from ._shared import (
-    CODEC_DELAY_MS, CODEC_DELAY_SAMPLES, ECHO_LEAD_FRAMES, ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S,
-    EchoWindow, RunCache, ThickReport, _decisive, _unheard, _windows,
+    CODEC_DELAY_SAMPLES, ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S, Heard, RunCache, ThickReport,
+    _unheard, against_signal, check, last_slot, play,
 )
 from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Decoder
 from .listener import ThickStreamRecord, _Follow, seq_of
@@ -72,10 +72,7 @@ def analyse(record: ThickStreamRecord, produced: Sequence[tuple[int, int]], *, s
     ``produced`` is the speaker's (seq, capture_ns) per frame, empty when the mount is fed
     by something else; ``run_start_ns`` is time 0 (default: the first capture, or the
     first packet received)."""
-    if not playout_deadline_s > 0:
-        raise ValueError(f"playout_deadline_s must be > 0, got {playout_deadline_s}")
-    if cache is not None and cache.seed != seed:
-        raise ValueError(f"the cache holds the signal of seed {cache.seed}, not {seed}")
+    check(playout_deadline_s, cache, seed)
     ident = dict(index=record.index, home_dc=record.home_dc, dc=record.dc, edge=record.edge,
                  playout_deadline_s=playout_deadline_s)
     if record.codec not in ("opus", ""):
@@ -126,55 +123,28 @@ def _judge(ident: dict, seqs_a: np.ndarray, recv_a: np.ndarray, due_a: np.ndarra
     capture time (ours) or the playout-clock time (not ours) of each packet."""
     ours = prod is not None
     lat_a = (recv_a - due_a) / 1e9
-    deadline_ns = int(round(playout_deadline_s * 1e9))
     first = int(seqs_a[0]) if ours else int(seqs_a.min())
     on_time = lat_a <= playout_deadline_s
     if ours:
-        pseqs, pcap = prod[:, 0], prod[:, 1]
-        last = int(pseqs[-1])
-        if left_ns is not None:
-            due = pseqs[pcap + deadline_ns <= left_ns]
-            last = max(int(due.max()) if len(due) else first - 1,
-                       int(seqs_a[on_time].max()) if on_time.any() else first - 1)
-            last = min(last, int(pseqs[-1]))
+        last = last_slot(seqs_a, on_time, first, prod, left_ns, playout_deadline_s)
     else:
         last = int(seqs_a.max())
     if last < first:
         return _unheard(ident)
     n = last - first + 1
-
-    _, firsts = np.unique(seqs_a, return_index=True)   # first arrival of each slot wins
-    firsts.sort()
-    idx = firsts[(seqs_a[firsts] >= first) & (seqs_a[firsts] <= last)]
-    heard = heard_slots(seqs_a[idx], latency_s=lat_a[idx], deadline_s=playout_deadline_s,
-                        first_seq=first, last_seq=last)
-    delivered = int(heard.sum())
-    late = int((~on_time[idx]).sum())
+    heard = Heard.of(seqs_a, lat_a, on_time, first, last, playout_deadline_s)
     if ours:
+        pseqs, pcap = prod[:, 0], prod[:, 1]
         k0 = int(np.searchsorted(pseqs, first))
         slot0_ns = int(pcap[k0]) if k0 < len(pseqs) and pseqs[k0] == first else int(due_a[0])
     else:
         slot0_ns = int(due_a[np.argmin(seqs_a)])
     t0_s = round((slot0_ns - run_start_ns) / 1e9, 9)
-    freeze = freezes(heard, t0_s=t0_s)
-
-    pcm = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
-    played = idx[on_time[idx]]
-    played = played[np.argsort(seqs_a[played], kind="stable")]
-    decoder, undecodable = Decoder(), 0
-    for i in played:
-        try:
-            out = decoder.decode(payloads[i])
-        except (av.FFmpegError, ValueError):
-            undecodable += 1
-            continue
-        at = (int(seqs_a[i]) - first) * FRAME_SAMPLES
-        out = out[:FRAME_SAMPLES]
-        pcm[at:at + len(out)] = out
-
+    pcm, undecodable = play(heard, seqs_a, on_time, payloads, first, last, Decoder())
     common = dict(joined=True, first_seq=first, last_seq=last, t0_s=t0_s, frames_expected=n,
-                  frames_delivered=delivered, frames_late=late, frames_lost=n - delivered - late,
-                  freeze=freeze, undecodable=undecodable)
+                  frames_delivered=heard.delivered, frames_late=heard.late,
+                  frames_lost=n - heard.delivered - heard.late,
+                  freeze=freezes(heard.slots, t0_s=t0_s), undecodable=undecodable)
     if not ours:
         level = np.full(n * FRAME_SAMPLES, AMPLITUDE * 32767, dtype=np.float64)
         silence = silences(pcm, level.astype(np.int16), delay_samples=CODEC_DELAY_SAMPLES,
@@ -182,36 +152,12 @@ def _judge(ident: dict, seqs_a: np.ndarray, recv_a: np.ndarray, due_a: np.ndarra
         return ThickReport(**ident, **common, audio_delivered=None, silence=silence, echo=None,
                            echo_conclusive=False, echo_windows=(), mouth_to_ear_p50_s=None,
                            mouth_to_ear_p95_s=None, audio_offset_ms=None, loss=None,
-                           loss_burst_ratio=float(emodel.burst_ratio(~heard)), mos=None)
-
+                           loss_burst_ratio=float(emodel.burst_ratio(~heard.slots)), mos=None)
     m2e_p50, m2e_p95 = percentile(lat_a, 50), percentile(lat_a, 95)
-    ref_first = max(int(pseqs[0]), first - ECHO_LEAD_FRAMES)
-    ref_all = cache.signal(ref_first, last - ref_first + 1)
-    windows = []
-    for w0, w1 in _windows(first, last, max(1, round(echo_window_s / FRAME_S))):
-        r0 = max(ref_first, first + w0 - ECHO_LEAD_FRAMES)
-        res = cache.echo(pcm[w0 * FRAME_SAMPLES:w1 * FRAME_SAMPLES], r0, first + w1 - r0)
-        windows.append((EchoWindow(round(t0_s + w0 * FRAME_S, 9), round((w1 - w0) * FRAME_S, 9),
-                                   res), first + w0 - r0))
-    measured = [(w, lead) for w, lead in windows if w.result.measured]
-    echo, conclusive = _decisive(windows, echo_resolve_db)
-    if measured:
-        offset_ms = float(np.median([w.result.direct_lag_ms + lead * FRAME_S * 1000
-                                     for w, lead in measured]))
-        audio_offset = round(offset_ms - CODEC_DELAY_MS, 3)
-        delay_samples = int(round(offset_ms * SAMPLE_RATE / 1000))
-    else:
-        audio_offset, delay_samples = None, CODEC_DELAY_SAMPLES
-    silence = silences(pcm, ref_all[(first - ref_first) * FRAME_SAMPLES:],
-                       delay_samples=delay_samples, t0_s=t0_s)
-    loss = 1.0 - delivered / n
-    burst = emodel.burst_ratio(~heard)
-    mos = emodel.mos(1000 * min(m2e_p95, playout_deadline_s), loss, burst_ratio=burst)
-    return ThickReport(**ident, **common, audio_delivered=delivered / n, silence=silence,
-                       echo=echo, echo_conclusive=conclusive,
-                       echo_windows=tuple(w for w, _ in windows), mouth_to_ear_p50_s=m2e_p50,
-                       mouth_to_ear_p95_s=m2e_p95, audio_offset_ms=audio_offset, loss=loss,
-                       loss_burst_ratio=burst, mos=mos)
+    judged = against_signal(pcm, heard, first, last, int(pseqs[0]), t0_s, m2e_p95,
+                            playout_deadline_s, echo_window_s, echo_resolve_db, cache)
+    return ThickReport(**ident, **common, mouth_to_ear_p50_s=m2e_p50,
+                       mouth_to_ear_p95_s=m2e_p95, **judged)
 
 
 def decoded_timeline(record: ThickStreamRecord, ident: dict, playout_deadline_s: float,

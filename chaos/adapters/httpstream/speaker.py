@@ -30,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-import time
 import weakref
+from contextlib import aclosing
 
 from . import ogg
-from ._shared import HISTORY_FRAMES, MAX_ECHO_S, EchoState, Produced, Voice, hot_mic
+from ._shared import (EchoPlaying, EchoSwitch, Produced, Voice, echo_state, gone_or_stopped,
+                      hot_mic, paced, sleep_or_stop)
 from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
 from .endpoints import StreamEndpoints
 
@@ -54,7 +55,7 @@ class SourceRefused(Exception):
     """The server answered the PUT with something other than 200."""
 
 
-class StreamSpeaker:
+class StreamSpeaker(EchoPlaying):
     def __init__(self, endpoints: StreamEndpoints, retry=None, seed: int = 0,
                  speaker_id: str | None = None, timeout_s: float = 3.0) -> None:
         self.endpoints, self.retry, self.seed = endpoints, retry, seed
@@ -71,10 +72,7 @@ class StreamSpeaker:
         self.origin = f"http://{host}:{port}{endpoints.mount}"
         self._encoder = Encoder()
         self.voice = Voice(seed)
-        self.echo: EchoState | None = None           # the echo being played
-        self.echo_log: list[tuple[int, int, EchoState | None]] = []   # (t_ns, seq, state)
-        self._echo_next: tuple[EchoState | None, asyncio.Future] | None = None
-        self._running = False
+        self.echoes = EchoSwitch()
         self._writer: asyncio.StreamWriter | None = None
         self._serial = 0
         self._page_no = 0
@@ -140,18 +138,14 @@ class StreamSpeaker:
                     delay = next(delays, None)
                     if delay is None:
                         return
-                    await _sleep_or_stop(stop, max(delay, 0.01))
+                    await sleep_or_stop(stop, max(delay, 0.01))
             else:
                 return
             self._start_stream(writer, len(self.produced))
             self._writer = writer
             self.connections += 1
             self.connected.set()
-            closed = asyncio.ensure_future(reader.read())  # Icecast says nothing more: b"" = gone
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({closed, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            closed.cancel()
-            stopper.cancel()
+            await gone_or_stopped(reader.read(), stop)   # Icecast says nothing more: b"" = gone
             if stop.is_set():
                 return  # keep the socket for the last frame; close() hangs up
             self._writer = None
@@ -162,28 +156,19 @@ class StreamSpeaker:
     # -- producing --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         maintainer = asyncio.create_task(self._maintain(stop))
-        t0 = time.monotonic()
-        seq = 0
-        self._running = True
         try:
-            while not stop.is_set():
-                await asyncio.sleep(max(0.0, t0 + seq * FRAME_MS / 1000 - time.monotonic()))
-                capture_ns = time.time_ns()
-                if self._echo_next is not None:
-                    self._switch_echo(seq, capture_ns)
-                pcm = self.voice.frame(seq)
-                if self.echo is not None:
-                    pcm = hot_mic(pcm, self.voice.delayed(self.echo.delay_samples), self.echo.gain)
-                payload = self._encoder.encode(pcm)
-                self.produced.append((seq, capture_ns))
-                self._send(seq, payload)
-                seq += 1
+            async with aclosing(paced(stop, FRAME_MS, self.echoes)) as frames:
+                async for seq, capture_ns in frames:
+                    pcm = self.voice.frame(seq)
+                    if self.echo is not None:
+                        pcm = hot_mic(pcm, self.voice.delayed(self.echo.delay_samples),
+                                      self.echo.gain)
+                    payload = self._encoder.encode(pcm)
+                    self.produced.append((seq, capture_ns))
+                    self._send(seq, payload)
         finally:
-            self._running = False
             maintainer.cancel()
             await asyncio.gather(maintainer, return_exceptions=True)
-            if self._echo_next is not None:   # nothing more is produced: applied as of now
-                self._switch_echo(seq, time.time_ns())
 
     # -- the echo fault -----------------------------------------------------------------
     def set_echo(self, delay_s: float, gain: float, mode: str = "hot_mic",
@@ -193,36 +178,11 @@ class StreamSpeaker:
         if mode != "hot_mic" or copy is not None:
             raise ValueError(f"echo mode {mode!r}: an Icecast mount mixes nothing, so only "
                              "hot_mic can be played on an http-stream target")
-        n = int(round(delay_s * SAMPLE_RATE))
-        if not 0 < n <= (HISTORY_FRAMES - 2) * FRAME_SAMPLES:
-            raise ValueError(f"echo delay {delay_s:g} s: use more than 0 and at most {MAX_ECHO_S:g} s")
-        if not 0 <= gain <= 1:
-            raise ValueError(f"echo gain {gain:g}: use 0 to 1 (amplitude)")
-        return self._next_echo(EchoState(mode, n / SAMPLE_RATE, float(gain)))
+        return self.echoes.change(echo_state(mode, delay_s, gain), len(self.produced))
 
     def clear_echo(self) -> asyncio.Future:
         """Stop the echo from the next frame on. Returns a future done once it is off."""
-        return self._next_echo(None)
-
-    def _next_echo(self, state: EchoState | None) -> asyncio.Future:
-        done = asyncio.get_running_loop().create_future()
-        if self._echo_next is not None and not self._echo_next[1].done():
-            self._echo_next[1].cancel()   # superseded before any frame carried it
-        self._echo_next = (state, done)
-        if not self._running:
-            self._switch_echo(len(self.produced), time.time_ns())
-        return done
-
-    def _switch_echo(self, seq: int, t_ns: int) -> None:
-        state, done = self._echo_next
-        self._echo_next = None
-        if state is not None:
-            state = EchoState(state.mode, state.delay_s, state.gain, seq)
-        if state != self.echo:
-            self.echo = state
-            self.echo_log.append((t_ns, seq, state))
-        if not done.done():
-            done.set_result(state)
+        return self.echoes.change(None, len(self.produced))
 
     def _send(self, seq: int, payload: bytes) -> None:
         w = self._writer
@@ -252,13 +212,6 @@ async def _read_head(reader: asyncio.StreamReader) -> str:
     """An HTTP response head (status line and headers), up to the blank line."""
     raw = await reader.readuntil(b"\r\n\r\n")
     return raw.decode("latin-1")
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay_s)
-    except TimeoutError:
-        pass
 
 
 class ExternalFeed:

@@ -23,11 +23,12 @@ from space import wire
 
 from ...probes.leanws import LeanSocket, connect
 from ...probes.reception import SecondBins
+from ...probes.rejoin import stay_joined
 from ...probes.record import ListenerRecord
 from ...retry import RetryPolicy
 from ...sli import PLAYOUT_DEADLINE_S
 from .joinapi import Refused, join
-from .speaker import _hint, _sleep_or_stop
+from .speaker import _hint
 
 
 class Listener:
@@ -81,40 +82,16 @@ class Listener:
         return sock
 
     async def run(self, stop: asyncio.Event) -> None:
-        rec = self.rec
-        rec.started_ns = time.time_ns()
-        t0 = time.monotonic()
-        deadline = t0 + self.join_timeout_s
-        last_seq = -1
-        while not stop.is_set():
-            try:
-                ws = await self._connect(deadline)
-            except TimeoutError as e:
-                if rec.join_s is None:
-                    rec.join_error = f"no audio within {self.join_timeout_s:g} s: {e}"
-                    return
-                await _sleep_or_stop(stop, 0.2)
-                deadline = time.monotonic() + self.join_timeout_s
-                continue
-            closer = asyncio.create_task(_close_on(stop, ws))
-            try:
-                async for msg in ws:
-                    last_seq = self._received(msg, time.time_ns(), t0, last_seq)
-                    if rec.join_s is None and time.monotonic() > deadline:
-                        break
-            except (ConnectionClosed, OSError, wire.WireError):
-                pass
-            finally:
-                closer.cancel()
-                await ws.close()
-            if rec.join_s is None and time.monotonic() > deadline:
-                rec.join_error = f"connected but no audio within {self.join_timeout_s:g} s"
-                return
-            if not stop.is_set():
-                rec.reconnects += 1
-                deadline = time.monotonic() + self.join_timeout_s
+        await stay_joined(self.rec, stop, self.join_timeout_s, self._connect, self._read,
+                          LeanSocket.close, (ConnectionClosed, OSError, wire.WireError))
 
-    def _received(self, msg: bytes, recv_ns: int, t0: float, last_seq: int) -> int:
+    async def _read(self, ws: LeanSocket, t0: float, deadline: float) -> None:
+        async for msg in ws:
+            self._received(msg, time.time_ns(), t0)
+            if self.rec.join_s is None and time.monotonic() > deadline:
+                break
+
+    def _received(self, msg: bytes, recv_ns: int, t0: float) -> None:
         """A message read from the socket's queue (before the join, or queued before the
         sink was set): times the join, then hands it to _heard. Raises WireError on a
         message that is not a frame. A hook for subclasses."""
@@ -128,7 +105,6 @@ class Listener:
                     self._sock.sink = self._heard
         if not self._heard(msg, recv_ns):
             raise wire.WireError("not a space frame")
-        return last_seq
 
     def _heard(self, msg: bytes, recv_ns: int) -> bool:
         """The real-time path: one frame into the reception counters. False: not a frame
@@ -141,8 +117,3 @@ class Listener:
             if c.speaker == self.speaker:
                 self.rec.rx.heard(c.seq, c.capture_ns, recv_ns, self.bins)
         return True
-
-
-async def _close_on(stop: asyncio.Event, ws) -> None:
-    await stop.wait()
-    await ws.close()

@@ -20,7 +20,7 @@ Every change takes effect at the start of a frame and is logged in ``echo_log``.
 from __future__ import annotations
 
 import asyncio
-import time
+from contextlib import aclosing
 
 import aiohttp
 import numpy as np
@@ -31,12 +31,14 @@ from space import wire
 from space.opus import Encoder
 from ...retry import RetryPolicy, parse_retry_after
 
-from ...probes.voice import HISTORY_FRAMES, MAX_ECHO_S, EchoState, Voice, clip16, hot_mic
+from ...probes.pacing import EchoPlaying, EchoSwitch, echo_state, paced
+from ...probes.rejoin import gone_or_stopped, sleep_or_stop
+from ...probes.voice import EchoState, Voice, clip16, hot_mic
 from .joinapi import Refused, join
 from ...probes.reception import Produced
 
 ECHO_MODES = ("hot_mic", "double")
-class Speaker:
+class Speaker(EchoPlaying):
     def __init__(self, session: aiohttp.ClientSession, gateways: list[str], space: str,
                  speaker_id: str = "spk-1", retry: RetryPolicy | None = None, seed: int = 0,
                  timeout_s: float = 3.0) -> None:
@@ -51,10 +53,7 @@ class Speaker:
         self._ws = None
         self.connected = asyncio.Event()
         self.voice = Voice(seed)
-        self.echo: EchoState | None = None          # the echo being played
-        self.echo_log: list[tuple[int, int, EchoState | None]] = []  # (t_ns, seq, state) changes
-        self._echo_next: tuple[EchoState | None, asyncio.Future] | None = None
-        self._running = False
+        self.echoes = EchoSwitch()
 
     def twin(self, speaker_id: str) -> Speaker:
         """A second publisher of the same signal into the same room (the ``double`` echo)."""
@@ -94,14 +93,9 @@ class Speaker:
                     delay = next(delays, None)
                     if delay is None:
                         return
-                    await _sleep_or_stop(stop, max(delay, hint or 0.0) or 0.01)
+                    await sleep_or_stop(stop, max(delay, hint or 0.0) or 0.01)
             if self._ws is not None:
-                ws = self._ws
-                waiter = asyncio.ensure_future(ws.wait_closed())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+                await gone_or_stopped(self._ws.wait_closed(), stop)
                 if stop.is_set():
                     return  # keep the socket for the last frame; close() hangs up
                 self._ws = None
@@ -116,36 +110,26 @@ class Speaker:
         maintainer = asyncio.create_task(self._maintain(stop))
         encoder = Encoder()
         copy_encoder: tuple[EchoState, Encoder] | None = None
-        t0 = time.monotonic()
-        seq = 0
-        self._running = True
         try:
-            while not stop.is_set():
-                await asyncio.sleep(max(0.0, t0 + seq * wire.FRAME_MS / 1000 - time.monotonic()))
-                capture_ns = time.time_ns()
-                if self._echo_next is not None:
-                    self._switch_echo(seq, capture_ns)
-                pcm = self.voice.frame(seq)
-                echo = self.echo
-                copy_payload = None
-                if echo is not None:
-                    delayed = self.voice.delayed(echo.delay_samples)
-                    if echo.mode == "hot_mic":
-                        pcm = hot_mic(pcm, delayed, echo.gain)
-                    else:
-                        if copy_encoder is None or copy_encoder[0] is not echo:
-                            copy_encoder = (echo, Encoder())  # a fresh stream per echo
-                        copy_payload = copy_encoder[1].encode(
-                            clip16(np.float32(echo.gain) * delayed))
-                await self._publish(seq, capture_ns, encoder.encode(pcm))
-                if copy_payload is not None:
-                    await echo.copy._publish(seq, capture_ns, copy_payload)
-                seq += 1
+            async with aclosing(paced(stop, wire.FRAME_MS, self.echoes)) as frames:
+                async for seq, capture_ns in frames:
+                    pcm = self.voice.frame(seq)
+                    echo = self.echo
+                    copy_payload = None
+                    if echo is not None:
+                        delayed = self.voice.delayed(echo.delay_samples)
+                        if echo.mode == "hot_mic":
+                            pcm = hot_mic(pcm, delayed, echo.gain)
+                        else:
+                            if copy_encoder is None or copy_encoder[0] is not echo:
+                                copy_encoder = (echo, Encoder())  # a fresh stream per echo
+                            copy_payload = copy_encoder[1].encode(
+                                clip16(np.float32(echo.gain) * delayed))
+                    await self._publish(seq, capture_ns, encoder.encode(pcm))
+                    if copy_payload is not None:
+                        await echo.copy._publish(seq, capture_ns, copy_payload)
         finally:
-            self._running = False
             maintainer.cancel()
-            if self._echo_next is not None:  # nothing more is produced: applied as of now
-                self._switch_echo(seq, time.time_ns())
 
     async def _publish(self, seq: int, capture_ns: int, payload: bytes) -> None:
         """One frame: counted as produced, sent if connected (a frame produced while cut off
@@ -166,41 +150,18 @@ class Speaker:
         future, done with the EchoState once a frame carries it. Call from the event loop."""
         if mode not in ECHO_MODES:
             raise ValueError(f"echo mode {mode!r}: use one of {', '.join(ECHO_MODES)}")
-        n = int(round(delay_s * wire.SAMPLE_RATE))
-        if not 0 < n <= (HISTORY_FRAMES - 2) * wire.FRAME_SAMPLES:
-            raise ValueError(f"echo delay {delay_s:g} s: use more than 0 and at most "
-                             f"{MAX_ECHO_S:g} s")
-        if not 0 <= gain <= 1:
-            raise ValueError(f"echo gain {gain:g}: use 0 to 1 (amplitude)")
+        state = echo_state(mode, delay_s, gain, copy)
         if (mode == "double") != (copy is not None):
             raise ValueError("mode double needs the second publisher (copy=); hot_mic takes none")
-        return self._next_echo(EchoState(mode, n / wire.SAMPLE_RATE, float(gain), copy=copy))
+        return self.echoes.change(state, self._next_seq())
 
     def clear_echo(self) -> asyncio.Future:
         """Stop the echo from the next frame on (at once if the speaker is not running).
         Returns a future done once it is off."""
-        return self._next_echo(None)
+        return self.echoes.change(None, self._next_seq())
 
-    def _next_echo(self, state: EchoState | None) -> asyncio.Future:
-        done = asyncio.get_running_loop().create_future()
-        if self._echo_next is not None and not self._echo_next[1].done():
-            self._echo_next[1].cancel()  # superseded before any frame carried it
-        self._echo_next = (state, done)
-        if not self._running:
-            self._switch_echo(self.produced[-1][0] + 1 if self.produced else 0, time.time_ns())
-        return done
-
-    def _switch_echo(self, seq: int, t_ns: int) -> None:
-        """At a frame boundary: the pending change takes effect from frame ``seq``."""
-        state, done = self._echo_next
-        self._echo_next = None
-        if state is not None:
-            state = EchoState(state.mode, state.delay_s, state.gain, seq, state.copy)
-        if state != self.echo:
-            self.echo = state
-            self.echo_log.append((t_ns, seq, state))
-        if not done.done():
-            done.set_result(state)
+    def _next_seq(self) -> int:
+        return self.produced[-1][0] + 1 if self.produced else 0
 
     async def close(self) -> None:
         """Hang up. Separate from stopping, so that the last frames can drain first."""
@@ -215,9 +176,3 @@ def _hint(e: Exception) -> float | None:
         return parse_retry_after(e.response.headers.get("Retry-After"))
     return None
 
-
-async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay_s)
-    except TimeoutError:
-        pass

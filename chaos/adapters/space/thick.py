@@ -33,25 +33,23 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-import av
 import numpy as np
 
 from space import wire
 from space.opus import Decoder
 
 from ...analysis import emodel
-from ...analysis.gaps import Interval, SilenceReport, freezes, heard_slots, silences
+from ...analysis.gaps import Interval, SilenceReport, freezes
 from ...load.histogram import Histogram
 from ...probes.record import ListenerRecord
 from ...sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
 from ...slo import percentile
 from ...probes.hearing import (
-    CODEC_DELAY_MS, CODEC_DELAY_SAMPLES, ECHO_LEAD_FRAMES, FRAME_S, SEGMENT_FRAMES, EchoWindow,
-    RunCache, ThickReport, _decisive, _unheard, _windows,
+    ECHO_LEAD_FRAMES, FRAME_S, SEGMENT_FRAMES, RunCache, ThickReport, _decisive, _unheard,
 )
+from ...probes.playout import Heard, against_signal, check, last_slot, play
 from .listener import Listener
 
-FRAME_SAMPLES = wire.FRAME_SAMPLES
 
 _LOG = struct.Struct("<qI")        # receive time (ns, wall clock), message length
 CLOSE_AFTER_FRAMES = 70            # a segment closes once a frame 1.4 s past its end came:
@@ -291,10 +289,7 @@ def _analyse(record: ThickRecord, produced, *, seed: int = 0,
              decoder: Decoder | None = None) -> tuple[ThickReport, np.ndarray | None]:
     """``analyse``, and the heard slots (for merging segments). ``from_seq``: judge the
     slots from this seq on (a segment's start) rather than from the first frame heard."""
-    if not playout_deadline_s > 0:
-        raise ValueError(f"playout_deadline_s must be > 0, got {playout_deadline_s}")
-    if cache is not None and cache.seed != seed:
-        raise ValueError(f"the cache holds the signal of seed {cache.seed}, not {seed}")
+    check(playout_deadline_s, cache, seed)
     cache = cache or RunCache(seed)
     prod = np.asarray(produced, dtype=np.int64).reshape(-1, 2)
     prod = prod[np.argsort(prod[:, 0], kind="stable")]
@@ -322,84 +317,26 @@ def _analyse(record: ThickRecord, produced, *, seed: int = 0,
     m2e_p50, m2e_p95 = percentile(lat_a, 50), percentile(lat_a, 95)
 
     # The slots judged: first frame received .. last frame due (or got) before leaving.
-    deadline_ns = int(round(playout_deadline_s * 1e9))
     first = int(seqs_a[0]) if from_seq is None else from_seq
     on_time = lat_a <= playout_deadline_s
-    last = int(pseqs[-1])
-    if record.left_ns is not None:
-        due = pseqs[pcap + deadline_ns <= record.left_ns]
-        last = max(int(due.max()) if len(due) else first - 1,
-                   int(seqs_a[on_time].max()) if on_time.any() else first - 1)
-        last = min(last, int(pseqs[-1]))
+    last = last_slot(seqs_a, on_time, first, prod, record.left_ns, playout_deadline_s)
     if last < first:
         return _unheard(ident), None
     n = last - first + 1
-
-    # First arrival of each seq wins; later duplicates are not played again.
-    _, firsts = np.unique(seqs_a, return_index=True)
-    firsts.sort()
-    in_range = (seqs_a[firsts] >= first) & (seqs_a[firsts] <= last)
-    idx = firsts[in_range]
-    heard = heard_slots(seqs_a[idx], latency_s=lat_a[idx], deadline_s=playout_deadline_s,
-                        first_seq=first, last_seq=last)
-    delivered = int(heard.sum())
-    late = int((~on_time[idx]).sum())
+    heard = Heard.of(seqs_a, lat_a, on_time, first, last, playout_deadline_s)
     k0 = int(np.searchsorted(pseqs, first))
     slot0_ns = (int(pcap[k0]) if k0 < len(pseqs) and pseqs[k0] == first
                 else int(capture[0]) if capture else int(pcap[min(k0, len(pcap) - 1)]))
     t0_s = round((slot0_ns - run_start_ns) / 1e9, 9)
-    freeze = freezes(heard, t0_s=t0_s)
-
-    # Play: frames on time, in seq order, one decoder; every other slot is silence.
-    pcm = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
-    played = idx[on_time[idx]]
-    played = played[np.argsort(seqs_a[played], kind="stable")]
-    decoder, undecodable = decoder or Decoder(), 0
-    for i in played:
-        try:
-            out = decoder.decode(payloads[i])
-        except (av.FFmpegError, ValueError):
-            undecodable += 1
-            continue
-        at = (int(seqs_a[i]) - first) * FRAME_SAMPLES
-        out = out[:FRAME_SAMPLES]
-        pcm[at:at + len(out)] = out
-
-    # Echo, per window of ~echo_window_s on fixed seq boundaries, against the reference
-    # from 1 s earlier.
-    ref_first = max(int(pseqs[0]), first - ECHO_LEAD_FRAMES)
-    ref_all = cache.signal(ref_first, last - ref_first + 1)
-    windows = []
-    for w0, w1 in _windows(first, last, max(1, round(echo_window_s / FRAME_S))):
-        r0 = max(ref_first, first + w0 - ECHO_LEAD_FRAMES)
-        res = cache.echo(pcm[w0 * FRAME_SAMPLES:w1 * FRAME_SAMPLES], r0, first + w1 - r0)
-        windows.append((EchoWindow(round(t0_s + w0 * FRAME_S, 9), round((w1 - w0) * FRAME_S, 9), res),
-                        first + w0 - r0))
-    measured = [(w, lead) for w, lead in windows if w.result.measured]
-    echo, conclusive = _decisive(windows, echo_resolve_db)
-    if measured:
-        offset_ms = float(np.median([w.result.direct_lag_ms + lead * FRAME_S * 1000
-                                     for w, lead in measured]))
-        audio_offset = round(offset_ms - CODEC_DELAY_MS, 3)
-        delay_samples = int(round(offset_ms * wire.SAMPLE_RATE / 1000))
-    else:
-        audio_offset, delay_samples = None, CODEC_DELAY_SAMPLES
-
-    silence = silences(pcm, ref_all[(first - ref_first) * FRAME_SAMPLES:],
-                       delay_samples=delay_samples, t0_s=t0_s)
-
-    loss = 1.0 - delivered / n
-    burst = emodel.burst_ratio(~heard)
-    mos = (None if m2e_p95 is None
-           else emodel.mos(1000 * min(m2e_p95, playout_deadline_s), loss, burst_ratio=burst))
+    pcm, undecodable = play(heard, seqs_a, on_time, payloads, first, last, decoder or Decoder())
+    judged = against_signal(pcm, heard, first, last, int(pseqs[0]), t0_s, m2e_p95,
+                            playout_deadline_s, echo_window_s, echo_resolve_db, cache)
     return ThickReport(
         **ident, joined=True, first_seq=first, last_seq=last, t0_s=t0_s,
-        frames_expected=n, frames_delivered=delivered, frames_late=late,
-        frames_lost=n - delivered - late, audio_delivered=delivered / n,
-        freeze=freeze, silence=silence, echo=echo, echo_conclusive=conclusive,
-        echo_windows=tuple(w for w, _ in windows),
-        mouth_to_ear_p50_s=m2e_p50, mouth_to_ear_p95_s=m2e_p95, audio_offset_ms=audio_offset,
-        loss=loss, loss_burst_ratio=burst, mos=mos, undecodable=undecodable), heard
+        frames_expected=n, frames_delivered=heard.delivered, frames_late=heard.late,
+        frames_lost=n - heard.delivered - heard.late, freeze=freezes(heard.slots, t0_s=t0_s),
+        mouth_to_ear_p50_s=m2e_p50, mouth_to_ear_p95_s=m2e_p95, undecodable=undecodable,
+        **judged), heard.slots
 
 
 def merge(record: ThickRecord, parts: list[tuple[int, ThickReport, np.ndarray | None]],

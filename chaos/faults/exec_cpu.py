@@ -143,6 +143,15 @@ def dutycycle_helpers(stack_id: str) -> list[tuple[int, int]]:
     return out
 
 
+class _gone_ok:
+    """A process that ended meanwhile is fine: it was to stop anyway."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, e, tb):
+        return et is ProcessLookupError
+
+
 def sweep_dutycycles(stack_id: str) -> Swept:
     """Stop every duty-cycle helper of the stack: SIGTERM (it resumes its target on the way
     out), SIGKILL after a grace. A pid is signalled only while it has the start time it
@@ -167,14 +176,6 @@ def sweep_dutycycles(stack_id: str) -> Swept:
         swept.did.append(f"stopped {len(found)} duty-cycle helper(s) (pid "
                          f"{', '.join(str(p) for p, _ in found)})")
     return swept
-
-
-class _gone_ok:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, et, e, tb):
-        return et is ProcessLookupError
 
 
 def sweep_quotas(state: StackState) -> Swept:

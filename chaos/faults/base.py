@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from ..targets.model import Link, Service, Target
@@ -184,12 +185,47 @@ class FaultKind(Protocol):
 
 
 class Executor(Protocol):
-    """Carries out one mechanism. Both methods are idempotent and bounded in time."""
+    """Carries out one mechanism. Both methods are idempotent and bounded in time.
+
+    The executors registered in executors.py also sweep (``Sweeper``): `chaos stack reset`
+    asks each one to put back whatever its mechanism can leave on a stack, without the
+    ledger."""
     mechanism: ClassVar[str]
 
     def inject(self, action: Action) -> None: ...
 
     def revert(self, action: Action) -> None: ...
+
+
+class SweepStage(StrEnum):
+    """The stages of `chaos stack reset`, in the order it runs them (reset.py). Within a
+    stage the executors' sweeps do not depend on one another; they run in registry order."""
+    HELPERS = "helpers"           # stop what would put a fault back behind the reset's back
+    RUN = "run"                   # every process and container runs again, attached, unthrottled
+    CLEAR = "clear"               # nothing left in the traffic's way (rules, toxics, proxies)
+    START = "start"               # after the ledger's first revert: what is still down starts
+    CLEAR_AGAIN = "clear-again"   # what could not be cleared while its service was down
+
+
+@dataclass
+class Swept:
+    """What one sweep step put back (``did``) and what it found but could not (``problems``),
+    as lines of the reset's report."""
+    did: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+Step = Callable[[str, Callable[[], Swept | None]], bool]
+"""reset's runner of one sweep step: ``step(what, fn)`` shows ``what`` as progress, runs fn
+and adds what it swept to the report; an exception of fn becomes the problem ``"what:
+error"`` and the reset goes on. Returns whether fn ran through."""
+
+
+class Sweeper(Protocol):
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        """Put back what this mechanism can leave on the stack at this stage, whoever left
+        it (a crashed run, an older run, a person), through ``step``; nothing to do at a
+        stage: return. Idempotent and bounded in time, like revert."""
 
 
 REGISTRY: dict[str, FaultKind] = {}

@@ -26,7 +26,7 @@ import threading
 from typing import Protocol
 
 from ..targets.state import StackState
-from .base import Action
+from .base import Action, Step, SweepStage
 from .engine import FaultError
 
 
@@ -96,6 +96,9 @@ class ClientExecutor:
         if hub is None:
             return  # the clients that played it are gone: nothing of it is left on the stack
         hub.stop(a)
+
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        return None  # client faults live in a run's event loop: none outlives its run
 
 
 def make(state: StackState) -> ClientExecutor:

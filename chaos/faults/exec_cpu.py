@@ -13,6 +13,12 @@ Action params: ``service``, ``runtime``, ``share``, ``period_us`` and, for docke
   so any process, also one that never saw the injection, finds it: the revert asks it to
   stop (a stop file, then SIGTERM, then SIGKILL), and always sends SIGCONT to the service
   itself. The helper exits by itself when the runner that started it dies.
+
+Sweep (`chaos stack reset`, without the ledger): first every duty-cycle helper of the stack
+stops, found by its command line (``python -m chaos.faults.dutycycle --stack-id ID``, with
+or without labels): it would stop processes again behind the reset's back; the stopped
+processes run again in exec_lifecycle's sweep. Then, for docker, every CPU quota on the
+stack's containers is lifted (they run without one).
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ from pathlib import Path
 from ..errors import ChaosError, ConfigError
 from ..targets import procs
 from ..targets.state import StackState, home
-from .base import Action
+from .base import Action, Step, SweepStage, Swept
 
 HELPER_SERVICE = "chaos-dutycycle"
 HELPER_MAX_S = 4 * 3600         # the helper's own bound; a revert normally ends it long before
 READY_TIMEOUT_S = 6.0           # Python's start-up on a busy 2-core machine
 STOP_GRACE_S = 2.0
+DUTYCYCLE_MODULE = "chaos.faults.dutycycle"
 STACK_LABEL = "chaos.stack=space"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -107,6 +114,91 @@ def stop_helpers(stack_id: str, grace_s: float = STOP_GRACE_S) -> list[int]:
     return [h.pid for h in found]
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def dutycycle_helpers(stack_id: str) -> list[tuple[int, int]]:
+    """(pid, start ticks) of the duty-cycle helpers working on this stack, found by their
+    command line (also one started without labels)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        argv = _cmdline(int(entry.name))
+        if DUTYCYCLE_MODULE not in argv:
+            continue
+        sid = None
+        for i, a in enumerate(argv):
+            if a == "--stack-id" and i + 1 < len(argv):
+                sid = argv[i + 1]
+            elif a.startswith("--stack-id="):
+                sid = a.split("=", 1)[1]
+        ticks = procs.start_ticks(int(entry.name))
+        if sid == stack_id and ticks is not None:
+            out.append((int(entry.name), ticks))
+    return out
+
+
+class _gone_ok:
+    """A process that ended meanwhile is fine: it was to stop anyway."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, e, tb):
+        return et is ProcessLookupError
+
+
+def sweep_dutycycles(stack_id: str) -> Swept:
+    """Stop every duty-cycle helper of the stack: SIGTERM (it resumes its target on the way
+    out), SIGKILL after a grace. A pid is signalled only while it has the start time it
+    was found with."""
+    found = dutycycle_helpers(stack_id)
+    for pid, ticks in found:
+        if procs.start_ticks(pid) == ticks:
+            with _gone_ok():
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    left = found
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        _reap()
+        left = [(p, t) for p, t in left if procs.start_ticks(p) == t]
+    for pid, ticks in left:
+        if procs.start_ticks(pid) == ticks:
+            with _gone_ok():
+                os.kill(pid, signal.SIGKILL)
+    swept = Swept()
+    if found:
+        swept.did.append(f"stopped {len(found)} duty-cycle helper(s) (pid "
+                         f"{', '.join(str(p) for p, _ in found)})")
+    return swept
+
+
+def sweep_quotas(state: StackState) -> Swept:
+    """Lift the CPU quota of every container of the stack (they run without one)."""
+    import docker
+
+    from ..targets.docker import by_service
+    from ..targets.images import docker_client
+    swept = Swept()
+    client = docker_client(timeout=30)
+    try:
+        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
+            try:
+                if ((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
+                    c.update(cpu_quota=-1)   # -1: no limit (0 would leave it unchanged)
+                    swept.did.append(f"lifted the CPU quota of {name}")
+            except docker.errors.APIError as e:
+                swept.problems.append(f"container {name}: {e.explanation or e}")
+    finally:
+        client.close()
+    return swept
+
+
 def service_procs(state: StackState, service: str) -> list[procs.Proc]:
     """The service's live process(es): as recorded at start, else found by label (a service
     restarted by another fault has a new pid)."""
@@ -141,6 +233,12 @@ class CpuExecutor:
 
     def __init__(self, state: StackState) -> None:
         self.state = state
+
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        if stage is SweepStage.HELPERS:
+            step("stopping duty-cycle helpers", lambda: sweep_dutycycles(self.state.stack_id))
+        elif stage is SweepStage.RUN and self.state.runtime == "docker":
+            step("lifting CPU quotas", lambda: sweep_quotas(self.state))
 
     def inject(self, a: Action) -> None:
         if a.params.get("runtime", self.state.runtime) == "docker":

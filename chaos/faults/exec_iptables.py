@@ -14,6 +14,12 @@ match its own service (address and port), and nothing else.
 
 Without iptables, or without the right to change it (not root), inject raises ConfigError
 before any rule is added, saying why.
+
+Sweep (`chaos stack reset`, without the ledger): every rule whose comment starts with
+``chaos:``, in any table, of each iptables backend installed (nft and legacy keep separate
+rule sets), is deleted in each container's namespace (docker) and on the host. On the host,
+the rules of another local stack that is still running are left alone: the machine may be
+shared.
 """
 
 from __future__ import annotations
@@ -24,13 +30,15 @@ import shutil
 import subprocess
 
 from ..errors import ChaosError, ConfigError
+from ..targets import procs
 from ..targets.state import StackState
-from .base import Action
+from .base import Action, Step, SweepStage, Swept
 
 CMD_TIMEOUT_S = 5.0
 XTABLES_WAIT_S = "3"           # iptables -w: wait for the xtables lock, not forever
 STACK_LABEL = "chaos.stack=space"
 CHAINS = {"in": "INPUT", "out": "OUTPUT"}
+COMMENT_PREFIX = "chaos:"
 
 
 class IptablesError(ChaosError):
@@ -158,6 +166,10 @@ class IptablesExecutor:
         self.state = state
         self._reason: str | None | bool = False   # False: not checked yet
 
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        if stage is SweepStage.CLEAR:    # before anything waits for health: a drop rule would fail it
+            step("removing chaos iptables rules", lambda: sweep_stack(self.state))
+
     def _unusable(self) -> str | None:
         if self._reason is False:
             self._reason = unusable_reason(self.state.runtime)
@@ -203,7 +215,7 @@ class IptablesExecutor:
                     raise IptablesError(f"could not delete {shlex.join(tokens)}: {r.stderr.strip()[:200]}")
 
 
-def host_rules(comment_prefix: str = "chaos:") -> list[str]:
+def host_rules(comment_prefix: str = COMMENT_PREFIX) -> list[str]:
     """The host's INPUT/OUTPUT rules whose comment starts with comment_prefix (for checks)."""
     binary = iptables_binary()
     if binary is None:
@@ -212,19 +224,90 @@ def host_rules(comment_prefix: str = "chaos:") -> list[str]:
             if (_value(t, "--comment") or "").startswith(comment_prefix)]
 
 
+def _variants() -> list[tuple[str, str]]:
+    """(save command, iptables command) of each backend installed (nft and legacy keep
+    separate rule sets)."""
+    out = []
+    for binary in ("iptables", "iptables-legacy"):
+        b, save = shutil.which(binary), shutil.which(f"{binary}-save")
+        if b and save:
+            out.append((save, b))
+    return out
+
+
+def _try(argv: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=CMD_TIMEOUT_S)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+
+
+def sweep_rules(prefix: list[str], keep=lambda comment: False) -> list[str]:
+    """Delete every rule whose comment starts with chaos: in one namespace (prefix: the
+    command that enters it, [] for the host) unless keep(comment); return those deleted."""
+    deleted = []
+    for save, binary in _variants():
+        r = _try([*prefix, save])
+        if r is None or r.returncode != 0:
+            continue
+        table = "filter"
+        for line in r.stdout.splitlines():
+            if line.startswith("*"):
+                table = line[1:].strip()
+                continue
+            if not line.startswith("-A "):
+                continue
+            tokens = shlex.split(line)
+            comment = _value(tokens, "--comment") or ""
+            if not comment.startswith(COMMENT_PREFIX) or keep(comment):
+                continue
+            d = _try([*prefix, binary, "-w", XTABLES_WAIT_S, "-t", table, "-D", *tokens[1:]])
+            if d is not None and d.returncode == 0:
+                deleted.append(f"{table} {shlex.join(tokens)}")
+    return deleted
+
+
 def sweep_host(stack_id: str | None = None) -> list[str]:
     """Delete the host's rules left by packet_drop (of one stack, or of any): the safety net for
     a reset when the ledger or the stack state is gone. Returns the rules deleted."""
-    binary = iptables_binary()
-    if binary is None or os.geteuid() != 0:
+    if os.geteuid() != 0:
         return []
-    prefix = "chaos:" + (f"{stack_id}:" if stack_id else "")
-    deleted = []
-    for tokens in list_rules([], binary):
-        if (_value(tokens, "--comment") or "").startswith(prefix) and tokens[0] == "-A":
-            if _run([binary, "-w", XTABLES_WAIT_S, "-D", *tokens[1:]], check=False).returncode == 0:
-                deleted.append(shlex.join(tokens))
-    return deleted
+    prefix = COMMENT_PREFIX + (f"{stack_id}:" if stack_id else "")
+    return sweep_rules([], keep=lambda comment: not comment.startswith(prefix))
+
+
+def sweep_stack(state: StackState) -> Swept:
+    """Delete every chaos: rule of the stack's namespaces (docker) and of the host; on the
+    host, those of another local stack that is still running stay."""
+    swept = Swept()
+    if os.geteuid() != 0 or not _variants():
+        return swept
+    live: dict[str, bool] = {}
+
+    def other_live_stack(comment: str) -> bool:
+        sid = comment.split(":")[1] if comment.count(":") >= 1 else ""
+        if not sid or sid == state.stack_id:
+            return False
+        if sid not in live:
+            live[sid] = bool(procs.find_labelled(sid))
+        return live[sid]
+
+    where = {"host": sweep_rules([], keep=other_live_stack)}
+    if state.runtime == "docker" and shutil.which("nsenter"):
+        from ..targets.docker import by_service
+        from ..targets.images import docker_client
+        client = docker_client(timeout=30)
+        try:
+            for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
+                pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
+                if pid > 0:
+                    where[name] = sweep_rules(["nsenter", "-t", str(pid), "-n"])
+        finally:
+            client.close()
+    for name, rules in where.items():
+        if rules:
+            swept.did.append(f"deleted {len(rules)} iptables rule(s) in {name}: " + "; ".join(rules))
+    return swept
 
 
 def make(state: StackState) -> IptablesExecutor:

@@ -21,6 +21,12 @@ waiting, in docker side by side), then waits for its own, so that a DC comes bac
 about one service's start-up time rather than the sum of them.
 
 Both are idempotent: reverting a service that is already back does nothing.
+
+Sweep (`chaos stack reset`, without the ledger): locally, every labelled process of the
+stack gets SIGCONT (checked with ``procs.is_ours`` first); after the ledger's first revert,
+every service of the reference stack that is still not running is started as `stack up`
+started it (state tier first, side by side), then waited for. In docker, every container of
+the stack that is paused is unpaused, one that has exited is started.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import ClassVar
 from ..errors import StackError
 from ..targets import procs
 from ..targets.state import StackState
-from .base import Action
+from .base import Action, Step, SweepStage, Swept
 from .engine import FaultError
 
 STOP_GRACE_S = 3.0          # SIGTERM -> SIGKILL, locally and for docker stop
@@ -63,6 +69,14 @@ class LocalLifecycle:
         from ..targets.local import LocalRuntime
         self.state = state
         self.runtime = LocalRuntime(state.stack_id)
+
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        if stage is SweepStage.RUN:
+            step("resuming stopped processes", lambda: resume_local(self.state))
+        elif stage is SweepStage.START and self.state.topology.is_reference():
+            # a described target's processes are the user's to start
+            step("restarting services that are not running",
+                 lambda: restart_dead(self.state.stack_id))
 
     def _ours(self, service: str) -> list[procs.Proc]:
         return procs_by_service(self.state.stack_id).get(service, [])
@@ -106,6 +120,54 @@ class LocalLifecycle:
             self.runtime.restart(self.state, action.target)
         except StackError as e:
             raise FaultError(f"{action.target} did not come back: {e}") from None
+
+
+def resume_local(state: StackState) -> Swept:
+    """SIGCONT every labelled process of the stack that is ours (a stopped one is named)."""
+    from ..targets.local import service_of
+    resumed = []
+    for pid in procs.find_labelled(state.stack_id):
+        ticks = procs.start_ticks(pid)
+        if ticks is None:
+            continue
+        p = procs.Proc(service_of(pid, state.stack_id) or "?", pid, ticks, "")
+        stopped = _state(pid) in ("T", "t")
+        if procs.is_ours(p, state.stack_id):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                continue
+            if stopped:
+                resumed.append(f"{p.service} (pid {pid})")
+    swept = Swept()
+    if resumed:
+        swept.did.append(f"resumed {len(resumed)} stopped process(es): {', '.join(sorted(resumed))}")
+    return swept
+
+
+def restart_dead(stack_id: str) -> Swept:
+    """Start every service that is down (state tier first, side by side), then wait for
+    each to be healthy."""
+    from ..targets.local import _ORDER, LocalRuntime
+    state = StackState.load(stack_id)   # fresh: the ledger's revert changes pids
+    rt = LocalRuntime(stack_id)
+    running = procs_by_service(stack_id)
+    dead = sorted((s for s in state.topology.services.values() if not running.get(s.name)),
+                  key=lambda s: (_ORDER.index(s.kind), s.name))
+    swept, started = Swept(), []
+    for svc in dead:
+        try:
+            rt.restart(state, svc.name, wait=False)
+            started.append(svc)
+        except StackError as e:
+            swept.problems.append(f"could not restart {svc.name}: {e}")
+    for svc in started:
+        try:
+            p = rt.restart(state, svc.name)
+            swept.did.append(f"restarted {svc.name} (pid {p.pid})")
+        except StackError as e:
+            swept.problems.append(f"could not restart {svc.name}: {e}")
+    return swept
 
 
 def _wait_stopped(found: list[procs.Proc], within_s: float) -> None:
@@ -154,6 +216,10 @@ class DockerLifecycle:
     def client(self):
         from ..targets.images import docker_client
         return docker_client(timeout=int(RUNNING_WAIT_S) + 2)
+
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        if stage is SweepStage.RUN:
+            step("bringing every container back", lambda: containers_back(self.state))
 
     def _containers(self, action: Action) -> list:
         from ..targets.docker import containers_of
@@ -235,6 +301,30 @@ class DockerLifecycle:
                 raise FaultError(f"{action.target} is {c.status}, not running, "
                                  f"{RUNNING_WAIT_S:g} s after it was brought back")
             time.sleep(0.1)
+
+
+def containers_back(state: StackState) -> Swept:
+    """Unpause every paused container of the stack, start every one that has exited."""
+    import docker
+
+    from ..targets.docker import by_service
+    from ..targets.images import docker_client
+    swept = Swept()
+    client = docker_client(timeout=30)
+    try:
+        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
+            try:
+                if c.status == "paused":
+                    c.unpause()
+                    swept.did.append(f"unpaused {name}")
+                elif c.status in ("exited", "created", "dead"):
+                    c.start()
+                    swept.did.append(f"started {name} (was {c.status})")
+            except docker.errors.APIError as e:
+                swept.problems.append(f"container {name}: {e.explanation or e}")
+    finally:
+        client.close()
+    return swept
 
 
 def make(state: StackState):

@@ -5,6 +5,10 @@ The action names the service and the network by its ``chaos.network`` label (``b
 ``dc-a``, ...) and carries the aliases to reconnect with, so that a process that never saw
 the injection puts it back. Containers and networks are found by label only. The local
 runtime has no per-DC network: there the executor refuses.
+
+Sweep (`chaos stack reset`, without the ledger): every container of the reference stack is
+connected again to each network compose gave its service, under its service's name. A
+described target's networks are the user's: left as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from functools import cached_property
 from typing import ClassVar
 
 from ..targets.state import StackState
-from .base import Action
+from .base import Action, Step, SweepStage, Swept
 from .engine import FaultError
 
 API_TIMEOUT_S = 10
@@ -29,6 +33,10 @@ class DockerNetwork:
     def client(self):
         from ..targets.images import docker_client
         return docker_client(timeout=API_TIMEOUT_S)
+
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        if stage is SweepStage.RUN and self.state.topology.is_reference():
+            step("reconnecting containers to their networks", lambda: reconnect_all(self.state))
 
     def _find(self, action: Action):
         from ..targets.docker import containers_of, network
@@ -78,6 +86,37 @@ class DockerNetwork:
                                  f"{e.explanation}") from None
 
 
+def reconnect_all(state: StackState) -> Swept:
+    """Connect every container of the stack to each network compose gave its service."""
+    import docker
+
+    from ..targets.docker import by_service, expected_networks, network
+    from ..targets.images import docker_client
+    swept = Swept()
+    client = docker_client(timeout=30)
+    try:
+        nets: dict[str, object] = {}
+        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
+            svc = state.topology.services.get(name)
+            if svc is None:
+                continue
+            try:
+                attached = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+                ids = {n.get("NetworkID") for n in attached.values()}
+                for label in expected_networks(svc):
+                    if label not in nets:
+                        nets[label] = network(client, label)
+                    net = nets[label]
+                    if net is not None and net.id not in ids and net.name not in attached:
+                        net.connect(c, aliases=[name])
+                        swept.did.append(f"reconnected {name} to network {label}")
+            except docker.errors.APIError as e:
+                swept.problems.append(f"container {name}: {e.explanation or e}")
+    finally:
+        client.close()
+    return swept
+
+
 class LocalNetwork:
     mechanism: ClassVar[str] = "network"
 
@@ -90,6 +129,9 @@ class LocalNetwork:
 
     def revert(self, action: Action) -> None:
         return None  # nothing can have been injected
+
+    def sweep(self, stage: SweepStage, step: Step) -> None:
+        return None  # no docker network: nothing can be left disconnected
 
 
 def make(state: StackState):

@@ -1,7 +1,8 @@
 """Which executor carries out which mechanism, for a given stack.
 
 Each executor module exposes ``make(state) -> Executor``; it is imported only when a fault
-needs it (docker stays unimported for a local run).
+needs it (docker stays unimported for a local run). The executor it makes also sweeps
+(``base.Sweeper``): `chaos stack reset` finds every mechanism's sweep here, in this order.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from collections.abc import Callable
 from importlib import import_module
 
 from ..targets.state import StackState
-from .base import Executor
+from .base import Executor, Sweeper
 
+# the order of the modules is the order of their sweeps within a reset's stage (a leftover
+# drop rule is gone before a hung toxiproxy is restarted and waited for)
 MECHANISMS = {
+    "iptables": "exec_iptables",  # random packet drop in a service's network namespace
     "toxic": "exec_toxi",       # a toxiproxy toxic on a link
     "proxy": "exec_toxi",       # a toxiproxy proxy disabled (link down, partition)
-    "iptables": "exec_iptables",  # random packet drop in a service's network namespace
     "cpu": "exec_cpu",          # a service held to a fraction of a CPU
     "lifecycle": "exec_lifecycle",  # kill / stop / freeze a service, and bring it back
     "network": "exec_network",  # docker network disconnect / connect
@@ -34,3 +37,14 @@ def executors_for(state: StackState) -> Callable[[str], Executor]:
             cache[mechanism] = import_module(f"chaos.faults.{module}").make(state)
         return cache[mechanism]
     return get
+
+
+def modules() -> list[str]:
+    """Every executor module, once each, in registry order (the order of a reset's sweeps
+    within a stage)."""
+    return list(dict.fromkeys(MECHANISMS.values()))
+
+
+def sweeper(module: str, state: StackState) -> Sweeper:
+    """The executor of one module, for a reset's sweeps."""
+    return import_module(f"chaos.faults.{module}").make(state)

@@ -358,7 +358,7 @@ def test_action_params_are_plain_json():
 
 
 def test_reset_stops_only_the_duty_cycle_helpers_of_its_stack():
-    from chaos.faults.reset import ResetReport, _stop_dutycycles, dutycycle_helpers
+    from chaos.faults.exec_cpu import dutycycle_helpers, sweep_dutycycles
     sleeper = "import time; time.sleep(60)"
     helper = [sys.executable, "-c", sleeper, "chaos.faults.dutycycle"]
     ours = subprocess.Popen([*helper, "--stack-id", "space-dc1"])
@@ -366,10 +366,9 @@ def test_reset_stops_only_the_duty_cycle_helpers_of_its_stack():
     try:
         wait_for(lambda: {p for p, _ in dutycycle_helpers("space-dc1")} == {ours.pid}, 5.0)
         assert {p for p, _ in dutycycle_helpers("space-dc2")} == {other.pid}
-        rep = ResetReport("space-dc1")
-        _stop_dutycycles("space-dc1", rep)
+        swept = sweep_dutycycles("space-dc1")
         assert ours.wait(timeout=5) in (0, -signal.SIGTERM) and other.poll() is None
-        assert rep.did == [f"stopped 1 duty-cycle helper(s) (pid {ours.pid})"]
+        assert swept.did == [f"stopped 1 duty-cycle helper(s) (pid {ours.pid})"]
     finally:
         for p in (ours, other):
             if p.poll() is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -379,3 +380,38 @@ def test_sweep_host_deletes_only_its_stacks_rules():
     finally:
         ipt.sweep_host(mine)
         ipt.sweep_host(other)
+
+
+@pytest.fixture
+def netns():
+    """A network namespace of its own (its rules are nobody else's); the command prefix that
+    enters it."""
+    import uuid
+    if os.geteuid() != 0 or ipt.iptables_binary() is None or shutil.which("ip") is None:
+        pytest.skip("needs root, iptables and ip")
+    name = f"chaos-sweep-{uuid.uuid4().hex[:8]}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here")
+    yield ["ip", "netns", "exec", name]
+    subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+def test_the_iptables_sweep_deletes_chaos_rules_of_every_table_and_backend(netns):
+    def add(binary, *rule):
+        subprocess.run([*netns, binary, "-w", "3", *rule], check=True, capture_output=True)
+    drop = ["-p", "tcp", "--dport", "9", "-j", "DROP", "-m", "comment", "--comment"]
+    add("iptables", "-I", "INPUT", *drop, "chaos:mine:f-1")
+    add("iptables", "-t", "mangle", "-I", "PREROUTING", *drop, "chaos:mine:f-2")
+    add("iptables", "-I", "OUTPUT", *drop, "chaos:live-stack:f-1")
+    add("iptables", "-I", "INPUT", *drop, "not ours")
+    backends = 2 if shutil.which("iptables-legacy") and shutil.which("iptables-legacy-save") else 1
+    if backends == 2:
+        add("iptables-legacy", "-I", "INPUT", *drop, "chaos:mine:f-3")
+    deleted = ipt.sweep_rules(netns, keep=lambda comment: comment.startswith("chaos:live-stack:"))
+    assert len(deleted) == 2 + (backends == 2)
+    assert {d.split()[0] for d in deleted} == {"filter", "mangle"}
+    assert all("chaos:mine:" in d for d in deleted)
+    left = subprocess.run([*netns, "iptables-save"], capture_output=True, text=True).stdout
+    assert "chaos:mine:" not in left
+    assert "chaos:live-stack:f-1" in left and "not ours" in left, "kept"
+    assert ipt.sweep_rules(netns, keep=lambda comment: comment.startswith("chaos:live-stack:")) == []

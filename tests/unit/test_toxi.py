@@ -119,7 +119,7 @@ def test_a_revert_toxiproxy_never_answers_ends_in_a_clean_restart(monkeypatch):
             raise ToxiproxyTimeout("did not answer")
 
     restarted = []
-    monkeypatch.setattr("chaos.faults.reset.restart_toxiproxy", lambda state: restarted.append(state))
+    monkeypatch.setattr(exec_toxi, "restart_toxiproxy", lambda state: restarted.append(state))
     monkeypatch.setattr(exec_toxi, "DRAIN_MAX_S", 0.3)
     action = Action("latency", "latency-1", "toxic", "listener.edge-a", "dc-a",
                     {"proxy": "listener.edge-a", "toxic": "latency", "attributes": {"latency": 3000},
@@ -131,3 +131,74 @@ def test_a_revert_toxiproxy_never_answers_ends_in_a_clean_restart(monkeypatch):
     assert restarted == ["the-stack", "the-stack"]
     with pytest.raises(ToxiproxyTimeout):      # no stack to restart: the failure is reported
         exec_toxi.ToxiExecutor(Hung()).revert(action)
+
+
+def _sweep_state(address: str, source: str = "reference"):
+    """A stack state whose toxiproxy is at address (its links: the fixture's one proxy)."""
+    import dataclasses
+
+    from chaos.adapters.space.reference import build
+    from chaos.targets.model import Link
+    from chaos.targets.state import StackState
+    topo = build("local", "resilient")
+    link = Link("a.b", "test", "listener", "edge-a")
+    topo = dataclasses.replace(topo, toxiproxy=address, source=source, links={"a.b": link})
+    return StackState("space-toxisweep", "local", "resilient", "2024-01-01T00:00:00+00:00", topo, {})
+
+
+def _steps(executor, stage):
+    """Run one stage of the executor's sweep the way reset does; (what, swept or error)."""
+    ran = []
+
+    def step(what, fn):
+        try:
+            ran.append((what, fn()))
+            return True
+        except Exception as e:  # noqa: BLE001 - recorded, as reset reports it
+            ran.append((what, e))
+            return False
+    executor.sweep(stage, step)
+    return ran
+
+
+def test_the_toxiproxy_sweep_removes_toxics_and_enables_proxies(toxiproxy):
+    from chaos.faults import exec_toxi
+    from chaos.faults.base import SweepStage
+    toxiproxy.add_toxic("a.b", "latency", {"latency": 100}, name="by-hand")
+    toxiproxy.set_enabled("a.b", False)
+    executor = exec_toxi.make(_sweep_state(f"{toxiproxy.host}:{toxiproxy.port}"))
+    [(what, swept)] = _steps(executor, SweepStage.CLEAR)
+    assert what == "resetting toxiproxy"
+    assert swept.did == ["removed 1 toxic(s): by-hand on a.b", "enabled 1 proxy(ies): a.b"]
+    assert swept.problems == []
+    after = toxiproxy.proxies()["a.b"]
+    assert after["enabled"] is True and after["toxics"] == []
+    assert _steps(executor, SweepStage.CLEAR_AGAIN) == [], "it answered: nothing left to do"
+    assert _steps(executor, SweepStage.RUN) == []
+
+
+def test_a_toxiproxy_that_does_not_answer_is_restarted_then_reset_again(monkeypatch):
+    from chaos.faults import exec_toxi
+    from chaos.faults.base import SweepStage
+    from chaos.toxi import ToxiproxyError
+    restarted = []
+    monkeypatch.setattr(exec_toxi, "restart_toxiproxy",
+                        lambda state: restarted.append(state.stack_id) or ["restarted toxiproxy"])
+    down = f"127.0.0.1:{_free_port()}"            # nothing listens there
+    executor = exec_toxi.make(_sweep_state(down))
+    clear = _steps(executor, SweepStage.CLEAR)
+    assert [w for w, _ in clear] == ["resetting toxiproxy", "restarting a toxiproxy that does not answer"]
+    assert clear[0][1] is None, "not answering before the restart is no problem yet"
+    assert clear[1][1].did == ["restarted toxiproxy"] and restarted == ["space-toxisweep"]
+    [(what, error)] = _steps(executor, SweepStage.CLEAR_AGAIN)
+    assert what == "resetting toxiproxy" and isinstance(error, ToxiproxyError), \
+        "still down after the stack runs again: reported"
+
+
+def test_a_described_targets_toxiproxy_is_never_restarted(monkeypatch):
+    from chaos.faults import exec_toxi
+    from chaos.faults.base import SweepStage
+    monkeypatch.setattr(exec_toxi, "restart_toxiproxy", lambda state: pytest.fail("restarted"))
+    executor = exec_toxi.make(_sweep_state(f"127.0.0.1:{_free_port()}", source="mine.yaml"))
+    assert [w for w, _ in _steps(executor, SweepStage.CLEAR)] == ["resetting toxiproxy"]
+    assert [w for w, _ in _steps(executor, SweepStage.CLEAR_AGAIN)] == ["resetting toxiproxy"]

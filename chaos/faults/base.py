@@ -215,6 +215,28 @@ class Swept:
     problems: list[str] = field(default_factory=list)
 
 
+def sweep_containers(state, visit: Callable[[object, str, object, Swept], None]) -> Swept:
+    """Call ``visit(client, service name, container, swept)`` for every container of the
+    stack (docker); an engine error on one container is a problem of the report and the
+    others are still visited."""
+    import docker
+
+    from ..targets.docker import by_service
+    from ..targets.images import docker_client
+    swept = Swept()
+    client = docker_client(timeout=30)
+    try:
+        for name, containers in by_service(client, state).items():
+            for c in containers:
+                try:
+                    visit(client, name, c, swept)
+                except docker.errors.APIError as e:
+                    swept.problems.append(f"container {name}: {e.explanation or e}")
+    finally:
+        client.close()
+    return swept
+
+
 Step = Callable[[str, Callable[[], Swept | None]], bool]
 """reset's runner of one sweep step: ``step(what, fn)`` shows ``what`` as progress, runs fn
 and adds what it swept to the report; an exception of fn becomes the problem ``"what:

@@ -35,7 +35,7 @@ from pathlib import Path
 from ..errors import ChaosError, ConfigError
 from ..targets import procs
 from ..targets.state import StackState, home
-from .base import Action, Step, SweepStage, Swept
+from .base import Action, Step, SweepStage, Swept, sweep_containers
 
 HELPER_SERVICE = "chaos-dutycycle"
 HELPER_MAX_S = 4 * 3600         # the helper's own bound; a revert normally ends it long before
@@ -180,23 +180,11 @@ def sweep_dutycycles(stack_id: str) -> Swept:
 
 def sweep_quotas(state: StackState) -> Swept:
     """Lift the CPU quota of every container of the stack (they run without one)."""
-    import docker
-
-    from ..targets.docker import by_service
-    from ..targets.images import docker_client
-    swept = Swept()
-    client = docker_client(timeout=30)
-    try:
-        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
-            try:
-                if ((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
-                    c.update(cpu_quota=-1)   # -1: no limit (0 would leave it unchanged)
-                    swept.did.append(f"lifted the CPU quota of {name}")
-            except docker.errors.APIError as e:
-                swept.problems.append(f"container {name}: {e.explanation or e}")
-    finally:
-        client.close()
-    return swept
+    def lift(client, name, c, swept: Swept) -> None:
+        if ((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
+            c.update(cpu_quota=-1)   # -1: no limit (0 would leave it unchanged)
+            swept.did.append(f"lifted the CPU quota of {name}")
+    return sweep_containers(state, lift)
 
 
 def service_procs(state: StackState, service: str) -> list[procs.Proc]:

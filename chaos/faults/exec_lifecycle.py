@@ -41,7 +41,7 @@ from typing import ClassVar
 from ..errors import StackError
 from ..targets import procs
 from ..targets.state import StackState
-from .base import Action, Step, SweepStage, Swept
+from .base import Action, Step, SweepStage, Swept, sweep_containers
 from .engine import FaultError
 
 STOP_GRACE_S = 3.0          # SIGTERM -> SIGKILL, locally and for docker stop
@@ -305,26 +305,14 @@ class DockerLifecycle:
 
 def containers_back(state: StackState) -> Swept:
     """Unpause every paused container of the stack, start every one that has exited."""
-    import docker
-
-    from ..targets.docker import by_service
-    from ..targets.images import docker_client
-    swept = Swept()
-    client = docker_client(timeout=30)
-    try:
-        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
-            try:
-                if c.status == "paused":
-                    c.unpause()
-                    swept.did.append(f"unpaused {name}")
-                elif c.status in ("exited", "created", "dead"):
-                    c.start()
-                    swept.did.append(f"started {name} (was {c.status})")
-            except docker.errors.APIError as e:
-                swept.problems.append(f"container {name}: {e.explanation or e}")
-    finally:
-        client.close()
-    return swept
+    def back(client, name, c, swept: Swept) -> None:
+        if c.status == "paused":
+            c.unpause()
+            swept.did.append(f"unpaused {name}")
+        elif c.status in ("exited", "created", "dead"):
+            c.start()
+            swept.did.append(f"started {name} (was {c.status})")
+    return sweep_containers(state, back)
 
 
 def make(state: StackState):

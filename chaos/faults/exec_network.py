@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import ClassVar
 
 from ..targets.state import StackState
-from .base import Action, Step, SweepStage, Swept
+from .base import Action, Step, SweepStage, Swept, sweep_containers
 from .engine import FaultError
 
 API_TIMEOUT_S = 10
@@ -88,33 +88,23 @@ class DockerNetwork:
 
 def reconnect_all(state: StackState) -> Swept:
     """Connect every container of the stack to each network compose gave its service."""
-    import docker
+    from ..targets.docker import expected_networks, network
+    nets: dict[str, object] = {}
 
-    from ..targets.docker import by_service, expected_networks, network
-    from ..targets.images import docker_client
-    swept = Swept()
-    client = docker_client(timeout=30)
-    try:
-        nets: dict[str, object] = {}
-        for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
-            svc = state.topology.services.get(name)
-            if svc is None:
-                continue
-            try:
-                attached = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
-                ids = {n.get("NetworkID") for n in attached.values()}
-                for label in expected_networks(svc):
-                    if label not in nets:
-                        nets[label] = network(client, label)
-                    net = nets[label]
-                    if net is not None and net.id not in ids and net.name not in attached:
-                        net.connect(c, aliases=[name])
-                        swept.did.append(f"reconnected {name} to network {label}")
-            except docker.errors.APIError as e:
-                swept.problems.append(f"container {name}: {e.explanation or e}")
-    finally:
-        client.close()
-    return swept
+    def reconnect(client, name, c, swept: Swept) -> None:
+        svc = state.topology.services.get(name)
+        if svc is None:
+            return
+        attached = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        ids = {n.get("NetworkID") for n in attached.values()}
+        for label in expected_networks(svc):
+            if label not in nets:
+                nets[label] = network(client, label)
+            net = nets[label]
+            if net is not None and net.id not in ids and net.name not in attached:
+                net.connect(c, aliases=[name])
+                swept.did.append(f"reconnected {name} to network {label}")
+    return sweep_containers(state, reconnect)
 
 
 class LocalNetwork:

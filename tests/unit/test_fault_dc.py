@@ -364,8 +364,10 @@ def test_reset_stops_only_the_duty_cycle_helpers_of_its_stack():
     ours = subprocess.Popen([*helper, "--stack-id", "space-dc1"])
     other = subprocess.Popen([*helper, "--stack-id=space-dc2"])
     try:
-        wait_for(lambda: {p for p, _ in dutycycle_helpers("space-dc1")} == {ours.pid}, 5.0)
-        assert {p for p, _ in dutycycle_helpers("space-dc2")} == {other.pid}
+        # both helpers found once each has exec'd (a process just forked shows its parent's
+        # command line for a moment)
+        wait_for(lambda: {p for p, _ in dutycycle_helpers("space-dc1")} == {ours.pid}
+                 and {p for p, _ in dutycycle_helpers("space-dc2")} == {other.pid}, 5.0)
         swept = sweep_dutycycles("space-dc1")
         assert ours.wait(timeout=5) in (0, -signal.SIGTERM) and other.poll() is None
         assert swept.did == [f"stopped 1 duty-cycle helper(s) (pid {ours.pid})"]

@@ -78,15 +78,17 @@ class JoinStorm:
 
     def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         client_target(self.name, target, "listeners", ("listener", "audience"))
-        from .. import adapters
-        if not getattr(adapters.get(topo.adapter), "STORMS", False):
-            raise ConfigError(f"join_storm: the {topo.adapter} adapter of target {topo.name} has no "
-                              "join storm client yet (the load generator speaks the space join API)")
-        gateways = [g.public for g in topo.of_kind("gateway")]
-        far = [a for a in gateways if not _loopback(a)]
-        if not gateways or far:
+        from ..load.generator import routes
+        from ..load.options import StormOptions
+        try:
+            where = routes(topo, StormOptions())
+        except ConfigError as e:
+            raise ConfigError(f"join_storm: {e}") from None
+        addresses = sorted({a for entry in where["gateways"].values() for a in entry})
+        far = [a for a in addresses if not _loopback(a)]
+        if not addresses or far:
             raise ConfigError("join_storm fires only at a stack on this machine (loopback "
-                              "gateways); these gateways are not: "
+                              "addresses); these addresses the arrivals join at are not: "
                               f"{', '.join(far) or 'none published'}")
         return [Action(self.name, fault_id, "client", "audience", None,
                        {**params, "max_s": MAX_STORM_S})]

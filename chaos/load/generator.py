@@ -52,19 +52,16 @@ TERM_GRACE_S = 2.0
 POLL_S = 0.02
 
 
-def gateway_order(topo: Target, home_dc: str) -> tuple[str, ...]:
-    """Gateways' public addresses, the home DC's first (what a geo-DNS would give)."""
-    gws = sorted(topo.of_kind("gateway"), key=lambda s: (s.dc != home_dc, s.dc))
-    return tuple(g.public for g in gws if g.public)
-
-
-def _url_rewrite(topo: Target, options: StormOptions) -> tuple[tuple[str, str], ...]:
-    if not options.edge_direct:
-        return ()
-    if topo.runtime != "local":
-        raise ConfigError("edge_direct reaches the edges' own addresses, which only the local "
-                          f"runtime exposes (this stack is {topo.runtime}); leave it off")
-    return tuple((topo.link("listener", e.name).connect, e.address) for e in topo.of_kind("edge"))
+def routes(topo: Target, options: StormOptions) -> dict:
+    """Where a target's arrivals go (the adapter's ``storm_routes``, as WorkerSpec fields:
+    ``gateways``, and optionally ``home_gateways`` and ``url_rewrite``). ConfigError when
+    the target's adapter has no join storm client or the target gives it nowhere to go."""
+    from .. import adapters
+    adapter = adapters.get(topo.adapter)
+    if not getattr(adapter, "STORMS", False):
+        raise ConfigError(f"the {topo.adapter} adapter of target {topo.name} has no join storm "
+                          "client: leave join storms and arriving audiences (rate) out")
+    return {**adapter.storm_routes(topo, options), "adapter": topo.adapter}
 
 
 def specs(topo: Target, space: str, speaker_id: str | None, arrivals: ArrivalSchedule,
@@ -74,15 +71,10 @@ def specs(topo: Target, space: str, speaker_id: str | None, arrivals: ArrivalSch
         options = replace(options, retry=topo.client_retry)
     offsets = arrivals.offsets_array()
     k = max(1, min(options.worker_count(), len(offsets)))
-    gateways = {dc: gateway_order(topo, dc) for dc in topo.dcs}
-    if not all(gateways.values()):
-        raise ConfigError("the topology has no gateway with a public address; is it a stack's?")
-    rewrite = _url_rewrite(topo, options)
+    where = routes(topo, options)
     return [worker.WorkerSpec(index=w, workers=k, offsets=array("d", offsets[w::k]).tobytes(),
-                              gateways=gateways, space=space, speaker_id=speaker_id,
-                              options=options, duration_s=arrivals.duration_s, url_rewrite=rewrite,
-                              home_gateways={dc: sum(1 for g in topo.of_kind("gateway")
-                                                     if g.dc == dc and g.public) for dc in topo.dcs})
+                              space=space, speaker_id=speaker_id, options=options,
+                              duration_s=arrivals.duration_s, **where)
             for w in range(k)]
 
 

@@ -1,11 +1,23 @@
 """One worker process of a join storm: fires its share of the arrivals on schedule, times
 every join, holds the listeners, and reports a histogram and counters.
 
-An arrival is a thin listener: ``POST /spaces/<id>/join`` to its home DC's gateway (then
-the other DCs', as a geo-DNS fallback would), a WebSocket to the edge it was given, and
-the speaker's first audio frame: join done (with no speaker, an open socket is). Failures
-are retried with the client retry policy, honouring the stack's retry hints, until the
-join timeout; a join that runs out of time counts as failed with the last reason seen.
+An arrival is a thin listener of the target's adapter (its ``storm_client(spec)``): a
+request to an entry address of its home DC (then the other DCs', as a geo-DNS fallback
+would), a connection, and the first audio on it: join done. For the ``space`` adapter the
+request is ``POST /spaces/<id>/join`` to a gateway and the connection a WebSocket to the
+edge it was given (with no speaker, an open socket is joined); for ``http-stream`` the
+connection is a GET of the mount at the DC's listen address, joined at its first audio
+packet. Failures are retried with the client retry policy, honouring the stack's retry
+hints, until the join timeout; a join that runs out of time counts as failed with the
+last reason seen.
+
+A storm client has ``hears_audio`` (whether a join waits for ``first_audio``),
+``async request(address, timeout_s) -> where`` (phase ``join_request``), ``async
+connect(where, timeout_s) -> connection`` (phase ``connect``) and ``close()``; a
+connection has ``first_audio`` (a future: monotonic seconds), ``closed`` (a future, done
+when it is gone), ``close()`` and ``abort()``. Refusals raise ``Refused`` or
+``HandshakeRefused`` (with ``error`` and ``retry_after_s``); a connection that breaks the
+protocol raises ``ProtocolFault``.
 
 The worker runs in its own process (spawned; see generator.py) and talks to the parent
 over a pipe: ("ready", pid) <- ("start", wall time) ... ("drained",) <- ("release",)
@@ -28,12 +40,12 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .. import adapters
 from ..probes import child
 from ..probes.admission import Refused
+from ..probes.leanws import HandshakeRefused, ProtocolFault
 from .histogram import Histogram
-from .joinhttp import JoinClient
 from .options import StormOptions
-from ..adapters.space.thin import HandshakeRefused, ProtocolFault, ThinSocket, open_socket
 
 DCS = ("dc-a", "dc-b", "dc-c")
 PER_ATTEMPT_S = 3.0      # one request or handshake never waits longer (then the next gateway)
@@ -47,13 +59,14 @@ class WorkerSpec:
     index: int
     workers: int
     offsets: bytes                      # array("d") of this worker's arrival offsets, sorted
-    gateways: dict[str, tuple[str, ...]]  # home DC -> gateway addresses, home first
-    space: str
-    speaker_id: str | None              # None: a listener is joined when its socket is open
+    gateways: dict[str, tuple[str, ...]]  # home DC -> entry addresses (gateways), home first
+    space: str                          # the room: a space id, a mount
+    speaker_id: str | None              # space: None: a listener is joined when its socket is open
     options: StormOptions
     duration_s: float
     url_rewrite: tuple[tuple[str, str], ...] = ()   # (link address, edge address): edge_direct
     home_gateways: dict[str, int] = field(default_factory=dict)  # DC -> its own gateways (spread over)
+    adapter: str = "space"              # the target's audio protocol: whose storm client
 
     def gateways_for(self, home_dc: str, i: int) -> tuple[str, ...]:
         """The gateways the i-th arrival tries: its DC's own in turn (a DC with several
@@ -106,8 +119,7 @@ class WorkerStorm:
         self.offsets.frombytes(spec.offsets)
         self.retry = self.opt.retry
         self.rng = random.Random()
-        self.client = JoinClient(spec.space, keepalive=self.opt.http_keepalive)
-        self.rewrite = dict(spec.url_rewrite)
+        self.client = adapters.get(spec.adapter).storm_client(spec)
         self.join = Histogram()
         self.rejoin = Histogram()
         self.lateness = Histogram()
@@ -122,8 +134,8 @@ class WorkerStorm:
         self.retry_hint_max_s = 0.0
         self.first_fire: float | None = None
         self.last_fire: float | None = None
-        self.held: dict[ThinSocket, str] = {}          # -> home DC; insertion order: oldest first
-        self.leaving: set[ThinSocket] = set()          # closed by us: not a reconnect
+        self.held: dict[object, str] = {}          # -> home DC; insertion order: oldest first
+        self.leaving: set[object] = set()          # closed by us: not a reconnect
         self.held_max: dict[int, int] = {}             # second of the run -> most held in it
         self.pending: set[asyncio.Task] = set()        # arrivals not yet joined or failed
         self.tasks: set[asyncio.Task] = set()          # every task, rejoins too
@@ -264,8 +276,8 @@ class WorkerStorm:
             self.samples.append(value)
 
     # -- one join -----------------------------------------------------------------------
-    async def _join(self, home_dc: str, deadline: float, turn: int = 0) -> tuple[ThinSocket, float]:
-        """An open socket that has heard the speaker, and the monotonic time it did."""
+    async def _join(self, home_dc: str, deadline: float, turn: int = 0) -> tuple[object, float]:
+        """An open connection that has heard audio, and the monotonic time it did."""
         gateways = self.spec.gateways_for(home_dc, turn)
         delays = self.retry.delays(self.rng)
         last = "timeout:join_request"
@@ -281,10 +293,10 @@ class WorkerStorm:
                 attempts += 1
                 phase = "join_request"
                 try:
-                    doc = await self.client.join(gw, min(left, PER_ATTEMPT_S))
+                    where = await self.client.request(gw, min(left, PER_ATTEMPT_S))
                     phase = "connect"
-                    sock = await open_socket(self._url(doc["url"]), self.spec.speaker_id,
-                                             max(0.001, min(deadline - time.monotonic(), PER_ATTEMPT_S)))
+                    sock = await self.client.connect(
+                        where, max(0.001, min(deadline - time.monotonic(), PER_ATTEMPT_S)))
                 except (Refused, HandshakeRefused) as e:
                     last = _reason(e, phase)
                     self.refusals[e.error] += 1
@@ -298,7 +310,7 @@ class WorkerStorm:
                     last = _reason(e, phase)
                     self._error(gw, e)
                     continue
-                if self.spec.speaker_id is None:
+                if not self.client.hears_audio:
                     return sock, time.monotonic()
                 try:
                     async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
@@ -319,18 +331,12 @@ class WorkerStorm:
             wait = min(max(delay, hint, MIN_RETRY_S), deadline - time.monotonic())
             await asyncio.sleep(max(0.0, wait))
 
-    def _url(self, url: str) -> str:
-        for link, direct in self.rewrite.items():
-            if f"//{link}/" in url:
-                return url.replace(f"//{link}/", f"//{direct}/", 1)
-        return url
-
     def _error(self, gw: str, e: BaseException) -> None:
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(f"{gw}: {type(e).__name__}: {e}"[:200])
 
     # -- holding --------------------------------------------------------------------------
-    def _hold(self, sock: ThinSocket, now: float, home_dc: str) -> None:
+    def _hold(self, sock, now: float, home_dc: str) -> None:
         hold = self.opt.hold_s
         if hold == 0 or self.stopping:
             self._leave(sock)
@@ -346,12 +352,12 @@ class WorkerStorm:
             timer = loop.call_at(_loop_time(loop, now + hold), self._leave, sock)
         sock.closed.add_done_callback(lambda _f, s=sock, t=timer: self._closed(s, t))
 
-    def _leave(self, sock: ThinSocket) -> None:
+    def _leave(self, sock) -> None:
         if self.held.pop(sock, None) is not None:
             self.leaving.add(sock)  # its close callback must not take it for a loss
         sock.close()
 
-    def _closed(self, sock: ThinSocket, timer: asyncio.TimerHandle | None) -> None:
+    def _closed(self, sock, timer: asyncio.TimerHandle | None) -> None:
         if timer is not None:
             timer.cancel()
         home_dc = self.held.pop(sock, None)

@@ -20,11 +20,12 @@ class StormPlan:
     gateways: dict[str, tuple[str, ...]]
     space: str
     speaker_id: str | None = None
+    adapter: str = "space"          # the target's audio protocol: whose storm client
 
     def to_json(self) -> dict:
         return {"schedule": asdict(self.schedule), "options": asdict(self.options),
                 "gateways": {dc: list(g) for dc, g in self.gateways.items()},
-                "space": self.space, "speaker_id": self.speaker_id}
+                "space": self.space, "speaker_id": self.speaker_id, "adapter": self.adapter}
 
     @classmethod
     def from_json(cls, d: dict) -> StormPlan:
@@ -35,7 +36,8 @@ class StormPlan:
         if o.get("retry") is not None:
             o["retry"] = RetryPolicy(**o["retry"])
         return cls(ArrivalSchedule(**s), StormOptions(**o),
-                   {dc: tuple(g) for dc, g in d["gateways"].items()}, d["space"], d["speaker_id"])
+                   {dc: tuple(g) for dc, g in d["gateways"].items()}, d["space"], d["speaker_id"],
+                   d.get("adapter", "space"))
 
     def arrivals_per_shard(self, count: int) -> list[int]:
         offsets = self.schedule.offsets_array()
@@ -48,4 +50,4 @@ class StormPlan:
         return WorkerSpec(index=shard.index, workers=shard.count,
                           offsets=array("d", seg).tobytes(), gateways=self.gateways,
                           space=self.space, speaker_id=self.speaker_id, options=self.options,
-                          duration_s=self.schedule.duration_s)
+                          duration_s=self.schedule.duration_s, adapter=self.adapter)

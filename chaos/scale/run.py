@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from ..errors import ConfigError
 from ..load.arrivals import ArrivalSchedule
-from ..load.generator import gateway_order
+from ..load.generator import routes
 from ..load.options import StormOptions
 from ..targets.model import Target
 from .config import ScaleOut
@@ -37,10 +37,8 @@ def plan_for(topo: Target, space: str, speaker_id: str | None, schedule: Arrival
         options = replace(options, retry=topo.client_retry)
     # one worker per shard: the shard is the unit of scale, the engine places them
     options = replace(options, workers=1)
-    gateways = {dc: gateway_order(topo, dc) for dc in topo.dcs}
-    if not all(gateways.values()):
-        raise ConfigError("the target has no gateway with a public address; is it a stack's?")
-    return StormPlan(schedule, options, gateways, space, speaker_id)
+    where = routes(topo, options)
+    return StormPlan(schedule, options, where["gateways"], space, speaker_id, where["adapter"])
 
 
 async def run_scaled(topo: Target, space: str, speaker_id: str | None,

@@ -5,7 +5,8 @@ with the target's own `up` command if it is not running, and takes it down after
 
 Expects: a steady state like the reference stack's; latency on one DC's listener link
 harms that DC only; a relay cut from the origin for a few seconds loses nobody; losing dc-a
-silences every DC, and the report says it is because the origin lives in dc-a.
+silences every DC, and the report says it is because the origin lives in dc-a; a join storm
+of listeners who stay (a GET of the mount each) leaves the room playing.
 """
 
 import pytest
@@ -63,3 +64,19 @@ def test_icecast_dc_a_loss_silences_every_dc_because_of_the_origin(chaos_run):
     assert any("in all three DCs because the origin lives in dc-a" in line for line in result.notes()), \
         result.notes()
     assert all(f["reverted"] for f in j["faults"])
+
+
+def test_icecast_join_storm_keeps_the_room_playing(chaos_run):
+    result = chaos_run(Experiment(
+        name="icecast_join_storm", title="Icecast: 30 joins/s for 8 s, every arrival stays",
+        expects="the storm's joins (a GET of the mount each, timed to its first audio page) take "
+                "under 2 s at p95, and the listeners already there keep hearing every frame",
+        audience=AUDIENCE,
+        method=[fault("join_storm", at_s=0, duration_s=8, rate=30, hold_s=600)],
+        during=[objective("join_time"), objective("audio_delivered"), objective("mouth_to_ear")],
+        before_s=5, after_s=6, recover_s=2))
+    storm = result.journal["storms"][0]
+    assert storm["arrivals"] >= 0.75 * 30 * 8, storm
+    assert storm["joined"] + storm["failed"] == storm["arrivals"]
+    assert storm["joined"] >= 0.95 * storm["arrivals"], storm["failures"]
+    assert storm["peak_concurrent"] >= 0.9 * storm["joined"], storm   # they stayed

@@ -306,7 +306,7 @@ def test_endpoints_refuse_bad_input_with_what_to_write():
 
 
 def test_adapter_surface():
-    assert httpstream.NAME == "http-stream" and httpstream.STORMS is False
+    assert httpstream.NAME == "http-stream" and httpstream.STORMS is True
     assert asyncio.run(httpstream.open_room(None, EP, "room")) == "/live.opus"
     spk = httpstream.new_speaker(None, EP, None, None, seed=3)
     assert isinstance(spk, StreamSpeaker) and spk.seed == 3

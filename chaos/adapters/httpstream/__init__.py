@@ -8,6 +8,10 @@
 - thick listener: the same, keeping the bytes (bounded); ``analyse`` decodes after the
   run and returns the reference thick listener's ``ThickReport``.
 
+Join storms (``join_storm``, ``chaos probe --rate``): ``storm_routes`` and ``storm_client``
+(``storm``): each arrival is a GET of the mount at its DC's listen address, joined at its
+first audio packet, then held, reading and dropping the stream.
+
 Where the mount is fed by something else (adapter option ``feed: external``), there is
 no speaker of ours: ``new_speaker()`` returns an ``ExternalFeed`` (publishes nothing,
 produces no frame), and the SLIs that need the known signal come out inconclusive, with
@@ -33,14 +37,14 @@ from .report import analyse, inconclusive_why
 from .speaker import ExternalFeed, StreamSpeaker, by_id
 
 NAME = name = "http-stream"
-STORMS = False          # the load generator's join storms speak the reference join API
+STORMS = True           # join storms: storm_routes, storm_client (.storm)
 CROWD = False           # listeners read capture times from our speaker, in this process
 FEEDS = ("speaker", "external")
 
 __all__ = ["NAME", "STORMS", "ExternalFeed", "StreamEndpoints", "StreamListener",
            "StreamRecord", "StreamSpeaker", "ThickStreamListener", "ThickStreamRecord",
            "analyse", "endpoints", "inconclusive_why", "new_listener", "new_speaker",
-           "open_room", "run_cache", "slo_notes", "warm_up"]
+           "open_room", "run_cache", "slo_notes", "storm_client", "storm_routes", "warm_up"]
 
 
 def endpoints(target) -> StreamEndpoints:
@@ -149,6 +153,18 @@ async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) ->
                 last = probe.rec.join_error
                 await asyncio.sleep(0.2)
     return took
+
+
+def storm_routes(target, options) -> dict:
+    """Where a join storm's arrivals go: per home DC the listen addresses, its own first."""
+    from .storm import routes
+    return routes(target, options)
+
+
+def storm_client(spec):
+    """One load worker's client (``chaos.load.worker``): GETs of the mount."""
+    from .storm import storm_client as make
+    return make(spec)
 
 
 def run_cache(seed: int) -> RunCache:

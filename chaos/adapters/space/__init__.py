@@ -13,8 +13,11 @@ The interface every adapter offers the probes (``chaos.probes.session``):
   bins of its group; a thick one also ``await finish(analyst)`` -> its report;
 - ``new_analyst(produced, seed, run_start_ns)``: what a run's thick listeners' analyses
   share (``close()`` at the end);
-- ``STORMS``: whether the load generator can send a join storm through it; ``CROWD``:
-  whether its thin listeners can run in processes of their own (``chaos.probes.crowd``).
+- ``STORMS``: whether the load generator can send a join storm through it, with
+  ``storm_routes(target, options)`` (where its arrivals go, as ``chaos.load.worker.WorkerSpec``
+  fields) and ``storm_client(spec)`` (one worker's client, see ``chaos.load.worker``);
+  ``CROWD``: whether its thin listeners can run in processes of their own
+  (``chaos.probes.crowd``).
 
 Only this package imports the reference stack's own package (``space``).
 """
@@ -64,3 +67,13 @@ def new_listener(session, index: int, dc: str, target: Target, room: str, speake
 def new_analyst(produced, seed: int, run_start_ns: int):
     from .thick import Analyst
     return Analyst(produced, seed, run_start_ns)
+
+
+def storm_routes(target: Target, options) -> dict:
+    from .storm import routes
+    return routes(target, options)
+
+
+def storm_client(spec):
+    from .storm import storm_client as make
+    return make(spec)

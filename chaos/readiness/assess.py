@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..targets.state import StackState
 from . import spof as spof_mod
 from .demand import Demand, Fleet
-from .measure import FANOUT, JOIN, LossRun, Plan, Point, measure_loss, measure_tier
+from .measure import LossRun, Plan, Point, measure_loss, measure_tier, tiers_for
 from .verdict import Verdict, decide
 
 SURVIVE = ("none", "dc_loss")
@@ -55,21 +55,24 @@ def check_options(headroom: float, survive: str, budget_s: float | None) -> None
         raise ConfigError(f"budget_s must be more than 0 s, got {budget_s!r}")
 
 
-def scale_of(demand: Demand, fleet: Fleet, machine: Fleet, points: list[Point]) -> dict:
+def scale_of(demand: Demand, fleet: Fleet, machine: Fleet, points: list[Point],
+             target=None) -> dict:
     """What this machine measured against the event: the highest load put on the stack as a
-    share of the demand, and the machine's units as a share of the fleet's."""
+    share of the demand, and the machine's units of each measured tier (gateways, edges) as
+    a share of the fleet's."""
     rates = [s.achieved for p in points if p.tier == "join" for s in p.steps if s.achieved]
     held = [s.load for p in points if p.tier == "fanout" for s in p.steps if s.load]
     r = max(rates, default=0.0) / demand.join_rate_per_s
     a = max(held, default=0.0) / demand.audience
-    gw = machine.units("gateways") / max(fleet.units("gateways"), 1)
-    ed = machine.units("edges") / max(fleet.units("edges"), 1)
-    return {"join_rate": r, "audience": a, "gateways": gw, "edges": ed,
+    keys = list(dict.fromkeys(t.fleet_key for t in tiers_for(target).values()))
+    share = {k: machine.units(k) / max(fleet.units(k), 1) for k in keys}
+    return {"join_rate": r, "audience": a, **share,
             "described": (f"this machine put at most {max(rates, default=0):.4g} joins/s "
                           f"({r:.3g} of the demand's {demand.join_rate_per_s:.4g}/s) and "
                           f"{max(held, default=0):.4g} listeners at once ({a:.3g} of "
-                          f"{demand.audience:,}) on {machine.units('gateways')} gateway(s) and "
-                          f"{machine.units('edges')} edge(s) ({gw:.3g} and {ed:.3g} of the fleet's)")}
+                          f"{demand.audience:,}) on "
+                          + " and ".join(f"{machine.units(k)} {k}" for k in keys)
+                          + " (" + " and ".join(f"{share[k]:.3g}" for k in keys) + " of the fleet's)")}
 
 
 def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, headroom: float = 0.3,
@@ -81,6 +84,7 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
     from .evidence import write
     say = progress or (lambda what, t, total, msg: None)
     target = state.topology
+    tiers = tiers_for(target)      # before anything runs: the target gives the tiers' kinds
     machine = Fleet.of_target(target)
     fleet = fleet or machine
     plan = plan or (Plan.quick() if quick else Plan())
@@ -93,7 +97,7 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
     stack.require_healthy(state)
     points: list[Point] = []
     skipped: list[str] = []
-    todo = [(JOIN, u) for u in plan_units] + [(FANOUT, u) for u in fan_units]
+    todo = [(tiers["join"], u) for u in plan_units] + [(tiers["fanout"], u) for u in fan_units]
     for tier, units in todo:
         what = f"{tier.name} x{units}"
         if budget_s is not None and time.monotonic() - t0 > budget_s:
@@ -106,7 +110,7 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
     loss: LossRun | None = None
     if survive == "dc_loss":
         dc = spof_mod.dc_to_lose(target, spofs)
-        rate = _loss_rate(demand, fleet, machine, points, ndcs)
+        rate = _loss_rate(demand, fleet, machine, points, ndcs, tiers["join"].fleet_key)
         if budget_s is not None and time.monotonic() - t0 > budget_s:
             skipped.append(f"dc_loss of {dc}: the budget ({budget_s:g} s) was spent")
         else:
@@ -123,7 +127,7 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
                    "dcs": list(target.dcs)},
         "demand": demand.to_dict(), "fleet": fleet.to_dict(), "machine_fleet": machine.to_dict(),
         "headroom_wanted": headroom, "survive": survive,
-        "scale": scale_of(demand, fleet, machine, points),
+        "scale": scale_of(demand, fleet, machine, points, target),
         "plan": {"step_s": plan.step_s, "units": list(plan_units), "fanout_units": list(fan_units),
                  "max_rate_per_s": plan.max_rate_per_s},
         "measurements": [p.to_dict() for p in points], "skipped": skipped,
@@ -136,11 +140,12 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
     return Assessment(doc, v, out, files)
 
 
-def _loss_rate(demand: Demand, fleet: Fleet, machine: Fleet, points: list[Point], ndcs: int) -> float:
+def _loss_rate(demand: Demand, fleet: Fleet, machine: Fleet, points: list[Point], ndcs: int,
+               key: str = "gateways") -> float:
     """The arriving audience while a DC is lost: the demand at this machine's scale, at most
     half of what the surviving units held in the sweeps (the run tests the failover, not the
     capacity, which the sweeps measured)."""
-    scaled = demand.join_rate_per_s * machine.units("gateways") / max(fleet.units("gateways"), 1)
+    scaled = demand.join_rate_per_s * machine.units(key) / max(fleet.units(key), 1)
     held = [p.capacity for p in points if p.tier == "join" and p.capacity and p.units <= max(ndcs - 1, 1)]
     cap = max(held, default=None)
     rate = scaled if cap is None else min(scaled, 0.5 * cap)

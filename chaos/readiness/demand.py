@@ -11,6 +11,12 @@ A fleet file (YAML) gives the production fleet per DC and tier, and may carry th
       dc-a: {gateways: 40, edges: 600, origins: 2}
       dc-b: {gateways: 40, edges: 600, origins: 2}
       dc-c: {gateways: 40, edges: 600}
+
+A fleet's tiers are the target's kinds of service, in the plural (``plural``: the kind plus
+"s"): gateways and edges for the reference stack, ``relays`` for an Icecast target whose
+listeners join at relays. Readiness measures two of them (``tier_kinds``): the kind a
+listener joins through (the first of the target's ``paths.join``) and the kind it hears
+from (the first of ``paths.audio``); they may be the same kind.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,8 +33,7 @@ from ..errors import ConfigError
 from ..load.arrivals import parse_rate
 from ..targets.model import Target
 
-TIERS = ("gateways", "edges", "origins")       # fleet keys; a tier's kind is its singular
-KIND_OF = {"gateways": "gateway", "edges": "edge", "origins": "origin"}
+MAX_UNITS = 100_000
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*$")
 _UNIT_S = {None: 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 MAX_AUDIENCE = 100_000_000
@@ -73,6 +79,29 @@ class Demand:
                 "session_s": self.session_s}
 
 
+def plural(kind: str) -> str:
+    """A kind of service as a fleet file's tier: gateway -> gateways, redis -> redis."""
+    return kind if kind.endswith("s") else kind + "s"
+
+
+def tier_kinds(target: Target) -> tuple[str, str]:
+    """The kinds readiness measures: (the join tier's, the fan-out tier's). ConfigError,
+    saying what to declare, when the target's paths do not give them."""
+    kinds = {s.kind for s in target.services.values()}
+    join = next(iter(target.paths.join), None)
+    audio = next(iter(target.paths.audio), None)
+    missing = [f"paths.{name} (the kinds a listener {does})" for name, does, k in
+               (("join", "joins through", join), ("audio", "hears from", audio)) if k is None]
+    if missing:
+        raise ConfigError(f"readiness needs target {target.name}'s {' and '.join(missing)}, e.g. "
+                          "paths: {join: [relay], audio: [relay]}")
+    unknown = [k for k in (join, audio) if k not in kinds]
+    if unknown:
+        raise ConfigError(f"target {target.name} has no service of kind {', '.join(unknown)} "
+                          f"(its paths name it); its kinds are {', '.join(sorted(kinds))}")
+    return join, audio
+
+
 @dataclass(frozen=True)
 class Fleet:
     """Units per DC and tier: ``{"dc-a": {"gateways": 40, "edges": 600}, ...}``."""
@@ -86,25 +115,27 @@ class Fleet:
         """The DC whose loss costs the tier the most units."""
         return max(self.per_dc, key=lambda dc: self.per_dc[dc].get(tier, 0), default=None)
 
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tuple(sorted({t for units in self.per_dc.values() for t in units}))
+
     @classmethod
     def of_target(cls, target: Target) -> Fleet:
-        per_dc = {dc: {tier: sum(1 for s in target.in_dc(dc) if s.kind == KIND_OF[tier])
-                       for tier in TIERS} for dc in target.dcs}
+        kinds = sorted({s.kind for s in target.services.values() if s.dc})
+        per_dc = {dc: {plural(k): sum(1 for s in target.in_dc(dc) if s.kind == k) for k in kinds}
+                  for dc in target.dcs}
         return cls(per_dc, "the target's own")
 
     def to_dict(self) -> dict:
         return {"per_dc": self.per_dc, "source": self.source,
-                "total": {t: self.units(t) for t in TIERS}}
+                "total": {t: self.units(t) for t in self.tiers}}
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Tier(_Strict):
-    gateways: int = Field(default=0, ge=0, le=100_000)
-    edges: int = Field(default=0, ge=0, le=100_000)
-    origins: int = Field(default=0, ge=0, le=100_000)
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 
 
 class _Event(_Strict):
@@ -116,23 +147,33 @@ class _Event(_Strict):
 
 class _FleetFile(_Strict):
     event: _Event | None = None
-    fleet: dict[str, _Tier]
+    fleet: dict[str, dict[str, Units]]
 
 
 def load_fleet(path: str | Path, target: Target | None = None) -> tuple[Fleet, dict]:
     """The fleet of a YAML file, and its ``event`` section (possibly empty) as keyword
-    arguments for ``Demand.of``. With ``target``, every DC must be one of the target's."""
+    arguments for ``Demand.of``. With ``target``, every DC must be one of the target's,
+    every tier one of its kinds (plural), and the tiers readiness measures must have units."""
     from .. import yamlfile
     doc = yamlfile.read(path, "a fleet file")
     model = yamlfile.validate(doc, _FleetFile, "fleet file")
+    example = "give e.g. dc-a: {gateways: 40, edges: 600}"
     if target is not None:
+        tiers = {plural(s.kind) for s in target.services.values()}
         bad = [(("fleet", dc), f"DC {dc!r} is not one of the target's ({', '.join(target.dcs)})")
                for dc in model.fleet if dc not in target.dcs]
+        bad += [(("fleet", dc, t), f"unknown tier: target {target.name}'s are "
+                 f"{', '.join(sorted(tiers))}") for dc, units in model.fleet.items()
+                for t in units if t not in tiers]
         if bad:
             raise yamlfile.fail(doc, "fleet file", bad)
-    if not model.fleet or not any(t.gateways or t.edges for t in model.fleet.values()):
-        raise yamlfile.fail(doc, "fleet file", [(("fleet",), "no gateways or edges in any DC; "
-                                                 "give e.g. dc-a: {gateways: 40, edges: 600}")])
-    fleet = Fleet({dc: t.model_dump() for dc, t in model.fleet.items()}, str(path))
+        need = sorted({plural(k) for k in tier_kinds(target)})
+        example = "give e.g. dc-a: {" + ", ".join(f"{t}: 40" for t in need) + "}"
+    else:
+        need = sorted({t for units in model.fleet.values() for t in units})
+    if not model.fleet or not any(units.get(t) for units in model.fleet.values() for t in need):
+        raise yamlfile.fail(doc, "fleet file", [(("fleet",), f"no {' or '.join(need) or 'units'} "
+                                                 f"in any DC; {example}")])
+    fleet = Fleet({dc: dict(units) for dc, units in model.fleet.items()}, str(path))
     event = {k: v for k, v in (model.event.model_dump() if model.event else {}).items() if v is not None}
     return fleet, event

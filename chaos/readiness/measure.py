@@ -1,8 +1,8 @@
 """The measurements a verdict rests on, each an ordinary run with its journal.
 
 - A tier's capacity at ``units`` units: a ``Sweep`` of ``join_storm`` (open-loop arrivals)
-  against the listeners of ``units`` DCs only (each DC is one gateway and one edge of the
-  reference stack), stepped up until a step breaks the tier's SLOs (the sweep's
+  against the listeners of ``units`` DCs only (each DC is one unit of the tier's kind: a
+  gateway and an edge of the reference stack, a relay of an Icecast target), stepped up until a step breaks the tier's SLOs (the sweep's
   ``stop_at_break``); the capacity is the last step that held, its uncertainty half the
   bracket to the first step that broke. The join path holds while ``join_time`` does (p95
   <= 2 s); the fan-out while ``audio_delivered`` and ``mouth_to_ear`` do, with every
@@ -27,6 +27,7 @@ from ..experiment import Audience, Experiment, Sweep, fault
 from ..slo import DEFAULTS, objective
 from ..targets.model import Target
 from ..targets.state import StackState
+from .demand import plural, tier_kinds
 
 # a step's arrivals fired at >= this share of the requested rate, and on schedule
 MIN_ACHIEVED_SHARE = 0.9
@@ -37,7 +38,7 @@ HELD_S = 600.0                    # join_storm hold_s: stay until the step's sto
 @dataclass(frozen=True)
 class Tier:
     name: str                     # "join" | "fanout"
-    fleet_key: str                # the fleet's tier that scales it
+    fleet_key: str                # the fleet's tier that scales it (the reference's; tiers_for)
     slos: tuple[str, ...]         # the SLOs a step must hold
     unit: str                     # what its capacity counts
     load: str                     # the step's load measure: "rate" | "concurrent"
@@ -48,6 +49,16 @@ JOIN = Tier("join", "gateways", ("join_time",), "joins/s", "rate", 0.0)
 FANOUT = Tier("fanout", "edges", ("audio_delivered", "mouth_to_ear"), "listeners", "concurrent",
               HELD_S)
 TIERS = {t.name: t for t in (JOIN, FANOUT)}
+
+
+def tiers_for(target: Target | None) -> dict[str, Tier]:
+    """The join and fan-out tiers of a target, scaled by the fleet's units of the kinds a
+    listener joins through and hears from (``tier_kinds``); the reference's without one."""
+    if target is None:
+        return dict(TIERS)
+    join, audio = tier_kinds(target)
+    return {"join": replace(JOIN, fleet_key=plural(join)),
+            "fanout": replace(FANOUT, fleet_key=plural(audio))}
 
 
 @dataclass(frozen=True)
@@ -121,9 +132,10 @@ class Point:
 
 
 def sub_target(target: Target, dcs: Sequence[str]) -> Target:
-    """The target as clients of ``dcs`` see it: gateways and edges elsewhere left out."""
-    keep = {n: s for n, s in target.services.items()
-            if s.kind not in ("gateway", "edge") or s.dc in dcs}
+    """The target as clients of ``dcs`` see it: the tiers' units elsewhere (gateways and
+    edges of the reference stack) left out."""
+    kinds = set(tier_kinds(target))
+    keep = {n: s for n, s in target.services.items() if s.kind not in kinds or s.dc in dcs}
     return replace(target, dcs=tuple(dcs), services=keep)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .demand import Demand, Fleet
-from .measure import TIERS, LossRun, Point
+from .measure import LossRun, Point, Tier, tiers_for
 from .spof import Spof
 from . import usl
 
@@ -92,8 +92,8 @@ def _fit(points: Sequence[Point]) -> usl.Fit | None:
 
 
 def tier_result(tier: str, points: Sequence[Point], demand_value: float, fleet: Fleet,
-                headroom: float, survive: bool) -> TierResult:
-    t = TIERS[tier]
+                headroom: float, survive: bool, t: Tier | None = None) -> TierResult:
+    t = t or tiers_for(None)[tier]
     key = t.fleet_key
     n = fleet.units(key)
     lost = fleet.largest_dc(key) if survive else None
@@ -219,9 +219,10 @@ def _first_break(points: Sequence[Point], tiers: Sequence[TierResult]) -> str:
 def decide(demand: Demand, fleet: Fleet, points: Sequence[Point], headroom: float, survive: bool,
            spofs: Sequence[Spof] = (), loss: LossRun | None = None, target=None) -> Verdict:
     tiers = []
+    kinds = tiers_for(target)
     for name, value in (("join", demand.join_rate_per_s), ("fanout", float(demand.audience))):
         pts = [p for p in points if p.tier == name]
-        tiers.append(tier_result(name, pts, value, fleet, headroom, survive))
+        tiers.append(tier_result(name, pts, value, fleet, headroom, survive, kinds[name]))
     reasons: list[str] = []
     confirmed: list[Spof] = []
     if survive and loss is not None and loss.held is False:

@@ -6,6 +6,7 @@ the evidence files."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,8 +50,12 @@ def test_fleet_file_with_its_event(tmp_path):
 
 def test_fleet_file_problems_name_the_line(tmp_path):
     f = tmp_path / "fleet.yaml"
-    f.write_text("fleet:\n  dc-a: {gateways: 4}\n  dc-x: {edges: 2, routers: 3}\n")
-    with pytest.raises(ConfigError, match=r"fleet.yaml:3:\d+: fleet.dc-x.routers: unknown field"):
+    f.write_text("fleet:\n  dc-a: {gateways: 4}\n  dc-b: {edges: 2, routers: 3}\n")
+    with pytest.raises(ConfigError, match=r"fleet.yaml:3:\d+: fleet.dc-b.routers: unknown tier: "
+                                          r"target space-resilient's are .*edges, gateways"):
+        load_fleet(f, build("local", "resilient", 26000))
+    f.write_text("fleet:\n  dc-a: {gateways: -4}\n")
+    with pytest.raises(ConfigError, match=r"fleet.yaml:2:\d+: fleet.dc-a.gateways: .*greater than or equal to 0"):
         load_fleet(f)
     f.write_text("fleet:\n  dc-a: {gateways: 4}\n  dc-x: {edges: 2}\n")
     with pytest.raises(ConfigError, match=r"fleet.yaml:3:\d+: fleet.dc-x: DC 'dc-x' is not one"):
@@ -331,3 +336,67 @@ def test_a_lower_bound_at_the_fleet_size_props_up_an_uncertain_projection():
     v = decide(Demand.of(60, "600/min"), fleet, points, 0.3, survive=False)
     join = next(t for t in v.tiers if t.tier == "join")
     assert join.capacity >= 230.0 and join.verdict is Readiness.GO
+
+
+# -- a target that is not the reference stack: tiers from its paths ------------------------
+ICECAST = Path(__file__).resolve().parents[2] / "fixtures/icecast/chaos-target.yaml"
+
+
+def test_an_icecast_targets_tiers_are_its_relays():
+    from chaos.readiness.measure import sub_target, tiers_for
+    from chaos.targets.file import load as load_target
+    t = load_target(ICECAST)
+    tiers = tiers_for(t)
+    assert (tiers["join"].fleet_key, tiers["fanout"].fleet_key) == ("relays", "relays")
+    assert tiers["join"].slos == ("join_time",) and tiers["fanout"].hold_s > 0
+    fleet = Fleet.of_target(t)
+    assert fleet.units("relays") == 3 and fleet.units("origins") == 1
+    assert fleet.units("relays", without_dc="dc-a") == 2
+    sub = sub_target(t, ("dc-a",))
+    assert sorted(sub.services) == ["origin", "relay-a"]
+    assert tiers_for(build("local", "resilient", 26000))["join"].fleet_key == "gateways"
+
+
+def test_an_icecast_fleet_file_gives_relays(tmp_path):
+    from chaos.targets.file import load as load_target
+    t = load_target(ICECAST)
+    f = tmp_path / "fleet.yaml"
+    f.write_text("fleet:\n  dc-a: {relays: 20, origins: 1}\n  dc-b: {relays: 20}\n")
+    fleet, _ = load_fleet(f, t)
+    assert fleet.units("relays") == 40 and fleet.largest_dc("relays") == "dc-a"
+    f.write_text("fleet:\n  dc-a: {gateways: 20}\n")
+    with pytest.raises(ConfigError, match=r"fleet.dc-a.gateways: unknown tier: target icecast's "
+                                          r"are origins, relays"):
+        load_fleet(f, t)
+    f.write_text("fleet:\n  dc-a: {origins: 2}\n")
+    with pytest.raises(ConfigError, match=r"no relays in any DC; give e.g. dc-a: \{relays: 40\}"):
+        load_fleet(f, t)
+
+
+def test_a_target_without_paths_is_refused_for_readiness_before_anything_runs():
+    from dataclasses import replace as dc_replace
+
+    from chaos.readiness.demand import tier_kinds
+    from chaos.targets.file import load as load_target
+    from chaos.targets.model import Paths
+    t = load_target(ICECAST)
+    with pytest.raises(ConfigError, match=r"readiness needs target icecast's paths.join .* and "
+                                          r"paths.audio"):
+        tier_kinds(dc_replace(t, paths=Paths()))
+    with pytest.raises(ConfigError, match="has no service of kind edge"):
+        tier_kinds(dc_replace(t, paths=Paths(join=("relay",), audio=("edge",))))
+
+
+def test_the_scale_names_the_targets_tiers():
+    from chaos.readiness.assess import scale_of
+    from chaos.targets.file import load as load_target
+    t = load_target(ICECAST)
+    machine = Fleet.of_target(t)
+    fleet = Fleet({"dc-a": {"relays": 30}}, "f")
+    s = scale_of(Demand.of(1000, 20), fleet, machine, [], t)
+    assert s["relays"] == pytest.approx(0.1)
+    assert "on 3 relays (0.1 of the fleet's)" in s["described"]
+    ref = scale_of(Demand.of(1000, 20), Fleet.of_target(build("local", "resilient", 26000)),
+                   Fleet.of_target(build("local", "resilient", 26000)), [],
+                   build("local", "resilient", 26000))
+    assert "on 3 gateways and 3 edges (1 and 1 of the fleet's)" in ref["described"]

@@ -313,3 +313,55 @@ def test_mp3_and_vorbis_streams_fed_by_ffmpeg_are_judged_on_what_is_heard(fixtur
         # has no bit reservoir for its first frames and plays them silent (measured ~80 ms)
         assert rep.freeze.share == 0.0 and rep.silence.longest_s <= 0.1, rep
         assert rep.undecodable == 0 and rep.slo_values()["mouth_to_ear"] is None
+
+
+def test_a_join_storm_of_gets_joins_at_the_first_audio_and_rejoins_what_it_loses(fixture_up):
+    """The load generator's http-stream client against the real Icecast: 10 joins/s for 8 s,
+    every arrival held; dc-b's listener link is cut at 3 s for 1 s (toxiproxy closes its
+    connections). Every arrival joins (dc-b's fall back to another DC's relay during the
+    cut), the held dc-b listeners are counted as reconnects and all rejoin."""
+    from chaos.load import ArrivalSchedule, StormOptions, run_storm
+    from chaos.targets.file import load as load_target
+
+    target = load_target(icecast.fixture_dir() / "chaos-target.yaml")
+    toxi = Toxiproxy(TOXIPROXY)
+    got = {}
+
+    async def storm():
+        async def cut():
+            await asyncio.sleep(3.0)
+            toxi.set_enabled("listener.relay-b", False)
+            await asyncio.sleep(1.0)
+            toxi.set_enabled("listener.relay-b", True)
+        started = asyncio.Event()
+        task = asyncio.create_task(run_storm(
+            target, OURS.mount, None, ArrivalSchedule(10, 8),
+            StormOptions(workers=1, hold_s=None, join_timeout_s=5.0, retry=None), started=started))
+        await started.wait()
+        await cut()
+        got["storm"] = await task
+
+    try:
+        asyncio.run(_listen(OURS, 12.0, thin_per_dc=1, during=storm))
+    finally:
+        toxi.reset()
+    s = got["storm"]
+    assert s.arrivals >= 50 and s.joined == s.arrivals, (s.failures, s.errors)
+    assert s.join_p95_s is not None and s.join_p95_s < 2.0
+    assert s.reconnects >= 3, s.to_dict()                   # dc-b's held listeners, lost at the cut
+    assert s.reconnect_failures == {}, s.reconnect_failures   # ... and every one came back
+    assert s.peak_concurrent >= 0.9 * s.arrivals
+
+
+def test_a_join_storm_on_a_mount_nobody_publishes_is_refused_with_the_status(fixture_up):
+    from chaos.load import ArrivalSchedule, StormOptions, run_storm
+    from chaos.retry import RetryPolicy
+    from chaos.targets.file import load as load_target
+
+    target = load_target(icecast.fixture_dir() / "chaos-target.yaml")
+    s = asyncio.run(run_storm(target, "/nobody.opus", None, ArrivalSchedule(10, 0.5, seed=3),
+                              StormOptions(workers=1, join_timeout_s=1.0,
+                                           retry=RetryPolicy("fixed", 0.2))))
+    assert s.joined == 0 and s.arrivals >= 1
+    assert s.failures == {"refused:http_404": s.arrivals}, s.failures
+    assert s.refusals.get("http_404", 0) >= 3 * s.arrivals   # tried every DC's relay, again and again

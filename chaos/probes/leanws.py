@@ -55,6 +55,21 @@ _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 Sink = Callable[[bytes, int], bool]
 
 
+async def open_within(proto, timeout_s: float):
+    """Connect a client Protocol (``host``, ``port``, an ``opened`` future it settles and
+    ``abort()``) and wait until it is open, within timeout_s; on any failure, timeout or
+    cancellation it is aborted and the error raised. Returns the protocol."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await loop.create_connection(lambda: proto, proto.host, proto.port)
+            await proto.opened
+    except BaseException:
+        proto.abort()
+        raise
+    return proto
+
+
 class ProtocolFault(WebSocketException):
     """The peer sent something this client does not take (a handshake response or a frame
     that breaks the protocol, or an HTTP answer chaos.load.joinhttp cannot frame)."""
@@ -136,15 +151,7 @@ class LeanSocket(asyncio.Protocol):
 
     async def open(self, timeout_s: float) -> LeanSocket:
         """Connect and complete the opening handshake within timeout_s, or raise."""
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout_s):
-                await loop.create_connection(lambda: self, self.host, self.port)
-                await self.opened
-        except BaseException:
-            self.abort()
-            raise
-        return self
+        return await open_within(self, timeout_s)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport) -> None:

@@ -153,22 +153,17 @@ def test_a_404_is_a_refusal_retried_until_the_mount_is_there():
     assert report["retry_hints"] == 6 and report["retries"] == 6
 
 
-def test_a_mount_never_served_fails_every_join_with_the_status():
+@pytest.mark.parametrize(("server", "reason"), [
+    ({"refuse": 10**6}, "refused:http_404"),      # a mount never served
+    ({"garbage": True}, "protocol:connect"),      # an answer that is not HTTP
+])
+def test_a_join_that_cannot_succeed_fails_with_its_reason(server, reason):
     async def main():
-        async with FakeIcecast(refuse=10**6) as server:
-            return await storm_against(server, [0.0], 0.1, join_timeout_s=0.4)
+        async with FakeIcecast(**server) as fake:
+            return await storm_against(fake, [0.0], 0.1, join_timeout_s=0.4)
     report, _ = asyncio.run(main())
     assert report["joined"] == 0
-    assert report["failures"] == {"refused:http_404": 1}
-
-
-def test_an_answer_that_is_not_http_is_a_protocol_failure():
-    async def main():
-        async with FakeIcecast(garbage=True) as server:
-            return await storm_against(server, [0.0], 0.1, join_timeout_s=0.4)
-    report, _ = asyncio.run(main())
-    assert report["joined"] == 0
-    assert report["failures"] == {"protocol:connect": 1}
+    assert report["failures"] == {reason: 1}
 
 
 def test_an_mp3_stream_joins_at_its_first_body_bytes():

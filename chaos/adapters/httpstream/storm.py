@@ -25,7 +25,7 @@ import time
 
 from ...errors import ConfigError
 from ...probes.admission import Refused
-from ...probes.leanws import ProtocolFault
+from ...probes.leanws import ProtocolFault, open_within
 from ...retry import parse_retry_after
 from .listener import STALL_S, _Follow
 
@@ -76,15 +76,7 @@ class StreamSocket(asyncio.Protocol):
     async def open(self, timeout_s: float) -> StreamSocket:
         """Connect and get a 200 within timeout_s, or raise (Refused, ProtocolFault,
         OSError, TimeoutError)."""
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout_s):
-                await loop.create_connection(lambda: self, self.host, self.port)
-                await self.opened
-        except BaseException:
-            self.abort()
-            raise
-        return self
+        return await open_within(self, timeout_s)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport) -> None:

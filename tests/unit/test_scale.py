@@ -127,6 +127,11 @@ def test_the_plan_survives_json_and_gives_every_shard_the_same_schedule():
     spec = back.worker_spec(Shard(1, 3, "127.0.0.1:9"))
     assert len(np.frombuffer(spec.offsets)) == plan.arrivals_per_shard(3)[1]
     assert spec.index == 1 and spec.workers == 3   # home DCs dealt over the whole audience
+    assert spec.adapter == "space"
+    stream = StormPlan(sched, plan.options, {"dc-a": ("127.0.0.1:21101",)}, "/live.opus", None,
+                       "http-stream")
+    again = StormPlan.from_json(json.loads(json.dumps(stream.to_json())))
+    assert again == stream and again.worker_spec(Shard(0, 2, "127.0.0.1:9")).adapter == "http-stream"
 
 
 # -- Kubernetes ------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@
     result.join_p95_s, result.scale_factor.describe()
 
 arrivals.py (when listeners arrive), histogram.py (mergeable latency histogram),
-thin.py and joinhttp.py (the lean client), worker.py (one process's storm),
-generator.py (the processes), result.py (the merged result).
+worker.py (one process's storm; each arrival is the target adapter's storm client, e.g.
+chaos.adapters.space.storm or chaos.adapters.httpstream.storm), generator.py (the
+processes), result.py (the merged result).
 """
 
 from .arrivals import INCIDENT_JOINS_PER_S, ArrivalSchedule, Burst, Ramp, parse_rate

@@ -72,7 +72,7 @@ async def open_within(proto, timeout_s: float):
 
 class ProtocolFault(WebSocketException):
     """The peer sent something this client does not take (a handshake response or a frame
-    that breaks the protocol, or an HTTP answer chaos.load.joinhttp cannot frame)."""
+    that breaks the protocol, or an HTTP answer chaos.adapters.space.joinhttp cannot frame)."""
 
 
 class HandshakeRefused(InvalidStatus):

@@ -12,7 +12,7 @@ from aiohttp import web
 from websockets.asyncio.server import serve
 
 from chaos.errors import ConfigError
-from chaos.load.joinhttp import JoinClient
+from chaos.adapters.space.joinhttp import JoinClient
 from chaos.load.options import StormOptions
 from chaos.adapters.space.thin import HandshakeRefused, open_socket
 from chaos.probes.admission import Refused

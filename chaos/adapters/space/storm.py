@@ -1,7 +1,7 @@
 """The ``space`` adapter's join storm client: what one arrival of ``chaos.load`` does
 against the reference stack.
 
-``request``: ``POST /spaces/<id>/join`` to a gateway (chaos.load.joinhttp, a lean keep-alive
+``request``: ``POST /spaces/<id>/join`` to a gateway (``joinhttp``, a lean keep-alive
 pool), which answers with the edge's WebSocket URL; ``connect``: the lean WebSocket to that
 edge (``ThinSocket``), whose ``first_audio`` is the first frame carrying the speaker. With
 no speaker (``speaker_id`` None) a listener is joined once its socket is open.
@@ -10,7 +10,7 @@ no speaker (``speaker_id`` None) a listener is joined once its socket is open.
 from __future__ import annotations
 
 from ...errors import ConfigError
-from ...load.joinhttp import JoinClient
+from .joinhttp import JoinClient
 from .thin import ThinSocket, open_socket
 
 

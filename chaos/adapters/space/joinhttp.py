@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from ..retry import parse_retry_after
+from ...retry import parse_retry_after
 
-from ..probes.admission import Refused
-from ..probes.leanws import ProtocolFault
+from ...probes.admission import Refused
+from ...probes.leanws import ProtocolFault
 
 MAX_RESPONSE_BYTES = 64 * 1024
 LISTENER_BODY = b'{"role": "listener"}'

@@ -157,7 +157,8 @@ def load_fleet(path: str | Path, target: Target | None = None) -> tuple[Fleet, d
     from .. import yamlfile
     doc = yamlfile.read(path, "a fleet file")
     model = yamlfile.validate(doc, _FleetFile, "fleet file")
-    example = "give e.g. dc-a: {gateways: 40, edges: 600}"
+    example = ("give each DC its units of the target's kinds in the plural, e.g. dc-a: "
+               "{gateways: 40, edges: 600} (reference stack) or dc-a: {relays: 20} (Icecast)")
     if target is not None:
         tiers = {plural(s.kind) for s in target.services.values()}
         bad = [(("fleet", dc), f"DC {dc!r} is not one of the target's ({', '.join(target.dcs)})")

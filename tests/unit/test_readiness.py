@@ -368,6 +368,10 @@ def test_an_icecast_fleet_file_gives_relays(tmp_path):
     with pytest.raises(ConfigError, match=r"fleet.dc-a.gateways: unknown tier: target icecast's "
                                           r"are origins, relays"):
         load_fleet(f, t)
+    f.write_text("fleet: {}\n")
+    with pytest.raises(ConfigError, match=r"no units in any DC; give each DC its units of the "
+                                          r"target's kinds in the plural"):
+        load_fleet(f)
     f.write_text("fleet:\n  dc-a: {origins: 2}\n")
     with pytest.raises(ConfigError, match=r"no relays in any DC; give e.g. dc-a: \{relays: 40\}"):
         load_fleet(f, t)

@@ -60,7 +60,7 @@ def _state(pid: int) -> str:
 
 def reverted_local(state, dc: str) -> bool:
     from chaos.targets.local import service_procs
-    from chaos.toxi import Toxiproxy
+    from chaos.targets.toxi import Toxiproxy
     for svc in state.topology.in_dc(dc):
         found = service_procs(state.stack_id, svc.name)
         if not found or any(_state(p.pid) in ("T", "t") for p in found):
@@ -72,7 +72,7 @@ def reverted_local(state, dc: str) -> bool:
 def reverted_docker(state, dc: str) -> bool:
     from chaos.targets.docker import expected_networks, labelled, network
     from chaos.targets.images import docker_client
-    from chaos.toxi import Toxiproxy
+    from chaos.targets.toxi import Toxiproxy
     client = docker_client(timeout=30)
     try:
         backbone = network(client, "backbone")
@@ -92,7 +92,7 @@ def reverted_docker(state, dc: str) -> bool:
 
 
 def healthy() -> bool:
-    from chaos import stack
+    from chaos.targets import stack
     return all(s.healthy for s in stack.status())
 
 
@@ -161,7 +161,7 @@ def main() -> int:
         ap.error("--runs: 1 to 20")
     home = Path(tempfile.mkdtemp(prefix="abort-revert-"))
     os.environ["CHAOS_HOME"] = str(home)
-    from chaos import stack
+    from chaos.targets import stack
     base = args.base_port or (29500 if args.runtime == "local" else 17000)
     state = stack.up(args.runtime, "resilient", base)
     rows = []

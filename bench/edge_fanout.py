@@ -30,9 +30,9 @@ import aiohttp
 from chaos.adapters.space.joinapi import create_space, join
 from chaos.adapters.space.listener import Listener
 from chaos.adapters.space.speaker import Speaker
-from chaos.slo import percentile
+from chaos.core.slo import percentile
 from chaos.targets.state import StackState
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 
 from recording import RecordingReception
 

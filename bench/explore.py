@@ -36,11 +36,11 @@ def main() -> int:
     ap.add_argument("--start-from-big", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("CHAOS_HOME", tempfile.mkdtemp(prefix="bench-explore-"))
-    from chaos import stack
+    from chaos.targets import stack
     from chaos.explore import Schedule, Step, space
     from chaos.explore.stack import explore_stack
     from chaos.explore.store import Store, store_key
-    from chaos.slo import objective
+    from chaos.core.slo import objective
 
     reports = tempfile.mkdtemp(prefix="bench-explore-reports-")
     cases = [

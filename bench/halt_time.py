@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def cases():
     from chaos.experiment import Audience, Experiment, fault
-    from chaos.slo import objective
+    from chaos.core.slo import objective
     small = Audience(listeners=9, thick_per_dc=0, join_every_s=0.5)
     return [
         ("resilient", "latency 800 ms on edge->origin, halt mouth_to_ear p95 > 600 ms / 2 s",
@@ -60,7 +60,7 @@ def main() -> int:
     p.add_argument("--base-port", type=int, default=19000)
     args = p.parse_args()
     os.environ["CHAOS_HOME"] = tempfile.mkdtemp(prefix="chaos-bench-halt-")
-    from chaos import stack
+    from chaos.targets import stack
     from chaos.runner import run
     reports = Path(os.environ["CHAOS_HOME"]) / "reports"
     for profile, what, exp in cases():

@@ -30,7 +30,7 @@ from chaos.adapters.httpstream import ogg
 from chaos.adapters.httpstream.codec import FRAME_SAMPLES, Encoder
 from chaos.adapters.httpstream.endpoints import StreamEndpoints
 from chaos.adapters.httpstream.listener import StreamListener, _Follow
-from chaos.probes import testsignal
+from chaos.audio import testsignal
 
 MAX_LISTENERS = 2000
 MAX_SECONDS = 120.0

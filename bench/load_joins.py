@@ -36,7 +36,7 @@ from chaos.load import ArrivalSchedule, StormOptions, run_storm
 from chaos.adapters.space.joinapi import create_space
 from chaos.adapters.space.speaker import Speaker
 from chaos.targets.state import StackState
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 
 TICK = os.sysconf("SC_CLK_TCK")
 P95_LIMIT_S = 2.0

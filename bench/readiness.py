@@ -34,7 +34,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ["CHAOS_HOME"] = tempfile.mkdtemp(prefix="chaos-bench-readiness-")
     reports = args.reports or tempfile.mkdtemp(prefix="chaos-bench-readiness-reports-")
-    from chaos import stack
+    from chaos.targets import stack
     from chaos.readiness import Demand, assess
 
     state = stack.up("local", "resilient", args.base_port)

@@ -1,5 +1,5 @@
 """What the benchmarks that judge every frame share: a listener's reception that keeps each
-frame's (seq, latency ns) too. A probe only aggregates (``chaos.probes.reception``); a
+frame's (seq, latency ns) too. A probe only aggregates (``chaos.audio.reception``); a
 benchmark judges each frame in its own measurement window, so this grows with the frames
 (a benchmark's steps are short).
 
@@ -9,7 +9,7 @@ folder first on the path).
 
 from __future__ import annotations
 
-from chaos.probes.reception import Reception
+from chaos.audio.reception import Reception
 
 
 class RecordingReception(Reception):

@@ -61,8 +61,8 @@ def main() -> int:
         p.error("--repeat: 1 to 50")
     base = args.base_port or (35000 if args.runtime == "local" else 17000)
     os.environ["CHAOS_HOME"] = tempfile.mkdtemp(prefix="chaos-bench-revert-")
-    from chaos import stack
-    from chaos.errors import PortInUse
+    from chaos.targets import stack
+    from chaos.core.errors import PortInUse
     from chaos.faults import Engine, FaultSpec, Selector, plan
     from chaos.faults.executors import executors_for
 

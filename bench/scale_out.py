@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.load import ArrivalSchedule, StormOptions, run_storm
-from chaos.load.histogram import Histogram
+from chaos.audio.histogram import Histogram
 from chaos.scale import JoinObjective, ScaleOut, run_scaled
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

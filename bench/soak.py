@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.experiment import Audience, Experiment, fault
 from chaos.runner import run
-from chaos.slo import DEFAULTS
+from chaos.core.slo import DEFAULTS
 from chaos.targets import procs
 
 TICK = os.sysconf("SC_CLK_TCK")

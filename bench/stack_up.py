@@ -26,7 +26,7 @@ def main() -> int:
     p.add_argument("--base-port", type=int, default=25000)
     args = p.parse_args()
     os.environ["CHAOS_HOME"] = tempfile.mkdtemp(prefix="chaos-bench-")
-    from chaos import stack
+    from chaos.targets import stack
 
     ups, downs = [], []
     for _ in range(args.repeat):

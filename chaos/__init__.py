@@ -24,22 +24,22 @@ __all__ = ["Audience", "ChaosError", "ConfigError", "Experiment", "Objective", "
 
 _WHERE = {
     "Audience": "chaos.experiment", "Experiment": "chaos.experiment", "Sweep": "chaos.experiment",
-    "fault": "chaos.experiment", "Objective": "chaos.slo", "objective": "chaos.slo",
-    "ChaosError": "chaos.errors", "ConfigError": "chaos.errors", "StackError": "chaos.errors",
-    "RunResult": "chaos.runner", "Target": "chaos.targets.model",
+    "fault": "chaos.experiment", "Objective": "chaos.core.slo", "objective": "chaos.core.slo",
+    "ChaosError": "chaos.core.errors", "ConfigError": "chaos.core.errors", "StackError": "chaos.core.errors",
+    "RunResult": "chaos.runner", "Target": "chaos.core.target",
 }
 
 if TYPE_CHECKING:
-    from .errors import ChaosError, ConfigError, StackError
-    from .experiment import Audience, Experiment, Sweep, fault
-    from .runner import RunResult
-    from .slo import Objective, objective
-    from .targets.model import Target
+    from chaos.core.errors import ChaosError, ConfigError, StackError
+    from chaos.experiment import Audience, Experiment, Sweep, fault
+    from chaos.runner import RunResult
+    from chaos.core.slo import Objective, objective
+    from chaos.core.target import Target
 
 
 def load_target(path: str) -> Target:
     """A target from its description file (``chaos-target.yaml``), checked whole."""
-    from .targets.file import load
+    from chaos.targets.file import load
     return load(path)
 
 
@@ -48,17 +48,17 @@ def run(experiment: Experiment, target: Any = None, reports_dir: str = "reports"
     """Run ``experiment`` against ``target``: a target file's path, a ``Target``, a stack
     state, or None for the reference stack that ``chaos stack up`` started. Writes
     ``reports_dir/<run-id>/`` and returns the result (its ``verdict``, ``journal``, ``dir``)."""
-    from . import stack
-    from .runner import run as _run
-    from .targets.state import StackState
+    from chaos.targets import stack
+    from chaos.runner import run as _run
+    from chaos.targets.state import StackState
 
     if isinstance(target, StackState):
         state = target
     elif target is None:
         state = stack.current()
     else:
-        from .targets.external import attach
-        from .targets.file import check_live
+        from chaos.targets.external import attach
+        from chaos.targets.file import check_live
         state = attach(target)
         check_live(state.topology)
     return _run(experiment, state, reports_dir, progress=progress, reproduce=reproduce)

@@ -23,12 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .retry import KINDS as RETRY_KINDS
+from chaos.core.retry import KINDS as RETRY_KINDS
 
-from . import validate as v
-from .errors import ConfigError
-from .faults.base import FaultSpec, Selector
-from .slo import DEFAULTS, LIVE_SLIS, Objective
+from chaos.core import validate as v
+from chaos.core.errors import ConfigError
+from chaos.faults.base import FaultSpec, Selector
+from chaos.core.slo import DEFAULTS, LIVE_SLIS, Objective
 
 PHASES = ("before", "during", "after")
 NAME_RE = v.NAME_RE
@@ -103,7 +103,7 @@ class Audience:
     thick_per_dc: int = 1
     join_every_s: float = 1.0
     join_timeout_s: float = 5.0
-    retry: str | None = None        # a chaos.retry kind; None: the stack profile's policy
+    retry: str | None = None        # a chaos.core.retry kind; None: the stack profile's policy
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def validate(exp: Experiment) -> None:
     after = v.seconds(f"{where}: after_s", exp.after_s, example="e.g. after_s=10")
     recover = v.seconds(f"{where}: recover_s", exp.recover_s, example="e.g. recover_s=3")
     groups = {g: v.items(f"{where}: {g}", getattr(exp, g), Objective,
-                         "[chaos.slo.objective('join_time', threshold=...)]")
+                         "[chaos.core.slo.objective('join_time', threshold=...)]")
               for g in ("steady_state", "during", "after", "halts")}
     v.items(f"{where}: method", exp.method, FaultStep,
                      "[chaos.experiment.fault('latency', at_s=..., duration_s=..., ...)]",

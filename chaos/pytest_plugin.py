@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _port(text: str) -> int:
-    from chaos.validate import arg, integer
+    from chaos.core.validate import arg, integer
     return arg(integer, lo=1024, hi=64535)(text)
 
 
@@ -190,7 +190,7 @@ def space_stack(request: pytest.FixtureRequest, chaos_stacks):
     runs against, else the reference stack in the test's profile."""
     target = _target_of(request.node, request.config)
     if target is not None:
-        from chaos.errors import EngineUnavailable
+        from chaos.core.errors import EngineUnavailable
         try:
             return chaos_stacks.target(target)
         except EngineUnavailable as e:   # a docker target on a machine without an engine
@@ -353,7 +353,7 @@ def _scale_out(config: pytest.Config):
     engine, shards, sink = (config.getoption(f"chaos_{k}") for k in ("engine", "shards", "sink"))
     if engine is None and shards is None and sink is None:
         return None
-    from chaos.errors import ConfigError
+    from chaos.core.errors import ConfigError
     from chaos.scale.config import ScaleOut
     try:
         return ScaleOut(engine or "local", 1 if shards is None else shards, sink=sink)

@@ -9,7 +9,7 @@ freeze, no dead air, MOS >= 3.5.
 import pytest
 
 from chaos.experiment import Experiment
-from chaos.slo import DEFAULTS
+from chaos.core.slo import DEFAULTS
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

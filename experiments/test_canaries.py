@@ -11,7 +11,7 @@ weaknesses. A canary that passes means the framework is blind: the test fails.
 import pytest
 
 from chaos.experiment import Experiment, fault
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("fragile")
 

@@ -14,7 +14,7 @@ failover and the standby origin's takeover.
 import pytest
 
 from chaos.experiment import Experiment, fault
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

@@ -12,7 +12,7 @@ its end out of the `after` judgement.
 import pytest
 
 from chaos.experiment import Audience, Experiment, fault
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

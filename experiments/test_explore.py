@@ -13,7 +13,7 @@ from hypothesis import given, settings
 
 from chaos.explore import schedules
 from chaos.explore.given import ScheduleBroke
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("fragile")
 

@@ -10,8 +10,8 @@ room holds all along; the journal states the scale factor against the incident.
 import pytest
 
 from chaos.experiment import Experiment, Sweep, fault
-from chaos.load.arrivals import INCIDENT_JOINS_PER_S
-from chaos.slo import objective
+from chaos.core.arrivals import INCIDENT_JOINS_PER_S
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

@@ -11,7 +11,7 @@
 import pytest
 
 from chaos.experiment import Experiment, fault
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

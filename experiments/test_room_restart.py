@@ -10,7 +10,7 @@ The report says how long the audio took to come back (recovered_s).
 import pytest
 
 from chaos.experiment import Experiment, fault
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

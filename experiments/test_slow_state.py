@@ -9,7 +9,7 @@ steady state holds after.
 import pytest
 
 from chaos.experiment import Experiment, fault
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ..errors import ConfigError
+from chaos.core.errors import ConfigError
 
 # protocol name -> module that implements it
 ADAPTERS = {

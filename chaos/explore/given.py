@@ -24,15 +24,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-from ..slo import Objective, objective
-from . import result as _result
-from .live import AUDIENCE, RUN_SHAPE, LiveRunner
-from .reduce import Grid, reduce, size
-from .schedule import Schedule
-from .search import Exploration, spread_of
-from .spaces import as_spaces
-from .trials import Evaluator, Outcome
+from chaos.core.errors import ConfigError
+from chaos.core.slo import Objective, objective
+from chaos.explore import result as _result
+from chaos.explore.live import AUDIENCE, RUN_SHAPE, LiveRunner
+from chaos.explore.reduce import Grid, reduce, size
+from chaos.explore.schedule import Schedule
+from chaos.explore.search import Exploration, spread_of
+from chaos.explore.spaces import as_spaces
+from chaos.explore.trials import Evaluator, Outcome
 
 DEFAULT_BUDGET_S = 300.0
 
@@ -67,7 +67,7 @@ class Explorer:
                               f"got {type(schedule).__name__}")
         slos = tuple(steady_state) if steady_state else (objective("join_time"), objective("audio_delivered"))
         state, test_id, reproduce = self.current()
-        from .stack import plans
+        from chaos.explore.stack import plans
         if not plans(schedule, state.topology):
             raise ConfigError(f"the schedule {schedule.describe()} does not plan against stack "
                               f"{state.stack_id}; draw it for this stack: schedules(..., "

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import StackError
-from ..experiment import Audience
-from ..slo import Objective
-from ..targets.state import StackState
-from .schedule import Schedule
-from .trials import Outcome, closeness
+from chaos.core.errors import StackError
+from chaos.experiment import Audience
+from chaos.core.slo import Objective
+from chaos.targets.state import StackState
+from chaos.explore.schedule import Schedule
+from chaos.explore.trials import Outcome, closeness
 
 # short runs: the search's cost is its number of runs times their length
 RUN_SHAPE = {"before_s": 4.0, "after_s": 6.0, "recover_s": 2.0}
@@ -29,7 +29,7 @@ def outcome_of(journal: dict, steady_state: Sequence[Objective], run_dir: str = 
     broke once the method began, in a run whose verdict is failed, and how close each came
     (its worst phase). A breach before the method (the gate) is the stack's, not the
     schedule's: that run is inconclusive and says nothing."""
-    from ..report import narrative
+    from chaos.report import narrative
     names = {o.sli for o in steady_state}
     broke: list[str] = []
     scores: dict[str, float] = {}
@@ -60,8 +60,8 @@ class LiveRunner:
         return schedule.experiment(name, self.steady_state, audience=self.audience, **self.run_shape)
 
     def __call__(self, schedule: Schedule, name: str) -> Outcome:
-        from ..faults.reset import reset
-        from ..runner import run
+        from chaos.faults.reset import reset
+        from chaos.runner import run
         rep = reset(self.state)
         if not rep.healthy:
             return Outcome("inconclusive", reason="the stack was not healthy after its reset: "
@@ -90,7 +90,7 @@ def load_schedule_doc(path: str) -> tuple[Schedule, tuple[Objective, ...], dict,
     """A schedule.json written beside a run: the schedule and how it was run."""
     import json
 
-    from ..errors import ConfigError
+    from chaos.core.errors import ConfigError
     try:
         d = json.loads(Path(path).read_text())
         objs = tuple(Objective(o["sli"], o["stat"], o["op"], float(o["threshold"]), o.get("window_s"))

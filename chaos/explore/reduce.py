@@ -22,10 +22,10 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from ..targets.model import Target
-from .schedule import Schedule, Step, params_of
-from .spaces import MAGNITUDES, Space, depended_first
-from .trials import Evaluator
+from chaos.core.target import Target
+from chaos.explore.schedule import Schedule, Step, params_of
+from chaos.explore.spaces import MAGNITUDES, Space, depended_first
+from chaos.explore.trials import Evaluator
 
 
 @dataclass(frozen=True)

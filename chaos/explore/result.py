@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .schedule import Schedule
-from .search import Exploration
+from chaos.explore.schedule import Schedule
+from chaos.explore.search import Exploration
 
 
 def _mins(s: float) -> str:

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..experiment import Audience, Experiment, FaultStep, fault
-from ..slo import Objective
+from chaos.experiment import Audience, Experiment, FaultStep, fault
+from chaos.core.slo import Objective
 
 PARAM_ORDER = ("mode", "kinds", "latency_ms", "jitter_ms", "share", "rate_kbps", "rate", "burst")
 
@@ -134,7 +134,7 @@ class Schedule:
 
 
 def _objective_source(o: Objective) -> str:
-    from ..slo import DEFAULTS
+    from chaos.core.slo import DEFAULTS
     d = DEFAULTS.get(o.sli)
     if d == o:
         return f"objective({o.sli!r})"

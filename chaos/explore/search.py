@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..slo import Objective
-from ..targets.model import Target
-from .reduce import Grid, reduce, size
-from .schedule import Schedule
-from .spaces import Space
-from .store import Store
-from .trials import Evaluator, Outcome, Runner
+from chaos.core.slo import Objective
+from chaos.core.target import Target
+from chaos.explore.reduce import Grid, reduce, size
+from chaos.explore.schedule import Schedule
+from chaos.explore.spaces import Space
+from chaos.explore.store import Store
+from chaos.explore.trials import Evaluator, Outcome, Runner
 
 
 class _Broke(Exception):

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-from ..faults.base import kinds as fault_kinds
-from ..faults.kind_packet_drop import service_kinds
-from ..targets.model import Target
+from chaos.core.errors import ConfigError
+from chaos.faults.base import catalogue as fault_kinds
+from chaos.faults.kinds.packet_drop import service_kinds
+from chaos.core.target import Target
 
 # kind -> {param: (lo, hi, grid)}: the magnitudes a search draws by default
 MAGNITUDES: dict[str, dict[str, tuple[float, float, float]]] = {

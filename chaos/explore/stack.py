@@ -7,18 +7,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..faults.base import plan
-from ..slo import Objective, objective
-from ..targets.state import StackState
-from . import result as _result
-from .live import AUDIENCE, RUN_SHAPE, LiveRunner
-from .reduce import Grid
-from .schedule import Schedule
-from .search import Exploration, explore
-from .spaces import Space, as_spaces
-from .store import Store, store_key
-from .strategies import schedules
+from chaos.core.errors import ConfigError
+from chaos.faults.base import plan
+from chaos.core.slo import Objective, objective
+from chaos.targets.state import StackState
+from chaos.explore import result as _result
+from chaos.explore.live import AUDIENCE, RUN_SHAPE, LiveRunner
+from chaos.explore.reduce import Grid
+from chaos.explore.schedule import Schedule
+from chaos.explore.search import Exploration, explore
+from chaos.explore.spaces import Space, as_spaces
+from chaos.explore.store import Store, store_key
+from chaos.explore.strategies import schedules
 
 DEFAULT_SLOS = ("join_time", "audio_delivered")
 
@@ -77,7 +77,7 @@ def replay(state: StackState, path: str, repeats: int = 3, reports_dir: str = "r
            progress: Callable[[str], None] = lambda m: None) -> tuple[int, int, list]:
     """Run a stored schedule (``reports/<run-id>/schedule.json``) ``repeats`` times:
     (runs that broke, counted runs, outcomes)."""
-    from .live import load_schedule_doc
+    from chaos.explore.live import load_schedule_doc
     schedule, slos, shape, audience = load_schedule_doc(path)
     if not plans(schedule, state.topology):
         raise ConfigError(f"{path}: the schedule does not plan against stack {state.stack_id}; "

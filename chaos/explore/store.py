@@ -15,9 +15,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..slo import Objective
-from .schedule import Schedule
-from .spaces import Space
+from chaos.core.slo import Objective
+from chaos.explore.schedule import Schedule
+from chaos.explore.spaces import Space
 
 MAX_KEPT = 20
 

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from ..errors import ConfigError
-from ..targets.model import Target
-from .schedule import Schedule, Step, params_of
-from .spaces import Resolved, Space, as_spaces
+from chaos.core.errors import ConfigError
+from chaos.core.target import Target
+from chaos.explore.schedule import Schedule, Step, params_of
+from chaos.explore.spaces import Resolved, Space, as_spaces
 
 TARGET_PROFILES = ("resilient", "fragile")
 
@@ -32,7 +32,7 @@ def reference_common(runtime: str = "local") -> Target:
     from it plans against either profile."""
     from dataclasses import replace
 
-    from ..adapters.space.reference import build
+    from chaos.adapters.space.reference import build
     a, b = build(runtime, "resilient"), build(runtime, "fragile")
     services = {k: v for k, v in b.services.items() if k in a.services}
     links = {k: v for k, v in b.links.items() if k in a.links}
@@ -47,9 +47,9 @@ def resolve_target(target: Target | str | None) -> Target:
     if isinstance(target, Target):
         return target
     if target in TARGET_PROFILES:
-        from ..adapters.space.reference import build
+        from chaos.adapters.space.reference import build
         return build("local", target)
-    from ..targets.file import load
+    from chaos.targets.file import load
     return load(str(target))
 
 

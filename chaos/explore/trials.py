@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .schedule import Schedule
+from chaos.explore.schedule import Schedule
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from ..targets.model import Link, Service, Target
+from chaos.core.target import Link, Service, Target
 
-from .. import validate as v
-from ..errors import ConfigError
+from chaos.core import validate as v
+from chaos.core.errors import ConfigError
 
 RADIUS_WORDS = ("one", "all")
 MAX_COUNT = 10_000
@@ -221,8 +221,8 @@ def sweep_containers(state, visit: Callable[[object, str, object, Swept], None])
     others are still visited."""
     import docker
 
-    from ..targets.docker import by_service
-    from ..targets.images import docker_client
+    from chaos.targets.docker import by_service
+    from chaos.targets.images import docker_client
     swept = Swept()
     client = docker_client(timeout=30)
     try:
@@ -258,8 +258,9 @@ def register(kind_cls: type) -> type:
     return kind_cls
 
 
-def kinds() -> dict[str, FaultKind]:
-    from . import catalogue  # noqa: F401 - importing the catalogue registers every kind
+def catalogue() -> dict[str, FaultKind]:
+    """Every fault kind by name (importing chaos.faults.kinds registers them all)."""
+    import chaos.faults.kinds  # noqa: F401
     return REGISTRY
 
 
@@ -284,7 +285,7 @@ def check_params(kind: FaultKind, given: Mapping[str, Any]) -> dict:
 
 def plan(spec: FaultSpec, topo: Target, fault_id: str | None = None) -> list[Action]:
     """Validate a declaration and resolve it into actions; nothing is touched."""
-    registry = kinds()
+    registry = catalogue()
     v.instance("fault", spec, FaultSpec, "FaultSpec('latency', Selector(link='listener.edge-b'), "
                "{'latency_ms': 200})")
     v.instance(f"{v.show(spec.name)}: target", spec.target, Selector, "Selector(service='edge-b')")

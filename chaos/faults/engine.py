@@ -11,9 +11,9 @@ import concurrent.futures as cf
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import ChaosError
-from .base import Action, Executor
-from .ledger import Ledger
+from chaos.core.errors import ChaosError
+from chaos.faults.base import Action, Executor
+from chaos.faults.ledger import Ledger
 
 INJECT_DEADLINE_S = 10.0
 REVERT_DEADLINE_S = 10.0

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..targets.state import home, write_atomic
-from .base import Action
+from chaos.targets.state import home, write_atomic
+from chaos.faults.base import Action
 
 
 class Ledger:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from .base import Action
+from chaos.core.errors import ConfigError
+from chaos.faults.base import Action
 
 EXCLUSIVE = {"proxy": "disable", "lifecycle": "take down", "network": "disconnect",
              "cpu": "limit the CPU of"}

@@ -37,11 +37,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import ChaosError
-from ..targets.base import Progress, quiet
-from ..targets.state import StackState
-from . import executors
-from .base import SweepStage, Swept
+from chaos.core.errors import ChaosError
+from chaos.targets.base import Progress, quiet
+from chaos.targets.state import StackState
+from chaos.faults import executors
+from chaos.faults.base import SweepStage, Swept
 
 HEALTHY_WAIT_S = {"local": 60.0, "docker": 120.0}
 BEFORE_LEDGER = (SweepStage.HELPERS, SweepStage.RUN, SweepStage.CLEAR)
@@ -72,7 +72,7 @@ def _explain(e: Exception) -> str:
 
 def reset(state: StackState | None = None, progress: Progress = quiet,
           healthy_wait_s: float | None = None) -> ResetReport:
-    from .. import stack
+    from chaos.targets import stack
     state = state or stack.current()
     t0 = time.monotonic()
     rep = ResetReport(state.stack_id)
@@ -118,8 +118,8 @@ def reset(state: StackState | None = None, progress: Progress = quiet,
 
 
 def _revert_ledger(stack_id: str, again: bool = False) -> Swept:
-    from .engine import Engine
-    from .ledger import Ledger
+    from chaos.faults.engine import Engine
+    from chaos.faults.ledger import Ledger
 
     swept = Swept()
     if not Ledger().active(stack_id):
@@ -136,7 +136,7 @@ def _revert_ledger(stack_id: str, again: bool = False) -> Swept:
 
 
 def _wait_healthy(stack_id: str, within_s: float) -> list[str]:
-    from .. import stack
+    from chaos.targets import stack
     deadline = time.monotonic() + within_s
     while True:
         state = StackState.load(stack_id)

@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from importlib import import_module
 from pathlib import Path
 
-from ..errors import ChaosError
+from chaos.core.errors import ChaosError
 
 POLL_S = 0.25
 BEAT_S = 0.5
@@ -62,11 +62,11 @@ def _log(msg: str) -> None:
 def _preload(runtime: str | None) -> None:
     """Import what a revert needs now, not after the runner died (imports cost seconds
     on a busy machine)."""
-    from . import executors
-    from .engine import Engine  # noqa: F401
+    from chaos.faults import executors
+    from chaos.faults.engine import Engine  # noqa: F401
     for module in sorted(set(executors.MECHANISMS.values())):
         try:
-            import_module(f"chaos.faults.{module}")
+            import_module(f"chaos.faults.executors.{module}")
         except ImportError:
             pass                    # a mechanism not written yet: nothing of it to revert
     with contextlib.suppress(ImportError):
@@ -78,7 +78,7 @@ def _preload(runtime: str | None) -> None:
 
 def _runner_state(pid: int, ticks: int | None) -> str | None:
     """None while the runner lives; else why it counts as gone."""
-    from ..targets.procs import start_ticks
+    from chaos.targets.procs import start_ticks
     now = start_ticks(pid)
     if ticks is None or now is None:
         return f"runner pid {pid} is gone"
@@ -91,9 +91,9 @@ def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS,
                  owner_pid: int | None = None) -> tuple[int, list[str]]:
     """Revert every active action of the stack in the ledger (owner_pid: only those that
     process injected; another runner's faults are its own watchdog's); (reverted, failures)."""
-    from ..targets.state import StackState
-    from .engine import Engine
-    from .executors import executors_for
+    from chaos.targets.state import StackState
+    from chaos.faults.engine import Engine
+    from chaos.faults.executors import executors_for
 
     try:
         state = StackState.load(stack_id)
@@ -117,8 +117,8 @@ def revert_stack(stack_id: str, rounds: int = REVERT_ROUNDS,
 
 
 def watch(stack_id: str, heartbeat: Path, runner_pid: int, timeout_s: float) -> int:
-    from ..targets.procs import start_ticks
-    from ..targets.state import StackState
+    from chaos.targets.procs import start_ticks
+    from chaos.targets.state import StackState
 
     runner_ticks = start_ticks(runner_pid)
     try:
@@ -168,7 +168,7 @@ def _sidecar(heartbeat: Path, what: str) -> Path:
 
 
 def _write(path: Path, text: str) -> None:
-    from ..targets.state import write_atomic
+    from chaos.targets.state import write_atomic
     write_atomic(path, text)
 
 
@@ -229,7 +229,7 @@ class Heartbeat:
                 return
 
     def _wait_ready(self) -> None:
-        from .engine import FaultError
+        from chaos.faults.engine import FaultError
         ready = _sidecar(self.path, "watchdog")
         deadline = time.monotonic() + READY_WAIT_S
         while not ready.exists():
@@ -243,7 +243,7 @@ class Heartbeat:
             os.utime(self.path)
 
     def _stop_watching(self, stack_id: str) -> None:
-        from .ledger import Ledger
+        from chaos.faults.ledger import Ledger
         self._stop.set()
         self._thread.join(timeout=2)
         try:
@@ -267,7 +267,7 @@ class Heartbeat:
 @contextlib.contextmanager
 def guard(state, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[Heartbeat]:
     """Start a watchdog for this runner and stack, heartbeat while the block runs."""
-    from ..targets.state import home
+    from chaos.targets.state import home
 
     wd_dir = home() / "faults" / "watchdog"
     wd_dir.mkdir(parents=True, exist_ok=True)

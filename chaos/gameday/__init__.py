@@ -7,7 +7,7 @@
     print(gp.describe())                                         # the dry run
     result = run(gp, state, "reports", auto=True)                # journal, report.html
 
-Modules: ``runbook`` (the file's model, read by ``chaos.yamlfile`` with line numbers), ``plan``
+Modules: ``runbook`` (the file's model, read by ``chaos.core.yamlfile`` with line numbers), ``plan``
 (the framework's declarations, planned against the target), ``player`` (the headless
 core: steps, people's commands, the board's view), ``run`` (one run, its journal),
 ``board`` (the Textual board), ``cli`` (``chaos gameday``). Nothing here is imported by

@@ -25,8 +25,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
-from ..report import fmt
-from .player import BoardView, Player
+from chaos.report import fmt
+from chaos.gameday.player import BoardView, Player
 
 REFRESH_S = 0.25
 CLOSE_AFTER_S = 2.0

@@ -6,7 +6,7 @@
     print(gp.describe())   # the dry run
 
 Every ``fault`` and ``load`` step becomes ``chaos.experiment.fault(...)``, every objective
-``chaos.slo.objective(...)``; the experiment is checked by ``chaos.experiment.validate`` and
+``chaos.core.slo.objective(...)``; the experiment is checked by ``chaos.experiment.validate`` and
 every fault planned by ``chaos.faults.base.plan``, as an experiment's are, before anything
 runs. Times in the declarations are nominal (people answer prompts when they do): the
 player injects and reverts by the steps, not by ``at_s``.
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..experiment import Audience, Experiment, FaultStep, default_label, fault, validate
-from ..faults.base import Action, plan
-from ..slo import DEFAULTS
-from ..yamlfile import Located
-from .runbook import (LIVE_SLIS, FaultStepSpec, LoadStepSpec, PromptStepSpec, RevertStepSpec,
+from chaos.core.errors import ConfigError
+from chaos.experiment import Audience, Experiment, FaultStep, default_label, fault, validate
+from chaos.faults.base import Action, plan
+from chaos.core.slo import DEFAULTS
+from chaos.core.yamlfile import Located
+from chaos.gameday.runbook import (LIVE_SLIS, FaultStepSpec, LoadStepSpec, PromptStepSpec, RevertStepSpec,
                       Runbook, RunbookError, WaitStepSpec, located)
 
 
@@ -248,7 +248,7 @@ def topology_for(book: Runbook, state=None):
     """The target a runbook is planned against: the running stack's when it is the
     runbook's target, else the reference stack's for the target's runtime and profile.
     (A target file named by the runbook would be loaded here.)"""
-    from ..adapters.space.reference import build as reference
+    from chaos.adapters.space.reference import build as reference
     tg = book.target
     if state is not None and state.runtime == tg.runtime and state.profile == tg.profile:
         return state.topology
@@ -258,8 +258,8 @@ def topology_for(book: Runbook, state=None):
 def load_plan(path: str | Path, state=None, from_step: str | None = None,
               only: list[str] | None = None, auto: bool = True) -> GamePlan:
     """Load, validate and plan a runbook file: everything checked before anything runs."""
-    from ..yamlfile import parse
-    from .runbook import load
+    from chaos.core.yamlfile import parse
+    from chaos.gameday.runbook import load
     book = load(path)
     doc = parse(Path(path).read_text(encoding="utf-8"), str(path))
     return build(book, topology_for(book, state), str(path), doc, from_step, only, auto)

@@ -27,12 +27,12 @@ import threading
 from collections import deque
 from dataclasses import dataclass, replace
 
-from ..faults.engine import Engine
-from ..model import Verdict
-from ..runner.method import FaultRun, Method
-from ..runner.observe import live_series, live_window_end
-from ..slo import DEFAULTS, Objective
-from .plan import GamePlan, PlannedStep
+from chaos.faults.engine import Engine
+from chaos.core.model import Verdict
+from chaos.runner.method import FaultRun, Method
+from chaos.runner.observe import live_series, live_window_end
+from chaos.core.slo import DEFAULTS, Objective
+from chaos.gameday.plan import GamePlan, PlannedStep
 
 VIEW_EVERY_S = 0.25
 SLI_EVERY_S = 1.0

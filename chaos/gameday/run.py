@@ -22,16 +22,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ProbeError, StackError
-from ..faults.engine import Engine
-from .. import journal_model as jm
-from ..journal_model import Journal
-from ..model import finite
-from ..runner import RunResult, _executors, _finish, _retry
-from ..runner import journal as jr
-from ..targets.state import StackState
-from .plan import GamePlan
-from .player import Player
+from chaos.core.errors import ProbeError, StackError
+from chaos.faults.engine import Engine
+from chaos.core import journal as jm
+from chaos.core.journal import Journal
+from chaos.core.model import finite
+from chaos.runner import RunResult, _executors, _finish, _retry
+from chaos.runner import journal as jr
+from chaos.targets.state import StackState
+from chaos.gameday.plan import GamePlan
+from chaos.gameday.player import Player
 
 STOP_SLACK_S = 60.0
 
@@ -48,8 +48,8 @@ def check_target(gp: GamePlan, state: StackState) -> None:
 def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *, auto: bool = False,
         progress=None, board: Callable[[Player, threading.Thread], None] | None = None,
         who: str | None = None, reproduce: str = "") -> RunResult:
-    from .. import stack
-    from ..faults.watchdog import guard
+    from chaos.targets import stack
+    from chaos.faults.watchdog import guard
     check_target(gp, state)
     stack.require_healthy(state)
     exp = gp.experiment
@@ -103,7 +103,7 @@ def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *,
 
 
 async def _probe(gp: GamePlan, state: StackState, retry, player: Player):
-    from ..probes.session import run_probe
+    from chaos.session.probe import run_probe
     a = gp.experiment.audience
     return await run_probe(state.topology, listeners=a.listeners,
                            seconds=gp.bound_s + gp.book.max_pause_s + STOP_SLACK_S,

@@ -22,9 +22,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
                       ValidationError, field_validator, model_validator)
 
-from .. import validate
-from ..errors import ConfigError
-from .. import yamlfile
+from chaos.core import validate
+from chaos.core.errors import ConfigError
+from chaos.core import yamlfile
 
 STEP_KINDS = ("fault", "load", "wait", "prompt", "check", "note", "revert")
 LIVE_SLIS = ("join_time", "audio_delivered", "mouth_to_ear")   # judged while the run goes on
@@ -56,7 +56,7 @@ SecondsOrZero = validate.Seconds
 # -- objectives ---------------------------------------------------------------------------
 
 class ObjectiveSpec(_Model):
-    """An SLO as in ``chaos.slo.objective(sli, ...)``: the SLI's default, with overrides."""
+    """An SLO as in ``chaos.core.slo.objective(sli, ...)``: the SLI's default, with overrides."""
     sli: str
     threshold: float | None = None
     window_s: Seconds | None = None
@@ -69,7 +69,7 @@ class ObjectiveSpec(_Model):
         return self
 
     def build(self):
-        from ..slo import objective
+        from chaos.core.slo import objective
         overrides = {k: v for k, v in (("threshold", self.threshold), ("window_s", self.window_s),
                                        ("stat", self.stat), ("op", self.op)) if v is not None}
         try:
@@ -134,8 +134,8 @@ class FaultStepSpec(_Step):
     @field_validator("fault")
     @classmethod
     def _known(cls, v: str) -> str:
-        from ..faults.base import kinds
-        known = kinds()
+        from chaos.faults.base import catalogue
+        known = catalogue()
         if v not in known:
             close = difflib.get_close_matches(v, known, n=1)
             raise ValueError(f"unknown fault {v!r}; use one of: {', '.join(sorted(known))}"
@@ -147,9 +147,9 @@ class FaultStepSpec(_Step):
 
     @model_validator(mode="after")
     def _params(self) -> FaultStepSpec:
-        from ..faults.base import Selector, check_params, kinds
+        from chaos.faults.base import Selector, check_params, catalogue
         try:
-            check_params(kinds()[self.fault], self.params)
+            check_params(catalogue()[self.fault], self.params)
         except ConfigError as e:
             raise _At("params", str(e)) from None
         try:
@@ -168,9 +168,9 @@ class LoadStepSpec(_Step):
     @field_validator("load")
     @classmethod
     def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from ..faults.base import check_params, kinds
+        from chaos.faults.base import check_params, catalogue
         try:
-            check_params(kinds()["join_storm"], v)
+            check_params(catalogue()["join_storm"], v)
         except ConfigError as e:
             raise ValueError(str(e)) from None
         return v

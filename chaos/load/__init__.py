@@ -10,11 +10,11 @@ chaos.adapters.space.storm or chaos.adapters.httpstream.storm), generator.py (th
 processes), result.py (the merged result).
 """
 
-from .arrivals import INCIDENT_JOINS_PER_S, ArrivalSchedule, Burst, Ramp, parse_rate
-from .generator import run_storm
-from .histogram import Histogram
-from .options import StormOptions
-from .result import INCIDENT_AUDIENCE, ScaleFactor, StormResult
+from chaos.core.arrivals import INCIDENT_JOINS_PER_S, ArrivalSchedule, Burst, Ramp, parse_rate
+from chaos.load.generator import run_storm
+from chaos.audio.histogram import Histogram
+from chaos.core.storm import StormOptions
+from chaos.load.result import INCIDENT_AUDIENCE, ScaleFactor, StormResult
 
 __all__ = ["INCIDENT_AUDIENCE", "INCIDENT_JOINS_PER_S", "ArrivalSchedule", "Burst", "Histogram",
            "Ramp", "ScaleFactor", "StormOptions", "StormResult", "parse_rate", "run_storm"]

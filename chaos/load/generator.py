@@ -37,13 +37,13 @@ import time
 from array import array
 from dataclasses import replace
 
-from ..targets.model import Target
+from chaos.core.target import Target
 
-from ..errors import ConfigError, ProbeError
-from . import worker
-from .arrivals import ArrivalSchedule
-from .options import StormOptions
-from .result import StormResult, merge
+from chaos.core.errors import ConfigError, ProbeError
+from chaos.load import worker
+from chaos.core.arrivals import ArrivalSchedule
+from chaos.core.storm import StormOptions
+from chaos.load.result import StormResult, merge
 
 READY_TIMEOUT_S = 30.0     # spawning imports the client stack: ~0.3 s a worker on this machine
 START_LEAD_S = 0.2         # every worker has the start message well before offset 0
@@ -56,7 +56,7 @@ def routes(topo: Target, options: StormOptions) -> dict:
     """Where a target's arrivals go (the adapter's ``storm_routes``, as WorkerSpec fields:
     ``gateways``, and optionally ``home_gateways`` and ``url_rewrite``). ConfigError when
     the target's adapter has no join storm client or the target gives it nowhere to go."""
-    from .. import adapters
+    from chaos import adapters
     adapter = adapters.get(topo.adapter)
     if not getattr(adapter, "STORMS", False):
         raise ConfigError(f"the {topo.adapter} adapter of target {topo.name} has no join storm "

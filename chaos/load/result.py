@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arrivals import INCIDENT_JOINS_PER_S
-from .histogram import Histogram
+from chaos.core.arrivals import INCIDENT_JOINS_PER_S
+from chaos.audio.histogram import Histogram
 
 INCIDENT_AUDIENCE = 600_000
 

@@ -40,12 +40,12 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .. import adapters
-from ..probes import child
-from ..probes.admission import Refused
-from ..probes.leanws import HandshakeRefused, ProtocolFault
-from .histogram import Histogram
-from .options import StormOptions
+from chaos import adapters
+from chaos.audio import child
+from chaos.audio.admission import Refused
+from chaos.audio.leanws import HandshakeRefused, ProtocolFault
+from chaos.audio.histogram import Histogram
+from chaos.core.storm import StormOptions
 
 DCS = ("dc-a", "dc-b", "dc-c")
 PER_ATTEMPT_S = 3.0      # one request or handshake never waits longer (then the next gateway)

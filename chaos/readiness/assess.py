@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..targets.state import StackState
-from . import spof as spof_mod
-from .demand import Demand, Fleet
-from .measure import LossRun, Plan, Point, measure_loss, measure_tier, tiers_for
-from .verdict import Verdict, decide
+from chaos.core.errors import ConfigError
+from chaos.targets.state import StackState
+from chaos.readiness import spof as spof_mod
+from chaos.readiness.demand import Demand, Fleet
+from chaos.readiness.measure import LossRun, Plan, Point, measure_loss, measure_tier, tiers_for
+from chaos.readiness.verdict import Verdict, decide
 
 SURVIVE = ("none", "dc_loss")
 MIN_LOSS_RATE = 5.0           # joins/s during the dc_loss run, at least
@@ -80,8 +80,8 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
            reports_dir: str | Path = "reports", plan: Plan | None = None,
            progress: Progress | None = None) -> Assessment:
     check_options(headroom, survive, budget_s)
-    from .. import stack
-    from .evidence import write
+    from chaos.targets import stack
+    from chaos.readiness.evidence import write
     say = progress or (lambda what, t, total, msg: None)
     target = state.topology
     tiers = tiers_for(target)      # before anything runs: the target gives the tiers' kinds

@@ -29,9 +29,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError
-from ..load.arrivals import parse_rate
-from ..targets.model import Target
+from chaos.core.errors import ConfigError
+from chaos.core.arrivals import parse_rate
+from chaos.core.target import Target
 
 MAX_UNITS = 100_000
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*$")
@@ -154,7 +154,7 @@ def load_fleet(path: str | Path, target: Target | None = None) -> tuple[Fleet, d
     """The fleet of a YAML file, and its ``event`` section (possibly empty) as keyword
     arguments for ``Demand.of``. With ``target``, every DC must be one of the target's,
     every tier one of its kinds (plural), and the tiers readiness measures must have units."""
-    from .. import yamlfile
+    from chaos.core import yamlfile
     doc = yamlfile.read(path, "a fleet file")
     model = yamlfile.validate(doc, _FleetFile, "fleet file")
     example = ("give each DC its units of the target's kinds in the plural, e.g. dc-a: "

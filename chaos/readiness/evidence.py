@@ -12,11 +12,11 @@ import json
 from html import escape
 from pathlib import Path
 
-from ..report.charts import tag, ticks
-from ..report.html import CSS
-from ..model import finite
-from ..targets.state import write_atomic
-from .usl import usl
+from chaos.report.charts import tag, ticks
+from chaos.report.html import CSS
+from chaos.core.model import finite
+from chaos.targets.state import write_atomic
+from chaos.readiness.usl import usl
 
 W, H = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 70, 150, 30, 40

@@ -22,12 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..faults.kind_client import MAX_RATE
-from ..experiment import Audience, Experiment, Sweep, fault
-from ..slo import DEFAULTS, objective
-from ..targets.model import Target
-from ..targets.state import StackState
-from .demand import plural, tier_kinds
+from chaos.faults.kinds.client import MAX_RATE
+from chaos.experiment import Audience, Experiment, Sweep, fault
+from chaos.core.slo import DEFAULTS, objective
+from chaos.core.target import Target
+from chaos.targets.state import StackState
+from chaos.readiness.demand import plural, tier_kinds
 
 # a step's arrivals fired at >= this share of the requested rate, and on schedule
 MIN_ACHIEVED_SHARE = 0.9
@@ -276,7 +276,7 @@ def point_of(journal: dict, tier: Tier, units: int, dcs: Sequence[str],
 
 def measure_tier(state: StackState, tier: Tier, units: int, plan: Plan, reports_dir: str | Path,
                  progress: Callable[[float, float, str], None] | None = None) -> Point:
-    from ..runner import run
+    from chaos.runner import run
     dcs = tuple(state.topology.dcs[:units])
     sub = replace(state, topology=sub_target(state.topology, dcs))
     result = run(experiment(tier, units, plan), sub, reports_dir, progress=progress,
@@ -318,7 +318,7 @@ def loss_experiment(dc: str, rate_per_s: float, plan: Plan) -> Experiment:
 
 def measure_loss(state: StackState, dc: str, rate_per_s: float, plan: Plan,
                  reports_dir: str | Path, progress=None) -> LossRun:
-    from ..runner import run
+    from chaos.runner import run
     result = run(loss_experiment(dc, rate_per_s, plan), state, reports_dir, progress=progress,
                  reproduce=f"chaos readiness --survive dc_loss (dc_loss of {dc})")
     return loss_of(result.journal, dc, rate_per_s)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..targets.model import Target
+from chaos.core.target import Target
 
 
 @dataclass(frozen=True)

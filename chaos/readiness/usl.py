@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from chaos.core.errors import ConfigError
 
 MAX_UNITS = 1_000_000
 

@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .demand import Demand, Fleet
-from .measure import LossRun, Point, Tier, tiers_for
-from .spof import Spof
-from . import usl
+from chaos.readiness.demand import Demand, Fleet
+from chaos.readiness.measure import LossRun, Point, Tier, tiers_for
+from chaos.readiness.spof import Spof
+from chaos.readiness import usl
 
 
 class Readiness(StrEnum):

@@ -15,11 +15,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import ChaosError, ConfigError
-from . import schema
-from .junit import to_xml as junit_xml
-from .narrative import headline, sentences
-from .terminal import summary
+from chaos.core.errors import ChaosError, ConfigError
+from chaos.report import schema
+from chaos.report.junit import to_xml as junit_xml
+from chaos.report.narrative import headline, sentences
+from chaos.report.terminal import summary
 
 __all__ = ["STABLE_FIELDS", "headline", "junit_xml", "load", "render", "sentences", "summary"]
 
@@ -78,7 +78,7 @@ def check(journal: dict, where: str = "the journal") -> None:
 def render(journal: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write report.html and junit.xml into out_dir, both or neither: a reader never finds a
     new report beside an old junit.xml. Returns their paths."""
-    from . import html
+    from chaos.report import html
 
     check(journal)
     out = Path(out_dir)

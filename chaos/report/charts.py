@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from . import fmt
+from chaos.report import fmt
 
 W, H = 920, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 180, 34, 40

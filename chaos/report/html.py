@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from . import charts, fmt, narrative
+from chaos.report import charts, fmt, narrative
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;margin:24px auto;max-width:1180px;color:#222;

@@ -14,8 +14,8 @@ those DCs depends, directly or not, on a service the fault hit, whatever the tar
 
 from __future__ import annotations
 
-from ..slo import SLIS
-from . import fmt
+from chaos.core.slo import SLIS
+from chaos.report import fmt
 
 _DC_FAULTS = {"dc_loss": "the DC that was lost", "dc_partition": "the DC that was cut off"}
 

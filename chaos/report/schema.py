@@ -3,7 +3,7 @@ untrusted input (edited by hand, truncated, written by another version, corrupte
 
 ``parse(text, where)`` reads the JSON (no NaN or Infinity, numbers within MAX_ABS, no lone
 surrogates, nesting at most MAX_DEPTH deep) and checks the type of every field
-the runner writes, against the journal's one typed definition (chaos.journal_model, read
+the runner writes, against the journal's one typed definition (chaos.core.journal, read
 strictly here: a number is a number, not "1.5"); anything else is a ConfigError that names
 the field (``slos[3].value``) and what it holds. Unknown fields are kept: more fields are
 welcome, these stay.
@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError
-from ..journal_model import Journal
-from ..validate import from_pydantic
+from chaos.core.errors import ConfigError
+from chaos.core.journal import Journal
+from chaos.core.validate import from_pydantic
 
 MAX_ABS = 1e19            # the largest journal value is a wall clock in ns (a storm's
                           # started_ns, ~1.8e18); seconds, shares, dB and counts are far below

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import fmt, narrative
+from chaos.report import fmt, narrative
 
 _COLOUR = {"passed": "green", "failed": "red", "aborted": "magenta", "inconclusive": "yellow"}
 MAX_ROWS = 10

@@ -1,6 +1,6 @@
 """Run an experiment against the stack and write its results to ``reports/<run-id>/``.
 
-    result = run(experiment, state)          # state: chaos.stack.current()
+    result = run(experiment, state)          # state: chaos.targets.stack.current()
     result.verdict, result.journal, result.dir
 
 Lifecycle: everything is validated and the faults planned against
@@ -21,21 +21,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 
-from ..errors import ConfigError, ProbeError
-from ..experiment import Experiment, validate
-from ..faults.base import plan
-from ..faults import overlap
-from ..faults.engine import Engine
-from ..faults.ledger import Ledger
-from .. import journal_model as jm
-from ..journal_model import Journal
-from ..model import Verdict
-from ..targets.state import StackState
-from . import journal as jr
-from .judge import breaking_point, judge_slos, verdict as run_verdict
-from .method import Method
+from chaos.core.errors import ConfigError, ProbeError
+from chaos.experiment import Experiment, validate
+from chaos.faults.base import plan
+from chaos.faults import overlap
+from chaos.faults.engine import Engine
+from chaos.faults.ledger import Ledger
+from chaos.core import journal as jm
+from chaos.core.journal import Journal
+from chaos.core.model import Verdict
+from chaos.targets.state import StackState
+from chaos.runner import journal as jr
+from chaos.runner.judge import breaking_point, judge_slos, verdict as run_verdict
+from chaos.runner.method import Method
 
 STOP_SLACK_S = 60.0       # run_probe's bound past the experiment's own length
 
@@ -60,7 +60,7 @@ class RunResult:
     def notes(self) -> list[str]:
         """Why it failed, in lines a red test shows: the SLO, value against threshold, when,
         under which faults, which DC, and how to reproduce."""
-        from ..report import narrative
+        from chaos.report import narrative
         j = self.journal
         lines = [f"{j['experiment']['name']}: {j['verdict']} - {j['reason']}"]
         lines += narrative.sentences(j)
@@ -99,7 +99,7 @@ def preflight(exp: Experiment, state: StackState):
             overlap.check_active(actions, active, step.describe())
     except ConfigError as e:
         raise ConfigError(f"experiment {exp.name}: {e}") from None
-    from .. import stack
+    from chaos.targets import stack
     stack.require_healthy(state)
     return plans, retry
 
@@ -116,7 +116,7 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
     method = Method(exp, engine, plans, progress)
     result, interrupted = None, False
     t_start = time.monotonic()
-    from ..faults.watchdog import guard
+    from chaos.faults.watchdog import guard
     try:
         with guard(state) if plans else contextlib.nullcontext():
             try:
@@ -141,13 +141,13 @@ def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
 
 
 def _executors(state):
-    from ..faults.executors import executors_for
+    from chaos.faults.executors import executors_for
     return executors_for(state)
 
 
 async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method,
                  scale=None):
-    from ..probes.session import run_probe
+    from chaos.session.probe import run_probe
     a = exp.audience
     return await run_probe(state.topology, listeners=a.listeners,
                            seconds=exp.total_s + STOP_SLACK_S, join_timeout_s=a.join_timeout_s,
@@ -174,10 +174,10 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
             judge_error = f"{type(e).__name__}: {e}"
             slos, bp, series, audience, storms, scale_factor = [], None, {}, {}, [], {}
             tl.event(end_s, "error", f"the run could not be judged: {judge_error}")
-    from ..scale.config import ScaleOut
+    from chaos.scale.config import ScaleOut
     scale_factor = {**scale_factor, **(scale or ScaleOut()).to_dict()}  # which engine, how many shards
     v, reason = run_verdict(tl, slos)
-    from ..scale.verdict import dead_shards
+    from chaos.scale.verdict import dead_shards
     lost = dead_shards(storms)
     for line in lost:
         tl.event(end_s, "shard_dead", line)
@@ -210,7 +210,7 @@ def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce
             doc = doc.amended(error="; ".join(x for x in (doc.error, why) if x))
     files = {"journal.json": jr.write(doc, out)}
     try:
-        from ..report import render
+        from chaos.report import render
         files.update(render(jr.document(doc), out))
     except Exception as e:  # noqa: BLE001 - the journal stands; `chaos report` re-renders it
         doc = doc.amended(report_error=f"{type(e).__name__}: {e}")
@@ -231,9 +231,9 @@ def _health(result) -> dict | None:
 
 
 def _judge(exp, tl, result, end_s, out, topo):
-    from ..probes.session import slo_notes
-    from .history import save
-    from .observe import all_series
+    from chaos.session.probe import slo_notes
+    from chaos.runner.history import save
+    from chaos.runner.observe import all_series
     end_s = max(end_s, result.seconds)
     onset = min((f.started_s for f in tl.faults if f.started_s is not None), default=None)
     last = max((f.ended_s for f in tl.faults if f.ended_s is not None), default=None)
@@ -263,8 +263,8 @@ def _audience(result) -> jm.Audience:
 
 
 def _scale(result, exp: Experiment, end_s: float) -> dict:
-    from ..load.arrivals import INCIDENT_JOINS_PER_S
-    from ..load.result import INCIDENT_AUDIENCE
+    from chaos.core.arrivals import INCIDENT_JOINS_PER_S
+    from chaos.load.result import INCIDENT_AUDIENCE
     storms = ([result.storm] if result.storm else []) + result.storms
     audience = len(result.records) + len(result.thick) + sum(s.peak_concurrent for s in storms)
     rate = max([len(result.joins) / end_s if end_s else 0.0]

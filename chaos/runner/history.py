@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..journal_model import Journal
-from ..slo import DEFAULTS, SLIS, Objective, Series, objective
+from chaos.core.errors import ConfigError
+from chaos.core.journal import Journal
+from chaos.core.slo import DEFAULTS, SLIS, Objective, Series, objective
 
 FILE = "history.npz"
 GROUPS = ("steady_state", "during", "after")
@@ -29,7 +29,7 @@ MAX_ENTRIES = 10_000
 
 def save(out_dir: Path, overall: dict[str, Series], per_dc: dict[str, dict[str, Series]],
          health=None) -> Path:
-    """``health``: the probe processes' seconds (``chaos.probes.watch.ProbeHealth``), which
+    """``health``: the probe processes' seconds (``chaos.session.watch.ProbeHealth``), which
     judging sets aside where the probe was saturated."""
     arrays = {}
     if health is not None:
@@ -51,7 +51,7 @@ def save(out_dir: Path, overall: dict[str, Series], per_dc: dict[str, dict[str, 
 
 def load_health(run_dir: Path):
     """The probe processes' seconds the run recorded (None: it recorded none)."""
-    from ..probes.watch import ProbeHealth, ProcessHealth
+    from chaos.session.watch import ProbeHealth, ProcessHealth
     try:
         data = np.load(Path(run_dir) / FILE, allow_pickle=False)
         if "health.json" not in data.files:
@@ -134,7 +134,7 @@ def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> Jo
     """The journal judged again from its history, with ``overrides`` replacing the
     objectives of their SLIs (an SLI declared nowhere joins the steady state). A run that
     was aborted or stopped by its gate keeps its verdict: no objective changes that."""
-    from .judge import judge_slos, verdict
+    from chaos.runner.judge import judge_slos, verdict
 
     decl = (journal.get("experiment") or {}).get("declaration")
     if not isinstance(decl, dict):
@@ -166,7 +166,7 @@ def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> Jo
         out["verdict"], out["reason"] = str(v), reason
     out["rejudged"] = {"objectives": [_objective_doc(o) for o in overrides],
                        "was": {"verdict": journal.get("verdict"), "reason": journal.get("reason")}}
-    from ..model import finite
+    from chaos.core.model import finite
     return Journal.model_validate(finite(out))
 
 

@@ -1,7 +1,7 @@
 """The journal: the single result document of a run, written
 atomically to ``reports/<run-id>/journal.json``. Reports read only this file.
 
-The run's pieces are assembled here into the typed journal (chaos.journal_model) and
+The run's pieces are assembled here into the typed journal (chaos.core.journal) and
 turned into JSON at one boundary, ``write``."""
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..targets.model import Target
+from chaos.core.target import Target
 
-from ..errors import ConfigError
-from ..experiment import Experiment, default_label
-from .. import journal_model as jm
-from ..model import jsonable
-from ..slo import DEFAULTS, Objective
-from ..targets.state import write_atomic
-from .history import declaration
-from .judge import PHASED, WHOLE_RUN, bins
-from .method import FaultRun, Timeline
+from chaos.core.errors import ConfigError
+from chaos.experiment import Experiment, default_label
+from chaos.core import journal as jm
+from chaos.core.model import jsonable
+from chaos.core.slo import DEFAULTS, Objective
+from chaos.targets.state import write_atomic
+from chaos.runner.history import declaration
+from chaos.runner.judge import PHASED, WHOLE_RUN, bins
+from chaos.runner.method import FaultRun, Timeline
 
 SCHEMA = 1
 

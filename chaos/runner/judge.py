@@ -16,11 +16,11 @@ from dataclasses import replace
 import numpy as np
 
 
-from .. import journal_model as jm
-from ..experiment import Experiment
-from ..model import Verdict
-from ..slo import DEFAULTS, SLIS, Objective, Saturation, Series
-from .method import Timeline
+from chaos.core import journal as jm
+from chaos.experiment import Experiment
+from chaos.core.model import Verdict
+from chaos.core.slo import DEFAULTS, SLIS, Objective, Saturation, Series
+from chaos.runner.method import Timeline
 
 PHASED = tuple(s.name for s in SLIS.values() if s.timing == "phased")   # in time
 WHOLE_RUN = tuple(s.name for s in SLIS.values() if s.timing == "whole")  # judged over the run
@@ -57,7 +57,7 @@ def per_dc_slis() -> tuple[str, ...]:
 def judge_slos(exp: Experiment, tl: Timeline, overall: dict[str, Series],
                per_dc: dict[str, dict[str, Series]], end_s: float,
                saturation: Saturation | None = None) -> list[jm.Slo]:
-    """``saturation``: the seconds the probes could not keep up (chaos.probes.watch); what
+    """``saturation``: the seconds the probes could not keep up (chaos.session.watch); what
     they measured then is set aside, and a window judged without it is inconclusive."""
     required = {("before", o.sli): o for o in exp.steady_state}
     required |= {("after", o.sli): o for o in exp.steady_state}
@@ -116,7 +116,7 @@ def recovery_s(o: Objective, s: Series, fault_end_s: float, end_s: float) -> flo
 
 
 def _stat(o: Objective, v: np.ndarray, w: np.ndarray | None = None) -> float:
-    from ..slo import _stat as stat
+    from chaos.core.slo import _stat as stat
     return stat(o.stat, v, w)
 
 

@@ -15,15 +15,15 @@ import contextlib
 import signal
 from dataclasses import dataclass, field, replace
 
-from .. import journal_model as jm
-from ..experiment import Experiment, FaultStep
-from ..faults.base import Action
-from ..faults.engine import Engine
-from ..model import Verdict
-from ..probes.joinprobe import run_join_probes
-from ..probes.session import LiveRun
-from ..slo import LIVE_SLIS, Objective
-from .observe import SETTLE_S, live_series, live_window_end, now_s
+from chaos.core import journal as jm
+from chaos.experiment import Experiment, FaultStep
+from chaos.faults.base import Action
+from chaos.faults.engine import Engine
+from chaos.core.model import Verdict
+from chaos.session.joinprobe import run_join_probes
+from chaos.session.probe import LiveRun
+from chaos.core.slo import LIVE_SLIS, Objective
+from chaos.runner.observe import SETTLE_S, live_series, live_window_end, now_s
 
 HALT_EVERY_S = 0.5
 GATE_WAIT_S = 10.0        # the longest the gate waits for a steady state not measured yet
@@ -328,8 +328,8 @@ def _install(loop, sig, handler) -> bool:
 def _attach_clients(live: LiveRun):
     """Client-side faults (echo, join_storm) are played by this run's clients: attach them."""
     try:
-        from ..faults import exec_client
-        from ..probes.clients import SessionClients
+        from chaos.faults.executors import client as exec_client
+        from chaos.session.clients import SessionClients
     except ImportError:
         return None
     cm = exec_client.attach(SessionClients(live))

@@ -8,10 +8,10 @@ import time
 from dataclasses import replace
 
 
-from .. import sli
-from ..probes.session import LiveRun, ProbeResult, series
-from ..sli import PLAYOUT_DEADLINE_S
-from ..slo import Series
+from chaos.audio import sli
+from chaos.session.probe import LiveRun, ProbeResult, series
+from chaos.audio.sli import PLAYOUT_DEADLINE_S
+from chaos.core.slo import Series
 
 SETTLE_S = 0.2          # a frame is judged once its playout deadline and this have passed
 

@@ -8,11 +8,11 @@ says so). At the end, the session takes down only what it started.
 
 from __future__ import annotations
 
-from ..adapters.space.reference import DEFAULT_BASE_PORT
+from chaos.adapters.space.reference import DEFAULT_BASE_PORT
 
-from .. import stack
-from ..errors import StackAlreadyUp, StackError
-from ..targets.state import StackState
+from chaos.targets import stack
+from chaos.core.errors import StackAlreadyUp, StackError
+from chaos.targets.state import StackState
 
 
 class SessionStacks:
@@ -28,11 +28,11 @@ class SessionStacks:
         not running and has one (and then taken down at the end, by its `down`)."""
         if path in self.targets:
             return self.targets[path]
-        from ..targets.external import attach
-        from ..targets.file import check_live, load
+        from chaos.targets.external import attach
+        from chaos.targets.file import check_live, load
         t = load(path)
         if t.runtime == "docker":
-            from ..targets.images import docker_client
+            from chaos.targets.images import docker_client
             docker_client(timeout=10).close()     # EngineUnavailable: nothing to test against
         state = attach(t)
         if not _healthy(state) and t.commands.get("up"):

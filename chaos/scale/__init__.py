@@ -2,7 +2,7 @@
 
 shard.py (the contract: index, count, segment, sink), plan.py (what every shard is told),
 wire.py (the line protocol), shardmain.py (a shard's process: per-second snapshots, HdrHistograms
-through chaos.load.histogram), coordinator.py (T0, clock offsets, merging, judging,
+through chaos.audio.histogram), coordinator.py (T0, clock offsets, merging, judging,
 halting, dead shards), engines.py (local processes, Docker Swarm), k8s.py (Indexed Job
 manifests), config.py (ScaleOut: engine and shards of a run), verdict.py (dead shards in a
 run's verdict), run.py (the whole run).

@@ -14,9 +14,9 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-from .engines import ENGINES
-from .shard import MAX_SHARDS, Shard
+from chaos.core.errors import ConfigError
+from chaos.scale.engines import ENGINES
+from chaos.scale.shard import MAX_SHARDS, Shard
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class ScaleOut:
         if self.engine == "swarm":
             return {"image": self.image, "mounts": self.mounts, "env": dict(self.env)}
         if self.engine == "k8s":
-            from .image import SHARD_IMAGE
+            from chaos.scale.image import SHARD_IMAGE
             return {"out_dir": self.manifests_dir, "image": self.image or SHARD_IMAGE,
                     "run_s": run_s}
         return {}
@@ -75,9 +75,9 @@ async def fire(scale: ScaleOut | None, topo, space: str, speaker_id: str | None,
     """A join storm: a StormResult (one machine) or a ScaledResult (shards; on ``pool``,
     the run's shards already started, when it is free)."""
     if scale is None or not scale.scaled:
-        from ..load import run_storm
+        from chaos.load import run_storm
         return await run_storm(topo, space, speaker_id, schedule, options, stop=stop,
                                started=started)
-    from .run import run_scaled
+    from chaos.scale.run import run_scaled
     return await run_scaled(topo, space, speaker_id, schedule, options, scale=scale,
                             stop=stop, started=started, pool=pool)

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError, ProbeError
-from ..load.arrivals import INCIDENT_JOINS_PER_S
-from ..load.result import INCIDENT_AUDIENCE, ScaleFactor
-from . import wire
-from ..load.histogram import Histogram
-from .plan import StormPlan
-from .shard import segment_sizes
+from chaos.core.errors import ConfigError, ProbeError
+from chaos.core.arrivals import INCIDENT_JOINS_PER_S
+from chaos.load.result import INCIDENT_AUDIENCE, ScaleFactor
+from chaos.scale import wire
+from chaos.audio.histogram import Histogram
+from chaos.scale.plan import StormPlan
+from chaos.scale.shard import segment_sizes
 
 PINGS = 5
 LEAD_S = 0.5            # T0 is this far after the start messages go out (remote shards;

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 
-from ..errors import ConfigError, EngineUnavailable, ProbeError
+from chaos.core.errors import ConfigError, EngineUnavailable, ProbeError
 
 ENGINES = ("local", "swarm", "k8s")
 SHARD_CMD = ("python3", "-m", "chaos.scale.shardmain")
@@ -93,7 +93,7 @@ class SwarmEngine:
                                     f"{state or 'unknown'}); run `docker swarm init` on a manager "
                                     "node, or use the local engine")
         if self.image is None:
-            from .image import ensure_shard_image
+            from chaos.scale.image import ensure_shard_image
             self.image = ensure_shard_image()
         args = ["service", "create", "--detach", "--name", self.service,
                 "--replicas", str(count), "--restart-condition", "none",
@@ -146,6 +146,6 @@ def engine_for(name: str, **kw):
     if name == "swarm":
         return SwarmEngine(**kw)
     if name == "k8s":
-        from .k8s import K8sEngine
+        from chaos.scale.k8s import K8sEngine
         return K8sEngine(**kw)
     raise ConfigError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import EngineUnavailable
+from chaos.core.errors import EngineUnavailable
 
 SHARD_IMAGE = "chaos-shard:latest"
 BASE = "chaos-space:latest"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError
-from .engines import SHARD_CMD, shard_env
-from .image import SHARD_IMAGE
-from .shard import Shard
+from chaos.core.errors import ConfigError
+from chaos.scale.engines import SHARD_CMD, shard_env
+from chaos.scale.image import SHARD_IMAGE
+from chaos.scale.shard import Shard
 
 START_SLACK_S = 300     # pods scheduled, images pulled, every shard connected
 

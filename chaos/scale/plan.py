@@ -6,11 +6,11 @@ from __future__ import annotations
 from array import array
 from dataclasses import asdict, dataclass
 
-from ..load.arrivals import ArrivalSchedule, Burst, Ramp
-from ..load.options import StormOptions
-from ..load.worker import WorkerSpec
-from ..retry import RetryPolicy
-from .shard import Shard
+from chaos.core.arrivals import ArrivalSchedule, Burst, Ramp
+from chaos.core.storm import StormOptions
+from chaos.load.worker import WorkerSpec
+from chaos.core.retry import RetryPolicy
+from chaos.scale.shard import Shard
 
 
 @dataclass(frozen=True)

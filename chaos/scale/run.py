@@ -16,15 +16,15 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from ..errors import ConfigError
-from ..load.arrivals import ArrivalSchedule
-from ..load.generator import routes
-from ..load.options import StormOptions
-from ..targets.model import Target
-from .config import ScaleOut
-from .coordinator import LEAD_S, SLACK_S, Coordinator, JoinObjective, ScaledResult, ShardPool
-from .engines import engine_for
-from .plan import StormPlan
+from chaos.core.errors import ConfigError
+from chaos.core.arrivals import ArrivalSchedule
+from chaos.load.generator import routes
+from chaos.core.storm import StormOptions
+from chaos.core.target import Target
+from chaos.scale.config import ScaleOut
+from chaos.scale.coordinator import LEAD_S, SLACK_S, Coordinator, JoinObjective, ScaledResult, ShardPool
+from chaos.scale.engines import engine_for
+from chaos.scale.plan import StormPlan
 
 CONNECT_S = 60.0          # local processes and Swarm tasks on nodes that have the image
 K8S_CONNECT_S = 600.0     # the user applies the Job; pods are scheduled, images pulled

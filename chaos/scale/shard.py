@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from chaos.core.errors import ConfigError
 
 MAX_SHARDS = 1024
 

@@ -19,11 +19,11 @@ import socket
 import sys
 import time
 
-from ..load.worker import WorkerStorm
-from . import wire
-from ..load.histogram import Histogram
-from .plan import StormPlan
-from .shard import Shard, from_env
+from chaos.load.worker import WorkerStorm
+from chaos.scale import wire
+from chaos.audio.histogram import Histogram
+from chaos.scale.plan import StormPlan
+from chaos.scale.shard import Shard, from_env
 
 CONNECT_TIMEOUT_S = 60.0     # the coordinator may start after the engine's first shards
 IDLE_S = 900.0               # between storms of one run (then the shard exits)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .model import Target
+from chaos.core.target import Target
 
 Progress = Callable[[str], None]
 

@@ -12,11 +12,11 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from ..errors import ConfigError, StackError
-from . import health
-from .base import Progress, ServiceStatus
-from .model import Target
-from .state import StackState
+from chaos.core.errors import ConfigError, StackError
+from chaos.targets import health
+from chaos.targets.base import Progress, ServiceStatus
+from chaos.core.target import Target
+from chaos.targets.state import StackState
 
 
 def stack_id(target: Target) -> str:
@@ -26,7 +26,7 @@ def stack_id(target: Target) -> str:
 def attach(target: Target | str | Path) -> StackState:
     """The stack state of a described target (saved, so the watchdog can find it)."""
     if not isinstance(target, Target):
-        from .file import load
+        from chaos.targets.file import load
         target = load(target)
     state = StackState(stack_id(target), target.runtime, target.profile,
                        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), target,
@@ -77,8 +77,8 @@ class ExternalRuntime:
         return out
 
     def _containers(self, topo: Target) -> dict[str, list]:
-        from .docker import containers_of
-        from .images import docker_client
+        from chaos.targets.docker import containers_of
+        from chaos.targets.images import docker_client
         state = StackState(self.stack_id, topo.runtime, topo.profile, "", topo, {"external": True})
         client = docker_client(timeout=10)
         try:

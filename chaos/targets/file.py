@@ -28,10 +28,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .. import adapters, yamlfile
-from ..errors import ConfigError, StackError
-from ..retry import KINDS as RETRY_KINDS, RetryPolicy
-from .model import CLIENTS, Link, Paths, Service, Target
+from chaos import adapters
+from chaos.core import yamlfile
+from chaos.core.errors import ConfigError, StackError
+from chaos.core.retry import KINDS as RETRY_KINDS, RetryPolicy
+from chaos.core.target import CLIENTS, Link, Paths, Service, Target
 
 WHAT = "target description"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -246,7 +247,7 @@ def check_live(target: Target, timeout_s: float = 3.0) -> None:
     """Against the running stack: toxiproxy answers and has a proxy for every declared link."""
     if not target.links:
         return
-    from ..toxi import Toxiproxy, ToxiproxyError
+    from chaos.targets.toxi import Toxiproxy, ToxiproxyError
 
     try:
         have = set(Toxiproxy(target.toxiproxy, timeout_s=timeout_s).proxies())

@@ -9,7 +9,7 @@ import urllib.request
 
 from redis.exceptions import RedisError
 
-from .model import Service
+from chaos.core.target import Service
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -40,7 +40,7 @@ def _redis_ready(service: Service, address: str, timeout_s: float) -> tuple[bool
     r = redis.Redis(host, port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         if service.kind == "sentinel":
-            from ..adapters.space.launch import MASTER_NAME
+            from chaos.adapters.space.launch import MASTER_NAME
             primary = r.sentinel_master(MASTER_NAME)
             replicas = r.sentinel_slaves(MASTER_NAME)
             ready = [x for x in replicas if "s_down" not in x.get("flags", "")]

@@ -42,8 +42,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EngineUnavailable, MissingTool, StackError
-from .base import Progress, quiet
+from chaos.core.errors import EngineUnavailable, MissingTool, StackError
+from chaos.targets.base import Progress, quiet
 
 IMAGE_REPO = "chaos-space"
 IMAGE = f"{IMAGE_REPO}:latest"
@@ -73,7 +73,7 @@ def fixtures_dir() -> Path:
     env = os.environ.get("CHAOS_FIXTURES")
     if env:
         return Path(env).resolve()
-    from ..adapters.space.launch import fixtures_dir as reference_fixtures
+    from chaos.adapters.space.launch import fixtures_dir as reference_fixtures
     return reference_fixtures()
 
 

@@ -16,12 +16,12 @@ import socket
 import time
 from pathlib import Path
 
-from ..adapters.space import launch
-from ..errors import MissingTool, PortInUse, StackError
-from . import health, procs
-from .base import Progress, ServiceStatus
-from .model import Service, Target
-from .state import StackState, home, write_atomic
+from chaos.adapters.space import launch
+from chaos.core.errors import MissingTool, PortInUse, StackError
+from chaos.targets import health, procs
+from chaos.targets.base import Progress, ServiceStatus
+from chaos.core.target import Service, Target
+from chaos.targets.state import StackState, home, write_atomic
 
 # Start order: state first, then the links, then the tiers from the back.
 _ORDER = ("redis", "sentinel", "toxiproxy", "origin", "edge", "gateway")

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .model import RUNTIMES, Target
+from chaos.core.target import RUNTIMES, Target
 
-from .. import validate as v
-from ..errors import ConfigError, StateDamaged
+from chaos.core import validate as v
+from chaos.core.errors import ConfigError, StateDamaged
 
 
 def _damaged(path: Path, why: str) -> StateDamaged:

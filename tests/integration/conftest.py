@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.targets import procs
 from chaos.targets.state import StackState
 

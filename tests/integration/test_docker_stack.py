@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos import stack
-from chaos.errors import StackAlreadyUp, StackError
+from chaos.targets import stack
+from chaos.core.errors import StackAlreadyUp, StackError
 from chaos.targets import images
 from chaos.targets.docker import PROJECT, STACK_LABEL, DockerRuntime, find_compose
 from chaos.adapters.space.launch import compose_env
@@ -96,7 +96,7 @@ def test_containers_carry_their_labels(client, resilient):
     assert set(by_service) == set(topo.services)
     for name, c in by_service.items():
         svc = topo.services[name]
-        assert c.labels["chaos.stack"] == "space"
+        assert c.labels["chaos.targets.stack"] == "space"
         assert c.labels["chaos.kind"] == svc.kind
         assert c.labels["chaos.dc"] == (svc.dc or "")
         assert c.labels["chaos.stack_id"] == resilient.stack_id
@@ -129,7 +129,7 @@ def test_dc_networks_are_internal_and_only_entry_points_publish(client, resilien
 
 
 def test_a_probe_hears_audio_through_the_published_links(resilient):
-    from chaos.probes.session import run_probe
+    from chaos.session.probe import run_probe
     result = asyncio.run(run_probe(resilient.topology, listeners=6, seconds=3))
     assert result.listeners_joined == 6
     slos = {s.name: s for s in result.slos}
@@ -174,7 +174,7 @@ def test_a_crashing_service_fails_up_with_its_logs_and_is_torn_down(client, tmp_
 
 def test_preflight_names_a_busy_port(client):
     import socket
-    from chaos.errors import PortInUse
+    from chaos.core.errors import PortInUse
     topo = build("docker", "fragile", BASE + 100)
     busy = int(compose_env(topo)["CHAOS_PORT_GATEWAY_B"])
     with socket.socket() as s:

@@ -13,12 +13,12 @@ import os
 
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.explore import Schedule, Step
 from chaos.explore.live import LiveRunner
 from chaos.explore.reduce import reduce
 from chaos.explore.trials import Evaluator
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 from .conftest import bring_up
 

@@ -16,14 +16,14 @@ import time
 
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.faults import Engine, FaultSpec, plan
-from chaos.faults import exec_client
+from chaos.faults.executors import client as exec_client
 from chaos.faults.executors import executors_for
 from chaos.faults.ledger import Ledger
-from chaos.probes.clients import SessionClients
-from chaos.probes.session import ProbeResult, run_probe, series
-from chaos.probes.hearing import FRAME_S, ThickReport
+from chaos.session.clients import SessionClients
+from chaos.session.probe import ProbeResult, run_probe, series
+from chaos.audio.hearing import FRAME_S, ThickReport
 
 from .conftest import bring_up
 

@@ -25,18 +25,18 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.cli import main
-from chaos.errors import PortInUse, StackAlreadyUp
+from chaos.core.errors import PortInUse, StackAlreadyUp
 from chaos.faults import Engine, FaultSpec, Ledger, Selector, plan
 from chaos.faults.executors import executors_for
-from chaos.faults.kind_dc import crossing_links
+from chaos.faults.kinds.dc import crossing_links
 from chaos.faults.watchdog import guard
 from chaos.adapters.space.joinapi import Refused, create_space, join
-from chaos.probes.session import run_probe
+from chaos.session.probe import run_probe
 from chaos.targets import procs
 from chaos.targets.state import StackState
-from chaos.toxi import Toxiproxy
+from chaos.targets.toxi import Toxiproxy
 from space.topology import DCS
 
 pytestmark = pytest.mark.timeout(900)

@@ -47,17 +47,18 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from chaos import sli, stack
-from chaos.errors import PortInUse, ProbeError
+from chaos.audio import sli
+from chaos.targets import stack
+from chaos.core.errors import PortInUse, ProbeError
 from chaos.faults import Engine, FaultSpec, Selector, plan
-from chaos.faults import exec_cpu, exec_iptables
+from chaos.faults.executors import cpu as exec_cpu, iptables as exec_iptables
 from chaos.faults.executors import executors_for
 from chaos.faults.ledger import Ledger
-from chaos.probes.session import ProbeResult, run_probe
-from chaos.slo import weighted_percentile
+from chaos.session.probe import ProbeResult, run_probe
+from chaos.core.slo import weighted_percentile
 from chaos.targets import procs
 from chaos.targets.state import StackState
-from chaos.toxi import Toxiproxy
+from chaos.targets.toxi import Toxiproxy
 from space.topology import DCS
 
 pytestmark = pytest.mark.timeout(900)
@@ -217,7 +218,7 @@ def _containers(state: StackState) -> dict:
     client = docker_client(timeout=10)
     try:
         return {c.labels["chaos.service"]: c for c in client.containers.list(
-            all=True, filters={"label": ["chaos.stack=space"]})}
+            all=True, filters={"label": ["chaos.targets.stack=space"]})}
     finally:
         client.close()
 

@@ -14,7 +14,7 @@ import pytest
 from chaos.gameday.plan import build
 from chaos.gameday.run import run
 from chaos.gameday.runbook import loads
-from chaos.yamlfile import parse
+from chaos.core.yamlfile import parse
 
 from .conftest import bring_up
 from .test_faults_network import assert_clean
@@ -50,7 +50,7 @@ RUNBOOK = dedent("""\
 
 @pytest.fixture(scope="module")
 def space(chaos_home):
-    from chaos import stack
+    from chaos.targets import stack
     state = bring_up("local", "resilient", BASE)
     yield state
     stack.down()

@@ -19,15 +19,15 @@ import aiohttp
 import numpy as np
 import pytest
 
-from chaos import sli
+from chaos.audio import sli
 from chaos.adapters import httpstream
 from chaos.adapters.httpstream.report import NOT_OURS, inconclusive_why
 from chaos.adapters.httpstream.endpoints import StreamEndpoints
-from chaos.model import Verdict
-from chaos.probes.reception import Produced, SecondBins
-from chaos.slo import DEFAULTS, weighted_percentile
+from chaos.core.model import Verdict
+from chaos.audio.reception import Produced, SecondBins
+from chaos.core.slo import DEFAULTS, weighted_percentile
 from chaos.targets import icecast, images
-from chaos.toxi import Toxiproxy
+from chaos.targets.toxi import Toxiproxy
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 DCS = ("dc-a", "dc-b", "dc-c")
@@ -270,7 +270,7 @@ def test_losing_the_origin_silences_every_dc_and_the_speaker_publishes_again(fix
 
     async def lose_origin():
         await asyncio.sleep(3.0)
-        [origin] = client.containers.list(filters={"label": ["chaos.stack=icecast",
+        [origin] = client.containers.list(filters={"label": ["chaos.targets.stack=icecast",
                                                               "chaos.service=origin"]})
         await asyncio.to_thread(origin.stop, timeout=1)
         await asyncio.sleep(1.0)
@@ -355,7 +355,7 @@ def test_a_join_storm_of_gets_joins_at_the_first_audio_and_rejoins_what_it_loses
 
 def test_a_join_storm_on_a_mount_nobody_publishes_is_refused_with_the_status(fixture_up):
     from chaos.load import ArrivalSchedule, StormOptions, run_storm
-    from chaos.retry import RetryPolicy
+    from chaos.core.retry import RetryPolicy
     from chaos.targets.file import load as load_target
 
     target = load_target(icecast.fixture_dir() / "chaos-target.yaml")

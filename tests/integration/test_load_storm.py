@@ -12,11 +12,11 @@ import urllib.request
 import aiohttp
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.load import ArrivalSchedule, StormOptions, run_storm
 from chaos.adapters.space.joinapi import create_space
 from chaos.adapters.space.speaker import Speaker
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 
 from .conftest import bring_up
 
@@ -147,7 +147,7 @@ def test_a_cancelled_storm_leaves_no_worker_behind(resilient):
 
 
 def test_a_worker_that_dies_fails_the_storm_and_takes_the_others_down(resilient):
-    from chaos.errors import ProbeError
+    from chaos.core.errors import ProbeError
     topo = resilient.topology
     seen: list[int] = []
 

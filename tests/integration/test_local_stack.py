@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from chaos import stack
-from chaos.errors import PortInUse
+from chaos.targets import stack
+from chaos.core.errors import PortInUse
 from chaos.targets import procs
 from chaos.targets.state import StackState
 

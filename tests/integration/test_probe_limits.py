@@ -12,9 +12,9 @@ import signal
 
 import pytest
 
-from chaos import stack
-from chaos.model import Verdict
-from chaos.probes.session import LiveRun, run_probe, series
+from chaos.targets import stack
+from chaos.core.model import Verdict
+from chaos.session.probe import LiveRun, run_probe, series
 
 from .conftest import bring_up
 
@@ -75,5 +75,5 @@ def test_a_starved_probe_says_inconclusive_with_its_lag_not_failed(local_stack):
 
 
 def verdicts_objective(result, name):
-    from chaos.probes.session import defaults_for
+    from chaos.session.probe import defaults_for
     return next(o for o in defaults_for(result.seconds) if o.sli == name)

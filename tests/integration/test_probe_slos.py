@@ -8,11 +8,12 @@ import os
 
 import pytest
 
-from chaos import sli, stack
-from chaos.model import Verdict
-from chaos.probes.session import run_probe
+from chaos.audio import sli
+from chaos.targets import stack
+from chaos.core.model import Verdict
+from chaos.session.probe import run_probe
 from chaos.runner.judge import SATURATED
-from chaos.slo import SLIS, weighted_percentile
+from chaos.core.slo import SLIS, weighted_percentile
 
 from .conftest import bring_up
 

@@ -31,7 +31,7 @@ SMALL = Plan(step_s=4.0, gap_s=0.5, units=(1,), fanout_units=(1,), join_steps=(4
 
 @pytest.fixture
 def stack_of(chaos_home):
-    from chaos import stack
+    from chaos.targets import stack
     started = []
 
     def up(profile: str):

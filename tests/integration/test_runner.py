@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.errors import ConfigError, StackError
+from chaos.core.errors import ConfigError, StackError
 from chaos.experiment import Audience, Experiment, fault
 from chaos.faults import FaultSpec, Ledger, Selector, plan
 from chaos.runner import run
@@ -31,7 +31,7 @@ BASE = 18000
 
 @pytest.fixture(scope="module")
 def space(chaos_home):
-    from chaos import stack
+    from chaos.targets import stack
     state = bring_up("local", "resilient", BASE)
     yield state
     stack.down()
@@ -92,7 +92,7 @@ def test_a_sick_stack_is_not_faulted(space, tmp_path, monkeypatch):
     until a retry reaches another DC. The preflight's health check would refuse such a
     stack outright (see below); it is skipped here so that the gate is what stops it.
     The gate sees the steady state fail and injects nothing."""
-    monkeypatch.setattr("chaos.stack.require_healthy", lambda state: None)
+    monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda state: None)
     frozen = [kill_service(space, name, signal.SIGSTOP) for name in ("gateway-b", "gateway-c")]
     try:
         result = run(Experiment(name="gated", before_s=4, after_s=4, audience=SMALL,
@@ -173,9 +173,9 @@ def test_a_latency_revert_that_wedges_toxiproxy_still_reverts(space, tmp_path, m
     come and go through it (Shopify/toxiproxy#412, #558; reproduced here with 3 s on the
     listener links). The revert must still leave the stack clean: past its polling, the
     executor restarts toxiproxy clean from its config."""
-    from chaos.faults import exec_toxi
+    from chaos.faults.executors import toxi as exec_toxi
     from chaos.targets.local import service_procs
-    monkeypatch.setattr("chaos.stack.require_healthy", lambda state: None)
+    monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda state: None)
     ex = exec_toxi.make(space)
     actions = plan(FaultSpec("latency", Selector(link="listener.edge-*"), {"latency_ms": 3000}),
                    space.topology)
@@ -195,5 +195,5 @@ def test_a_latency_revert_that_wedges_toxiproxy_still_reverts(space, tmp_path, m
     print(f"revert took {took:.1f} s; toxiproxy {'restarted' if pid_after != pid_before else 'kept'}")
     assert took < 15
     assert_clean(space)
-    from chaos import stack
+    from chaos.targets import stack
     stack.require_healthy(space)

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.load import ArrivalSchedule, StormOptions
 from chaos.scale import JoinObjective, run_scaled
 

@@ -15,11 +15,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from chaos import stack
-from chaos.errors import StackAlreadyUp
-from chaos.model import Verdict
+from chaos.targets import stack
+from chaos.core.errors import StackAlreadyUp
+from chaos.core.model import Verdict
 from chaos.adapters.space.joinapi import create_space, join
-from chaos.probes.session import run_probe
+from chaos.session.probe import run_probe
 from chaos.targets.state import StackState
 from space.topology import DCS
 
@@ -111,7 +111,7 @@ def _kill(state, name: str) -> None:
     from chaos.targets.images import docker_client
     client = docker_client()
     try:
-        [c] = client.containers.list(filters={"label": ["chaos.stack=space", f"chaos.service={name}"]})
+        [c] = client.containers.list(filters={"label": ["chaos.targets.stack=space", f"chaos.service={name}"]})
         c.kill()
     finally:
         client.close()

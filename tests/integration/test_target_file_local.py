@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from chaos import Experiment, fault, objective, run
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.experiment import Audience
 from chaos.faults import Ledger
 
@@ -24,7 +24,7 @@ BASE = 25000
 
 @pytest.fixture(scope="module")
 def space(chaos_home):
-    from chaos import stack
+    from chaos.targets import stack
     state = bring_up("local", "resilient", BASE)
     yield state
     stack.down()

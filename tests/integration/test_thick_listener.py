@@ -11,17 +11,18 @@ import aiohttp
 import numpy as np
 import pytest
 
-from chaos import sli, stack
-from chaos.analysis.reference import reference
-from chaos.probes import testsignal
+from chaos.audio import sli
+from chaos.targets import stack
+from chaos.audio.analysis.reference import reference
+from chaos.audio import testsignal
 from chaos.adapters.space.joinapi import create_space
 from chaos.adapters.space.listener import Listener
-from chaos.probes.reception import SecondBins
+from chaos.audio.reception import SecondBins
 from chaos.adapters.space import gateway_order
-from chaos.probes.session import DRAIN_S
+from chaos.session.probe import DRAIN_S
 from chaos.adapters.space.speaker import Speaker
 from chaos.adapters.space.thick import RunCache, ThickListener, analyse
-from chaos.slo import weighted_percentile
+from chaos.core.slo import weighted_percentile
 from space.topology import DCS
 from space.wire import FRAME_SAMPLES, SAMPLE_RATE
 
@@ -43,7 +44,7 @@ def local_stack(chaos_home):
 class HotMic:
     """A test signal whose microphone hears the speaker's own past signal again: a copy
     ``lag_ms`` later at ``gain_db`` (a hot mic without echo cancelling), mixed in before
-    encoding. Stands in for ``chaos.probes.voice.testsignal``."""
+    encoding. Stands in for ``chaos.audio.voice.testsignal``."""
 
     def __init__(self, lag_ms: float, gain_db: float) -> None:
         self.lag = round(lag_ms * SAMPLE_RATE / 1000)
@@ -126,7 +127,7 @@ def test_thick_listeners_hear_clean_audio_in_every_dc(local_stack):
 
 
 def test_thick_listeners_hear_a_hot_mic_echo_at_its_lag_and_strength(local_stack, monkeypatch):
-    monkeypatch.setattr("chaos.probes.voice.testsignal", HotMic(250, -12.0))
+    monkeypatch.setattr("chaos.audio.voice.testsignal", HotMic(250, -12.0))
     speaker, _, thick, t0 = asyncio.run(listen(local_stack.topology))
     for r in reports(speaker, thick, t0):
         assert r.joined and r.audio_delivered >= 0.99

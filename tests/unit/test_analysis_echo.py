@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from chaos.analysis.echo import measure_echo
-from chaos.analysis.reference import reference
+from chaos.audio.analysis.echo import measure_echo
+from chaos.audio.analysis.reference import reference
 from space.opus import Decoder, Encoder
 from space.wire import FRAME_SAMPLES
 

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from chaos.analysis.emodel import (G711, G711_PLC, burst_ratio, delay_impairment_simplified,
+from chaos.audio.analysis.emodel import (G711, G711_PLC, burst_ratio, delay_impairment_simplified,
                                    effective_ie, mos, r_factor, r_to_mos)
 
 delays = st.floats(0, 2000, allow_nan=False)

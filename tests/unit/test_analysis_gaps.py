@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from chaos.analysis.gaps import Interval, freezes, heard_slots, silences
-from chaos.analysis.reference import reference
-from chaos.analysis.sequence import identify_frame
+from chaos.audio.analysis.gaps import Interval, freezes, heard_slots, silences
+from chaos.audio.analysis.reference import reference
+from chaos.audio.analysis.sequence import identify_frame
 from space.opus import Decoder, Encoder
 from space.wire import FRAME_SAMPLES
 

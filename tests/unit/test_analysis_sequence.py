@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from chaos.analysis.reference import reference
-from chaos.analysis.sequence import identify_frame
-from chaos.probes import testsignal
+from chaos.audio.analysis.reference import reference
+from chaos.audio.analysis.sequence import identify_frame
+from chaos.audio import testsignal
 from space.opus import Decoder, Encoder
 
 N = 60

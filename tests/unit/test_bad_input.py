@@ -11,14 +11,14 @@ import pytest
 
 from chaos import report
 from chaos.cli import main
-from chaos.errors import ChaosError, ConfigError, StateDamaged
+from chaos.core.errors import ChaosError, ConfigError, StateDamaged
 from chaos.experiment import Audience, Experiment, Sweep, fault, validate
 from chaos.faults import Action, plan
 from chaos.faults import overlap
 from chaos.faults.ledger import Ledger
 from chaos.runner import method as method_mod
 from chaos.runner import preflight
-from chaos.slo import objective
+from chaos.core.slo import objective
 from chaos.targets.state import StackState
 from chaos.adapters.space.reference import build
 
@@ -38,7 +38,7 @@ def _state() -> StackState:
 
 
 def _preflight(exp, monkeypatch):
-    monkeypatch.setattr("chaos.stack.require_healthy", lambda s: None)
+    monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda s: None)
     return preflight(exp, _state())
 
 
@@ -341,7 +341,7 @@ def test_a_rendering_failure_is_recorded_in_the_journal(tmp_path, monkeypatch):
 
 class _Container:
     def __init__(self, stack_id, pid=4242, status="running"):
-        self.labels = {"chaos.stack": "space", "chaos.service": "edge-a", "chaos.stack_id": stack_id}
+        self.labels = {"chaos.targets.stack": "space", "chaos.service": "edge-a", "chaos.stack_id": stack_id}
         self.status = status
         self.attrs = {"State": {"Pid": pid}, "HostConfig": {}}
 
@@ -360,7 +360,7 @@ class _Client:
 
 @pytest.mark.parametrize("stack_id, ours", [("space-other", False), ("space-test", True), ("", True)])
 def test_docker_cpu_and_iptables_touch_only_containers_of_the_stack(stack_id, ours, monkeypatch):
-    from chaos.faults import exec_cpu, exec_iptables
+    from chaos.faults.executors import cpu as exec_cpu, iptables as exec_iptables
     monkeypatch.setattr("chaos.targets.images.docker_client",
                         lambda timeout=10: _Client([_Container(stack_id)]))
     state = StackState("space-test", "docker", "resilient", "now", build("docker", "resilient"), {})
@@ -376,9 +376,9 @@ def test_docker_cpu_and_iptables_touch_only_containers_of_the_stack(stack_id, ou
 
 
 def test_a_nan_measurement_is_never_passed_nor_shown_as_minus_infinity():
-    from chaos.model import Verdict
+    from chaos.core.model import Verdict
     from chaos.report import fmt
-    from chaos.slo import Series
+    from chaos.core.slo import Series
     o = objective("mos")
     assert o.judge(float("nan"), 3, "run").verdict is Verdict.INCONCLUSIVE
     r = o.evaluate(Series.of("mos", [(1.0, float("nan")), (2.0, 4.1)]), 0.0, 5.0)

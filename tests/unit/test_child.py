@@ -7,7 +7,7 @@ import asyncio
 import multiprocessing as mp
 import os
 
-from chaos.probes import child
+from chaos.audio import child
 
 
 def _serve(conn, parent_end) -> None:

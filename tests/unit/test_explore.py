@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chaos.adapters.space.reference import build
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.experiment import validate
 from chaos.explore import Schedule, Step, explore, schedules, space
 from chaos.explore.reduce import Grid, reduce, size
@@ -18,7 +18,7 @@ from chaos.explore.store import Store
 from chaos.explore.strategies import reference_common
 from chaos.explore.trials import Evaluator, Outcome, closeness
 from chaos.faults.base import plan
-from chaos.slo import objective
+from chaos.core.slo import objective
 
 FRAGILE = build("local", "fragile")
 RESILIENT = build("local", "resilient")
@@ -229,7 +229,7 @@ def test_an_inconclusive_run_is_tried_again_and_not_counted():
 # -- the command line and the pytest glue ---------------------------------------------------
 
 def test_cli_catalogue_entries_and_budgets():
-    from chaos.explore.cli import parse_budget, parse_space
+    from chaos.cli.explore import parse_budget, parse_space
     assert parse_budget("90s") == 90 and parse_budget("10m") == 600 and parse_budget("1h") == 3600
     assert parse_budget("45") == 45
     sp = parse_space("packet_drop@edge-b+edge-c:share=0.05..0.3")

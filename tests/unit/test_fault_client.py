@@ -14,22 +14,22 @@ import time
 import numpy as np
 import pytest
 
-from chaos.analysis.echo import measure_echo
-from chaos.analysis.reference import reference
-from chaos.errors import ConfigError
-from chaos.faults import Engine, FaultError, FaultSpec, Ledger, Selector, kinds, plan
-from chaos.faults import exec_client
+from chaos.audio.analysis.echo import measure_echo
+from chaos.audio.analysis.reference import reference
+from chaos.core.errors import ConfigError
+from chaos.faults import Engine, FaultError, FaultSpec, Ledger, Selector, catalogue, plan
+from chaos.faults.executors import client as exec_client
 from chaos.faults.executors import MECHANISMS
 from chaos.load.worker import WorkerStorm
-from chaos.probes import voice as voice_mod
-from chaos.probes.clients import SessionClients
-from chaos.probes.session import LiveRun
+from chaos.audio import voice as voice_mod
+from chaos.session.clients import SessionClients
+from chaos.session.probe import LiveRun
 from chaos.adapters.space.speaker import Speaker
-from chaos.probes.voice import HISTORY_FRAMES, Voice, hot_mic
+from chaos.audio.voice import HISTORY_FRAMES, Voice, hot_mic
 from space import wire
 from space.mixer import SLOT_S, Mixer
 from space.opus import Decoder
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 from chaos.adapters.space.reference import build
 
 from .test_load_worker import FakeStack, spec
@@ -44,10 +44,10 @@ SR = wire.SAMPLE_RATE
 # -- planning -----------------------------------------------------------------------------
 
 def test_both_kinds_are_registered_for_both_runtimes_on_the_client_mechanism():
-    registry = kinds()
+    registry = catalogue()
     for name in ("echo", "join_storm"):
         assert set(registry[name].runtimes) == {"local", "docker"}
-    assert MECHANISMS["client"] == "exec_client"
+    assert MECHANISMS["client"] == "client"
 
 
 def test_echo_plans_one_client_action_on_the_speaker():

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.faults import Action, Engine, FaultSpec, Ledger, Selector, plan
-from chaos.faults.kind_dc import crossing_links
+from chaos.faults.kinds.dc import crossing_links
 from chaos.targets import procs
 from chaos.targets.docker import expected_networks
 from chaos.targets.state import StackState
@@ -358,9 +358,9 @@ def test_action_params_are_plain_json():
 
 
 def test_reset_stops_only_the_duty_cycle_helpers_of_its_stack():
-    from chaos.faults.exec_cpu import dutycycle_helpers, sweep_dutycycles
+    from chaos.faults.executors.cpu import dutycycle_helpers, sweep_dutycycles
     sleeper = "import time; time.sleep(60)"
-    helper = [sys.executable, "-c", sleeper, "chaos.faults.dutycycle"]
+    helper = [sys.executable, "-c", sleeper, "chaos.faults.executors.dutycycle"]
     ours = subprocess.Popen([*helper, "--stack-id", "space-dc1"])
     other = subprocess.Popen([*helper, "--stack-id=space-dc2"])
     try:

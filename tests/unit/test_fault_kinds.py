@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from chaos.errors import ConfigError
-from chaos.faults import Action, FaultSpec, Selector, kinds, plan
-from chaos.faults import exec_iptables as ipt
-from chaos.faults.dutycycle import run as dutycycle_run
-from chaos.faults.kind_toxics import toxic_name
+from chaos.core.errors import ConfigError
+from chaos.faults import Action, FaultSpec, Selector, catalogue, plan
+from chaos.faults.executors import iptables as ipt
+from chaos.faults.executors.dutycycle import run as dutycycle_run
+from chaos.faults.kinds.toxics import toxic_name
 from chaos.targets import procs
 from chaos.adapters.space.reference import build
 
@@ -43,7 +43,7 @@ def one(spec: FaultSpec, topo=LOCAL, fault_id="f-1") -> Action:
 # -- what a plan is made of --------------------------------------------------------------
 
 def test_every_kind_is_registered_for_both_runtimes():
-    registry = kinds()
+    registry = catalogue()
     for name in MINE:
         assert name in registry, name
         assert set(registry[name].runtimes) == {"local", "docker"}
@@ -293,7 +293,7 @@ def sleeper(tmp_path):
 
 def test_the_duty_cycle_stops_and_continues_and_leaves_the_target_running(sleeper, tmp_path):
     stop = tmp_path / "stop"
-    out = subprocess.Popen([sys.executable, "-m", "chaos.faults.dutycycle", "--pid", str(sleeper.pid),
+    out = subprocess.Popen([sys.executable, "-m", "chaos.faults.executors.dutycycle", "--pid", str(sleeper.pid),
                             "--start-ticks", str(sleeper.start_ticks), "--share", "0.2",
                             "--stack-id", "stack-dc-test", "--period-ms", "100",
                             "--stop-file", str(stop), "--max-s", "20"],
@@ -312,7 +312,7 @@ def test_the_duty_cycle_stops_and_continues_and_leaves_the_target_running(sleepe
 
 
 def test_the_duty_cycle_on_sigterm_leaves_the_target_running(sleeper):
-    p = subprocess.Popen([sys.executable, "-m", "chaos.faults.dutycycle", "--pid", str(sleeper.pid),
+    p = subprocess.Popen([sys.executable, "-m", "chaos.faults.executors.dutycycle", "--pid", str(sleeper.pid),
                           "--start-ticks", str(sleeper.start_ticks), "--share", "0.01",
                           "--stack-id", "stack-dc-test", "--max-s", "20"], stdout=subprocess.PIPE,
                          text=True)
@@ -346,10 +346,10 @@ def test_the_duty_cycle_ends_when_its_parent_dies(sleeper):
 
 
 def test_stop_helpers_ends_every_helper_of_a_stack_and_continues_its_target(sleeper, tmp_path):
-    from chaos.faults import exec_cpu
+    from chaos.faults.executors import cpu as exec_cpu
     env = {**os.environ, procs.LABEL: "stack-dc-test", "CHAOS_SERVICE": exec_cpu.HELPER_SERVICE,
            "CHAOS_FAULT": "f-1/sleeper"}
-    helper = subprocess.Popen([sys.executable, "-m", "chaos.faults.dutycycle", "--pid", str(sleeper.pid),
+    helper = subprocess.Popen([sys.executable, "-m", "chaos.faults.executors.dutycycle", "--pid", str(sleeper.pid),
                                "--start-ticks", str(sleeper.start_ticks), "--share", "0.01",
                                "--stack-id", "stack-dc-test", "--max-s", "20"],
                               env=env, stdout=subprocess.DEVNULL)

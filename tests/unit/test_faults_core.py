@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.faults.base import Action, Param, Selector, check_params
 from chaos.faults.engine import Engine, FaultError
 from chaos.faults.ledger import Ledger

@@ -20,19 +20,19 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from chaos import report
-from chaos import validate as v
+from chaos.core import validate as v
 from chaos.cli import main
-from chaos.errors import ChaosError
+from chaos.core.errors import ChaosError
 from chaos.experiment import Audience, Experiment, FaultStep, Sweep, fault, validate
-from chaos.faults.base import check_params, kinds, plan
+from chaos.faults.base import check_params, catalogue, plan
 from chaos.faults import overlap
-from chaos.slo import DEFAULTS, SLIS, STATS, Objective, Series, objective
+from chaos.core.slo import DEFAULTS, SLIS, STATS, Objective, Series, objective
 from chaos.adapters.space.reference import build
 
 from .test_report import ALL as JOURNALS
 
 TOPO = build("local", "resilient", 18000)
-KINDS = kinds()
+KINDS = catalogue()
 HOME = tempfile.mkdtemp(prefix="chaos-fuzz-")     # no stack is ever up here
 
 

@@ -6,11 +6,11 @@ from textwrap import dedent
 
 import pytest
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.experiment import Experiment
 from chaos.gameday.plan import build, load_plan, topology_for
 from chaos.gameday.runbook import RunbookError, loads
-from chaos.yamlfile import parse
+from chaos.core.yamlfile import parse
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.runner.history import load, parse_override, rejudge, save
-from chaos.slo import Series
+from chaos.core.slo import Series
 
 
 def test_history_round_trips(tmp_path):

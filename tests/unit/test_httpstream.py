@@ -11,7 +11,7 @@ import time
 import av
 import numpy as np
 
-from chaos.probes.reception import Produced, SecondBins
+from chaos.audio.reception import Produced, SecondBins
 import pytest
 
 from chaos.adapters import httpstream
@@ -23,9 +23,9 @@ from chaos.adapters.httpstream.listener import (
     StreamListener, ThickStreamListener, ThickStreamRecord, _Follow, seq_of,
 )
 from chaos.adapters.httpstream.speaker import StreamSpeaker
-from chaos.errors import ConfigError
-from chaos.probes import testsignal
-from chaos import sli
+from chaos.core.errors import ConfigError
+from chaos.audio import testsignal
+from chaos.audio import sli
 
 EP = StreamEndpoints("/live.opus", {"dc-a": "127.0.0.1:1", "dc-b": "127.0.0.1:2"},
                      source="127.0.0.1:3", source_password="pw")

@@ -14,12 +14,12 @@ import pytest
 
 from chaos.adapters import httpstream
 from chaos.adapters.httpstream import ogg, storm
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.faults.base import Selector
-from chaos.faults.kind_client import JoinStorm
-from chaos.load.options import StormOptions
+from chaos.faults.kinds.client import JoinStorm
+from chaos.core.storm import StormOptions
 from chaos.load.worker import WorkerSpec, WorkerStorm
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 from chaos.targets.file import load as load_target
 
 pytestmark = pytest.mark.timeout(60)

@@ -190,7 +190,7 @@ def test_ensure_images_builds_only_when_needed(monkeypatch, label, force, builds
 
 
 def test_an_unreachable_engine_says_what_to_do(monkeypatch, tmp_path):
-    from chaos.errors import StackError
+    from chaos.core.errors import StackError
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
     with pytest.raises(StackError, match="docker engine is not running.*start dockerd"):
         images.docker_client(timeout=2)
@@ -203,7 +203,7 @@ def test_no_heavy_imports_at_module_level():
 
 
 def test_debootstrap_uses_the_machines_own_apt_sources(tmp_path, monkeypatch):
-    from chaos.errors import MissingTool
+    from chaos.core.errors import MissingTool
     from chaos.targets.images import DEBIAN_SUITE, debian_mirror
     monkeypatch.delenv("CHAOS_DEBIAN_MIRROR", raising=False)
     d = tmp_path / "sources.list.d"

@@ -1,4 +1,4 @@
-"""The journal's one typed definition (chaos.journal_model): the runner writes it, reports
+"""The journal's one typed definition (chaos.core.journal): the runner writes it, reports
 read it, and the JSON stays as it was.
 
 journals/*.json are real journals written by runs of experiments/test_baseline.py,
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from chaos import journal_model as jm
+from chaos.core import journal as jm
 from chaos import report
 from chaos.experiment import Experiment
 from chaos.experiment import fault

@@ -14,8 +14,8 @@ import pytest
 from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus, InvalidURI
 
-from chaos.probes import leanws
-from chaos.probes.leanws import HandshakeRefused, LeanSocket, ProtocolFault, connect
+from chaos.audio import leanws
+from chaos.audio.leanws import HandshakeRefused, LeanSocket, ProtocolFault, connect
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chaos.errors import ConfigError
-from chaos.load.arrivals import (INCIDENT_JOINS_PER_S, MAX_ARRIVALS, ArrivalSchedule, Burst, Ramp,
+from chaos.core.errors import ConfigError
+from chaos.core.arrivals import (INCIDENT_JOINS_PER_S, MAX_ARRIVALS, ArrivalSchedule, Burst, Ramp,
                                  parse_rate)
 
 

@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from websockets.asyncio.server import serve
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.adapters.space.joinhttp import JoinClient
-from chaos.load.options import StormOptions
+from chaos.core.storm import StormOptions
 from chaos.adapters.space.thin import HandshakeRefused, open_socket
-from chaos.probes.admission import Refused
+from chaos.audio.admission import Refused
 from space import wire
 
 pytestmark = pytest.mark.timeout(30)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chaos.load.histogram import Histogram
-from chaos.slo import percentile
+from chaos.audio.histogram import Histogram
+from chaos.core.slo import percentile
 
 latencies = st.lists(st.floats(min_value=1e-5, max_value=600.0, allow_nan=False), min_size=1,
                      max_size=400)

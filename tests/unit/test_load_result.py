@@ -7,7 +7,7 @@ from array import array
 
 import pytest
 
-from chaos.load.histogram import Histogram
+from chaos.audio.histogram import Histogram
 from chaos.load.result import INCIDENT_AUDIENCE, merge
 
 

@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 from websockets.asyncio.server import serve
 
-from chaos.load.options import StormOptions
+from chaos.core.storm import StormOptions
 from chaos.load.worker import DCS, WorkerSpec, WorkerStorm
 from space import wire
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 
 pytestmark = pytest.mark.timeout(60)
 SPEAKER = "spk"

@@ -4,7 +4,7 @@ import time
 from types import SimpleNamespace
 
 from chaos.runner.observe import SETTLE_S, live_horizon, live_window_end
-from chaos.sli import PLAYOUT_DEADLINE_S
+from chaos.audio.sli import PLAYOUT_DEADLINE_S
 
 
 def _live(age_s: float, closed_s: float):

@@ -10,11 +10,11 @@ from array import array
 import numpy as np
 import pytest
 
-from chaos import sli
-from chaos.model import Verdict
-from chaos.probes.reception import Produced, Reception, SecondBins
-from chaos.probes.watch import LoopWatch, ProbeHealth, ProcessHealth
-from chaos.slo import Series, _stat, objective, percentile
+from chaos.audio import sli
+from chaos.core.model import Verdict
+from chaos.audio.reception import Produced, Reception, SecondBins
+from chaos.session.watch import LoopWatch, ProbeHealth, ProcessHealth
+from chaos.core.slo import Series, _stat, objective, percentile
 
 T0 = 1_700_000_000_000_000_000
 FRAME_NS = 20_000_000

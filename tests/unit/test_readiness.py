@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chaos.adapters.space.reference import build
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.readiness import Demand, Fleet, Readiness, decide, load_fleet, usl
 from chaos.readiness import spof
 from chaos.readiness.evidence import write
@@ -382,7 +382,7 @@ def test_a_target_without_paths_is_refused_for_readiness_before_anything_runs():
 
     from chaos.readiness.demand import tier_kinds
     from chaos.targets.file import load as load_target
-    from chaos.targets.model import Paths
+    from chaos.core.target import Paths
     t = load_target(ICECAST)
     with pytest.raises(ConfigError, match=r"readiness needs target icecast's paths.join .* and "
                                           r"paths.audio"):

@@ -19,7 +19,7 @@ from chaos.adapters.space.reference import build
 
 from chaos import report
 from chaos.cli import main
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.report import charts, fmt, junit, narrative
 from chaos.report import html as report_html
 

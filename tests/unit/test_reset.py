@@ -10,8 +10,9 @@ import dataclasses
 import pytest
 
 from chaos.adapters.space.reference import build
-from chaos.errors import StackError
-from chaos.faults import exec_iptables, executors, reset
+from chaos.core.errors import StackError
+from chaos.faults.executors import iptables as exec_iptables
+from chaos.faults import executors, reset
 from chaos.faults.base import SweepStage, Swept
 from chaos.targets.state import StackState
 
@@ -96,20 +97,20 @@ def test_reset_runs_every_sweep_stage_in_order_around_the_ledger(recorded, home)
 
 def test_within_a_stage_a_drop_rule_goes_before_toxiproxy_is_reset_or_restarted():
     mods = executors.modules()
-    assert mods.index("exec_iptables") < mods.index("exec_toxi")
+    assert mods.index("iptables") < mods.index("toxi")
 
 
 def test_what_the_steps_swept_is_reported_in_order(recorded, home):
-    recorded.behaviour[("exec_cpu", SweepStage.HELPERS)] = lambda: Swept(did=["stopped 1 helper"])
-    recorded.behaviour[("exec_toxi", SweepStage.CLEAR)] = lambda: Swept(
+    recorded.behaviour[("cpu", SweepStage.HELPERS)] = lambda: Swept(did=["stopped 1 helper"])
+    recorded.behaviour[("toxi", SweepStage.CLEAR)] = lambda: Swept(
         did=["removed 1 toxic(s): t on a.b"], problems=["toxiproxy has no proxy for c.d"])
-    recorded.behaviour[("exec_lifecycle", SweepStage.START)] = lambda: None   # nothing to report
+    recorded.behaviour[("lifecycle", SweepStage.START)] = lambda: None   # nothing to report
     said = []
     rep = reset.reset(fake_stack(LOCAL), said.append, healthy_wait_s=5)
     assert rep.did == ["stopped 1 helper", "removed 1 toxic(s): t on a.b"]
     assert rep.problems == ["toxiproxy has no proxy for c.d"]
-    assert said[:3] == ["exec_cpu at helpers", "exec_toxi at clear", "reverting the ledger"]
-    assert said[3] == "exec_lifecycle at start"
+    assert said[:3] == ["cpu at helpers", "toxi at clear", "reverting the ledger"]
+    assert said[3] == "lifecycle at start"
     assert ("wait", "5") in recorded.calls
 
 
@@ -119,15 +120,15 @@ def test_one_sweep_failing_still_lets_the_others_run_and_is_reported(recorded, h
 
     def crashed():
         raise OSError(5, "Input/output error")
-    recorded.behaviour[("exec_iptables", SweepStage.CLEAR)] = crashed
-    recorded.behaviour[("exec_toxi", SweepStage.CLEAR)] = refused
-    recorded.behaviour[("exec_cpu", SweepStage.HELPERS)] = RuntimeError("a bug in the sweep")
-    recorded.behaviour[("exec_lifecycle", SweepStage.RUN)] = lambda: Swept(did=["resumed 1 stopped process(es): edge-a (pid 7)"])
+    recorded.behaviour[("iptables", SweepStage.CLEAR)] = crashed
+    recorded.behaviour[("toxi", SweepStage.CLEAR)] = refused
+    recorded.behaviour[("cpu", SweepStage.HELPERS)] = RuntimeError("a bug in the sweep")
+    recorded.behaviour[("lifecycle", SweepStage.RUN)] = lambda: Swept(did=["resumed 1 stopped process(es): edge-a (pid 7)"])
     rep = reset.reset(fake_stack(LOCAL))
     assert rep.problems == [
-        "exec_cpu: sweeping (helpers) failed: RuntimeError: a bug in the sweep",
-        "exec_iptables at clear: OSError: [Errno 5] Input/output error",
-        "exec_toxi at clear: toxiproxy did not answer within 20 s of its restart",
+        "cpu: sweeping (helpers) failed: RuntimeError: a bug in the sweep",
+        "iptables at clear: OSError: [Errno 5] Input/output error",
+        "toxi at clear: toxiproxy did not answer within 20 s of its restart",
     ]
     assert rep.did == ["resumed 1 stopped process(es): edge-a (pid 7)"]
     mods = executors.modules()
@@ -141,15 +142,15 @@ def test_an_executor_that_cannot_be_loaded_is_reported_and_the_others_sweep(reco
     fake = recorded.sweeper
 
     def sweeper(module, state):
-        if module == "exec_network":
+        if module == "network":
             raise ImportError("No module named 'docker'")
         return fake(module, state)
     monkeypatch.setattr(executors, "sweeper", sweeper)
     rep = reset.reset(fake_stack(DOCKER))
-    assert rep.problems == ["exec_network: could not be loaded to sweep: ImportError: "
+    assert rep.problems == ["network: could not be loaded to sweep: ImportError: "
                             "No module named 'docker'"]
     swept = {m for s, m in recorded.calls if s == str(SweepStage.RUN)}
-    assert swept == set(executors.modules()) - {"exec_network"}
+    assert swept == set(executors.modules()) - {"network"}
     assert ("wait", "120") in recorded.calls, "docker's healthy deadline"
 
 

@@ -3,8 +3,8 @@ from itertools import islice
 
 import pytest
 
-from chaos.errors import ConfigError
-from chaos.retry import RetryPolicy, parse_retry_after
+from chaos.core.errors import ConfigError
+from chaos.core.retry import RetryPolicy, parse_retry_after
 
 
 def test_none_never_retries():

@@ -12,16 +12,16 @@ import stat
 import numpy as np
 import pytest
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.experiment import Audience, Experiment, FaultStep, Sweep, fault, validate
 from chaos.faults.base import Action
 from chaos.faults.engine import RevertReport
-from chaos.model import Verdict
+from chaos.core.model import Verdict
 from chaos.runner import journal as jr
 from chaos.runner import preflight
 from chaos.runner.judge import breaking_point, recovery_s, verdict
 from chaos.runner.method import FaultRun, Method, Timeline
-from chaos.slo import Series, objective
+from chaos.core.slo import Series, objective
 from chaos.targets.state import StackState
 from chaos.adapters.space.reference import build
 
@@ -66,7 +66,7 @@ def test_unknown_slo_is_refused_where_it_is_declared():
 ])
 def test_preflight_refuses_bad_faults_before_touching_anything(step, words, monkeypatch):
     touched = []
-    monkeypatch.setattr("chaos.stack.require_healthy", lambda s: touched.append(s))
+    monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda s: touched.append(s))
     with pytest.raises(ConfigError, match=words):
         preflight(Experiment(name="x", method=[step]), _state())
     assert touched == []   # refused before even asking the stack
@@ -258,7 +258,7 @@ def test_journal_is_strict_json_written_atomically(tmp_path):
 
 def preflight_no_health(exp, st):
     mp = pytest.MonkeyPatch()
-    mp.setattr("chaos.stack.require_healthy", lambda s: None)
+    mp.setattr("chaos.targets.stack.require_healthy", lambda s: None)
     try:
         return preflight(exp, st)
     finally:

@@ -13,10 +13,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.load import ArrivalSchedule, Burst, Ramp, StormOptions
-from chaos.retry import RetryPolicy
-from chaos.load.histogram import Histogram
+from chaos.core.retry import RetryPolicy
+from chaos.audio.histogram import Histogram
 from chaos.scale import Shard, StormPlan, from_env, segment, segment_sizes
 from chaos.scale.k8s import JobSpec, job_manifest, write_manifests
 

@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from chaos import sli
-from chaos.probes.record import ListenerRecord
-from chaos.probes.reception import Produced, SecondBins
+from chaos.audio import sli
+from chaos.audio.record import ListenerRecord
+from chaos.audio.reception import Produced, SecondBins
 
 T0 = 1_000_000_000_000
 FRAME_NS = 20_000_000
@@ -40,7 +40,7 @@ def test_delivery_counts_from_the_listeners_first_frame_and_places_losses_when_s
 
 
 def test_delivery_per_window_is_the_share_of_its_frames():
-    from chaos.slo import objective
+    from chaos.core.slo import objective
     bins = SecondBins(T0, 0.4)
     record(0, range(100), bins=bins)
     record(1, range(50, 100), bins=bins)                     # joined a second later
@@ -75,8 +75,8 @@ def test_audience_retained_after_an_outage():
 
 
 def test_freeze_share_places_gaps_in_the_seconds_they_happened():
-    from chaos.analysis.gaps import Interval
-    from chaos.sli import freeze_share
+    from chaos.audio.analysis.gaps import Interval
+    from chaos.audio.sli import freeze_share
     samples = freeze_share([Interval(3.5, 1.0)], t0_s=1.0, listening_s=6.0)
     # the second the gap starts in is stamped where it starts: a breach is never placed before it
     assert [t for t, _ in samples] == [1.0, 2.0, 3.5, 4.0, 5.0, 6.0]
@@ -85,8 +85,8 @@ def test_freeze_share_places_gaps_in_the_seconds_they_happened():
 
 
 def test_dead_air_is_the_longest_run_touching_each_second():
-    from chaos.analysis.gaps import Interval
-    from chaos.sli import dead_air
+    from chaos.audio.analysis.gaps import Interval
+    from chaos.audio.sli import dead_air
     samples = dead_air([Interval(2.2, 2.5), Interval(6.1, 0.3)], t0_s=0.0, listening_s=8.0)
     by_t = dict(samples)
     assert by_t[0.0] == 0.0 and by_t[2.2] == by_t[3.0] == by_t[4.0] == 2.5   # placed where it began

@@ -9,9 +9,9 @@ from contextlib import aclosing
 
 import pytest
 
-from chaos.probes.pacing import EchoSwitch, echo_state, paced
-from chaos.probes.record import ListenerRecord
-from chaos.probes.rejoin import gone_or_stopped, stay_joined
+from chaos.audio.pacing import EchoSwitch, echo_state, paced
+from chaos.audio.record import ListenerRecord
+from chaos.audio.rejoin import gone_or_stopped, stay_joined
 
 
 def test_frames_keep_their_absolute_schedule_and_an_echo_starts_at_a_boundary():

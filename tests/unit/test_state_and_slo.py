@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from chaos.errors import ConfigError
-from chaos.model import Verdict
-from chaos.slo import DEFAULTS, SLIS, Objective, Series, objective, percentile, validate
+from chaos.core.errors import ConfigError
+from chaos.core.model import Verdict
+from chaos.core.slo import DEFAULTS, SLIS, Objective, Series, objective, percentile, validate
 from chaos.targets.state import StackState
 from chaos.adapters.space.reference import build
 

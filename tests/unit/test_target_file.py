@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.faults.base import FaultSpec, Selector, plan
 from chaos.report.narrative import shared_cause
 from chaos.targets.file import load

@@ -13,13 +13,13 @@ from aiohttp import web
 from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus, InvalidURI
 
-from chaos.analysis.reference import reference
-from chaos.probes.leanws import connect as open_lean
+from chaos.audio.analysis.reference import reference
+from chaos.audio.leanws import connect as open_lean
 from chaos.adapters.space.speaker import _hint
 from chaos.adapters.space.thick import RunCache, ThickListener, ThickRecord, analyse
 from space import wire
 from space.opus import Encoder
-from chaos.retry import RetryPolicy
+from chaos.core.retry import RetryPolicy
 
 SPEAKER = "spk-1"
 SPACE = "test-space"
@@ -412,7 +412,7 @@ def test_segments_analysed_as_they_close_merge_to_the_whole_listenings_report(mo
     and dropped. Merged, the parts say what one analysis of the whole record says (a freeze
     across a segment's edge is one freeze)."""
     from chaos.adapters.space import thick as thick_mod
-    from chaos.probes.reception import Produced, SecondBins
+    from chaos.audio.reception import Produced, SecondBins
     monkeypatch.setattr(thick_mod, "SEGMENT_FRAMES", 250)     # 5 s segments for the test
     n = 1400
     packets = encode(reference(0, n))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from chaos import stack
+from chaos.targets import stack
 from chaos.adapters.space.reference import build, per_dc, topology
-from chaos.errors import ConfigError
+from chaos.core.errors import ConfigError
 from chaos.load.worker import WorkerSpec
-from chaos.load.options import StormOptions
+from chaos.core.storm import StormOptions
 
 
 def test_more_units_keep_the_first_ones_as_they_were():

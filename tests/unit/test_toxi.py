@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chaos.targets.local import toxiproxy_server
-from chaos.toxi import Toxiproxy, ToxiproxyError, ToxiproxyTimeout
+from chaos.targets.toxi import Toxiproxy, ToxiproxyError, ToxiproxyTimeout
 
 pytestmark = pytest.mark.local
 
@@ -104,9 +104,9 @@ def test_a_revert_toxiproxy_never_answers_ends_in_a_clean_restart(monkeypatch):
     """The seam: a toxiproxy whose API hangs (every call times out). The revert polls for a
     bounded time, then restarts toxiproxy clean from its config instead of leaving the
     toxic on."""
-    from chaos.faults import exec_toxi
+    from chaos.faults.executors import toxi as exec_toxi
     from chaos.faults.base import Action
-    from chaos.toxi import ToxiproxyTimeout
+    from chaos.targets.toxi import ToxiproxyTimeout
 
     class Hung:
         def remove_toxic(self, *a, **k):
@@ -138,7 +138,7 @@ def _sweep_state(address: str, source: str = "reference"):
     import dataclasses
 
     from chaos.adapters.space.reference import build
-    from chaos.targets.model import Link
+    from chaos.core.target import Link
     from chaos.targets.state import StackState
     topo = build("local", "resilient")
     link = Link("a.b", "test", "listener", "edge-a")
@@ -162,7 +162,7 @@ def _steps(executor, stage):
 
 
 def test_the_toxiproxy_sweep_removes_toxics_and_enables_proxies(toxiproxy):
-    from chaos.faults import exec_toxi
+    from chaos.faults.executors import toxi as exec_toxi
     from chaos.faults.base import SweepStage
     toxiproxy.add_toxic("a.b", "latency", {"latency": 100}, name="by-hand")
     toxiproxy.set_enabled("a.b", False)
@@ -178,9 +178,9 @@ def test_the_toxiproxy_sweep_removes_toxics_and_enables_proxies(toxiproxy):
 
 
 def test_a_toxiproxy_that_does_not_answer_is_restarted_then_reset_again(monkeypatch):
-    from chaos.faults import exec_toxi
+    from chaos.faults.executors import toxi as exec_toxi
     from chaos.faults.base import SweepStage
-    from chaos.toxi import ToxiproxyError
+    from chaos.targets.toxi import ToxiproxyError
     restarted = []
     monkeypatch.setattr(exec_toxi, "restart_toxiproxy",
                         lambda state: restarted.append(state.stack_id) or ["restarted toxiproxy"])
@@ -196,7 +196,7 @@ def test_a_toxiproxy_that_does_not_answer_is_restarted_then_reset_again(monkeypa
 
 
 def test_a_described_targets_toxiproxy_is_never_restarted(monkeypatch):
-    from chaos.faults import exec_toxi
+    from chaos.faults.executors import toxi as exec_toxi
     from chaos.faults.base import SweepStage
     monkeypatch.setattr(exec_toxi, "restart_toxiproxy", lambda state: pytest.fail("restarted"))
     executor = exec_toxi.make(_sweep_state(f"127.0.0.1:{_free_port()}", source="mine.yaml"))

@@ -1,4 +1,4 @@
-"""chaos.validate: the checks every front end shares, as functions, argparse types and
+"""chaos.core.validate: the checks every front end shares, as functions, argparse types and
 pydantic types, with the same messages."""
 
 import argparse
@@ -6,8 +6,8 @@ import argparse
 import pydantic
 import pytest
 
-from chaos import validate as v
-from chaos.errors import ConfigError
+from chaos.core import validate as v
+from chaos.core.errors import ConfigError
 
 
 @pytest.mark.parametrize("check, value, kw, words", [

@@ -5,8 +5,8 @@ from textwrap import dedent
 
 import pytest
 
-from chaos.errors import ConfigError
-from chaos.yamlfile import YamlError, parse, read
+from chaos.core.errors import ConfigError
+from chaos.core.yamlfile import YamlError, parse, read
 
 TEXT = dedent("""\
     name: radio

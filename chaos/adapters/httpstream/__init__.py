@@ -4,7 +4,7 @@
   packet per page) at real rate with the Icecast source protocol (HTTP PUT of the mount).
 - thin listener: a GET of the mount; Ogg pages split on the real-time path, each Opus
   packet mapped to the speaker's seq through its granule position; records a
-  ``ListenerRecord`` that ``chaos.sli`` judges like any other.
+  ``ListenerRecord`` that ``chaos.audio.sli`` judges like any other.
 - thick listener: the same, keeping the bytes (bounded); ``analyse`` decodes after the
   run and returns the reference thick listener's ``ThickReport``.
 
@@ -29,12 +29,12 @@ service it reaches).
 
 from __future__ import annotations
 
-from ...errors import ConfigError
-from ._shared import RunCache
-from .endpoints import StreamEndpoints
-from .listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
-from .report import analyse, inconclusive_why
-from .speaker import ExternalFeed, StreamSpeaker, by_id
+from chaos.core.errors import ConfigError
+from chaos.adapters.httpstream._shared import RunCache
+from chaos.adapters.httpstream.endpoints import StreamEndpoints
+from chaos.adapters.httpstream.listener import StreamListener, StreamRecord, ThickStreamListener, ThickStreamRecord
+from chaos.adapters.httpstream.report import analyse, inconclusive_why
+from chaos.adapters.httpstream.speaker import ExternalFeed, StreamSpeaker, by_id
 
 NAME = name = "http-stream"
 STORMS = True           # join storms: storm_routes, storm_client (.storm)
@@ -129,7 +129,7 @@ async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) ->
     import asyncio
     import time
 
-    from ...errors import ProbeError
+    from chaos.core.errors import ProbeError
     ep = endpoints(target)
     t0 = time.monotonic()
     took: dict[str, float] = {}
@@ -157,13 +157,13 @@ async def warm_up(session, target, room: str | None, timeout_s: float = 15.0) ->
 
 def storm_routes(target, options) -> dict:
     """Where a join storm's arrivals go: per home DC the listen addresses, its own first."""
-    from .storm import routes
+    from chaos.adapters.httpstream.storm import routes
     return routes(target, options)
 
 
 def storm_client(spec):
     """One load worker's client (``chaos.load.worker``): GETs of the mount."""
-    from .storm import storm_client as make
+    from chaos.adapters.httpstream.storm import storm_client as make
     return make(spec)
 
 

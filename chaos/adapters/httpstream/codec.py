@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 BITRATE = 32_000
-SAMPLE_RATE = 48_000     # the test signal's (chaos.probes.testsignal)
+SAMPLE_RATE = 48_000     # the test signal's (chaos.audio.testsignal)
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...errors import ConfigError
+from chaos.core.errors import ConfigError
 
 FORMATS = ("ogg-opus", "ogg-vorbis", "mp3")
 

@@ -7,7 +7,7 @@ granule position: the packet that ends at granule ``g`` carries frame ``g // 960
 pre-skip in, as RFC 7845 says). Receive time minus the speaker's capture time of that
 seq is the frame's mouth-to-ear latency. Each frame goes straight into the listener's
 ``ListenerRecord`` reception and its group's per-second bins, as the reference stack's
-listeners do, so ``chaos.sli`` judges it the same way and memory does not grow.
+listeners do, so ``chaos.audio.sli`` judges it the same way and memory does not grow.
 
 The join is timed from the first GET to the first audio packet (header pages do not
 count); a join that fails or outlives its timeout is a failed join, never dropped. A
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from . import ogg
-from ._shared import PLAYOUT_DEADLINE_S, ListenerRecord, SecondBins, stay_joined
-from .codec import FRAME_SAMPLES
-from .endpoints import StreamEndpoints
+from chaos.adapters.httpstream import ogg
+from chaos.adapters.httpstream._shared import PLAYOUT_DEADLINE_S, ListenerRecord, SecondBins, stay_joined
+from chaos.adapters.httpstream.codec import FRAME_SAMPLES
+from chaos.adapters.httpstream.endpoints import StreamEndpoints
 
 STALL_S = 5.0                 # no bytes for this long: the stream is gone
 CHUNK_LOG = struct.Struct("<qII")   # receive ns, connection number, length
@@ -236,7 +236,7 @@ class ThickStreamListener(StreamListener):
 
     async def finish(self, analyst=None):
         """Its report: the kept stream decoded and judged, off the event loop."""
-        from .report import analyse
+        from chaos.adapters.httpstream.report import analyse
         a = analyst or self.analyst
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(a.pool, lambda: analyse(

@@ -32,16 +32,16 @@ from collections.abc import Iterator, Sequence
 import av
 import numpy as np
 
-from ...analysis import emodel
-from ...analysis.gaps import freezes, heard_slots, silences
-from ...probes.testsignal import AMPLITUDE
-from ...slo import percentile
-from ._shared import (
+from chaos.audio.analysis import emodel
+from chaos.audio.analysis.gaps import freezes, heard_slots, silences
+from chaos.audio.testsignal import AMPLITUDE
+from chaos.core.slo import percentile
+from chaos.adapters.httpstream._shared import (
     CODEC_DELAY_SAMPLES, ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S, Heard, RunCache, ThickReport,
     _unheard, against_signal, check, last_slot, play,
 )
-from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Decoder
-from .listener import ThickStreamRecord, _Follow, seq_of
+from chaos.adapters.httpstream.codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Decoder
+from chaos.adapters.httpstream.listener import ThickStreamRecord, _Follow, seq_of
 
 FRAME_S = FRAME_MS / 1000
 NOT_OURS = ("the stream is fed by something else than the framework's speaker: no known "

@@ -33,11 +33,11 @@ import random
 import weakref
 from contextlib import aclosing
 
-from . import ogg
-from ._shared import (EchoPlaying, EchoSwitch, Produced, Voice, echo_state, gone_or_stopped,
+from chaos.adapters.httpstream import ogg
+from chaos.adapters.httpstream._shared import (EchoPlaying, EchoSwitch, Produced, Voice, echo_state, gone_or_stopped,
                       hot_mic, paced, sleep_or_stop)
-from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
-from .endpoints import StreamEndpoints
+from chaos.adapters.httpstream.codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Encoder
+from chaos.adapters.httpstream.endpoints import StreamEndpoints
 
 MAX_UNSENT_BYTES = 32_768          # ~8 s of audio queued on a stalled socket: drop from there
 MAX_ERRORS = 200

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ...errors import ConfigError
-from ...probes.admission import Refused
-from ...probes.leanws import ProtocolFault, open_within
-from ...retry import parse_retry_after
-from .listener import STALL_S, _Follow
+from chaos.core.errors import ConfigError
+from chaos.audio.admission import Refused
+from chaos.audio.leanws import ProtocolFault, open_within
+from chaos.core.retry import parse_retry_after
+from chaos.adapters.httpstream.listener import STALL_S, _Follow
 
 MAX_HEAD = 16 * 1024       # bytes of a response head
 HOLD_READ_S = 1.0          # a held listener reads once this often
@@ -36,7 +36,7 @@ HOLD_READ_S = 1.0          # a held listener reads once this often
 def routes(target, options) -> dict:
     """Where the arrivals go, as ``WorkerSpec`` fields: per home DC the DCs' listen
     addresses (the target's ``listener.*`` links), the home DC's first."""
-    from . import endpoints
+    from chaos.adapters.httpstream import endpoints
     if options.edge_direct:
         raise ConfigError("edge_direct is for the space adapter's edges; an http-stream "
                           "target's listeners join at its listen addresses: leave it off")

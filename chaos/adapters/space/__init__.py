@@ -1,14 +1,14 @@
 """The ``space`` adapter: the reference stack's wire format (HTTP join API, WebSocket
 audio, Opus frames that carry the speaker's sequence number and capture time).
 
-The interface every adapter offers the probes (``chaos.probes.session``):
+The interface every adapter offers the probes (``chaos.session.probe``):
 
 - ``open_room(session, target, room)``: the room our speaker talks in (created if needed);
 - ``new_speaker(session, target, room, retry, seed)``: publishes the known test signal at real
   rate; ``run(stop)``, ``connected``, ``produced`` ((seq, capture_ns) per frame), ``errors``,
   ``origin``, ``id``, ``close()``;
 - ``new_listener(session, index, dc, target, room, speaker_id, retry, join_timeout_s, thick,
-  bins, analyst)``: ``run(stop)`` and ``rec`` (a ``chaos.probes.record.ListenerRecord``);
+  bins, analyst)``: ``run(stop)`` and ``rec`` (a ``chaos.audio.record.ListenerRecord``);
   each frame heard goes to ``rec.rx.heard(seq, capture_ns, recv_ns, bins)``, the per-second
   bins of its group; a thick one also ``await finish(analyst)`` -> its report;
 - ``new_analyst(produced, seed, run_start_ns)``: what a run's thick listeners' analyses
@@ -17,16 +17,16 @@ The interface every adapter offers the probes (``chaos.probes.session``):
   ``storm_routes(target, options)`` (where its arrivals go, as ``chaos.load.worker.WorkerSpec``
   fields) and ``storm_client(spec)`` (one worker's client, see ``chaos.load.worker``);
   ``CROWD``: whether its thin listeners can run in processes of their own
-  (``chaos.probes.crowd``).
+  (``chaos.session.crowd``).
 
 Only this package imports the reference stack's own package (``space``).
 """
 
 from __future__ import annotations
 
-from ...errors import ProbeError
-from ...probes.admission import Refused
-from ...targets.model import Target
+from chaos.core.errors import ProbeError
+from chaos.audio.admission import Refused
+from chaos.core.target import Target
 
 NAME = "space"
 STORMS = True
@@ -40,7 +40,7 @@ def gateway_order(target: Target, home_dc: str) -> list[str]:
 
 
 async def open_room(session, target: Target, room: str) -> str:
-    from .joinapi import create_space
+    from chaos.adapters.space.joinapi import create_space
     try:
         return await create_space(session, gateway_order(target, target.dcs[0]), room)
     except Refused as e:
@@ -49,31 +49,31 @@ async def open_room(session, target: Target, room: str) -> str:
 
 
 def new_speaker(session, target: Target, room: str, retry, seed: int = 0):
-    from .speaker import Speaker
+    from chaos.adapters.space.speaker import Speaker
     return Speaker(session, gateway_order(target, target.dcs[0]), room, retry=retry, seed=seed)
 
 
 def new_listener(session, index: int, dc: str, target: Target, room: str, speaker_id: str, retry,
                  join_timeout_s: float, thick: bool = False, bins=None, analyst=None):
     if thick:
-        from .thick import ThickListener
+        from chaos.adapters.space.thick import ThickListener
         return ThickListener(session, index, dc, gateway_order(target, dc), room, speaker_id, retry,
                              join_timeout_s, bins=bins, analyst=analyst)
-    from .listener import Listener
+    from chaos.adapters.space.listener import Listener
     return Listener(session, index, dc, gateway_order(target, dc), room, speaker_id, retry,
                     join_timeout_s, bins=bins)
 
 
 def new_analyst(produced, seed: int, run_start_ns: int):
-    from .thick import Analyst
+    from chaos.adapters.space.thick import Analyst
     return Analyst(produced, seed, run_start_ns)
 
 
 def storm_routes(target: Target, options) -> dict:
-    from .storm import routes
+    from chaos.adapters.space.storm import routes
     return routes(target, options)
 
 
 def storm_client(spec):
-    from .storm import storm_client as make
+    from chaos.adapters.space.storm import storm_client as make
     return make(spec)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ...probes.admission import Refused
-from ...retry import parse_retry_after
+from chaos.audio.admission import Refused
+from chaos.core.retry import parse_retry_after
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from ...retry import parse_retry_after
+from chaos.core.retry import parse_retry_after
 
-from ...probes.admission import Refused
-from ...probes.leanws import ProtocolFault
+from chaos.audio.admission import Refused
+from chaos.audio.leanws import ProtocolFault
 
 MAX_RESPONSE_BYTES = 64 * 1024
 LISTENER_BODY = b'{"role": "listener"}'

@@ -12,8 +12,8 @@ import space
 from space import redisconf
 from space import topology as _topo
 
-from ...targets.model import Service, Target
-from .reference import topology
+from chaos.core.target import Service, Target
+from chaos.adapters.space.reference import topology
 
 MASTER_NAME = redisconf.MASTER_NAME     # the Sentinel master name of the stack's Redis
 

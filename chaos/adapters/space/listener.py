@@ -4,9 +4,9 @@ It never decodes audio. The join is timed from the first join request to the fir
 frame of the speaker it follows; a join that fails or outlives its timeout is recorded as
 failed, never dropped. After a loss it rejoins (with its retry policy) and records the gap.
 
-Its socket is the project's lean receive-only WebSocket client (``chaos.probes.leanws``):
+Its socket is the project's lean receive-only WebSocket client (``chaos.audio.leanws``):
 once joined, each message goes straight from the socket's parser to ``_heard`` without
-waking the listener's task, and is aggregated at once (``chaos.probes.reception``: a
+waking the listener's task, and is aggregated at once (``chaos.audio.reception``: a
 counter per second, the group's per-second latency bins), so that memory does not grow
 with the run's length and a process holds hundreds of real-rate listeners.
 """
@@ -21,14 +21,14 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from space import wire
 
-from ...probes.leanws import LeanSocket, connect
-from ...probes.reception import SecondBins
-from ...probes.rejoin import stay_joined
-from ...probes.record import ListenerRecord
-from ...retry import RetryPolicy
-from ...sli import PLAYOUT_DEADLINE_S
-from .joinapi import Refused, join
-from .speaker import _hint
+from chaos.audio.leanws import LeanSocket, connect
+from chaos.audio.reception import SecondBins
+from chaos.audio.rejoin import stay_joined
+from chaos.audio.record import ListenerRecord
+from chaos.core.retry import RetryPolicy
+from chaos.audio.sli import PLAYOUT_DEADLINE_S
+from chaos.adapters.space.joinapi import Refused, join
+from chaos.adapters.space.speaker import _hint
 
 
 class Listener:

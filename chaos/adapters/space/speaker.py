@@ -29,13 +29,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from space import wire
 from space.opus import Encoder
-from ...retry import RetryPolicy, parse_retry_after
+from chaos.core.retry import RetryPolicy, parse_retry_after
 
-from ...probes.pacing import EchoPlaying, EchoSwitch, echo_state, paced
-from ...probes.rejoin import gone_or_stopped, sleep_or_stop
-from ...probes.voice import EchoState, Voice, clip16, hot_mic
-from .joinapi import Refused, join
-from ...probes.reception import Produced
+from chaos.audio.pacing import EchoPlaying, EchoSwitch, echo_state, paced
+from chaos.audio.rejoin import gone_or_stopped, sleep_or_stop
+from chaos.audio.voice import EchoState, Voice, clip16, hot_mic
+from chaos.adapters.space.joinapi import Refused, join
+from chaos.audio.reception import Produced
 
 ECHO_MODES = ("hot_mic", "double")
 class Speaker(EchoPlaying):

@@ -9,9 +9,9 @@ no speaker (``speaker_id`` None) a listener is joined once its socket is open.
 
 from __future__ import annotations
 
-from ...errors import ConfigError
-from .joinhttp import JoinClient
-from .thin import ThinSocket, open_socket
+from chaos.core.errors import ConfigError
+from chaos.adapters.space.joinhttp import JoinClient
+from chaos.adapters.space.thin import ThinSocket, open_socket
 
 
 def routes(target, options) -> dict:
@@ -19,7 +19,7 @@ def routes(target, options) -> dict:
     addresses, the home DC's first (what a geo-DNS would give); how many of them are the
     home DC's own (a DC with several gateways spreads its listeners); and, with
     ``edge_direct``, the listener links' addresses rewritten to the edges' own."""
-    from . import gateway_order
+    from chaos.adapters.space import gateway_order
     gateways = {dc: tuple(gateway_order(target, dc)) for dc in target.dcs}
     if not all(gateways.values()):
         raise ConfigError(f"target {target.name} has no gateway with a public address in "

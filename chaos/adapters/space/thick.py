@@ -11,9 +11,9 @@ makes the parts one report of the whole listening.
 
 Joining, timing the join and reconnecting are the thin listener's (``ThickListener``
 subclasses ``Listener`` through its ``_heard`` hook). Its socket is the project's lean
-receive-only WebSocket client (``chaos.probes.leanws``) that, once joined, hands each
-message straight to ``_heard``: the thin counters (``chaos.probes.reception``) and the
-segment's log, so a ``ThickRecord`` is also a ``ListenerRecord`` and feeds ``chaos.sli``
+receive-only WebSocket client (``chaos.audio.leanws``) that, once joined, hands each
+message straight to ``_heard``: the thin counters (``chaos.audio.reception``) and the
+segment's log, so a ``ThickRecord`` is also a ``ListenerRecord`` and feeds ``chaos.audio.sli``
 and ``session.delivered_ratio`` alike.
 
 What ``analyse`` plays, per followed speaker: the frames that carry it, decoded with one
@@ -38,17 +38,17 @@ import numpy as np
 from space import wire
 from space.opus import Decoder
 
-from ...analysis import emodel
-from ...analysis.gaps import Interval, SilenceReport, freezes
-from ...load.histogram import Histogram
-from ...probes.record import ListenerRecord
-from ...sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
-from ...slo import percentile
-from ...probes.hearing import (
+from chaos.audio.analysis import emodel
+from chaos.audio.analysis.gaps import Interval, SilenceReport, freezes
+from chaos.audio.histogram import Histogram
+from chaos.audio.record import ListenerRecord
+from chaos.audio.sli import ECHO_RESOLVE_DB, PLAYOUT_DEADLINE_S
+from chaos.core.slo import percentile
+from chaos.audio.hearing import (
     ECHO_LEAD_FRAMES, FRAME_S, SEGMENT_FRAMES, RunCache, ThickReport, _decisive, _unheard,
 )
-from ...probes.playout import Heard, against_signal, check, last_slot, play
-from .listener import Listener
+from chaos.audio.playout import Heard, against_signal, check, last_slot, play
+from chaos.adapters.space.listener import Listener
 
 
 _LOG = struct.Struct("<qI")        # receive time (ns, wall clock), message length

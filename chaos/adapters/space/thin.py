@@ -1,5 +1,5 @@
 """The leanest listener socket a load generator can hold: the project's lean WebSocket
-client (chaos.probes.leanws) with a sink that counts messages and watches for the speaker.
+client (chaos.audio.leanws) with a sink that counts messages and watches for the speaker.
 
 No per-message coroutine: each message is counted, and looked inside only until the
 awaited speaker's first frame has arrived. Pings are answered and closes echoed by the
@@ -17,7 +17,7 @@ import time
 
 from space import wire
 
-from ...probes.leanws import HandshakeRefused, LeanSocket, ProtocolFault
+from chaos.audio.leanws import HandshakeRefused, LeanSocket, ProtocolFault
 
 __all__ = ["HandshakeRefused", "MAX_MESSAGE_BYTES", "ProtocolFault", "ThinSocket", "open_socket"]
 

@@ -1,0 +1,244 @@
+"""The `chaos` command: stack, probe, fault, report (its commands and exit codes are a
+contract that scripts and CI rely on; see the README)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from chaos.adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
+
+from chaos.cli import fault as cli_fault, readiness as cli_readiness
+from chaos.targets import stack
+from chaos.core.errors import ChaosError, ConfigError
+from chaos.core.validate import MAX_LISTENERS, MAX_THICK_PER_DC, arg, integer, seconds
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 with the usage, like argparse, plus a pointer
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\nRun `{self.prog} --help` for the accepted values.\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="chaos", description="Chaos and SLO tests for live audio rooms.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    st = sub.add_parser("stack", help="the reference space stack")
+    st_sub = st.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    up = st_sub.add_parser("up", help="start the stack and wait until it is healthy")
+    up.add_argument("--runtime", choices=RUNTIMES, default="local")
+    up.add_argument("--profile", choices=PROFILES, default="resilient")
+    up.add_argument("--base-port", type=arg(integer, lo=1024, hi=64535), default=DEFAULT_BASE_PORT,
+                    help=f"first port of the ~520 the stack uses (default {DEFAULT_BASE_PORT})")
+    up.add_argument("--gateways-per-dc", type=arg(integer, lo=1, hi=9), default=1, metavar="N",
+                    help="gateways in each DC: gateway-a, gateway-a2, ... (local runtime; default 1)")
+    up.add_argument("--edges-per-dc", type=arg(integer, lo=1, hi=9), default=1, metavar="N",
+                    help="edges in each DC: edge-a, edge-a2, ... (local runtime; default 1)")
+    up.add_argument("--timeout", type=arg(seconds, positive=True), default=None, metavar="S",
+                    help="give up if not healthy after S seconds (default 45 local, 240 docker)")
+    status = st_sub.add_parser("status", help="services, DC, health, address")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
+    down = st_sub.add_parser("down", help="stop the stack and remove what it created")
+    for p_ in (up, down):   # a described stack is yours: say so rather than "unrecognized"
+        p_.add_argument("--target", default=None, metavar="FILE", help=argparse.SUPPRESS)
+    cli_fault.add_reset_parser(st_sub)
+
+    pr = sub.add_parser("probe", help="join listeners, listen, print the SLIs measured")
+    pr.add_argument("--listeners", type=arg(integer, lo=1, hi=MAX_LISTENERS), default=20)
+    pr.add_argument("--seconds", type=arg(seconds, positive=True), default=5.0)
+    pr.add_argument("--join-timeout", type=arg(seconds, positive=True, hi=600.0), default=5.0,
+                    metavar="S")
+    pr.add_argument("--thick-per-dc", type=arg(integer, lo=0, hi=MAX_THICK_PER_DC), default=1,
+                    metavar="K",
+                    help="listeners per DC that decode and analyse the audio (default 1)")
+    pr.add_argument("--rate", default=None, metavar="R",
+                    help="also an open-loop audience arriving at R joins/s (833, 50000/min, ...)")
+    pr.add_argument("--engine", default="local", choices=("local", "swarm", "k8s"),
+                    help="fire the arriving audience from local processes (default), a Docker "
+                         "Swarm service, or a Kubernetes Indexed Job (manifests written to k8s/)")
+    pr.add_argument("--shards", type=int, default=1, metavar="N",
+                    help="split the arriving audience over N shards on the engine (default 1)")
+    pr.add_argument("--sink", default=None, metavar="HOST:PORT",
+                    help="where the shards reach this machine's coordinator (k8s, remote swarm)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
+    cli_fault.add_fault_parser(sub, _Parser)
+    cli_readiness.add_parser(sub, _Parser)
+
+    from chaos.cli import gameday as gameday_cli
+    gameday_cli.add_parser(sub, _Parser)
+
+    rp = sub.add_parser("report", help="re-render a journal into report.html, junit.xml and a summary")
+    rp.add_argument("journal", metavar="JOURNAL", help="reports/<run-id>/journal.json (or its directory)")
+    rp.add_argument("--out", default=None, metavar="DIR",
+                    help="write the files here (default: next to the journal; with --rejudge, "
+                         "its rejudged/ folder)")
+    rp.add_argument("--rejudge", action="store_true",
+                    help="judge the run again from its recorded history (history.npz)")
+    rp.add_argument("--objective", action="append", default=[], metavar="SLI=T[@W]",
+                    help="with --rejudge: another threshold T (and window W s) for an SLI, "
+                         "e.g. join_time=3 or audio_delivered=0.99@10 (repeat for more)")
+    from chaos.cli.explore import add_parser as add_explore_parser
+    add_explore_parser(sub, _Parser)
+    return p
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+    return Console(stderr=stderr, highlight=False)
+
+
+def _progress(msg: str) -> None:
+    _console(stderr=True).print(f"[dim]{msg}[/dim]")
+
+
+def cmd_stack(args) -> int:
+    if args.action in ("up", "down") and args.target:
+        raise ConfigError(f"`chaos stack {args.action}` starts and stops the reference stack only; "
+                          f"a described target ({args.target}) is started and stopped by you (its "
+                          "file's commands.up/down, if it has them); the other commands take --target")
+    if args.action == "up":
+        if args.timeout is not None and args.timeout <= 0:
+            raise ConfigError(f"--timeout must be more than 0 s, got {args.timeout}")
+        state = stack.up(args.runtime, args.profile, args.base_port, args.timeout, _progress,
+                         gateways_per_dc=args.gateways_per_dc, edges_per_dc=args.edges_per_dc)
+        gws = ", ".join(s.public for s in state.topology.of_kind("gateway"))
+        _console().print(f"stack [bold]{state.stack_id}[/bold] is up: {state.runtime} runtime, "
+                         f"{state.profile} profile, {len(state.topology.services)} services healthy; "
+                         f"gateways at {gws}")
+        return 0
+    if args.action == "reset":
+        return cli_fault.cmd_reset(args)
+    if args.action == "status":
+        state = stack.current(args.target)
+        rows = stack.status(state)
+        if args.json:
+            print(json.dumps({"stack_id": state.stack_id, "runtime": state.runtime,
+                              "profile": state.profile, "started_at": state.started_at,
+                              "healthy": all(r.healthy for r in rows),
+                              "services": [r.to_dict() for r in rows]}, indent=2))
+        else:
+            from rich.table import Table
+            t = Table(title=f"{state.stack_id}: {state.runtime}, {state.profile or state.topology.source}, "
+                            f"since {state.started_at}")
+            for col in ("service", "DC", "health", "address", "detail"):
+                t.add_column(col)
+            for r in rows:
+                t.add_row(r.name, r.dc or "-", "[green]healthy[/]" if r.healthy else "[red]unhealthy[/]",
+                          r.address, r.detail)
+            _console().print(t)
+        return 0 if all(r.healthy for r in rows) else 1
+    removed = stack.down(_progress)
+    if not removed:
+        _console().print("no stack is up: nothing to do")
+    else:
+        _console().print(f"stack down: removed {len(removed)} things")
+        for r in removed:
+            _console().print(f"  [dim]{r}[/dim]")
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from chaos.load import parse_rate
+    from chaos.session.probe import run_probe, validate
+    rate = parse_rate(args.rate) if args.rate is not None else None
+    validate(args.listeners, args.seconds, args.join_timeout, args.thick_per_dc, rate)
+    from chaos.scale.config import ScaleOut
+    scale = ScaleOut(args.engine, args.shards, sink=args.sink)
+    if scale.scaled and rate is None:
+        raise ConfigError(f"--engine {args.engine} --shards {args.shards} splits an arriving "
+                          "audience over shards: give its rate too (--rate 833)")
+    state = stack.current(args.target)
+    stack.require_healthy(state)
+    result = asyncio.run(run_probe(state.topology, args.listeners, args.seconds, args.join_timeout,
+                                   thick_per_dc=args.thick_per_dc, rate=rate, scale=scale))
+    doc = result.to_dict(state.topology)
+    doc["scale"].update(scale.to_dict())     # which engine, how many shards
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        from rich.table import Table
+        t = Table(title=f"probe: {doc['listeners_joined']} of {doc['listeners_requested']} listeners joined "
+                        f"(+{doc['thick_listeners']} thick), {doc['seconds']:g} s; "
+                        f"scale: {doc['scale']['described']} ({scale.describe()})")
+        for col in ("SLO", "objective", "value", "verdict"):
+            t.add_column(col)
+        for s in result.slos:
+            colour = {"passed": "green", "failed": "red"}.get(s.verdict, "yellow")
+            value = "-" if s.value is None else f"{s.value:.4g}"
+            t.add_row(s.name, s.objective, value, f"[{colour}]{s.verdict}[/]")
+        _console().print(t)
+        for s in result.slos:
+            if s.verdict == "inconclusive" and s.note:
+                _console().print(f"[yellow]{s.name}:[/] {s.note}")
+        for p in doc["probe"]["processes"]:
+            if p.get("seconds"):
+                _console().print(f"[dim]{p['label']} (pid {p['pid']}): lag max {p['lag_ms_max']:g} ms, "
+                                 f"CPU mean {p['cpu_pct_mean']:g} %, memory {p['rss_mb_at_1min']:g} MB "
+                                 f"after 1 min (or its end), {p['rss_mb_end']:g} MB at the end[/]")
+        for e in doc["join_errors"]:
+            _console().print(f"[yellow]join error:[/] {e}")
+    return 0 if all(s.verdict == "passed" for s in result.slos) else 1
+
+
+def _report(args) -> int:
+    """Re-render a journal; exit 0 when the files were written, whatever the run's verdict."""
+    from pathlib import Path
+
+    from chaos import report
+    journal = report.load(args.journal)  # before anything is written: a bad journal leaves no files
+    run_dir = report.journal_path(args.journal).parent
+    out = Path(args.out) if args.out else run_dir
+    if args.objective and not args.rejudge:
+        raise ConfigError("--objective goes with --rejudge (judge the run again with it)")
+    if args.rejudge:
+        from chaos.runner.history import parse_override, rejudge
+        from chaos.runner.journal import document, write
+        record = rejudge(journal, run_dir, [parse_override(t) for t in args.objective])
+        out = Path(args.out) if args.out else run_dir / "rejudged"
+        out.mkdir(parents=True, exist_ok=True)
+        write(record, out)
+        journal = document(record)
+        was = journal["rejudged"]["was"]["verdict"]
+        _console().print(f"judged again: {was} -> {journal['verdict']} ({journal['reason']})")
+    paths = report.render(journal, out)
+    report.summary(journal, _console(), report_path=paths["html"])
+    _console().print(f"junit: {paths['junit']}", soft_wrap=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "stack":
+            return cmd_stack(args)
+        if args.command == "fault":
+            return cli_fault.cmd_fault(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "explore":
+            from chaos.cli.explore import cmd
+            return cmd(args, _console(), _progress)
+        if args.command == "readiness":
+            return cli_readiness.cmd(args)
+        if args.command == "gameday":
+            from chaos.cli import gameday as gameday_cli
+            return gameday_cli.cmd(args, _console())
+        return cmd_probe(args)
+    except ConfigError as e:
+        print(f"chaos: error: {e}", file=sys.stderr)
+        return 2
+    except ChaosError as e:
+        print(f"chaos: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("chaos: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""`chaos gameday RUNBOOK.yaml [--dry-run] [--auto] [--from STEP] [--only STEPS]`.
+
+Exit codes: 0 the game day passed (or the dry run planned it), 1 its verdict was anything
+else or the stack was not usable, 2 a bad runbook or flag (nothing was run).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub, parser_class) -> None:
+    gd = sub.add_parser("gameday", help="a guided game day from a runbook, with a live board")
+    gd.add_argument("runbook", metavar="RUNBOOK", help="the runbook file (YAML)")
+    gd.add_argument("--dry-run", action="store_true",
+                    help="validate and plan against the target; inject nothing")
+    gd.add_argument("--auto", action="store_true",
+                    help="no board: prompts take their scripted (auto) or default answers")
+    gd.add_argument("--from", dest="from_step", default=None, metavar="STEP",
+                    help="start at this step (its id or number)")
+    gd.add_argument("--only", default=None, metavar="STEPS",
+                    help="run only these steps (ids or numbers, comma-separated)")
+    gd.add_argument("--as", dest="who", default=None, metavar="NAME",
+                    help="who is at the keyboard, for the timeline (default: the user name)")
+    gd.add_argument("--reports", default="reports", metavar="DIR",
+                    help="where the run writes reports/<run-id>/ (default: reports)")
+
+
+def cmd(args, console) -> int:
+    from chaos.targets import stack
+    from chaos.core.errors import ConfigError
+    from chaos.targets.state import StackState
+    from chaos.gameday.plan import load_plan
+    only = [s for s in args.only.split(",")] if args.only else None
+    state = StackState.load()
+    gp = load_plan(args.runbook, state, args.from_step, only, auto=args.auto)
+    if args.dry_run:
+        print(gp.describe())
+        console.print("dry run: validated and planned against the target; nothing was injected")
+        return 0
+    if not args.auto and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ConfigError("the game-day board needs a terminal; run with --auto (prompts take "
+                          "their scripted or default answers) or from a terminal")
+    state = stack.current()
+    from chaos.gameday.run import run
+    reproduce = " ".join(["chaos gameday", args.runbook, "--auto"]
+                         + (["--from", args.from_step] if args.from_step else [])
+                         + (["--only", args.only] if args.only else []))
+
+    def progress(t_s: float, total_s: float, msg: str) -> None:
+        from rich.markup import escape
+        console.print(f"[dim]\\[{t_s:6.1f} s] {escape(msg)}[/dim]")
+
+    if args.auto:
+        result = run(gp, state, args.reports, auto=True, progress=progress, who=args.who,
+                     reproduce=reproduce)
+    else:
+        from chaos.gameday.board import show
+        result = run(gp, state, args.reports, board=show, who=args.who, reproduce=reproduce)
+    from chaos import report
+    report.summary(result.journal, console, report_path=result.files.get("html"))
+    return 0 if result.journal["verdict"] == "passed" else 1

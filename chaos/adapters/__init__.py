@@ -33,3 +33,15 @@ def get(protocol: str):
     """The adapter module for a protocol (imported on first use)."""
     check(protocol)
     return import_module(ADAPTERS[protocol])
+
+
+def storm_routes(topo, options) -> dict:
+    """Where a target's join-storm arrivals go (the adapter's ``storm_routes``, as the load
+    worker's fields: ``gateways``, and optionally ``home_gateways`` and ``url_rewrite``).
+    ConfigError when the target's adapter has no join storm client or the target gives it
+    nowhere to go."""
+    adapter = get(topo.adapter)
+    if not getattr(adapter, "STORMS", False):
+        raise ConfigError(f"the {topo.adapter} adapter of target {topo.name} has no join storm "
+                          "client: leave join storms and arriving audiences (rate) out")
+    return {**adapter.storm_routes(topo, options), "adapter": topo.adapter}

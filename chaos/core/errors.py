@@ -42,3 +42,49 @@ class PortInUse(StackError):
 
 class ProbeError(ChaosError):
     """A probe could not run at all (as opposed to measuring a bad steady state)."""
+
+
+class RunbookError(ConfigError):
+    """A runbook that cannot run; says where (file, line, column, field) and what to write."""
+
+    def __init__(self, message: str, problems: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+    @property
+    def line(self) -> int | None:
+        return self.problems[0].get("line") if self.problems else None
+
+
+class ToxiproxyError(ChaosError):
+    """The toxiproxy server refused or failed a request."""
+
+
+class ToxiproxyTimeout(ToxiproxyError):
+    """The toxiproxy server did not answer in time."""
+
+
+class IptablesError(ChaosError):
+    """A packet-drop rule could not be added or removed (iptables, nsenter)."""
+
+
+class FaultError(ChaosError):
+    """A fault could not be injected or reverted."""
+
+
+class CpuFaultError(ChaosError):
+    """A CPU limit could not be set or lifted."""
+
+
+class YamlError(ConfigError):
+    """Not valid YAML: ``problem`` at ``line``/``column`` (1-based) of ``source``."""
+
+    def __init__(self, source: str, problem: str, line: int | None = None,
+                 column: int | None = None) -> None:
+        at = f"{source}:{line}:{column}" if line is not None else source
+        super().__init__(f"{at}: {problem}")
+        self.source, self.problem, self.line, self.column = source, problem, line, column
+
+
+class ScheduleBroke(AssertionError):
+    """A drawn schedule broke a required SLO."""

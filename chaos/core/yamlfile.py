@@ -26,20 +26,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chaos.core.errors import ConfigError
+from chaos.core.errors import ConfigError, YamlError  # noqa: F401 - re-exported
 
 MAX_BYTES = 1_000_000
 M = TypeVar("M")
-
-
-class YamlError(ConfigError):
-    """Not valid YAML: ``problem`` at ``line``/``column`` (1-based) of ``source``."""
-
-    def __init__(self, source: str, problem: str, line: int | None = None,
-                 column: int | None = None) -> None:
-        at = f"{source}:{line}:{column}" if line is not None else source
-        super().__init__(f"{at}: {problem}")
-        self.source, self.problem, self.line, self.column = source, problem, line, column
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from chaos.core.errors import ConfigError
+from chaos.core.errors import ConfigError, ScheduleBroke  # noqa: F401 - re-exported
 from chaos.core.slo import Objective, objective
 from chaos.explore import result as _result
 from chaos.explore.live import AUDIENCE, RUN_SHAPE, LiveRunner
@@ -35,10 +35,6 @@ from chaos.explore.spaces import as_spaces
 from chaos.explore.trials import Evaluator, Outcome
 
 DEFAULT_BUDGET_S = 300.0
-
-
-class ScheduleBroke(AssertionError):
-    """A drawn schedule broke a required SLO."""
 
 
 @dataclass

@@ -11,16 +11,12 @@ import concurrent.futures as cf
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chaos.core.errors import ChaosError
+from chaos.core.errors import ChaosError, FaultError  # noqa: F401 - re-exported
 from chaos.faults.base import Action, Executor
 from chaos.faults.ledger import Ledger
 
 INJECT_DEADLINE_S = 10.0
 REVERT_DEADLINE_S = 10.0
-
-
-class FaultError(ChaosError):
-    pass
 
 
 @dataclass

@@ -23,25 +23,13 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       ValidationError, field_validator, model_validator)
 
 from chaos.core import validate
-from chaos.core.errors import ConfigError
+from chaos.core.errors import ConfigError, RunbookError  # noqa: F401 - re-exported
 from chaos.core import yamlfile
 
 STEP_KINDS = ("fault", "load", "wait", "prompt", "check", "note", "revert")
 LIVE_SLIS = ("join_time", "audio_delivered", "mouth_to_ear")   # judged while the run goes on
 ID_RE = r"^[A-Za-z][A-Za-z0-9_.-]{0,47}$"
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
-class RunbookError(ConfigError):
-    """A runbook that cannot run; says where (file, line, column, field) and what to write."""
-
-    def __init__(self, message: str, problems: list[dict] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
-
-    @property
-    def line(self) -> int | None:
-        return self.problems[0].get("line") if self.problems else None
 
 
 class _Model(BaseModel):

@@ -37,6 +37,7 @@ import time
 from array import array
 from dataclasses import replace
 
+from chaos import adapters
 from chaos.core.target import Target
 
 from chaos.core.errors import ConfigError, ProbeError
@@ -52,18 +53,6 @@ TERM_GRACE_S = 2.0
 POLL_S = 0.02
 
 
-def routes(topo: Target, options: StormOptions) -> dict:
-    """Where a target's arrivals go (the adapter's ``storm_routes``, as WorkerSpec fields:
-    ``gateways``, and optionally ``home_gateways`` and ``url_rewrite``). ConfigError when
-    the target's adapter has no join storm client or the target gives it nowhere to go."""
-    from chaos import adapters
-    adapter = adapters.get(topo.adapter)
-    if not getattr(adapter, "STORMS", False):
-        raise ConfigError(f"the {topo.adapter} adapter of target {topo.name} has no join storm "
-                          "client: leave join storms and arriving audiences (rate) out")
-    return {**adapter.storm_routes(topo, options), "adapter": topo.adapter}
-
-
 def specs(topo: Target, space: str, speaker_id: str | None, arrivals: ArrivalSchedule,
           options: StormOptions) -> list[worker.WorkerSpec]:
     """One spec per worker, the offsets dealt round-robin (worker w: arrivals w, w+K, ...)."""
@@ -71,7 +60,7 @@ def specs(topo: Target, space: str, speaker_id: str | None, arrivals: ArrivalSch
         options = replace(options, retry=topo.client_retry)
     offsets = arrivals.offsets_array()
     k = max(1, min(options.worker_count(), len(offsets)))
-    where = routes(topo, options)
+    where = adapters.storm_routes(topo, options)
     return [worker.WorkerSpec(index=w, workers=k, offsets=array("d", offsets[w::k]).tobytes(),
                               space=space, speaker_id=speaker_id, options=options,
                               duration_s=arrivals.duration_s, **where)

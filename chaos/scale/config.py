@@ -3,14 +3,10 @@
     ScaleOut()                              # one machine, the load generator's processes
     ScaleOut("swarm", 4)                    # a Swarm service of 4 shard tasks
     ScaleOut("k8s", 16, sink="10.0.0.5:31900")   # an Indexed Job of 16 pods, written to k8s/
-
-``fire`` is what a probe or an experiment's join_storm calls: the load generator when the
-storm is not scaled out, the coordinator and the engine's shards when it is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field
 
@@ -67,17 +63,3 @@ class ScaleOut:
             return "127.0.0.1", 0, None
         host, _, port = self.sink.rpartition(":")
         return "0.0.0.0", int(port), self.sink
-
-
-async def fire(scale: ScaleOut | None, topo, space: str, speaker_id: str | None, schedule,
-               options=None, *, stop: asyncio.Event | None = None,
-               started: asyncio.Event | None = None, pool: tuple | None = None):
-    """A join storm: a StormResult (one machine) or a ScaledResult (shards; on ``pool``,
-    the run's shards already started, when it is free)."""
-    if scale is None or not scale.scaled:
-        from chaos.load import run_storm
-        return await run_storm(topo, space, speaker_id, schedule, options, stop=stop,
-                               started=started)
-    from chaos.scale.run import run_scaled
-    return await run_scaled(topo, space, speaker_id, schedule, options, scale=scale,
-                            stop=stop, started=started, pool=pool)

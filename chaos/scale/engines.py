@@ -20,16 +20,9 @@ import time
 import uuid
 
 from chaos.core.errors import ConfigError, EngineUnavailable, ProbeError
+from chaos.scale.shard import SHARD_CMD, shard_env
 
 ENGINES = ("local", "swarm", "k8s")
-SHARD_CMD = ("python3", "-m", "chaos.scale.shardmain")
-
-
-def shard_env(index_var: str | None, count: int, sink: str) -> dict[str, str]:
-    env = {"CHAOS_SHARD_COUNT": str(count), "CHAOS_SCALE_SINK": sink}
-    if index_var:
-        env["CHAOS_SHARD_INDEX"] = index_var
-    return env
 
 
 class LocalEngine:

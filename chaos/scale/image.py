@@ -41,10 +41,12 @@ def _docker(*args: str, timeout_s: float = 300.0) -> subprocess.CompletedProcess
         raise EngineUnavailable("building the shards' image needs the docker command") from None
 
 
+_PACKAGE = Path(__file__).resolve().parents[1]   # the framework's own sources: chaos/
+
+
 def _sources() -> list[Path]:
     import hdrh
-    import chaos
-    pkg = Path(chaos.__file__).parent
+    pkg = _PACKAGE
     lib = Path(hdrh.__file__).parent
     files = sorted(p for p in pkg.rglob("*.py"))
     files += sorted(lib.rglob("*.py")) + sorted(lib.parent.glob("pyhdrh*.so"))
@@ -72,11 +74,10 @@ def ensure_shard_image(base: str = BASE, tag: str = SHARD_IMAGE, force: bool = F
                                 f"{sys.version_info[0]}.{sys.version_info[1]}: its copy of "
                                 "hdrhistogram would not load; set CHAOS_IMAGE to an image with "
                                 "the project installed")
-    import chaos
     import hdrh
     with tempfile.TemporaryDirectory(prefix="chaos-shard-") as tmp:
         ctx = Path(tmp)
-        shutil.copytree(Path(chaos.__file__).parent, ctx / "chaos",
+        shutil.copytree(_PACKAGE, ctx / "chaos",
                         ignore=shutil.ignore_patterns("__pycache__"))
         lib = Path(hdrh.__file__).parent
         shutil.copytree(lib, ctx / "deps" / "hdrh", ignore=shutil.ignore_patterns("__pycache__"))

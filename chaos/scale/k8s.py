@@ -20,9 +20,8 @@ from pathlib import Path
 import yaml
 
 from chaos.core.errors import ConfigError
-from chaos.scale.engines import SHARD_CMD, shard_env
 from chaos.scale.image import SHARD_IMAGE
-from chaos.scale.shard import Shard
+from chaos.scale.shard import SHARD_CMD, Shard, shard_env
 
 START_SLACK_S = 300     # pods scheduled, images pulled, every shard connected
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from chaos.core.errors import ConfigError
 from chaos.core.arrivals import ArrivalSchedule
-from chaos.load.generator import routes
+from chaos.adapters import storm_routes as routes
 from chaos.core.storm import StormOptions
 from chaos.core.target import Target
 from chaos.scale.config import ScaleOut
@@ -118,3 +118,16 @@ async def _relay(coord: Coordinator, stop: asyncio.Event | None,
     if stop is not None:
         await stop.wait()
         await coord.halt_all("stopped by the run")
+
+
+async def fire(scale: ScaleOut | None, topo, space: str, speaker_id: str | None, schedule,
+               options=None, *, stop: asyncio.Event | None = None,
+               started: asyncio.Event | None = None, pool: tuple | None = None):
+    """A join storm: a StormResult (one machine) or a ScaledResult (shards; on ``pool``,
+    the run's shards already started, when it is free)."""
+    if scale is None or not scale.scaled:
+        from chaos.load import run_storm
+        return await run_storm(topo, space, speaker_id, schedule, options, stop=stop,
+                               started=started)
+    return await run_scaled(topo, space, speaker_id, schedule, options, scale=scale,
+                            stop=stop, started=started, pool=pool)

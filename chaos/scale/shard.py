@@ -86,3 +86,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard:
     except ValueError:
         raise ConfigError(f"shard index {raw!r} and count {count!r} must be integers") from None
     return Shard(index, n, sink)
+
+
+# how every engine starts a shard: the command, and the environment that gives it its place
+SHARD_CMD = ("python3", "-m", "chaos.scale.shardmain")
+
+
+def shard_env(index_var: str | None, count: int, sink: str) -> dict[str, str]:
+    env = {"CHAOS_SHARD_COUNT": str(count), "CHAOS_SCALE_SINK": sink}
+    if index_var:
+        env["CHAOS_SHARD_INDEX"] = index_var
+    return env

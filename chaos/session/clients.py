@@ -167,7 +167,7 @@ class SessionClients:
     # -- join storm ----------------------------------------------------------------------
     async def _start_storm(self, a: Action) -> None:
         from chaos.load import ArrivalSchedule, Burst, StormOptions
-        from chaos.scale.config import fire
+        from chaos.scale.run import fire
         p, live = a.params, self.live
         max_s = float(p.get("max_s", 600.0))
         bursts = ((Burst(float(p["burst_at_s"]), int(p["burst"])),)

@@ -323,7 +323,7 @@ async def _run_probe(topo, listeners, seconds, join_timeout_s, retry, space, thi
             stop_listeners = asyncio.Event()
             if rate is not None:
                 from chaos.load import ArrivalSchedule, StormOptions
-                from chaos.scale.config import fire
+                from chaos.scale.run import fire
                 storm_task = asyncio.create_task(fire(
                     scale, topo, space, speaker.id, ArrivalSchedule(rate, seconds),
                     StormOptions(retry=retry, join_timeout_s=join_timeout_s, hold_s=None), pool=pool))

@@ -3,7 +3,7 @@
 The compose tool (``docker compose`` v2 if it works, else ``docker-compose`` 1.29) only
 creates and removes the stack; everything else (waiting for health, status, the sweep
 after ``down``) goes through the docker SDK and finds the containers by their labels
-(``chaos.targets.stack=space``, ``chaos.service``, ``chaos.dc``, ``chaos.kind`` and
+(``chaos.stack=space``, ``chaos.service``, ``chaos.dc``, ``chaos.kind`` and
 ``chaos.stack_id``), so it does not depend on which compose tool, or which naming scheme,
 made them.
 
@@ -30,7 +30,7 @@ from chaos.targets.base import Progress, ServiceStatus, quiet
 from chaos.core.target import Service, Target
 
 PROJECT = "chaos-space"
-STACK_LABEL = "chaos.targets.stack=space"
+STACK_LABEL = "chaos.stack=space"
 RESILIENT_ONLY_PROFILE = "resilient"     # the compose profile of origin-b, redis-b, sentinels
 
 PING_TIMEOUT_S = 5
@@ -111,7 +111,7 @@ def has_labelled_containers(timeout_s: int = 3, stack_id: str | None = None) -> 
 
 
 def labelled(client, service: str | None = None) -> list:
-    """The stack's containers (label chaos.targets.stack=space), or one service's (chaos.service):
+    """The stack's containers (label chaos.stack=space), or one service's (chaos.service):
     the only way faults find a container."""
     labels = [STACK_LABEL] + ([f"chaos.service={service}"] if service else [])
     return client.containers.list(all=True, filters={"label": labels})
@@ -119,10 +119,10 @@ def labelled(client, service: str | None = None) -> list:
 
 def containers_of(client, state, service: str | None = None) -> list:
     """The containers of one service of a target (every service's when None): found by the
-    labels its description gives (the reference stack: chaos.targets.stack=space, chaos.service), and
+    labels its description gives (the reference stack: chaos.stack=space, chaos.service), and
     of this stack (a reference stack's containers also carry its chaos.stack_id). The one
     place that decides "this container belongs to the target": nothing else is ever touched."""
-    from chaos.faults.engine import FaultError
+    from chaos.core.errors import FaultError
     target = state.topology
     names = [service] if service is not None else sorted(target.services)
     out = []
@@ -394,7 +394,7 @@ class DockerRuntime:
         return self._teardown(topo, progress)
 
     def _teardown(self, topo: Target, progress: Progress) -> list[str]:
-        """compose down, then remove whatever labelled chaos.targets.stack=space is left."""
+        """compose down, then remove whatever labelled chaos.stack=space is left."""
         client = images.docker_client(timeout=API_TIMEOUT_S)
         try:
             before_c = {c.id: f"container {c.labels.get('chaos.service', '?')} ({c.name})"

@@ -11,7 +11,7 @@ inputs and is rebuilt only when they change.
     python -m chaos.targets.icecast down
     python -m chaos.targets.icecast status
 
-Containers and networks are found by the label ``chaos.targets.stack=icecast``; ``down`` removes
+Containers and networks are found by the label ``chaos.stack=icecast``; ``down`` removes
 only those.
 """
 
@@ -29,7 +29,7 @@ from chaos.targets.base import Progress, quiet
 
 IMAGE = "chaos-icecast:latest"
 PROJECT = "chaos-icecast"
-STACK_LABEL = "chaos.targets.stack=icecast"
+STACK_LABEL = "chaos.stack=icecast"
 SERVICES = ("origin", "relay-a", "relay-b", "relay-c", "toxiproxy")
 BUILD_TIMEOUT_S = 1200
 UP_TIMEOUT_S = 120.0
@@ -144,7 +144,7 @@ def wait_healthy(timeout_s: float, progress: Progress = quiet) -> dict:
 
 
 def down(progress: Progress = quiet) -> list[str]:
-    """compose down (every profile), then remove whatever labelled chaos.targets.stack=icecast is
+    """compose down (every profile), then remove whatever labelled chaos.stack=icecast is
     left, containers and networks. Returns what was removed."""
     import docker
     client = images.docker_client()

@@ -16,19 +16,11 @@ from typing import Any, TypeVar
 
 import requests
 
-from chaos.core.errors import ChaosError
+from chaos.core.errors import ChaosError, ToxiproxyError, ToxiproxyTimeout  # noqa: F401 - re-exported
 
 T = TypeVar("T")
 _LOCK = threading.Lock()
 _POOL = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="toxiproxy")
-
-
-class ToxiproxyError(ChaosError):
-    pass
-
-
-class ToxiproxyTimeout(ToxiproxyError):
-    pass
 
 
 class _TimeoutRequests:

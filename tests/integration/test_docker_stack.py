@@ -96,7 +96,7 @@ def test_containers_carry_their_labels(client, resilient):
     assert set(by_service) == set(topo.services)
     for name, c in by_service.items():
         svc = topo.services[name]
-        assert c.labels["chaos.targets.stack"] == "space"
+        assert c.labels["chaos.stack"] == "space"
         assert c.labels["chaos.kind"] == svc.kind
         assert c.labels["chaos.dc"] == (svc.dc or "")
         assert c.labels["chaos.stack_id"] == resilient.stack_id

@@ -218,7 +218,7 @@ def _containers(state: StackState) -> dict:
     client = docker_client(timeout=10)
     try:
         return {c.labels["chaos.service"]: c for c in client.containers.list(
-            all=True, filters={"label": ["chaos.targets.stack=space"]})}
+            all=True, filters={"label": ["chaos.stack=space"]})}
     finally:
         client.close()
 

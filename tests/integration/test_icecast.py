@@ -270,7 +270,7 @@ def test_losing_the_origin_silences_every_dc_and_the_speaker_publishes_again(fix
 
     async def lose_origin():
         await asyncio.sleep(3.0)
-        [origin] = client.containers.list(filters={"label": ["chaos.targets.stack=icecast",
+        [origin] = client.containers.list(filters={"label": ["chaos.stack=icecast",
                                                               "chaos.service=origin"]})
         await asyncio.to_thread(origin.stop, timeout=1)
         await asyncio.sleep(1.0)

@@ -111,7 +111,7 @@ def _kill(state, name: str) -> None:
     from chaos.targets.images import docker_client
     client = docker_client()
     try:
-        [c] = client.containers.list(filters={"label": ["chaos.targets.stack=space", f"chaos.service={name}"]})
+        [c] = client.containers.list(filters={"label": ["chaos.stack=space", f"chaos.service={name}"]})
         c.kill()
     finally:
         client.close()

@@ -341,7 +341,7 @@ def test_a_rendering_failure_is_recorded_in_the_journal(tmp_path, monkeypatch):
 
 class _Container:
     def __init__(self, stack_id, pid=4242, status="running"):
-        self.labels = {"chaos.targets.stack": "space", "chaos.service": "edge-a", "chaos.stack_id": stack_id}
+        self.labels = {"chaos.stack": "space", "chaos.service": "edge-a", "chaos.stack_id": stack_id}
         self.status = status
         self.attrs = {"State": {"Pid": pid}, "HostConfig": {}}
 

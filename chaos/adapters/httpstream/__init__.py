@@ -182,6 +182,14 @@ class Analyst:
         self.cache = RunCache(seed)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="stream-analysis")
 
+    async def judge(self, record):
+        """Decode and judge one thick listener's kept stream, off the event loop."""
+        import asyncio
+        from chaos.adapters.httpstream.report import analyse
+        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: analyse(
+            record, self.produced, seed=self.seed, run_start_ns=self.run_start_ns,
+            cache=self.cache))
+
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 

@@ -235,12 +235,8 @@ class ThickStreamListener(StreamListener):
         self.analyst = analyst
 
     async def finish(self, analyst=None):
-        """Its report: the kept stream decoded and judged, off the event loop."""
-        from chaos.adapters.httpstream.report import analyse
-        a = analyst or self.analyst
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(a.pool, lambda: analyse(
-            self.rec, a.produced, seed=a.seed, run_start_ns=a.run_start_ns, cache=a.cache))
+        """Its report: the kept stream decoded and judged by the run's analyst."""
+        return await (analyst or self.analyst).judge(self.rec)
 
     def _record(self, index: int, home_dc: str) -> ThickStreamRecord:
         return ThickStreamRecord(index, home_dc)

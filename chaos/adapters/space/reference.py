@@ -17,7 +17,7 @@ RUNTIMES = _topo.RUNTIMES
 PROFILES = _topo.PROFILES
 DCS = _topo.DCS
 DEFAULT_BASE_PORT = _topo.DEFAULT_BASE_PORT
-STACK_LABEL = "space"   # chaos.targets.stack=<this> on every container of the reference stack
+STACK_LABEL = "space"   # chaos.stack=<this> on every container of the reference stack
 
 # How a breach is explained: which kinds a kind of service needs, and the nouns a sentence uses.
 PATHS = Paths(join=("gateway", "edge"), audio=("edge",), speaker=("origin",))
@@ -43,7 +43,7 @@ def _depends(topo: _topo.Topology) -> dict[str, tuple[str, ...]]:
 def from_topology(topo: _topo.Topology) -> Target:
     services = {}
     for s in topo.services.values():
-        labels = () if topo.runtime == "local" else (("chaos.service", s.name), ("chaos.targets.stack", STACK_LABEL))
+        labels = () if topo.runtime == "local" else (("chaos.service", s.name), ("chaos.stack", STACK_LABEL))
         services[s.name] = Service(s.name, s.kind, s.dc, s.bind, s.address, s.public, s.role, labels)
     links = {k: Link(lk.name, lk.kind, lk.src, lk.dst, lk.listen, lk.upstream, lk.connect, lk.index)
              for k, lk in topo.links.items()}

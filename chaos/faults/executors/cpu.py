@@ -4,7 +4,7 @@ Action params: ``service``, ``runtime``, ``share``, ``period_us`` and, for docke
 ``cpu_quota``.
 
 - docker: ``container.update(cpu_period, cpu_quota)`` on the container labelled
-  ``chaos.targets.stack=space`` + ``chaos.service=<name>``. Revert sets the quota to -1 (no
+  ``chaos.stack=space`` + ``chaos.service=<name>``. Revert sets the quota to -1 (no
   limit; 0 would mean "unchanged" to docker's update). Inject refuses a container that
   already has another limit, so revert never erases one it did not set.
 - local: a detached helper (``python -m chaos.faults.executors.dutycycle``) SIGSTOPs and SIGCONTs
@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaos.core.errors import ChaosError, ConfigError
+from chaos.core.errors import ChaosError, ConfigError, CpuFaultError  # noqa: F401 - re-exported
 from chaos.targets import procs
 from chaos.targets.state import StackState, home
 from chaos.faults.base import Action, Step, SweepStage, Swept, sweep_containers
@@ -42,14 +42,10 @@ HELPER_MAX_S = 4 * 3600         # the helper's own bound; a revert normally ends
 READY_TIMEOUT_S = 6.0           # Python's start-up on a busy 2-core machine
 STOP_GRACE_S = 2.0
 DUTYCYCLE_MODULE = "chaos.faults.executors.dutycycle"
-STACK_LABEL = "chaos.targets.stack=space"
+STACK_LABEL = "chaos.stack=space"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 _children: dict[int, subprocess.Popen] = {}   # helpers this process started, to reap them
-
-
-class CpuFaultError(ChaosError):
-    pass
 
 
 def _tag(a: Action) -> str:

@@ -8,7 +8,7 @@ match its own service (address and port), and nothing else.
 
 - local: the host's INPUT / OUTPUT chains (the services share the host's namespace).
 - docker: the container's own namespace, entered with ``nsenter -t <pid> -n``; the pid is
-  the docker SDK's ``State.Pid`` of the container labelled ``chaos.targets.stack=space`` and
+  the docker SDK's ``State.Pid`` of the container labelled ``chaos.stack=space`` and
   ``chaos.service=<name>``. A container that is not running has no namespace: nothing to
   revert there (its rules went with it).
 
@@ -29,20 +29,16 @@ import shlex
 import shutil
 import subprocess
 
-from chaos.core.errors import ChaosError, ConfigError
+from chaos.core.errors import ChaosError, ConfigError, IptablesError  # noqa: F401 - re-exported
 from chaos.targets import procs
 from chaos.targets.state import StackState
 from chaos.faults.base import Action, Step, SweepStage, Swept
 
 CMD_TIMEOUT_S = 5.0
 XTABLES_WAIT_S = "3"           # iptables -w: wait for the xtables lock, not forever
-STACK_LABEL = "chaos.targets.stack=space"
+STACK_LABEL = "chaos.stack=space"
 CHAINS = {"in": "INPUT", "out": "OUTPUT"}
 COMMENT_PREFIX = "chaos:"
-
-
-class IptablesError(ChaosError):
-    pass
 
 
 def iptables_binary() -> str | None:

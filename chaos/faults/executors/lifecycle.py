@@ -9,7 +9,7 @@ injection (the watchdog, `chaos stack reset`) reverts it from the ledger alone:
   docker stop), freeze = SIGSTOP. Revert: SIGCONT whatever is alive; restart what is not,
   with the argv, labels, cwd and log `stack up` gave it (``LocalRuntime.restart``, which
   waits until it is healthy).
-- docker: the containers labelled chaos.targets.stack=space and chaos.service=<name>. kill =
+- docker: the containers labelled chaos.stack=space and chaos.service=<name>. kill =
   docker kill, stop = docker stop, freeze = docker pause. Revert: unpause a paused one,
   start an exited one (a `restart: on-failure` policy does not undo a docker kill), and
   wait until it runs. Docker's own health check runs every few seconds; `chaos stack

@@ -78,7 +78,7 @@ class JoinStorm:
 
     def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         client_target(self.name, target, "listeners", ("listener", "audience"))
-        from chaos.load.generator import routes
+        from chaos.adapters import storm_routes as routes
         from chaos.core.storm import StormOptions
         try:
             where = routes(topo, StormOptions())

@@ -1,7 +1,7 @@
 """The game-day player: plays a runbook's steps inside a probe run, with people in the loop.
 
-Headless: no terminal here. It is the experiment runner's ``during`` hook
-(``chaos.runner.method.Method``) with the runbook's steps in place of a timed schedule, so
+Headless: no terminal here. It is the experiment runner's method
+(``chaos.runner.method.Method``) with the runbook's steps as its ``script``, so
 faults go in and out through the same fault engine (ledger first, each revert under its
 own deadline), the same gate and halt conditions apply, and the same timeline feeds the
 judge and the journal. The human side goes on that timeline too: prompts, answers (who,
@@ -99,11 +99,11 @@ class BoardView:
 
 
 class Player(Method):
-    """Plays one game plan inside ``run_probe(during=player)``."""
+    """Plays one game plan against the probe session its run (chaos.runner.Run) opened."""
 
     def __init__(self, gp: GamePlan, engine: Engine, auto: bool = False, progress=None,
-                 who: str | None = None, live_view: bool = False) -> None:
-        super().__init__(gp.experiment, engine, list(gp.faults), progress)
+                 who: str | None = None, live_view: bool = False, clients=None) -> None:
+        super().__init__(gp.experiment, engine, list(gp.faults), progress, clients)
         self.gp, self.auto, self.live_view = gp, auto, live_view
         self.who = who or _user()
         self.runs: dict[str, FaultRun] = {}
@@ -181,12 +181,12 @@ class Player(Method):
             else:
                 self.tl.event(t, "revert", f"{who} reverts {f.step.describe()} by hand",
                               who=who, step=step, at=_wall())
-                self._spawn(self._revert(f, f"by hand, {who}"))
+                self._spawn(self.revert(f, f"by hand, {who}"))
         elif name == "abort":
             reason = str(kw.get("reason") or "no reason given").strip()
             if not self.abort.is_set():
                 self.human_abort = {"who": who, "reason": reason, "at_s": round(t, 3), "at": _wall()}
-                self._stop(f"aborted by {who}: {reason}", who=who, reason=reason)
+                self.stop(f"aborted by {who}: {reason}", who=who, reason=reason)
         elif name == "answer":
             if self._prompt is not None and not self._prompt[1].done():
                 self._prompt[1].set_result((str(kw.get("choice")), who, "answered"))
@@ -214,9 +214,9 @@ class Player(Method):
         self._wake.set()
         self._refresh()
 
-    def _stop(self, why: str, **extra) -> None:
+    def stop(self, why: str, **extra) -> None:
         first = not self.abort.is_set() and not self.tl.abort
-        super()._stop(why)
+        super().stop(why)
         if first and extra and self.tl.events and self.tl.events[-1]["kind"] == "abort":
             self.tl.events[-1].update(extra, at=_wall())    # who aborted, and why
         self._poke()
@@ -260,7 +260,7 @@ class Player(Method):
             await self._hold(0.0)
 
     # -- the hook -------------------------------------------------------------------------
-    async def __call__(self, live) -> None:
+    async def play(self, live) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
             self.loop, pending, self._pending = loop, self._pending, []
@@ -268,7 +268,7 @@ class Player(Method):
             loop.call_soon(self._apply, name, kw)     # once Method has set self.live
         viewer = asyncio.create_task(self._keep_view())
         try:
-            await super().__call__(live)
+            await super().play(live)
         finally:
             for task in self._timers:
                 task.cancel()
@@ -278,22 +278,22 @@ class Player(Method):
             await asyncio.gather(viewer, return_exceptions=True)
             self._refresh()
 
-    async def _play(self) -> None:
+    async def script(self) -> None:
         book = self.gp.book
         self.phase = "steady state"
         self.progress(0.0, self.gp.bound_s, "steady state")
-        await self._until(book.before_s)
+        await self.until(book.before_s)
         self.tl.phases["before"] = [0.0, self.now()]
         if self.abort.is_set():
             return
         if self.exp.gate:
             self.phase = "gate"
-            if not await self._gate():
+            if not await self.gate():
                 return
         start = self.now()
         self.tl.phases["during"] = [start, start]
         self.phase = "steps"
-        monitor = asyncio.create_task(self._watch_halts()) if self.exp.halts else None
+        monitor = asyncio.create_task(self.watch_halts()) if self.exp.halts else None
         try:
             await self._steps()
         finally:
@@ -302,7 +302,7 @@ class Player(Method):
                 await asyncio.gather(monitor, return_exceptions=True)
         self.current = None
         await self._run_out()
-        await self._revert_all("the runbook's steps ended")
+        await self.revert_all("the runbook's steps ended")
         self.tl.phases["during"][1] = self.now()
         if not self.abort.is_set():
             self.phase = "recovery"
@@ -335,7 +335,7 @@ class Player(Method):
     # -- steps ----------------------------------------------------------------------------
     async def _do_fault(self, p: PlannedStep) -> bool:
         f = self.runs[p.id]
-        await self._inject(f)
+        await self.inject(f)
         if f.started_s is None:
             return False
         if p.spec.duration_s:
@@ -347,7 +347,7 @@ class Player(Method):
 
     async def _expire(self, f: FaultRun, seconds: float, step_id: str) -> None:
         if await self._hold(seconds) == "timeout" and f.active:
-            await self._revert(f, "its duration ended")
+            await self.revert(f, "its duration ended")
         self._deadlines.pop(step_id, None)
 
     async def _run_out(self) -> None:
@@ -361,20 +361,20 @@ class Player(Method):
             await self._hold(max(0.05, min(left)))
             await asyncio.sleep(0)      # let the timer that expired revert its fault
 
-    async def _revert(self, f: FaultRun, why: str) -> None:
+    async def revert(self, f: FaultRun, why: str) -> None:
         if id(f) in self._reverting:
             return          # a revert of it is under way (by hand, by its timer, at the end)
         self._reverting.add(id(f))
         try:
-            await super()._revert(f, why)
+            await super().revert(f, why)
         finally:
             self._reverting.discard(id(f))
             self._poke()
 
-    async def _revert_all(self, why: str) -> None:
+    async def revert_all(self, why: str) -> None:
         for f in reversed(self.tl.faults):
             if f.active:
-                await self._revert(f, why)
+                await self.revert(f, why)
         while any(f.active for f in self.tl.faults) and self._reverting:
             await asyncio.sleep(0.05)     # a revert by hand still running: wait for it
 
@@ -468,19 +468,19 @@ class Player(Method):
         if action == "abort":
             self.human_abort = {"who": who, "reason": f"answered to abort at {p.id}",
                                 "at_s": round(self.now(), 3), "at": _wall()}
-            self._stop(f"aborted by {who}: the answer to {p.id} was to abort", who=who,
+            self.stop(f"aborted by {who}: the answer to {p.id} was to abort", who=who,
                        reason=f"answered to abort at {p.id}")
         elif action.startswith("revert"):
             target = action.split()[1]
             if target == "all":
-                await self._revert_all(f"the answer to {p.id}")
+                await self.revert_all(f"the answer to {p.id}")
                 return
             f = self.runs.get(target)
             if f is None or not f.active:
                 self.tl.event(self.now(), "revert", f"the answer to {p.id} reverts {target}: "
                               "it is not active (skipped or already reverted)", step=p.id)
                 return
-            await self._revert(f, f"the answer to {p.id} ({who})")
+            await self.revert(f, f"the answer to {p.id} ({who})")
 
     async def _do_check(self, p: PlannedStep) -> bool:
         s = p.spec
@@ -507,17 +507,17 @@ class Player(Method):
     async def _do_revert(self, p: PlannedStep) -> bool:
         what = p.spec.revert
         if what == "all":
-            await self._revert_all(f"runbook step {p.id}")
+            await self.revert_all(f"runbook step {p.id}")
         else:
             f = self.runs.get(what)
             if f is not None and f.active:
-                await self._revert(f, f"runbook step {p.id}")
+                await self.revert(f, f"runbook step {p.id}")
         return True
 
     def _script_stop(self, p: PlannedStep, reason: str) -> None:
         if not self.abort.is_set():
             self.script_abort = {"step": p.id, "reason": reason, "at_s": round(self.now(), 3)}
-        self._stop(reason)
+        self.stop(reason)
 
     # -- SLIs now -------------------------------------------------------------------------
     def _judge_now(self, objectives: list[Objective], over_s: float, dc: str | None):

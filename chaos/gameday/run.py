@@ -14,21 +14,16 @@ and returns once the run has been judged. Closing the board early aborts the run
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import datetime as dt
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chaos.core.errors import ProbeError, StackError
-from chaos.faults.engine import Engine
+from chaos.core.errors import StackError
 from chaos.core import journal as jm
 from chaos.core.journal import Journal
 from chaos.core.model import finite
-from chaos.runner import RunResult, _executors, _finish, _retry
-from chaos.runner import journal as jr
+from chaos.runner import Run, RunResult, retry_policy
 from chaos.targets.state import StackState
 from chaos.gameday.plan import GamePlan
 from chaos.gameday.player import Player
@@ -48,35 +43,25 @@ def check_target(gp: GamePlan, state: StackState) -> None:
 def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *, auto: bool = False,
         progress=None, board: Callable[[Player, threading.Thread], None] | None = None,
         who: str | None = None, reproduce: str = "") -> RunResult:
+    """A game day is a run (chaos.runner.Run) whose method is the runbook's player."""
     from chaos.targets import stack
     from chaos.faults.watchdog import guard
     check_target(gp, state)
     stack.require_healthy(state)
     exp = gp.experiment
-    retry = _retry(exp, state)
-    started = dt.datetime.now(dt.timezone.utc)
-    run_id = jr.new_run_id(exp, started)
-    out = jr.prepare_dir(reports_dir, run_id)
-    engine = Engine(_executors(state), state.stack_id)
-    player = Player(gp, engine, auto=auto, progress=progress, who=who, live_view=board is not None)
+    r = Run(exp, state, reports_dir, retry=retry_policy(exp, state), space_prefix="gd", seed=0,
+            seconds=gp.bound_s + gp.book.max_pause_s + STOP_SLACK_S, reproduce=reproduce)
+    player = Player(gp, r.engine, auto=auto, progress=progress, who=who,
+                    live_view=board is not None, clients=r.clients)
     box: dict = {}
-    t_start = time.monotonic()
 
     def play() -> None:
-        result = None
         try:
-            result = asyncio.run(_probe(gp, state, retry, player))
-        except ProbeError as e:
-            player.tl.error = str(e)
-            player.tl.abort = f"the probe could not run: {e}"
-        except KeyboardInterrupt:
-            player.tl.interrupted = True
-            player.tl.abort = player.tl.abort or "interrupted (Ctrl-C)"
+            r.play(player)
         except BaseException as e:  # noqa: BLE001 - judged inconclusive, the journal says why
             player.tl.error = f"{type(e).__name__}: {e}"
             player.tl.abort = player.tl.abort or f"the game day failed: {player.tl.error}"
-        rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, player, result,
-                     reproduce, amend=lambda doc: _amend(doc, player))
+        rr = r.finish(player, amend=lambda doc: _amend(doc, player))
         box["result"] = rr
         player.finish(rr.journal["verdict"], rr.journal["reason"])
 
@@ -100,17 +85,6 @@ def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *,
     rr = box["result"]
     rr.interrupted = player.tl.interrupted     # type: ignore[attr-defined]
     return rr
-
-
-async def _probe(gp: GamePlan, state: StackState, retry, player: Player):
-    from chaos.session.probe import run_probe
-    a = gp.experiment.audience
-    return await run_probe(state.topology, listeners=a.listeners,
-                           seconds=gp.bound_s + gp.book.max_pause_s + STOP_SLACK_S,
-                           join_timeout_s=a.join_timeout_s, retry=retry,
-                           thick_per_dc=a.thick_per_dc, seed=0,
-                           space=f"gd-{gp.experiment.name[:40]}-{time.time_ns() % 10**6}",
-                           during=player)
 
 
 def _amend(doc: Journal, player: Player) -> Journal:

@@ -5,8 +5,9 @@
 
 Lifecycle: everything is validated and the faults planned against
 the stack first (a bad declaration, a sick stack or an unwritable report directory fail
-here, before anything is injected); a watchdog is started; then one probe run plays the
-timeline (chaos.runner.method): steady state and its gate, the method with halt
+here, before anything is injected); a watchdog is started; then the runner opens one probe
+session (chaos.session.probe.open_session) and drives it with the method's timeline
+(chaos.runner.method): steady state and its gate, the method with halt
 conditions, revert, recovery. The run is judged (chaos.runner.judge), the journal written
 atomically, and the report rendered from it. Ctrl-C: faults reverted, the journal written
 with verdict ``aborted``, then KeyboardInterrupt is raised again for the caller.
@@ -35,9 +36,9 @@ from chaos.core.model import Verdict
 from chaos.targets.state import StackState
 from chaos.runner import journal as jr
 from chaos.runner.judge import breaking_point, judge_slos, verdict as run_verdict
-from chaos.runner.method import Method
+from chaos.runner.method import Method, play_within
 
-STOP_SLACK_S = 60.0       # run_probe's bound past the experiment's own length
+STOP_SLACK_S = 60.0       # the probe session's bound past the experiment's own length
 
 
 @dataclass
@@ -70,7 +71,8 @@ class RunResult:
         return lines
 
 
-def _retry(exp: Experiment, state: StackState) -> RetryPolicy:
+def retry_policy(exp: Experiment, state: StackState) -> RetryPolicy:
+    """The clients' retry policy of a run: the audience's declared kind, else the stack's."""
     kind = exp.audience.retry
     if kind is None:
         return state.topology.client_retry
@@ -84,7 +86,7 @@ def preflight(exp: Experiment, state: StackState):
     """Everything checked before anything is touched: the declaration, the faults planned
     against this stack, the stack's health."""
     validate(exp)
-    retry = _retry(exp, state)
+    retry = retry_policy(exp, state)
     plans = []
     for step in exp.steps():
         try:
@@ -104,59 +106,91 @@ def preflight(exp: Experiment, state: StackState):
     return plans, retry
 
 
+class Run:
+    """One run's lifecycle, owned here: its report directory, its fault engine (with the
+    run's own client slot), the probe session it opens and drives with a method, and its
+    finish (judged, journal written, report rendered). An experiment's run plays a
+    :class:`Method`; a game day's plays its player (a Method too)::
+
+        r = Run(exp, state, "reports", retry=retry)
+        method = Method(exp, r.engine, plans, clients=r.clients)
+        r.play(method)                 # in this thread; Ctrl-C and errors go on its timeline
+        result = r.finish(method)
+    """
+
+    def __init__(self, exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
+                 *, retry: RetryPolicy, seconds: float | None = None, space_prefix: str = "exp",
+                 seed: int | None = None, scale=None, reproduce: str = "") -> None:
+        from chaos.faults.executors import executors_for
+        from chaos.faults.executors.client import ClientExecutor, ClientSlot
+        self.exp, self.state, self.retry, self.scale, self.reproduce = exp, state, retry, scale, reproduce
+        self.seconds = exp.total_s + STOP_SLACK_S if seconds is None else seconds
+        self.space = f"{space_prefix}-{exp.name[:40]}-{time.time_ns() % 10**6}"
+        self.seed = exp.seed if seed is None else seed
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.run_id = jr.new_run_id(exp, self.started)
+        self.out = jr.prepare_dir(reports_dir, self.run_id)
+        self.clients = ClientSlot()
+        self.engine = Engine(executors_for(state, {"client": ClientExecutor(state, self.clients)}),
+                             state.stack_id)
+        self.result = None             # the probe session's result, once it closed
+        self._t_start = time.monotonic()
+
+    def play(self, method: Method) -> None:
+        """Open the probe session and drive it with ``method``, in this thread. What stops
+        the run (the probe could not run, Ctrl-C, an error) goes on the method's timeline."""
+        tl = method.tl
+        try:
+            self.result = asyncio.run(self._session(method))
+        except ProbeError as e:
+            tl.error = str(e)
+            tl.abort = f"the probe could not run: {e}"
+        except KeyboardInterrupt:
+            tl.interrupted = True
+            tl.abort = tl.abort or "interrupted (Ctrl-C)"
+        except Exception as e:  # noqa: BLE001 - whatever failed, the run happened: record it
+            tl.error = tl.error or f"{type(e).__name__}: {e}"
+            tl.abort = tl.abort or f"the run failed: {type(e).__name__}: {e}"
+
+    async def _session(self, method: Method):
+        from chaos.session.probe import open_session
+        a = self.exp.audience
+        async with open_session(self.state.topology, listeners=a.listeners, seconds=self.seconds,
+                                join_timeout_s=a.join_timeout_s, retry=self.retry,
+                                thick_per_dc=a.thick_per_dc, seed=self.seed, space=self.space,
+                                scale=self.scale) as live:
+            await play_within(method, live, self.seconds)
+        return live.result
+
+    def finish(self, method: Method, amend=None) -> RunResult:
+        """Judge the run and write its journal and report (see :func:`finish`)."""
+        return finish(self.exp, self.state, self.run_id, self.out, self.started,
+                      time.monotonic() - self._t_start, method, self.result, self.reproduce,
+                      self.scale, amend)
+
+
 def run(exp: Experiment, state: StackState, reports_dir: str | Path = "reports",
         progress=None, reproduce: str = "", scale=None) -> RunResult:
     """``scale`` (chaos.scale.ScaleOut): the engine and shards its join storms are fired
     from (None: this machine's load generator); the journal states it."""
     plans, retry = preflight(exp, state)
-    started = dt.datetime.now(dt.timezone.utc)
-    run_id = jr.new_run_id(exp, started)
-    out = jr.prepare_dir(reports_dir, run_id)
-    engine = Engine(_executors(state), state.stack_id)
-    method = Method(exp, engine, plans, progress)
-    result, interrupted = None, False
-    t_start = time.monotonic()
+    r = Run(exp, state, reports_dir, retry=retry, scale=scale, reproduce=reproduce)
+    method = Method(exp, r.engine, plans, progress, clients=r.clients)
     from chaos.faults.watchdog import guard
     try:
         with guard(state) if plans else contextlib.nullcontext():
-            try:
-                result = asyncio.run(_probe(exp, state, retry, method, scale))
-            except ProbeError as e:
-                method.tl.error = str(e)
-                method.tl.abort = f"the probe could not run: {e}"
-            except KeyboardInterrupt:
-                interrupted = True
-                method.tl.interrupted = True
-                method.tl.abort = method.tl.abort or "interrupted (Ctrl-C)"
-    except Exception as e:  # noqa: BLE001 - whatever failed, the run happened: record it
+            r.play(method)
+    except Exception as e:  # noqa: BLE001 - the watchdog failed: the run still gets its journal
         method.tl.error = method.tl.error or f"{type(e).__name__}: {e}"
         method.tl.abort = method.tl.abort or f"the run failed: {type(e).__name__}: {e}"
-    interrupted = interrupted or method.tl.interrupted
-    rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, method, result,
-                 reproduce, scale)
-    if interrupted:
+    rr = r.finish(method)
+    if method.tl.interrupted:
         raise KeyboardInterrupt(f"experiment {exp.name} interrupted; faults reverted; journal "
                                 f"{rr.files['journal.json']}")
     return rr
 
 
-def _executors(state):
-    from chaos.faults.executors import executors_for
-    return executors_for(state)
-
-
-async def _probe(exp: Experiment, state: StackState, retry: RetryPolicy, method: Method,
-                 scale=None):
-    from chaos.session.probe import run_probe
-    a = exp.audience
-    return await run_probe(state.topology, listeners=a.listeners,
-                           seconds=exp.total_s + STOP_SLACK_S, join_timeout_s=a.join_timeout_s,
-                           retry=retry, thick_per_dc=a.thick_per_dc, seed=exp.seed,
-                           space=f"exp-{exp.name[:40]}-{time.time_ns() % 10**6}", during=method,
-                           scale=scale)
-
-
-def _finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
+def finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
             scale=None, amend=None) -> RunResult:
     """Judge the run and write its journal, then the report. Judging or rendering may fail
     (a bug, a value nobody foresaw): the failure goes into the journal, which is written

@@ -1,4 +1,5 @@
-"""The run's timeline, played inside a probe run (``run_probe(during=...)``):
+"""The run's method: the runner opens a probe session and plays this against its live
+view (``await method.play(live)``, bounded by :func:`play_within`):
 
 steady state for ``before_s`` -> the gate -> the method (fault steps injected and reverted
 on schedule, halt conditions checked every 0.5 s) -> revert -> recovery for ``after_s``.
@@ -21,6 +22,8 @@ from chaos.faults.base import Action
 from chaos.faults.engine import Engine
 from chaos.core.model import Verdict
 from chaos.session.joinprobe import run_join_probes
+from chaos.faults.executors.client import ClientSlot
+from chaos.session.clients import SessionClients
 from chaos.session.probe import LiveRun
 from chaos.core.slo import LIVE_SLIS, Objective
 from chaos.runner.observe import SETTLE_S, live_series, live_window_end, now_s
@@ -62,11 +65,17 @@ class Timeline:
 
 
 class Method:
-    """The ``during`` hook of one experiment run."""
+    """What one experiment run plays against its probe session. A game day's player is a
+    Method whose ``script`` is the runbook's steps; the hooks it may override are the public
+    ones (``script``, ``gate``, ``inject``, ``revert``, ``revert_all``, ``stop``, ``until``).
+
+    ``clients``: the run's slot for its session's client hub (echo, join storms), the one
+    its engine's ``client`` executor was built on."""
 
     def __init__(self, exp: Experiment, engine: Engine, plans: list[tuple[FaultStep, list[Action]]],
-                 progress=None) -> None:
+                 progress=None, clients: ClientSlot | None = None) -> None:
         self.exp, self.engine = exp, engine
+        self.clients = clients
         self.tl = Timeline([FaultRun(step, actions) for step, actions in plans])
         self.progress = progress or (lambda t, total, msg: None)
         self.abort = asyncio.Event()
@@ -77,12 +86,12 @@ class Method:
     def now(self) -> float:
         return now_s(self.live.t0_ns)
 
-    async def _until(self, t_s: float) -> None:
+    async def until(self, t_s: float) -> None:
         """Sleep until run time t_s, or less if the run is aborted."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.abort.wait(), timeout=max(0.0, t_s - self.now()))
 
-    def _stop(self, reason: str) -> None:
+    def stop(self, reason: str) -> None:
         if not self.tl.abort:
             self.tl.abort = reason
             self.tl.event(self.now(), "abort", reason)
@@ -93,10 +102,12 @@ class Method:
             self.progress(self.now(), self.exp.total_s, "Ctrl-C again: still reverting faults")
             return
         self.tl.interrupted = True
-        self._stop(f"interrupted (Ctrl-C) at t={self.now():.1f} s")
+        self.stop(f"interrupted (Ctrl-C) at t={self.now():.1f} s")
 
-    # -- the hook ---------------------------------------------------------------------
-    async def __call__(self, live: LiveRun) -> None:
+    # -- the play ---------------------------------------------------------------------
+    async def play(self, live: LiveRun) -> None:
+        """Play the timeline against an open probe session; every fault still active is
+        reverted before this returns, whatever happened."""
         self.live = live
         loop = asyncio.get_running_loop()
         sigint = _install(loop, signal.SIGINT, self._on_sigint)
@@ -104,57 +115,57 @@ class Method:
         stop_joins = asyncio.Event()
         joins = asyncio.create_task(run_join_probes(
             live, a.join_every_s, live.joins, stop_joins))
-        hub = _attach_clients(live)
+        hub = SessionClients(live, self.clients)
+        await hub.__aenter__()          # plugged into the run's slot until the end
         try:
-            await self._play()
+            await self.script()
             if not self.abort.is_set():
-                await self._until(self.end_s - 0.5)
+                await self.until(self.end_s - 0.5)
             stop_joins.set()
             if not self.abort.is_set():
-                await self._until(self.end_s)
+                await self.until(self.end_s)
             with contextlib.suppress(TimeoutError):  # the last join probes finish
                 await asyncio.wait_for(asyncio.shield(joins), timeout=0 if self.abort.is_set()
                                        else a.join_timeout_s + 3.0)
         except Exception as e:  # noqa: BLE001 - recorded; the run ends and is judged inconclusive
             self.tl.error = f"{type(e).__name__}: {e}"
-            self._stop(f"error during the method: {self.tl.error}")
+            self.stop(f"error during the method: {self.tl.error}")
         finally:
             stop_joins.set()
-            await self._revert_all("the run ended")
-            self._close_phases()
+            await self.revert_all("the run ended")
+            self.close_phases()
             joins.cancel()
             await asyncio.gather(joins, return_exceptions=True)
-            if hub is not None:
-                try:
-                    await hub.__aexit__(None, None, None)
-                except Exception as e:  # noqa: BLE001 - a storm lost or failed: not a clean run
-                    self.tl.error = self.tl.error or f"{type(e).__name__}: {e}"
-                    self._stop(f"a client-side fault failed: {type(e).__name__}: {e}")
+            try:
+                await hub.__aexit__(None, None, None)
+            except Exception as e:  # noqa: BLE001 - a storm lost or failed: not a clean run
+                self.tl.error = self.tl.error or f"{type(e).__name__}: {e}"
+                self.stop(f"a client-side fault failed: {type(e).__name__}: {e}")
             if sigint:
                 loop.remove_signal_handler(signal.SIGINT)
 
-    async def _play(self) -> None:
+    async def script(self) -> None:
         exp = self.exp
         self.progress(0.0, exp.total_s, "steady state")
-        await self._until(exp.before_s)
+        await self.until(exp.before_s)
         self.tl.phases["before"] = [0.0, self.now()]
         if self.abort.is_set():
             return
-        if exp.gate and not await self._gate():
+        if exp.gate and not await self.gate():
             return
         if not self.tl.faults:
             self.tl.phases["after"] = [self.now(), self.end_s]
             return
         start = self.now()
         self.tl.phases["during"] = [start, start]
-        monitor = asyncio.create_task(self._watch_halts()) if exp.halts else None
+        monitor = asyncio.create_task(self.watch_halts()) if exp.halts else None
         try:
             await self._schedule(start)
         finally:
             if monitor is not None:
                 monitor.cancel()
                 await asyncio.gather(monitor, return_exceptions=True)
-        await self._revert_all("the method ended")
+        await self.revert_all("the method ended")
         self.tl.phases["during"][1] = self.now()
         if not self.abort.is_set():
             self.progress(self.now(), exp.total_s, "recovery")
@@ -163,7 +174,7 @@ class Method:
             self.tl.phases["recovery"] = [t, t + exp.recover_s]
             self.tl.phases["after"] = [t + exp.recover_s, self.end_s]
 
-    def _close_phases(self) -> None:
+    def close_phases(self) -> None:
         """Phases end where the run did (an aborted method ends now)."""
         end = self.now()
         for name, span in self.tl.phases.items():
@@ -172,7 +183,7 @@ class Method:
             span[1] = min(span[1], end)
 
     # -- the gate ---------------------------------------------------------------------
-    async def _gate(self) -> bool:
+    async def gate(self) -> bool:
         """The steady state must hold before any fault: no faults on a sick stack.
 
         A steady state not measured yet (no sample at all, nothing failed: listener
@@ -199,7 +210,7 @@ class Method:
                         for r in bad)
         self.tl.gate = {"failed": [r.to_dict() for r in bad]}
         self.tl.event(t, "gate", f"steady state did not hold before the method: {why}; no fault injected")
-        self._stop(f"steady state did not hold before the method ({why}); no fault was injected")
+        self.stop(f"steady state did not hold before the method ({why}); no fault was injected")
         return False
 
     def _gate_results(self, t: float) -> list:
@@ -222,17 +233,17 @@ class Method:
                           + [(f.step.at_s + f.step.duration_s, 0, f) for f in self.tl.faults],
                           key=lambda x: (x[0], x[1]))
         for at, is_inject, f in timeline:
-            await self._until(start + at)
+            await self.until(start + at)
             if self.abort.is_set():
                 return
             if is_inject:
                 if f.step.step is not None and self._sweep_broke(f):
                     return
-                await self._inject(f)
+                await self.inject(f)
             else:
-                await self._revert(f, "its duration ended")
+                await self.revert(f, "its duration ended")
 
-    async def _inject(self, f: FaultRun) -> None:
+    async def inject(self, f: FaultRun) -> None:
         t = self.now()
         self.progress(t, self.exp.total_s, f"inject {f.step.describe()}")
         try:
@@ -240,13 +251,13 @@ class Method:
         except Exception as e:  # noqa: BLE001 - the engine reverted what it had done
             f.inject_error = f"{type(e).__name__}: {e}"
             self.tl.event(t, "error", f"could not inject {f.step.describe()}: {f.inject_error}")
-            self._stop(f"could not inject {f.step.describe()}: {f.inject_error}")
+            self.stop(f"could not inject {f.step.describe()}: {f.inject_error}")
             return
         f.started_s = t
         self.tl.event(t, "inject", f"{f.step.describe()} injected",
                       fault=f.step.describe(), took_s=round(self.now() - t, 3))
 
-    async def _revert(self, f: FaultRun, why: str) -> None:
+    async def revert(self, f: FaultRun, why: str) -> None:
         if not f.active:
             return
         t = self.now()
@@ -258,10 +269,10 @@ class Method:
                       fault=f.step.describe(), took_s=round(self.now() - t, 3))
         self.progress(t, self.exp.total_s, f"reverted {f.step.describe()}")
 
-    async def _revert_all(self, why: str) -> None:
+    async def revert_all(self, why: str) -> None:
         for f in reversed(self.tl.faults):
             if f.active:
-                await self._revert(f, why)
+                await self.revert(f, why)
 
     def _sweep_broke(self, f: FaultRun) -> bool:
         """With stop_at_break: end the sweep once a step broke a live steady-state SLO."""
@@ -281,14 +292,14 @@ class Method:
         return False
 
     # -- halt conditions --------------------------------------------------------------
-    async def _watch_halts(self) -> None:
+    async def watch_halts(self) -> None:
         while not self.abort.is_set():
             await asyncio.sleep(HALT_EVERY_S)
             hit = self.check_halts()
             if hit is not None:
                 self.tl.halt = hit
                 self.tl.event(hit.at_s, "halt", hit.message)
-                self._stop(hit.message)
+                self.stop(hit.message)
                 return
 
     def check_halts(self) -> jm.Halt | None:
@@ -325,23 +336,18 @@ def _install(loop, sig, handler) -> bool:
         return False
 
 
-def _attach_clients(live: LiveRun):
-    """Client-side faults (echo, join_storm) are played by this run's clients: attach them."""
+async def play_within(method: Method, live: LiveRun, seconds: float) -> None:
+    """The runner drives its session: ``method`` plays until it returns, ``live.stop`` is
+    set or ``seconds`` pass. A method still playing then is cancelled and awaited: its own
+    clean-up (reverting faults) finishes before the session closes. Its error, if any,
+    reaches the caller."""
+    task = asyncio.ensure_future(method.play(live))
+    stopper = asyncio.ensure_future(live.stop.wait())
     try:
-        from chaos.faults.executors import client as exec_client
-        from chaos.session.clients import SessionClients
-    except ImportError:
-        return None
-    cm = exec_client.attach(SessionClients(live))
-    cm.__enter__()
-
-    class _Hub:
-        async def __aexit__(self, *exc):
-            hub = getattr(cm, "hub", None)
-            aclose = getattr(hub, "aclose", None)
-            try:
-                if aclose is not None:
-                    await aclose()
-            finally:
-                cm.__exit__(None, None, None)
-    return _Hub()
+        await asyncio.wait({task, stopper}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,18 +1,17 @@
 """The hub that plays client-side faults (``echo``, ``join_storm``) in one probe run.
 
-``run_probe(topo, ..., during=hook)`` gives the hook a ``LiveRun``: the run's speaker,
-its aiohttp session, its space. A ``SessionClients`` made from it, attached to the
-``client`` executor (``chaos.faults.executors.client``), turns the engine's inject and revert
-of a client fault into changes to those clients::
+An open probe session (``chaos.session.probe.open_session``) gives its driver a
+``LiveRun``: the run's speaker, its aiohttp session, its space. A ``SessionClients`` made
+from it, plugged into the run's ``ClientSlot`` (``chaos.faults.executors.client``), turns
+the engine's inject and revert of a client fault into changes to those clients::
 
-    async def during(live):
-        with exec_client.attach(SessionClients(live)) as hub:
+    slot = ClientSlot()
+    engine = Engine(executors_for(state, {"client": ClientExecutor(state, slot)}), stack_id)
+    async with open_session(topo, ...) as live:
+        async with SessionClients(live, slot) as hub:      # plugged in, closed on the way out
             await asyncio.to_thread(engine.inject, actions)   # the engine blocks: a thread
             await asyncio.sleep(duration_s)
             await asyncio.to_thread(engine.revert, actions)
-            await hub.aclose()    # stops what still plays, waits for the storms' results
-
-    # or, the same: async with SessionClients(live) as hub: ...
 
 - ``echo``: ``Speaker.set_echo`` at the next frame boundary; mode ``double`` first
   connects a second publisher (speaker id ``<speaker>.echo``) and closes it on stop.
@@ -38,6 +37,7 @@ from chaos.core.retry import RetryPolicy
 from chaos.core.errors import ProbeError
 from chaos.faults.base import Action
 from chaos.faults.engine import INJECT_DEADLINE_S, FaultError
+from chaos.faults.executors.client import ClientSlot
 from chaos.session.probe import LiveRun
 
 START_TIMEOUT_S = INJECT_DEADLINE_S - 2.0   # under the engine's own deadline
@@ -62,8 +62,9 @@ class _Storm:
 class SessionClients:
     """The hub of one probe run (see the module's docstring). Make it in the run's loop."""
 
-    def __init__(self, live: LiveRun) -> None:
+    def __init__(self, live: LiveRun, slot: ClientSlot | None = None) -> None:
         self.live = live
+        self.slot = slot
         self.loop = asyncio.get_running_loop()
         self.playing: dict[str, _Echo | _Storm] = {}   # action key -> what plays it
         self.storm_tasks: list[asyncio.Task] = []
@@ -241,9 +242,9 @@ class SessionClients:
             raise ProbeError("; ".join(self.errors))
 
     async def __aenter__(self) -> SessionClients:
-        from chaos.faults.executors import client as exec_client
-        self._attachment = exec_client.attach(self)
-        self._attachment.__enter__()
+        if self.slot is not None:
+            self._attachment = self.slot.plugged(self)
+            self._attachment.__enter__()
         return self
 
     async def __aexit__(self, *exc) -> None:

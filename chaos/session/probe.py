@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,11 +45,12 @@ DRAIN_S = 0.5  # listening after the speaker stops, for frames still in flight
 
 @dataclass
 class LiveRun:
-    """What a ``during`` hook of :func:`run_probe` sees while the listeners listen.
+    """An open probe session's live view (:func:`open_session`): what whoever drives the
+    session (the runner's method, a test) reads while the listeners listen.
 
-    The hook runs as a task from t0 on; the listening lasts until it returns (at most the
-    probe's ``seconds``). It may add storms' results to ``storms`` and short-lived join
-    records to ``joins``; ``stop`` ends the listening early (an abort)."""
+    It may add storms' results to ``storms`` and short-lived join records to ``joins``;
+    ``stop`` asks the driver to end the listening early (an abort). When the session
+    closes, ``result`` holds what it measured."""
     topo: Target
     session: aiohttp.ClientSession
     space: str
@@ -65,6 +67,7 @@ class LiveRun:
     joins: list[ListenerRecord] = field(default_factory=list)
     thick_bins: dict[str, SecondBins] = field(default_factory=dict)  # home DC -> thick's bins
     adapter: Any = None          # the target's audio adapter (chaos.adapters)
+    result: ProbeResult | None = None   # set when the session has closed normally
 
     def thin_records(self) -> list[ListenerRecord]:
         return self.thin.list() if isinstance(self.thin, (Crowd, LocalCrowd)) else [t.rec for t in self.thin]
@@ -142,22 +145,6 @@ class ProbeResult:
         if topo is not None:
             d["target"] = {"runtime": topo.runtime, "profile": topo.profile}
         return d
-
-
-async def _run_during(hook: Awaitable[None], stop: asyncio.Event, seconds: float) -> None:
-    """Run the hook until it returns, ``stop`` is set or ``seconds`` pass. A hook still
-    running then is cancelled and awaited: its own clean-up (reverting faults) finishes
-    before the listening ends. Its error, if any, reaches the caller."""
-    task = asyncio.ensure_future(hook)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def delivered_ratio(records: list[ListenerRecord], produced: Produced) -> tuple[float | None, int]:
@@ -249,29 +236,52 @@ def validate(listeners: int, seconds: float, join_timeout_s: float, thick_per_dc
     validate_objectives(objectives or defaults_for(seconds), seconds)
 
 
+@asynccontextmanager
+async def open_session(topo: Target, listeners: int = 20, seconds: float = 5.0,
+                       join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
+                       space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
+                       objectives: list[Objective] | None = None, seed: int = 0,
+                       processes: int | None = None, scale=None) -> AsyncIterator[LiveRun]:
+    """Open a probe session against ``topo``: the speaker publishing, thin listeners spread
+    over the DCs, ``thick_per_dc`` thick listeners per DC, optionally an arriving audience
+    (``rate``). Yields its live view; whoever opened it drives it (listens, injects faults)
+    for at most ``seconds``. When the ``async with`` ends, everything is stopped and drained,
+    and ``live.result`` holds the judged ProbeResult (an error inside leaves none).
+
+    ``processes``: how many processes hold the thin listeners (default: one per 300
+    listeners, at most one per core). ``scale`` (chaos.scale.ScaleOut): the engine and
+    shards the arriving audience (rate) and the run's join storms are fired from; None:
+    this machine's load generator. Its shards are started before the session, so that
+    their start-up is not inside a storm."""
+    validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
+    if scale is None or not scale.scaled:
+        async with _session(topo, listeners, seconds, join_timeout_s, retry, space,
+                            thick_per_dc, rate, objectives, seed, processes) as live:
+            yield live
+        return
+    from chaos.scale.run import shard_pool
+    async with shard_pool(scale, run_s=seconds + 60.0) as pool:
+        async with _session(topo, listeners, seconds, join_timeout_s, retry, space,
+                            thick_per_dc, rate, objectives, seed, processes, scale, pool) as live:
+            yield live
+
+
 async def run_probe(topo: Target, listeners: int = 20, seconds: float = 5.0,
                     join_timeout_s: float = 5.0, retry: RetryPolicy | None = None,
                     space: str | None = None, thick_per_dc: int = 1, rate: float | None = None,
                     objectives: list[Objective] | None = None, seed: int = 0,
-                    during: Callable[[LiveRun], Awaitable[None]] | None = None,
                     processes: int | None = None, scale=None) -> ProbeResult:
-    """``processes``: how many processes hold the thin listeners (default: one per 300
-    listeners, at most one per core). ``scale`` (chaos.scale.ScaleOut): the engine and
-    shards the arriving audience (rate) and the run's join storms are fired from; None:
-    this machine's load generator. Its shards are started before the run, so that their
-    start-up is not inside a storm."""
-    validate(listeners, seconds, join_timeout_s, thick_per_dc, rate, objectives)
-    if scale is None or not scale.scaled:
-        return await _run_probe(topo, listeners, seconds, join_timeout_s, retry, space,
-                                thick_per_dc, rate, objectives, seed, during, processes)
-    from chaos.scale.run import shard_pool
-    async with shard_pool(scale, run_s=seconds + 60.0) as pool:
-        return await _run_probe(topo, listeners, seconds, join_timeout_s, retry, space,
-                                thick_per_dc, rate, objectives, seed, during, processes, scale, pool)
+    """A probe session that only listens, for ``seconds`` (see :func:`open_session`); a
+    listener process that breaks ends it with its error."""
+    async with open_session(topo, listeners, seconds, join_timeout_s, retry, space,
+                            thick_per_dc, rate, objectives, seed, processes, scale) as live:
+        await _listen(live.thin, seconds)
+    return live.result
 
 
-async def _run_probe(topo, listeners, seconds, join_timeout_s, retry, space, thick_per_dc, rate,
-                     objectives, seed, during, processes=None, scale=None, pool=None) -> ProbeResult:
+@asynccontextmanager
+async def _session(topo, listeners, seconds, join_timeout_s, retry, space, thick_per_dc, rate,
+                   objectives, seed, processes=None, scale=None, pool=None) -> AsyncIterator[LiveRun]:
     objectives = objectives or defaults_for(seconds)
     from chaos import adapters
     adapter = adapters.get(topo.adapter)
@@ -334,10 +344,7 @@ async def _run_probe(topo, listeners, seconds, join_timeout_s, retry, space, thi
                            thick, asyncio.Event(), thick_bins=thick_bins, adapter=adapter,
                            scale=scale, pool=pool)
             try:
-                if during is None:
-                    await _listen(crowd, seconds)
-                else:
-                    await _run_during(during(live), live.stop, seconds)
+                yield live
                 if storm_task is not None:  # the speaker talks until the last arrival is judged
                     storm = await storm_task
             finally:
@@ -367,7 +374,7 @@ async def _run_probe(topo, listeners, seconds, join_timeout_s, retry, space, thi
                          health=ProbeHealth([health, *crowd.health]))
     notes = slo_notes(topo)
     result.slos = [_noted(s, notes) for s in compute_slos(result, objectives)]
-    return result
+    live.result = result
 
 
 def slo_notes(topo: Target) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """The client-side faults (echo, join_storm) on the local stack, injected and reverted
 through the engine during a probe run, and measured by the run's own listeners.
 
-The run's clients are attached to the ``client`` executor for the length of the run
-(``SessionClients``); the engine runs in a thread (``asyncio.to_thread``), as the runner
-does. Each echo run: inject when the speaker reaches seq 245, revert at seq 500, listen
+Each test drives its own probe session as the runner does: the session's clients
+(``SessionClients``) plugged into the run's slot, which the engine's ``client`` executor
+was built on; the engine runs in a thread (``asyncio.to_thread``). Each echo run: inject when the speaker reaches seq 245, revert at seq 500, listen
 until seq 760, so that the thick listeners' 5 s echo windows (cut at seqs that are
 multiples of 250) are one with the echo all through and two without it.
 """
@@ -22,7 +22,7 @@ from chaos.faults.executors import client as exec_client
 from chaos.faults.executors import executors_for
 from chaos.faults.ledger import Ledger
 from chaos.session.clients import SessionClients
-from chaos.session.probe import ProbeResult, run_probe, series
+from chaos.session.probe import ProbeResult, open_session, series
 from chaos.audio.hearing import FRAME_S, ThickReport
 
 from .conftest import bring_up
@@ -42,12 +42,28 @@ def local_stack(chaos_home):
 
 
 @pytest.fixture
-def engine(local_stack):
-    eng = Engine(executors_for(local_stack), local_stack.stack_id)
+def slot():
+    slot = exec_client.ClientSlot()
+    yield slot
+    assert slot.hub is None               # the session's clients were unplugged
+
+
+@pytest.fixture
+def engine(local_stack, slot):
+    eng = Engine(executors_for(local_stack, {"client": exec_client.ClientExecutor(local_stack, slot)}),
+                 local_stack.stack_id)
     yield eng
     assert eng.revert_all().ok
     assert Ledger().active(local_stack.stack_id) == []
-    assert exec_client.attached() is None
+
+
+def drive(state, during, **session) -> ProbeResult:
+    """Open a probe session, drive it with ``during``, return what it measured."""
+    async def go():
+        async with open_session(state.topology, **session) as live:
+            await during(live)
+        return live.result
+    return asyncio.run(go())
 
 
 async def until_seq(speaker, seq: int) -> None:
@@ -55,14 +71,14 @@ async def until_seq(speaker, seq: int) -> None:
         await asyncio.sleep(0.005)
 
 
-def echo_run(state, engine: Engine, spec: FaultSpec, on: int = 245, off: int = 500,
+def echo_run(state, engine: Engine, slot, spec: FaultSpec, on: int = 245, off: int = 500,
              end: int = 760) -> tuple[ProbeResult, list]:
     actions = plan(spec, state.topology)
     log: list = []
 
     async def during(live):
-        # the runner's pattern: attach, inject and revert in a thread, then aclose
-        with exec_client.attach(SessionClients(live)) as hub:
+        # the runner's pattern: plug in, inject and revert in a thread, then aclose
+        async with SessionClients(live, slot) as hub:
             await until_seq(live.speaker, on)
             await asyncio.to_thread(engine.inject, actions)
             assert [a.key for a in Ledger().active(state.stack_id)] == [actions[0].key]
@@ -73,8 +89,7 @@ def echo_run(state, engine: Engine, spec: FaultSpec, on: int = 245, off: int = 5
             await hub.aclose()
         log.extend(live.speaker.echo_log)
 
-    result = asyncio.run(run_probe(state.topology, listeners=3, seconds=40, thick_per_dc=1,
-                                   during=during))
+    result = drive(state, during, listeners=3, seconds=40, thick_per_dc=1)
     return result, log
 
 
@@ -115,16 +130,16 @@ def check_echo(result: ProbeResult, log: list, mode: str, delay_ms: float, gain_
     return measured
 
 
-def test_echo_hot_mic_is_heard_at_its_lag_and_strength_and_only_while_injected(local_stack, engine):
-    result, log = echo_run(local_stack, engine, FaultSpec(
+def test_echo_hot_mic_is_heard_at_its_lag_and_strength_and_only_while_injected(local_stack, engine, slot):
+    result, log = echo_run(local_stack, engine, slot, FaultSpec(
         "echo", params={"delay_ms": 200, "gain_db": -6, "mode": "hot_mic"}))
     check_echo(result, log, "hot_mic", 200, -6)
     assert result.listeners_joined == 3
 
 
 def test_echo_double_is_heard_like_a_second_publisher_and_listeners_follow_the_speaker(
-        local_stack, engine):
-    result, log = echo_run(local_stack, engine, FaultSpec(
+        local_stack, engine, slot):
+    result, log = echo_run(local_stack, engine, slot, FaultSpec(
         "echo", params={"delay_ms": 200, "gain_db": -6, "mode": "double"}))
     check_echo(result, log, "double", 200, -6)
     # the copy is mixed in by the origin; the listeners' accounting is the speaker's alone
@@ -134,13 +149,13 @@ def test_echo_double_is_heard_like_a_second_publisher_and_listeners_follow_the_s
     assert all(r.audio_delivered >= 0.99 for r in result.thick), [r.audio_delivered for r in result.thick]
 
 
-def test_a_join_storm_fault_counts_its_joins_and_stops_at_the_revert(local_stack, engine):
+def test_a_join_storm_fault_counts_its_joins_and_stops_at_the_revert(local_stack, engine, slot):
     state = local_stack
     actions = plan(FaultSpec("join_storm", params={"rate": 30}), state.topology)
     marks: dict = {}
 
     async def during(live):
-        async with SessionClients(live) as hub:
+        async with SessionClients(live, slot) as hub:
             await asyncio.sleep(1.0)
             marks["inject"] = (time.time_ns() - live.t0_ns) / 1e9
             await asyncio.to_thread(engine.inject, actions)
@@ -154,8 +169,7 @@ def test_a_join_storm_fault_counts_its_joins_and_stops_at_the_revert(local_stack
             marks["storms_at_revert"] = len(live.storms)
         marks["hub"] = hub          # aclose has waited for the storm's result
 
-    result = asyncio.run(run_probe(state.topology, listeners=3, seconds=40, thick_per_dc=0,
-                                   during=during))
+    result = drive(state, during, listeners=3, seconds=40, thick_per_dc=0)
     assert marks["ledger"] == [] and Ledger().active(state.stack_id) == []
     (storm,) = result.storms
     assert marks["hub"].storms == [storm]

@@ -14,7 +14,7 @@ import pytest
 
 from chaos.targets import stack
 from chaos.core.model import Verdict
-from chaos.session.probe import LiveRun, run_probe, series
+from chaos.session.probe import LiveRun, open_session, series
 
 from .conftest import bring_up
 
@@ -54,8 +54,12 @@ async def starve_listeners(live: LiveRun) -> None:
 
 
 def test_a_starved_probe_says_inconclusive_with_its_lag_not_failed(local_stack):
-    result = asyncio.run(run_probe(local_stack.topology, listeners=300, seconds=40,
-                                   thick_per_dc=1, during=starve_listeners, processes=1))
+    async def starved():
+        async with open_session(local_stack.topology, listeners=300, seconds=40,
+                                thick_per_dc=1, processes=1) as live:
+            await starve_listeners(live)
+        return live.result
+    result = asyncio.run(starved())
     verdicts = {s.name: s for s in result.slos}
     crowd = next(p for p in result.health.processes if p.label == "listeners-0")
     assert max(crowd.lag_ms) >= 500, "the listener process saw its own stops as lag"

@@ -286,7 +286,7 @@ class _Result:
 
 
 def _finish(tmp_path, exp, method):
-    from chaos.runner import _finish
+    from chaos.runner import finish as _finish
     out = tmp_path / "run"
     out.mkdir()
     return _finish(exp, _state(), "run-1", out, dt.datetime.now(dt.timezone.utc), 20.0, method,

@@ -127,14 +127,13 @@ class FakeHub:
         self.stopped.append(a.key)
 
 
-def engine(tmp_path) -> Engine:
-    ex = exec_client.make(None)
+def engine(tmp_path, slot: exec_client.ClientSlot | None = None) -> Engine:
+    ex = exec_client.ClientExecutor(None, slot)
     return Engine(lambda mechanism: ex, "stack-1", Ledger(tmp_path / "active.json"))
 
 
 def test_inject_without_a_hub_says_where_client_faults_can_run(tmp_path):
     actions = plan(FaultSpec("echo"), LOCAL, "e-1")
-    assert exec_client.attached() is None
     with pytest.raises(FaultError, match=r"echo and join_storm are played by the experiment's own "
                                          r"clients: they can only be injected during a "
                                          r"probe/experiment run, not by `chaos fault inject`"):
@@ -159,35 +158,41 @@ def test_revert_without_a_hub_is_a_no_op_and_idempotent(tmp_path):
 
 def test_with_a_hub_inject_and_revert_reach_it_from_the_engine_threads(tmp_path):
     actions = plan(FaultSpec("echo"), LOCAL, "e-1") + plan(FaultSpec("join_storm"), LOCAL, "s-1")
-    hub, eng = FakeHub(), engine(tmp_path)
-    with exec_client.attach(hub) as got:
-        assert got is hub and exec_client.attached() is hub
+    slot = exec_client.ClientSlot()
+    hub, eng = FakeHub(), engine(tmp_path, slot)
+    with slot.plugged(hub) as got:
+        assert got is hub and slot.hub is hub
         eng.inject(actions)
         assert hub.started == [a.key for a in actions]
         assert threading.get_ident() not in hub.threads   # under the engine's deadline, in a thread
         report = eng.revert(actions)
         assert report.ok and hub.stopped == [a.key for a in reversed(actions)]
-    assert exec_client.attached() is None
-    exec_client.make(None).revert(actions[0])           # detached: a no-op again
+    assert slot.hub is None
+    eng.revert(actions)                                 # unplugged: a no-op again
     assert hub.stopped == [a.key for a in reversed(actions)]
 
 
 def test_a_hub_that_cannot_start_makes_the_engine_revert(tmp_path):
-    hub, eng = FakeHub(fail=True), engine(tmp_path)
-    with exec_client.attach(hub):
+    slot = exec_client.ClientSlot()
+    hub, eng = FakeHub(fail=True), engine(tmp_path, slot)
+    with slot.plugged(hub):
         with pytest.raises(FaultError, match="the speaker is gone; reverted 1 step"):
             eng.inject(plan(FaultSpec("echo"), LOCAL, "e-1"))
     assert hub.stopped == ["e-1/client/speaker"] and eng.ledger.active("stack-1") == []
 
 
-def test_one_hub_at_a_time():
-    first = exec_client.attach(FakeHub())
-    with first:
-        with pytest.raises(FaultError, match="already attached"):
-            with exec_client.attach(FakeHub()):
+def test_one_hub_at_a_time_in_a_run_and_none_shared_between_runs(tmp_path):
+    slot, other = exec_client.ClientSlot(), exec_client.ClientSlot()
+    first = FakeHub()
+    with slot.plugged(first):
+        with pytest.raises(FaultError, match="already plugged"):
+            with slot.plugged(FakeHub()):
                 pass
-        assert exec_client.attached() is first.hub
-    assert exec_client.attached() is None
+        assert slot.hub is first
+        assert other.hub is None            # nothing process-global: another run sees no hub
+        with pytest.raises(FaultError, match="only be injected during a probe"):
+            engine(tmp_path, other).inject(plan(FaultSpec("echo"), LOCAL, "e-1"))
+    assert slot.hub is None
 
 
 # -- the hub and a running speaker (no network: frames produced, not sent) ------------------
@@ -199,14 +204,15 @@ def live_run(spk: Speaker) -> LiveRun:
 
 def test_the_hub_plays_an_echo_on_the_running_speaker_at_frame_boundaries():
     actions = plan(FaultSpec("echo", params={"delay_ms": 240, "gain_db": -12}), LOCAL, "e-1")
-    ex = exec_client.make(None)
+    slot = exec_client.ClientSlot()
+    ex = exec_client.ClientExecutor(None, slot)
 
     async def main():
         stop = asyncio.Event()
         spk = Speaker(None, [], "space-1", retry=RetryPolicy("fixed", 0.1))
         task = asyncio.create_task(spk.run(stop))
         await asyncio.sleep(0.1)
-        async with SessionClients(live_run(spk)) as hub:
+        async with SessionClients(live_run(spk), slot) as hub:
             with pytest.raises(FaultError, match="event loop thread"):
                 hub.start(actions[0])
             await asyncio.to_thread(ex.inject, actions[0])

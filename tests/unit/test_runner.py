@@ -129,7 +129,6 @@ def _method(exp, steps):
     engine = FakeEngine()
     m = Method(exp, engine, _plans(*steps))
     m_attach = pytest.MonkeyPatch()
-    m_attach.setattr("chaos.runner.method._attach_clients", lambda live: None)
     return m, engine, m_attach
 
 
@@ -140,7 +139,7 @@ def test_schedule_injects_and_reverts_in_time_order():
                      audience=Audience(join_every_s=0))
     m, engine, mp = _method(exp, [a, b])
     try:
-        asyncio.run(m(FakeLive()))
+        asyncio.run(m.play(FakeLive()))
     finally:
         mp.undo()
     assert engine.calls == [("inject", "target-0"), ("inject", "target-1"),
@@ -160,7 +159,7 @@ def test_an_abort_mid_method_reverts_what_is_on_and_skips_the_rest():
     m, engine, mp = _method(exp, [a, b])
 
     async def go():
-        task = asyncio.create_task(m(FakeLive()))
+        task = asyncio.create_task(m.play(FakeLive()))
         await asyncio.sleep(0.5)
         m._on_sigint()                 # what Ctrl-C does
         await task
@@ -181,7 +180,7 @@ def test_a_failed_gate_injects_nothing():
                      audience=Audience(join_every_s=0))
     m, engine, mp = _method(exp, [a])
     try:
-        asyncio.run(m(FakeLive()))        # no listener at all: nothing measured, not healthy
+        asyncio.run(m.play(FakeLive()))        # no listener at all: nothing measured, not healthy
     finally:
         mp.undo()
     assert engine.calls == []
@@ -309,7 +308,7 @@ def test_the_gate_waits_for_a_steady_state_not_measured_yet(monkeypatch):
     m, engine, mp = _gate_method([[unmeasured]] * 12 + [[]], monkeypatch)
     planned_end = m.end_s
     try:
-        asyncio.run(m(FakeLive()))
+        asyncio.run(m.play(FakeLive()))
     finally:
         mp.undo()
     assert ("inject", "target-0") in engine.calls and not m.tl.abort
@@ -323,7 +322,7 @@ def test_the_gate_judges_a_breach_at_once(monkeypatch):
     assert bad.verdict is Verdict.FAILED
     m, engine, mp = _gate_method([[bad]], monkeypatch)
     try:
-        asyncio.run(m(FakeLive()))
+        asyncio.run(m.play(FakeLive()))
     finally:
         mp.undo()
     assert engine.calls == [] and "did not hold" in m.tl.abort

@@ -7,7 +7,7 @@ needs it (docker stays unimported for a local run). The executor it makes also s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import import_module
 
 from chaos.targets.state import StackState
@@ -26,8 +26,12 @@ MECHANISMS = {
 }
 
 
-def executors_for(state: StackState) -> Callable[[str], Executor]:
-    cache: dict[str, Executor] = {}
+def executors_for(state: StackState,
+                  given: Mapping[str, Executor] | None = None) -> Callable[[str], Executor]:
+    """The executor of each mechanism for ``state``, made on first use. ``given``: executors
+    the caller made itself (a runner hands in its ``client`` executor, plugged into its own
+    probe session's clients)."""
+    cache: dict[str, Executor] = dict(given or {})
 
     def get(mechanism: str) -> Executor:
         if mechanism not in cache:

@@ -274,3 +274,40 @@ def test_every_journal_reads_renders_and_is_judged_again_never_kinder(path, tmp_
         if j["verdict"] == "aborted":
             assert (again["verdict"], again["reason"]) == (j["verdict"], j["reason"])
         assert KINDNESS[again["verdict"]] >= KINDNESS[j["verdict"]] or j["verdict"] == "passed"
+
+
+# -- the rules, in the order they decide ------------------------------------------------------
+
+def _h(**kw) -> History:
+    from chaos.core.history import Objectives, Phase
+    return History(Objectives(), (Phase("before", 0.0, 6.0),), 20.0, **kw)
+
+
+def _slo(v: str, required: bool = True) -> dict:
+    return {"name": "join_time", "phase": "during", "verdict": v, "objective": "p95 <= 2 s",
+            "required": required}
+
+
+def test_the_rules_decide_in_order_and_none_is_undone_by_a_passing_slo():
+    from chaos.core.history import Broken, Check, FaultWindow, LostShard, Stop
+    from chaos.core.model import Verdict
+    ok = [_slo("passed")]
+    lost = (LostShard(2, 4, "swarm", 3.14, 0.25, 200, 126),)
+    broke = (Check("c", 9.0, True, "failed", (Broken("join_time", "p95 <= 2 s", 3.0),)),)
+    stuck = (FaultWindow("latency(edge-a)", 6.0, 9.0, False, "toxiproxy gone"),)
+    assert verdict(_h(), ok) == (Verdict.PASSED, "every required SLO held")
+    assert verdict(_h(stop=Stop(aborted="interrupted (Ctrl-C)", halt="halted: x")), ok) == \
+        (Verdict.ABORTED, "interrupted (Ctrl-C)")
+    assert verdict(_h(stop=Stop(halt="halted: x", stopped="halted: x")), ok) == (Verdict.ABORTED, "halted: x")
+    assert verdict(_h(stop=Stop(stopped="the gate")), ok) == (Verdict.INCONCLUSIVE, "the gate")
+    assert verdict(_h(faults=stuck), ok)[0] is Verdict.FAILED
+    assert verdict(_h(), [_slo("failed")])[0] is Verdict.FAILED
+    assert verdict(_h(), [_slo("failed", required=False)])[0] is Verdict.PASSED
+    assert verdict(_h(lost_shards=lost), ok)[0] is Verdict.INCONCLUSIVE
+    assert verdict(_h(lost_shards=lost), [_slo("failed")])[0] is Verdict.FAILED
+    assert verdict(_h(measured=False), ok)[0] is Verdict.INCONCLUSIVE
+    assert verdict(_h(judge_error="ZeroDivisionError"), ok) == \
+        (Verdict.INCONCLUSIVE, "the run could not be judged: ZeroDivisionError")
+    assert verdict(_h(checks=broke), ok) == \
+        (Verdict.FAILED, "check c at t=9 s: join_time p95 <= 2 s was 3")
+    assert verdict(_h(checks=(Check("c", 9.0, False, "failed"),)), ok)[0] is Verdict.PASSED

@@ -87,8 +87,9 @@ def _finish(tmp_path, exp, method, result, amend=None):
                    result, "", amend=amend)
 
 
-def _run(tmp_path, monkeypatch, storms=()):
-    """A run whose joins were slow (3 s) under its fault, recorded by the runner."""
+def _run(tmp_path, monkeypatch, storms=(), stop=None):
+    """A run whose joins were slow (3 s) under its fault, recorded by the runner
+    (``stop(timeline)``: what stopped it early)."""
     monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda s: None)
     exp = Experiment("lost", steady_state=[objective("join_time")],
                      during=[objective("join_time")],
@@ -96,6 +97,8 @@ def _run(tmp_path, monkeypatch, storms=()):
     plans, _ = preflight(exp, _state())
     m = method_mod.Method(exp, None, plans)
     _played(m.tl)
+    if stop is not None:
+        stop(m.tl)
     _probe_measured(monkeypatch, _series(3.0))
     return _finish(tmp_path, exp, m, _result(storms))
 
@@ -126,6 +129,26 @@ def test_without_a_lost_shard_the_looser_objective_passes_the_same_run(tmp_path,
     assert rr.journal["verdict"] == "failed"
     assert _rejudge(rr.dir, "join_time=10")["verdict"] == "passed"
     assert _rejudge(rr.dir)["verdict"] == "failed"
+
+
+def _ctrl_c(tl):
+    tl.interrupted, tl.abort = True, "interrupted (Ctrl-C) at t=7.0 s"
+    tl.event(7.0, "abort", tl.abort)
+
+
+def _gate(tl):
+    tl.gate, tl.abort = {"failed": []}, "steady state did not hold before the method (x)"
+    tl.event(6.0, "abort", tl.abort)
+
+
+@pytest.mark.parametrize("stop, was", [(_ctrl_c, "aborted"), (_gate, "inconclusive")],
+                         ids=["ctrl-c", "gate"])
+def test_a_run_stopped_early_keeps_its_verdict_and_reason_judged_again(tmp_path, monkeypatch,
+                                                                      stop, was):
+    rr = _run(tmp_path, monkeypatch, stop=stop)
+    assert rr.journal["verdict"] == was
+    again = _rejudge(rr.dir, "join_time=10")
+    assert (again["verdict"], again["reason"]) == (was, rr.journal["reason"])
 
 
 # -- a game day that failed on a required check ------------------------------------------------

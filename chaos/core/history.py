@@ -183,7 +183,7 @@ class Check:
                          for r in results if r.get("verdict") == "failed"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # samples are arrays: a history is itself, not equal to another
 class History:
     """What a run recorded, and all its verdict rests on."""
     objectives: Objectives
@@ -281,7 +281,7 @@ _DAMAGE = (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeErro
            zipfile.BadZipFile, zlib.error)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Samples:
     """What ``history.npz`` holds."""
     overall: Mapping[str, Series]

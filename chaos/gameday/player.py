@@ -129,7 +129,7 @@ class Player(Method):
         self._slis: tuple[SliView, ...] = ()
         self.human_abort: dict | None = None        # who aborted and why
         self.script_abort: dict | None = None       # a prompt, wait or check that aborted
-        self.checks: list[dict] = []
+        self.checks: list[dict] = self.tl.checks     # recorded in the history: judged there
         self.prompts: list[dict] = []
         self.notes: list[dict] = []
         self.finished = False
@@ -616,18 +616,13 @@ class Player(Method):
 
     def verdict(self, verdict: str, reason: str) -> tuple[str, str]:
         """The run's verdict, with the game day's own causes: an abort by a person or by the
-        runbook is ``aborted``; a required check that broke fails a run that otherwise passed."""
+        runbook is ``aborted``. (A required check that broke is judged with the run's
+        history: chaos.core.judge.)"""
         if self.human_abort is not None:
             h = self.human_abort
             return str(Verdict.ABORTED), f"aborted by {h['who']} at t={h['at_s']:g} s: {h['reason']}"
         if self.script_abort is not None:
             return str(Verdict.ABORTED), self.script_abort["reason"]
-        failed = [c for c in self.checks if c["required"] and c["verdict"] == "failed"]
-        if verdict == str(Verdict.PASSED) and failed:
-            return str(Verdict.FAILED), "; ".join(
-                f"check {c['step']} at t={c['t_s']:g} s: " + ", ".join(
-                    f"{r['name']} {r['objective']} was {_fmt(r['value'])}"
-                    for r in c["results"] if r["verdict"] == "failed") for c in failed)
         return verdict, reason
 
 

@@ -210,18 +210,12 @@ def finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
             tl.event(end_s, "error", f"the run could not be judged: {judge_error}")
     from chaos.scale.config import ScaleOut
     scale_factor = {**scale_factor, **(scale or ScaleOut()).to_dict()}  # which engine, how many shards
-    v, reason = run_verdict(tl, slos)
     from chaos.scale.verdict import dead_shards
-    lost = dead_shards(storms)
-    for line in lost:
+    for line in dead_shards(storms):
         tl.event(end_s, "shard_dead", line)
-    if lost:  # the audience declared did not all arrive: say how much of it was missing
-        v = Verdict.INCONCLUSIVE if v is Verdict.PASSED else v
-        reason = "; ".join([reason] + lost)
-    if result is None and v is Verdict.PASSED:
-        v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
-    if judge_error and v is Verdict.PASSED:
-        v, reason = Verdict.INCONCLUSIVE, f"the run could not be judged: {judge_error}"
+    # every rule (chaos.core.judge.verdict) over what the run recorded
+    v, reason = run_verdict(tl, slos, exp, storms=storms, measured=result is not None,
+                            judge_error=judge_error)
     fields = dict(exp=exp, run_id=run_id, topo=topo, stack_id=state.stack_id,
                   started_at=started.isoformat(timespec="milliseconds"),
                   ended_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),

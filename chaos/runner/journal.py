@@ -24,8 +24,8 @@ from chaos.core.model import jsonable
 from chaos.core.slo import DEFAULTS, Objective
 from chaos.targets.state import write_atomic
 from chaos.runner.history import declaration
-from chaos.runner.judge import PHASED, WHOLE_RUN, bins
-from chaos.runner.method import FaultRun, Timeline
+from chaos.core.judge import PHASED, WHOLE_RUN, bins
+from chaos.core.timeline import FaultRun, Timeline
 
 SCHEMA = 1
 

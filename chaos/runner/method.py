@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from chaos.core import journal as jm
 from chaos.experiment import Experiment, FaultStep
@@ -26,42 +26,13 @@ from chaos.faults.executors.client import ClientSlot
 from chaos.session.clients import SessionClients
 from chaos.session.probe import LiveRun
 from chaos.core.slo import LIVE_SLIS, Objective
+from chaos.core.timeline import FaultRun, Timeline
 from chaos.runner.observe import SETTLE_S, live_series, live_window_end, now_s
 
 HALT_EVERY_S = 0.5
 GATE_WAIT_S = 10.0        # the longest the gate waits for a steady state not measured yet
 GATE_RETRY_S = 0.5
 HALT_WINDOW_S = 3.0       # a halt objective with no window is judged over the last 3 s
-
-
-@dataclass
-class FaultRun:
-    step: FaultStep
-    actions: list[Action]
-    started_s: float | None = None
-    ended_s: float | None = None
-    reverted: bool = False
-    revert_error: str = ""
-    inject_error: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.started_s is not None and not self.reverted
-
-
-@dataclass
-class Timeline:
-    faults: list[FaultRun]
-    events: list[dict] = field(default_factory=list)
-    phases: dict[str, list[float]] = field(default_factory=dict)
-    gate: dict | None = None              # the gate's verdicts when it failed
-    halt: jm.Halt | None = None
-    abort: str = ""                       # why the run stopped early ("" if it did not)
-    interrupted: bool = False             # Ctrl-C
-    error: str = ""
-
-    def event(self, t_s: float, kind: str, message: str, **extra) -> None:
-        self.events.append({"t_s": round(t_s, 3), "kind": kind, "message": message, **extra})
 
 
 class Method:

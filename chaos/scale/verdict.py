@@ -1,15 +1,11 @@
 """What a run's verdict says of shards that died: the share of the audience they carried
-is never lost silently."""
+is never lost silently (the rule is chaos.core.judge's; the record chaos.core.history's)."""
 
 from __future__ import annotations
+
+from chaos.core.history import lost_shards
 
 
 def dead_shards(storms: list[dict]) -> list[str]:
     """One sentence per dead shard of the storms' results (journal dicts)."""
-    out = []
-    for s in storms:
-        for d in s.get("dead") or ():
-            out.append(f"shard {d['index']} of {s['shards']} ({s['engine']} engine) died at "
-                       f"{d['at_s']:.1f} s of its storm, carrying {d['share']:.1%} of the "
-                       f"audience ({d['arrivals']:,} arrivals, {d['lost']:,} never resolved)")
-    return out
+    return [s.describe() for s in lost_shards(storms)]

@@ -80,7 +80,7 @@ def _played(tl):
 
 
 def _finish(tmp_path, exp, method, result, amend=None):
-    from chaos.runner import _finish
+    from chaos.runner import finish as _finish
     out = tmp_path / "run"
     out.mkdir()
     return _finish(exp, _state(), "run-1", out, dt.datetime.now(dt.timezone.utc), 20.0, method,

@@ -72,6 +72,11 @@ class FaultError(ChaosError):
     """A fault could not be injected or reverted."""
 
 
+class UnknownMechanism(FaultError):
+    """An action names a mechanism no executor carries out (a plan or a ledger entry from
+    another version of the framework)."""
+
+
 class CpuFaultError(ChaosError):
     """A CPU limit could not be set or lifted."""
 

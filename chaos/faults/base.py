@@ -25,6 +25,8 @@ from chaos.core.target import Link, Service, Target
 
 from chaos.core import validate as v
 from chaos.core.errors import ConfigError
+from chaos.targets.base import Swept  # noqa: F401 - re-exported: what a sweep step reports
+from chaos.targets.runtimes import runtime_of
 
 RADIUS_WORDS = ("one", "all")
 MAX_COUNT = 10_000
@@ -207,36 +209,6 @@ class SweepStage(StrEnum):
     CLEAR_AGAIN = "clear-again"   # what could not be cleared while its service was down
 
 
-@dataclass
-class Swept:
-    """What one sweep step put back (``did``) and what it found but could not (``problems``),
-    as lines of the reset's report."""
-    did: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def sweep_containers(state, visit: Callable[[object, str, object, Swept], None]) -> Swept:
-    """Call ``visit(client, service name, container, swept)`` for every container of the
-    stack (docker); an engine error on one container is a problem of the report and the
-    others are still visited."""
-    import docker
-
-    from chaos.targets.docker import by_service
-    from chaos.targets.images import docker_client
-    swept = Swept()
-    client = docker_client(timeout=30)
-    try:
-        for name, containers in by_service(client, state).items():
-            for c in containers:
-                try:
-                    visit(client, name, c, swept)
-                except docker.errors.APIError as e:
-                    swept.problems.append(f"container {name}: {e.explanation or e}")
-    finally:
-        client.close()
-    return swept
-
-
 Step = Callable[[str, Callable[[], Swept | None]], bool]
 """reset's runner of one sweep step: ``step(what, fn)`` shows ``what`` as progress, runs fn
 and adds what it swept to the report; an exception of fn becomes the problem ``"what:
@@ -292,9 +264,9 @@ def plan(spec: FaultSpec, topo: Target, fault_id: str | None = None) -> list[Act
     kind = registry.get(spec.name) if isinstance(spec.name, str) else None
     if kind is None:
         raise ConfigError(f"unknown fault {v.show(spec.name)}; use one of: {', '.join(sorted(registry))}")
-    if topo.runtime not in kind.runtimes:
-        raise ConfigError(f"{spec.name} cannot run on the {topo.runtime} runtime; it needs "
-                          f"{' or '.join(kind.runtimes)}")
+    refused = runtime_of(topo).refusal(spec.name, kind.runtimes)
+    if refused:
+        raise ConfigError(refused)
     params = check_params(kind, spec.params)
     actions = kind.actions(topo, spec.target, params, fault_id or f"{spec.name}-{uuid.uuid4().hex[:6]}")
     supported(spec.name, actions, topo)
@@ -306,21 +278,18 @@ SERVICE_MECHANISMS = ("lifecycle", "cpu", "iptables", "network")   # act on a se
 
 def supported(fault: str, actions: list[Action], topo: Target) -> None:
     """What the target's description allows: a fault that needs to find a service's
-    containers or processes, or toxiproxy, is refused when the description does not say how."""
+    containers or processes, or toxiproxy, is refused when the description does not say how
+    (the runtime says why)."""
+    runtime = runtime_of(topo)
     for a in actions:
         if a.mechanism in ("toxic", "proxy") and not topo.toxiproxy:
             raise ConfigError(f"{fault}: target {topo.name} declares no toxiproxy API (toxiproxy: "
                               "host:port), so its links cannot be faulted")
-        if a.mechanism not in SERVICE_MECHANISMS or topo.is_reference():
+        if a.mechanism not in SERVICE_MECHANISMS:
             continue
-        svc = topo.services.get(a.target)
-        if topo.runtime == "local":
-            raise ConfigError(f"{fault} on {a.target}: target {topo.name} runs its own local processes, "
-                              "which the framework does not find or restart; describe the stack as a "
-                              "docker target (find: labels) for faults on services, or use link faults")
-        if svc is not None and not svc.labels:
-            raise ConfigError(f"{fault} on {a.target}: target {topo.name} does not say how to find "
-                              f"its containers; add find: {{labels: ...}} to service {a.target}")
+        refused = runtime.service_fault_refusal(fault, a.target, topo)
+        if refused:
+            raise ConfigError(refused)
 
 
 ExecutorFactory = Callable[[str], Executor]

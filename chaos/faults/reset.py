@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 
 from chaos.core.errors import ChaosError
 from chaos.targets.base import Progress, quiet
+from chaos.targets.runtimes import runtime_of
 from chaos.targets.state import StackState
 from chaos.faults import executors
 from chaos.faults.base import SweepStage, Swept
 
-HEALTHY_WAIT_S = {"local": 60.0, "docker": 120.0}
 BEFORE_LEDGER = (SweepStage.HELPERS, SweepStage.RUN, SweepStage.CLEAR)
 AFTER_LEDGER = (SweepStage.START, SweepStage.CLEAR_AGAIN)
 
@@ -110,7 +110,8 @@ def reset(state: StackState | None = None, progress: Progress = quiet,
         sweep(stage)
     step("reverting what is left in the ledger", lambda: _revert_ledger(state.stack_id, again=True))
     progress("waiting until every service is healthy")
-    rep.unhealthy = _wait_healthy(state.stack_id, healthy_wait_s or HEALTHY_WAIT_S[state.runtime])
+    rep.unhealthy = _wait_healthy(state.stack_id,
+                                  healthy_wait_s or runtime_of(state).reset_healthy_wait_s)
     rep.took_s = time.monotonic() - t0
     if not rep.did:
         rep.did.append("nothing: no fault was found on the stack")

@@ -59,9 +59,10 @@ def _log(msg: str) -> None:
     print(f"{stamp} watchdog[{os.getpid()}] {msg}", flush=True)
 
 
-def _preload(runtime: str | None) -> None:
+def _preload(state) -> None:
     """Import what a revert needs now, not after the runner died (imports cost seconds
-    on a busy machine)."""
+    on a busy machine): every executor, and what the stack's runtime says its reverts
+    need (docker's SDK; nothing of it for a local stack)."""
     from chaos.faults import executors
     from chaos.faults.engine import Engine  # noqa: F401
     for module in sorted(set(executors.MECHANISMS.values())):
@@ -71,9 +72,16 @@ def _preload(runtime: str | None) -> None:
             pass                    # a mechanism not written yet: nothing of it to revert
     with contextlib.suppress(ImportError):
         import toxiproxy.api  # noqa: F401
-    if runtime == "docker":
+    if state is None:
+        return
+    from chaos.targets.runtimes import runtime_of
+    try:
+        needs = runtime_of(state).revert_imports
+    except ChaosError:
+        return                      # reverting will say what is wrong with the stack
+    for module in needs:
         with contextlib.suppress(ImportError):
-            import docker  # noqa: F401
+            import_module(module)
 
 
 def _runner_state(pid: int, ticks: int | None) -> str | None:
@@ -125,7 +133,7 @@ def watch(stack_id: str, heartbeat: Path, runner_pid: int, timeout_s: float) -> 
         state = StackState.load(stack_id)
     except ChaosError:
         state = None        # reverting will say so; watching goes on
-    _preload(state.runtime if state else None)
+    _preload(state)
     _write(_sidecar(heartbeat, "watchdog"), json.dumps({"pid": os.getpid(), "stack_id": stack_id,
                                                         "runner_pid": runner_pid}))
     _log(f"watching runner {runner_pid} of stack {stack_id} (heartbeat {heartbeat}, "

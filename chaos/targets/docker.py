@@ -21,12 +21,15 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 from chaos.adapters.space import launch
-from chaos.core.errors import ConfigError, MissingTool, PortInUse, StackAlreadyUp, StackError
+from chaos.core.errors import (ConfigError, CpuFaultError, FaultError, IptablesError, MissingTool,
+                               PortInUse, StackAlreadyUp, StackError)
 from chaos.targets import images
-from chaos.targets.base import Progress, ServiceStatus, quiet
+from chaos.targets.base import FaultSide, Progress, ServiceStatus, Swept, quiet
 from chaos.core.target import Service, Target
 
 PROJECT = "chaos-space"
@@ -40,6 +43,10 @@ COMPOSE_PROBE_TIMEOUT_S = 15
 COMPOSE_DOWN_TIMEOUT_S = 180
 LOG_LINES = 15
 POLL_S = 0.5
+STOP_GRACE_S = 3.0          # a service's stop: docker stop's grace before SIGKILL
+RUNNING_WAIT_S = 8.0        # from start/unpause to "running"
+NETWORK_API_TIMEOUT_S = 10  # a network fault's calls, within the engine's 10 s deadline
+CPU_QUOTA_MIN_US = 1000     # docker's minimum CFS quota: 1 ms
 
 
 def _run(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
@@ -166,6 +173,18 @@ def expected_networks(service: Service) -> tuple[str, ...]:
     return (service.dc, "backbone") + (("ingress",) if service.kind == "gateway" else ())
 
 
+def _wait_running(c, service: str) -> None:
+    deadline = time.monotonic() + RUNNING_WAIT_S
+    while True:
+        c.reload()
+        if c.status == "running":
+            return
+        if time.monotonic() > deadline:
+            raise FaultError(f"{service} is {c.status}, not running, "
+                             f"{RUNNING_WAIT_S:g} s after it was brought back")
+        time.sleep(0.1)
+
+
 def _state_text(c) -> tuple[bool, str]:
     """(healthy, words) for a container."""
     st = c.attrs.get("State") or {}
@@ -178,8 +197,20 @@ def _state_text(c) -> tuple[bool, str]:
     return False, status            # paused, restarting, created, removing
 
 
-class DockerRuntime:
+class DockerRuntime(FaultSide):
+    """The stack as containers, found by label only (``containers_of``).
+
+    For faults: kill = docker kill, stop = docker stop, freeze = docker pause; each
+    container has its own network namespace (entered with nsenter); a CPU is capped by the
+    container's CFS quota; the reference stack's networks can be disconnected."""
     name = "docker"
+    revert_imports = ("docker",)      # the SDK: seconds to import on a busy machine
+    shares_host_netns = False
+    disconnects_networks = True
+    caps_cpu_by_quota = True
+    restarts_missing = False          # resume_all starts an exited container already
+    reset_healthy_wait_s = 120.0      # docker's health check runs every few seconds
+    resume_words = "bringing every container back"
 
     def __init__(self, stack_id: str = "", fixtures: Path | None = None) -> None:
         self.stack_id = stack_id                 # labels every container (chaos.stack_id)
@@ -227,6 +258,311 @@ class DockerRuntime:
                 continue
             if name not in out or (c.status == "running" and out[name].status != "running"):
                 out[name] = c
+        return out
+
+    # ------------------------------------------------------ what faults may plan here
+
+    def service_fault_refusal(self, fault: str, service: str, topo: Target) -> str | None:
+        """Why a fault on a service's containers cannot be planned on this target (None: it
+        can): a described target must say how to find them."""
+        svc = topo.services.get(service)
+        if topo.is_reference() or svc is None or svc.labels:
+            return None
+        return (f"{fault} on {service}: target {topo.name} does not say how to find "
+                f"its containers; add find: {{labels: ...}} to service {service}")
+
+    def partitions_networks(self, topo: Target) -> bool:
+        """Only the reference stack's compose networks are the framework's to disconnect."""
+        return topo.is_reference()
+
+    def cpu_quota_us(self, share: float, period_us: int) -> int:
+        return max(CPU_QUOTA_MIN_US, round(share * period_us))
+
+    # --------------------------------------------------- faults on the containers
+
+    @cached_property
+    def _fault_client(self):
+        return images.docker_client(timeout=int(RUNNING_WAIT_S) + 2)
+
+    def each_container(self, state, visit: Callable[[object, str, object, Swept], None]) -> Swept:
+        """Call ``visit(client, service name, container, swept)`` for every container of the
+        stack; an engine error on one container is a problem of the report and the others
+        are still visited."""
+        import docker
+        swept = Swept()
+        client = images.docker_client(timeout=30)
+        try:
+            for name, containers in by_service(client, state).items():
+                for c in containers:
+                    try:
+                        visit(client, name, c, swept)
+                    except docker.errors.APIError as e:
+                        swept.problems.append(f"container {name}: {e.explanation or e}")
+        finally:
+            client.close()
+        return swept
+
+    def take_down(self, state, service: str, mode: str) -> None:
+        import docker
+        for c in containers_of(self._fault_client, state, service):
+            c.reload()
+            try:
+                if c.status == "paused" and mode != "freeze":
+                    c.unpause()   # kill or stop a frozen container: it must hear the signal
+                    c.reload()
+                if c.status != "running":
+                    continue          # already down (or paused, for freeze): nothing to do
+                if mode == "kill":
+                    c.kill()
+                elif mode == "stop":
+                    c.stop(timeout=int(STOP_GRACE_S))
+                else:
+                    c.pause()
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as e:
+                raise FaultError(f"docker refused to {mode} {service}: {e.explanation}") from None
+
+    def _start_together(self, state, service: str, together: list[str]) -> None:
+        """Start the fault's other containers that are down, side by side (each start is a
+        blocking API call of up to a second on a busy machine)."""
+        import concurrent.futures as cf
+
+        import docker
+        names = set(together) - {service}
+        if not names:
+            return
+        down = [c for name in sorted(names & set(state.topology.services))
+                for c in containers_of(self._fault_client, state, name)
+                if c.status in ("exited", "created", "dead")]
+
+        def start(c) -> None:
+            try:
+                c.start()
+            except docker.errors.APIError:
+                pass          # its own revert reports it
+        if down:
+            with cf.ThreadPoolExecutor(max_workers=min(8, len(down))) as pool:
+                list(pool.map(start, down))
+
+    def bring_back(self, state, service: str, mode: str, together: list[str]) -> None:
+        """Unpause a paused container, start an exited one (a `restart: on-failure` policy
+        does not undo a docker kill), with the rest of ``together`` that is down, side by
+        side; then wait until this one runs."""
+        import docker
+        self._start_together(state, service, together)
+        for c in containers_of(self._fault_client, state, service):
+            try:
+                c.reload()
+                if c.status == "paused":
+                    c.unpause()
+                elif c.status in ("exited", "created", "dead"):
+                    c.start()
+                elif c.status == "restarting":
+                    pass          # docker is bringing it back already
+                _wait_running(c, service)
+            except docker.errors.NotFound:
+                raise FaultError(f"the container of {service} is gone: "
+                                 "`chaos stack down` and `up` to recreate the stack") from None
+            except docker.errors.APIError as e:
+                raise FaultError(f"docker could not bring {service} back: {e.explanation}") from None
+
+    def resume_all(self, state) -> Swept:
+        """Unpause every paused container of the stack, start every one that has exited."""
+        def back(client, name, c, swept: Swept) -> None:
+            if c.status == "paused":
+                c.unpause()
+                swept.did.append(f"unpaused {name}")
+            elif c.status in ("exited", "created", "dead"):
+                c.start()
+                swept.did.append(f"started {name} (was {c.status})")
+        return self.each_container(state, back)
+
+    def restart_missing(self, state) -> Swept:
+        return Swept()           # resume_all started every container that had exited
+
+    def restart_clean(self, state, service: str) -> list[str]:
+        """Restart a service's containers, clean from their config; what was done, in words."""
+        did = []
+        client = images.docker_client(timeout=30)
+        try:
+            for c in labelled(client, service):
+                c.restart(timeout=1)
+                did.append(f"restarted the {service} container clean from its config: its API "
+                           "did not answer")
+        finally:
+            client.close()
+        return did
+
+    # -- networks: a container disconnected from one of the stack's networks
+
+    @cached_property
+    def _network_client(self):
+        return images.docker_client(timeout=NETWORK_API_TIMEOUT_S)
+
+    def _network_and_containers(self, state, service: str, name: str):
+        net = network(self._network_client, name)
+        if net is None:
+            raise FaultError(f"the stack has no docker network labelled chaos.network={name}")
+        containers = containers_of(self._network_client, state, service)
+        if not containers:
+            raise FaultError(f"no container of stack {state.stack_id} is found for {service}")
+        return net, containers
+
+    @staticmethod
+    def _attached(c, net) -> bool:
+        c.reload()
+        nets = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return any(n.get("NetworkID") == net.id for n in nets.values()) or net.name in nets
+
+    def disconnect(self, state, service: str, name: str) -> None:
+        """Disconnect the service's containers from the network labelled chaos.network=name."""
+        import docker
+        net, containers = self._network_and_containers(state, service, name)
+        for c in containers:
+            if not self._attached(c, net):
+                continue
+            try:
+                net.disconnect(c, force=True)
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as e:
+                raise FaultError(f"could not disconnect {service} from {net.name}: "
+                                 f"{e.explanation}") from None
+
+    def connect(self, state, service: str, name: str, aliases: list[str]) -> None:
+        """Connect the service's containers to that network again, under ``aliases``."""
+        import docker
+        net, containers = self._network_and_containers(state, service, name)
+        for c in containers:
+            if self._attached(c, net):
+                continue
+            try:
+                net.connect(c, aliases=aliases)
+            except docker.errors.APIError as e:
+                if self._attached(c, net):        # connected meanwhile (a parallel revert)
+                    continue
+                raise FaultError(f"could not reconnect {service} to {net.name}: "
+                                 f"{e.explanation}") from None
+
+    def reconnect_all(self, state) -> Swept:
+        """Connect every container of the stack to each network compose gave its service."""
+        nets: dict[str, object] = {}
+
+        def reconnect(client, name, c, swept: Swept) -> None:
+            svc = state.topology.services.get(name)
+            if svc is None:
+                return
+            attached = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+            ids = {n.get("NetworkID") for n in attached.values()}
+            for label in expected_networks(svc):
+                if label not in nets:
+                    nets[label] = network(client, label)
+                net = nets[label]
+                if net is not None and net.id not in ids and net.name not in attached:
+                    net.connect(c, aliases=[name])
+                    swept.did.append(f"reconnected {name} to network {label}")
+        return self.each_container(state, reconnect)
+
+    # -- CPU: the container's CFS quota
+
+    def cpu_container(self, state, service: str):
+        """The service's container of this stack (labelled with its id, or with none: a
+        stack from before ids were labelled), a running one first; one of another stack is
+        never touched (CpuFaultError)."""
+        client = images.docker_client(timeout=10)
+        try:
+            found = client.containers.list(
+                all=True, filters={"label": [STACK_LABEL, f"chaos.service={service}"]})
+        finally:
+            client.close()
+        ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, state.stack_id)]
+        if found and not ours:
+            ids = sorted({str(c.labels.get("chaos.stack_id")) for c in found})
+            raise CpuFaultError(f"cpu_starve: the containers of {service} belong to stack "
+                                f"{', '.join(ids)}, not {state.stack_id}: not touching them")
+        running = [c for c in ours if c.status == "running"]
+        return (running or ours or [None])[0]
+
+    def cap_cpu(self, state, service: str, quota_us: int, period_us: int) -> None:
+        """Set the quota; refuse a container that already has another limit, so that
+        ``uncap_cpu`` never erases one it did not set."""
+        c = self.cpu_container(state, service)
+        if c is None:
+            raise CpuFaultError(f"cpu_starve: no container labelled {STACK_LABEL} and "
+                                f"chaos.service={service}")
+        hc = c.attrs.get("HostConfig") or {}
+        have_quota, have_period = int(hc.get("CpuQuota") or 0), int(hc.get("CpuPeriod") or 0)
+        if have_quota == quota_us and have_period == period_us:
+            return  # idempotent
+        if have_quota > 0 or int(hc.get("NanoCpus") or 0) > 0:
+            raise ConfigError(f"cpu_starve: the container of {service} already has a CPU limit "
+                              f"(quota {have_quota} us per {have_period or 100000} us, nano_cpus "
+                              f"{hc.get('NanoCpus') or 0}); another cpu_starve may be active: "
+                              "revert it first")
+        c.update(cpu_period=period_us, cpu_quota=quota_us)
+
+    def uncap_cpu(self, state, service: str) -> None:
+        c = self.cpu_container(state, service)
+        if c is None:
+            return  # no container, no limit
+        if int((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
+            c.update(cpu_quota=-1)  # -1: no limit (0 would leave the quota unchanged)
+
+    def uncap_all_cpus(self, state) -> Swept:
+        """Lift the CPU quota of every container of the stack (they run without one)."""
+        def lift(client, name, c, swept: Swept) -> None:
+            if ((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
+                c.update(cpu_quota=-1)   # -1: no limit (0 would leave it unchanged)
+                swept.did.append(f"lifted the CPU quota of {name}")
+        return self.each_container(state, lift)
+
+    # -- packet drop: each container's own network namespace, entered with nsenter
+
+    def netns_refusal(self) -> str | None:
+        if shutil.which("nsenter") is None:
+            return ("nsenter is not installed (Debian package util-linux); it enters a "
+                    "container's namespace")
+        return None
+
+    def netns_pid(self, service: str) -> int | None:
+        """The pid of the service's running container of this stack (None: none running).
+        A container of another stack is never entered (IptablesError if only such are found)."""
+        client = images.docker_client(timeout=10)
+        try:
+            found = client.containers.list(filters={"label": [STACK_LABEL, f"chaos.service={service}"]})
+            ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, self.stack_id)]
+            if found and not ours:
+                ids = sorted({str(c.labels.get("chaos.stack_id")) for c in found})
+                raise IptablesError(f"packet_drop: the containers of {service} belong to stack "
+                                    f"{', '.join(ids)}, not {self.stack_id}: not touching them")
+            for c in ours:
+                pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
+                if pid > 0:
+                    return pid
+            return None
+        finally:
+            client.close()
+
+    def netns_prefix(self, state, service: str) -> list[str] | None:
+        """The command prefix that enters the service's namespace (None: it has none now)."""
+        pid = self.netns_pid(service)
+        return None if pid is None else ["nsenter", "-t", str(pid), "-n"]
+
+    def netns_prefixes(self, state) -> dict[str, list[str]]:
+        """The command prefix into each running container's namespace, by service (none
+        without nsenter)."""
+        if not shutil.which("nsenter"):
+            return {}
+        out = {}
+        client = images.docker_client(timeout=30)
+        try:
+            for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
+                pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
+                if pid > 0:
+                    out[name] = ["nsenter", "-t", str(pid), "-n"]
+        finally:
+            client.close()
         return out
 
     # --------------------------------------------------------------- preflight

@@ -12,20 +12,23 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
 
 from chaos.adapters.space import launch
-from chaos.core.errors import MissingTool, PortInUse, StackError
+from chaos.core.errors import FaultError, MissingTool, PortInUse, StackError
 from chaos.targets import health, procs
-from chaos.targets.base import Progress, ServiceStatus
+from chaos.targets.base import FaultSide, Progress, ServiceStatus, Swept
 from chaos.core.target import Service, Target
 from chaos.targets.state import StackState, home, write_atomic
 
 # Start order: state first, then the links, then the tiers from the back.
 _ORDER = ("redis", "sentinel", "toxiproxy", "origin", "edge", "gateway")
 RESTART_TIMEOUT_S = 8.0   # within the fault engine's 10 s revert deadline
+STOP_GRACE_S = 3.0          # a service's stop: SIGTERM -> SIGKILL, like docker stop
+FREEZE_WAIT_S = 3.0         # from SIGSTOP to the process really stopped
 
 
 def find_tool(name: str, env_var: str, extra: tuple[str, ...] = ()) -> str | None:
@@ -63,8 +66,20 @@ def _port_free(address: str) -> bool:
     return True
 
 
-class LocalRuntime:
+class LocalRuntime(FaultSide):
+    """Services as labelled processes on loopback.
+
+    For faults: a service is its labelled processes (found by label, checked with
+    ``procs.is_ours`` just before each signal); they share the host's network namespace;
+    a CPU is capped by the framework's own duty cycle (no quota); there is no per-DC
+    network to disconnect."""
     name = "local"
+    shares_host_netns = True        # packet_drop rules also name the service's own address
+    disconnects_networks = False
+    caps_cpu_by_quota = False
+    restarts_missing = True         # a reset starts what is still down, as `stack up` did
+    reset_healthy_wait_s = 60.0     # how long `chaos stack reset` waits for every service
+    resume_words = "resuming stopped processes"
 
     def __init__(self, stack_id: str = "") -> None:
         self.stack_id = stack_id
@@ -196,6 +211,128 @@ class LocalRuntime:
                 self._wait_healthy([svc], {service: p}, deadline)
         return p
 
+    # -- what faults may plan here --------------------------------------------------------
+    def service_fault_refusal(self, fault: str, service: str, topo: Target) -> str | None:
+        """Why a fault on a service's processes cannot be planned on this target (None: it
+        can): a described target's own local processes are not the framework's to find."""
+        if topo.is_reference():
+            return None
+        return (f"{fault} on {service}: target {topo.name} runs its own local processes, "
+                "which the framework does not find or restart; describe the stack as a "
+                "docker target (find: labels) for faults on services, or use link faults")
+
+    def partitions_networks(self, topo: Target) -> bool:
+        return False
+
+    # -- faults on a service: kill = SIGKILL, stop = SIGTERM (SIGKILL after a grace),
+    #    freeze = SIGSTOP; back: SIGCONT, or a restart as `stack up` started it -------------
+    def take_down(self, state: StackState, service: str, mode: str) -> None:
+        found = procs_by_service(self.stack_id).get(service, [])
+
+        def sig(p: procs.Proc, s: int) -> bool:
+            return procs.signal_ours(p, self.stack_id, s)
+        if mode == "freeze":
+            stopped = [p for p in found if sig(p, signal.SIGSTOP)]
+            _wait_stopped(stopped, FREEZE_WAIT_S)
+            return
+        if mode == "kill":
+            for p in found:
+                sig(p, signal.SIGKILL)
+            _wait_gone(found, 1.0)
+            return
+        for p in found:                      # stop: SIGTERM, then SIGKILL after the grace
+            sig(p, signal.SIGCONT)
+            sig(p, signal.SIGTERM)
+        for p in _wait_gone(found, STOP_GRACE_S):
+            sig(p, signal.SIGKILL)
+        _wait_gone(found, 1.0)
+
+    def bring_back(self, state: StackState, service: str, mode: str,
+                   together: list[str]) -> None:
+        """SIGCONT whatever is alive; a service that is not (killed, stopped, or frozen and
+        died meanwhile) starts again, with the rest of ``together`` that is down (in that
+        order, without waiting: side by side); then wait until this one is healthy."""
+        alive = [p for p in procs_by_service(self.stack_id).get(service, [])
+                 if procs.signal_ours(p, self.stack_id, signal.SIGCONT)]
+        if alive and mode == "freeze":
+            return
+        try:
+            running = procs_by_service(self.stack_id)
+            for name in [*together, service]:
+                if name in state.topology.services and not running.get(name):
+                    self.restart(state, name, wait=False)
+            self.restart(state, service)
+        except StackError as e:
+            raise FaultError(f"{service} did not come back: {e}") from None
+
+    def resume_all(self, state: StackState) -> Swept:
+        """SIGCONT every labelled process of the stack that is ours (a stopped one is named)."""
+        resumed = []
+        for pid in procs.find_labelled(state.stack_id):
+            ticks = procs.start_ticks(pid)
+            if ticks is None:
+                continue
+            p = procs.Proc(service_of(pid, state.stack_id) or "?", pid, ticks, "")
+            stopped = _proc_state(pid) in ("T", "t")
+            if procs.is_ours(p, state.stack_id):
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    continue
+                if stopped:
+                    resumed.append(f"{p.service} (pid {pid})")
+        swept = Swept()
+        if resumed:
+            swept.did.append(f"resumed {len(resumed)} stopped process(es): {', '.join(sorted(resumed))}")
+        return swept
+
+    def restart_missing(self, state: StackState) -> Swept:
+        """Start every service that is down (state tier first, side by side), then wait for
+        each to be healthy."""
+        state = StackState.load(self.stack_id)   # fresh: the ledger's revert changes pids
+        running = procs_by_service(self.stack_id)
+        dead = sorted((s for s in state.topology.services.values() if not running.get(s.name)),
+                      key=lambda s: (_ORDER.index(s.kind), s.name))
+        swept, started = Swept(), []
+        for svc in dead:
+            try:
+                self.restart(state, svc.name, wait=False)
+                started.append(svc)
+            except StackError as e:
+                swept.problems.append(f"could not restart {svc.name}: {e}")
+        for svc in started:
+            try:
+                p = self.restart(state, svc.name)
+                swept.did.append(f"restarted {svc.name} (pid {p.pid})")
+            except StackError as e:
+                swept.problems.append(f"could not restart {svc.name}: {e}")
+        return swept
+
+    def restart_clean(self, state: StackState, service: str) -> list[str]:
+        """Kill a service that runs but does not answer and start it again as `stack up`
+        did (one that is down is only started), healthy; what was done, in words."""
+        did = []
+        for p in service_procs(self.stack_id, service):
+            if procs.signal_ours(p, self.stack_id, signal.SIGKILL):
+                did.append(f"killed {service} (pid {p.pid}): its API did not answer")
+                end = time.monotonic() + 3.0
+                while procs.start_ticks(p.pid) == p.start_ticks and time.monotonic() < end:
+                    time.sleep(0.05)
+        q = self.restart(state, service)
+        did.append(f"restarted {service} clean from its config (pid {q.pid})")
+        return did
+
+    # -- packet drop: every service shares the host's namespace ----------------------------
+    def netns_refusal(self) -> str | None:
+        return None
+
+    def netns_prefix(self, state: StackState, service: str) -> list[str] | None:
+        return []
+
+    def netns_prefixes(self, state: StackState) -> dict[str, list[str]]:
+        """The services' own namespaces, beside the host's: none here."""
+        return {}
+
     # -- status and down ----------------------------------------------------------------
     def status(self, topo: Target, runtime_state: dict) -> list[ServiceStatus]:
         by_name = {d["service"]: procs.Proc.from_dict(d) for d in runtime_state.get("procs", [])}
@@ -257,6 +394,42 @@ def procs_by_service(stack_id: str) -> dict[str, list[procs.Proc]]:
 def service_procs(stack_id: str, service: str) -> list[procs.Proc]:
     """Every live labelled process of one service (a forked child of redis too)."""
     return procs_by_service(stack_id).get(service, [])
+
+
+def _wait_stopped(found: list[procs.Proc], within_s: float) -> None:
+    """A stop signal is acted on by its target when it next runs (on a busy machine, some
+    time later): wait (bounded) until each is really stopped, so that injected means frozen."""
+    deadline = time.monotonic() + within_s
+    left = list(found)
+    while left and time.monotonic() < deadline:
+        left = [p for p in left if procs.start_ticks(p.pid) == p.start_ticks
+                and _proc_state(p.pid) not in ("T", "t")]
+        if left:
+            time.sleep(0.01)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _wait_gone(found: list[procs.Proc], within_s: float) -> list[procs.Proc]:
+    """Wait (bounded) until the processes are gone; return those still there."""
+    deadline = time.monotonic() + within_s
+    left = list(found)
+    while left:
+        for p in left:
+            try:
+                os.waitpid(p.pid, os.WNOHANG)   # our own child (restarted by us): reap it
+            except ChildProcessError:
+                pass
+        left = [p for p in left if procs.start_ticks(p.pid) == p.start_ticks]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return left
 
 
 @contextlib.contextmanager

@@ -23,13 +23,8 @@ def runtime_for(name: str, stack_id: str = ""):
     if stack_id.startswith("target-"):     # a described stack: the user runs it
         from chaos.targets.external import ExternalRuntime
         return ExternalRuntime(stack_id)
-    if name == "local":
-        from chaos.targets.local import LocalRuntime
-        return LocalRuntime(stack_id)
-    if name == "docker":
-        from chaos.targets.docker import DockerRuntime
-        return DockerRuntime(stack_id)
-    raise ConfigError(f"unknown runtime {name!r}; use one of: {', '.join(RUNTIMES)}")
+    from chaos.targets.runtimes import by_name
+    return by_name(name, stack_id)
 
 
 def _validate(runtime: str, profile: str, base_port: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from importlib import import_module
 
+from chaos.core.errors import UnknownMechanism
 from chaos.targets.state import StackState
 from chaos.faults.base import Executor, Sweeper
 
@@ -37,7 +38,11 @@ def executors_for(state: StackState,
         if mechanism not in cache:
             module = MECHANISMS.get(mechanism)
             if module is None:
-                raise KeyError(f"no executor for mechanism {mechanism!r}")
+                raise UnknownMechanism(
+                    f"no executor for mechanism {mechanism!r}; this version carries out "
+                    f"{', '.join(sorted(MECHANISMS))}. The action comes from a plan or a fault "
+                    "ledger of another version: revert it with that version, or run `chaos "
+                    "stack reset` to put the stack back whatever the ledger says")
             cache[mechanism] = import_module(f"chaos.faults.executors.{module}").make(state)
         return cache[mechanism]
     return get

@@ -3,6 +3,8 @@
 Action params: ``service``, ``runtime``, ``share``, ``period_us`` and, for docker,
 ``cpu_quota``.
 
+Which one is the runtime's to say (``caps_cpu_by_quota``); the quota is set by the runtime.
+
 - docker: ``container.update(cpu_period, cpu_quota)`` on the container labelled
   ``chaos.stack=space`` + ``chaos.service=<name>``. Revert sets the quota to -1 (no
   limit; 0 would mean "unchanged" to docker's update). Inject refuses a container that
@@ -34,15 +36,15 @@ from pathlib import Path
 
 from chaos.core.errors import ChaosError, ConfigError, CpuFaultError  # noqa: F401 - re-exported
 from chaos.targets import procs
+from chaos.targets.runtimes import runtime_of
 from chaos.targets.state import StackState, home
-from chaos.faults.base import Action, Step, SweepStage, Swept, sweep_containers
+from chaos.faults.base import Action, Step, SweepStage, Swept
 
 HELPER_SERVICE = "chaos-dutycycle"
 HELPER_MAX_S = 4 * 3600         # the helper's own bound; a revert normally ends it long before
 READY_TIMEOUT_S = 6.0           # Python's start-up on a busy 2-core machine
 STOP_GRACE_S = 2.0
 DUTYCYCLE_MODULE = "chaos.faults.executors.dutycycle"
-STACK_LABEL = "chaos.stack=space"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 _children: dict[int, subprocess.Popen] = {}   # helpers this process started, to reap them
@@ -174,15 +176,6 @@ def sweep_dutycycles(stack_id: str) -> Swept:
     return swept
 
 
-def sweep_quotas(state: StackState) -> Swept:
-    """Lift the CPU quota of every container of the stack (they run without one)."""
-    def lift(client, name, c, swept: Swept) -> None:
-        if ((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
-            c.update(cpu_quota=-1)   # -1: no limit (0 would leave it unchanged)
-            swept.did.append(f"lifted the CPU quota of {name}")
-    return sweep_containers(state, lift)
-
-
 def service_procs(state: StackState, service: str) -> list[procs.Proc]:
     """The service's live process(es): as recorded at start, else found by label (a service
     restarted by another fault has a new pid)."""
@@ -217,22 +210,23 @@ class CpuExecutor:
 
     def __init__(self, state: StackState) -> None:
         self.state = state
+        self.runtime = runtime_of(state)
 
     def sweep(self, stage: SweepStage, step: Step) -> None:
         if stage is SweepStage.HELPERS:
             step("stopping duty-cycle helpers", lambda: sweep_dutycycles(self.state.stack_id))
-        elif stage is SweepStage.RUN and self.state.runtime == "docker":
-            step("lifting CPU quotas", lambda: sweep_quotas(self.state))
+        elif stage is SweepStage.RUN and self.runtime.caps_cpu_by_quota:
+            step("lifting CPU quotas", lambda: self.runtime.uncap_all_cpus(self.state))
 
     def inject(self, a: Action) -> None:
-        if a.params.get("runtime", self.state.runtime) == "docker":
-            self._docker_inject(a)
+        if self.runtime.caps_cpu_by_quota:
+            self._quota_inject(a)
         else:
             self._local_inject(a)
 
     def revert(self, a: Action) -> None:
-        if a.params.get("runtime", self.state.runtime) == "docker":
-            self._docker_revert(a)
+        if self.runtime.caps_cpu_by_quota:
+            self._quota_revert(a)
         else:
             self._local_revert(a)
 
@@ -304,56 +298,17 @@ class CpuExecutor:
         stop.unlink(missing_ok=True)
         ready.unlink(missing_ok=True)
 
-    # -- docker: the CFS quota ------------------------------------------------------------
+    # -- docker: the container's CFS quota (the runtime's) ------------------------------------
     def _container(self, service: str):
-        """The service's container of this stack (labelled with its id, or with none: a
-        stack from before ids were labelled); one of another stack is never touched."""
-        from chaos.targets.images import docker_client
-        client = docker_client(timeout=10)
-        try:
-            found = client.containers.list(
-                all=True, filters={"label": [STACK_LABEL, f"chaos.service={service}"]})
-        finally:
-            client.close()
-        ours = _of_stack(found, self.state.stack_id, service)
-        running = [c for c in ours if c.status == "running"]
-        return (running or ours or [None])[0]
+        """The service's container of this stack; one of another stack is never touched."""
+        return self.runtime.cpu_container(self.state, service)
 
-    def _docker_inject(self, a: Action) -> None:
-        service, quota = a.params["service"], int(a.params["cpu_quota"])
-        period = int(a.params.get("period_us", 100_000))
-        c = self._container(service)
-        if c is None:
-            raise CpuFaultError(f"cpu_starve: no container labelled {STACK_LABEL} and "
-                                f"chaos.service={service}")
-        hc = c.attrs.get("HostConfig") or {}
-        have_quota, have_period = int(hc.get("CpuQuota") or 0), int(hc.get("CpuPeriod") or 0)
-        if have_quota == quota and have_period == period:
-            return  # idempotent
-        if have_quota > 0 or int(hc.get("NanoCpus") or 0) > 0:
-            raise ConfigError(f"cpu_starve: the container of {service} already has a CPU limit "
-                              f"(quota {have_quota} us per {have_period or 100000} us, nano_cpus "
-                              f"{hc.get('NanoCpus') or 0}); another cpu_starve may be active: "
-                              "revert it first")
-        c.update(cpu_period=period, cpu_quota=quota)
+    def _quota_inject(self, a: Action) -> None:
+        self.runtime.cap_cpu(self.state, a.params["service"], int(a.params["cpu_quota"]),
+                             int(a.params.get("period_us", 100_000)))
 
-    def _docker_revert(self, a: Action) -> None:
-        c = self._container(a.params["service"])
-        if c is None:
-            return  # no container, no limit
-        if int((c.attrs.get("HostConfig") or {}).get("CpuQuota") or 0) > 0:
-            c.update(cpu_quota=-1)  # -1: no limit (0 would leave the quota unchanged)
-
-
-def _of_stack(found: list, stack_id: str, service: str) -> list:
-    """The containers of stack_id among those found; CpuFaultError if they all belong to
-    another stack (the engine is machine-wide: another CHAOS_HOME's stack may be up)."""
-    ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, stack_id)]
-    if found and not ours:
-        ids = sorted({str(c.labels.get("chaos.stack_id")) for c in found})
-        raise CpuFaultError(f"cpu_starve: the containers of {service} belong to stack "
-                            f"{', '.join(ids)}, not {stack_id}: not touching them")
-    return ours
+    def _quota_revert(self, a: Action) -> None:
+        self.runtime.uncap_cpu(self.state, a.params["service"])
 
 
 def make(state: StackState) -> CpuExecutor:

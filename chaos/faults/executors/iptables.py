@@ -6,6 +6,8 @@ Action params (kind_packet_drop.py): ``service``, ``runtime``, ``share``, ``dire
 ``iptables -S | grep chaos:`` finds it; a revert deletes the rules with its comment that
 match its own service (address and port), and nothing else.
 
+Which namespace a service's traffic is in is its runtime's to say (``netns_prefix``):
+
 - local: the host's INPUT / OUTPUT chains (the services share the host's namespace).
 - docker: the container's own namespace, entered with ``nsenter -t <pid> -n``; the pid is
   the docker SDK's ``State.Pid`` of the container labelled ``chaos.stack=space`` and
@@ -31,12 +33,12 @@ import subprocess
 
 from chaos.core.errors import ChaosError, ConfigError, IptablesError  # noqa: F401 - re-exported
 from chaos.targets import procs
+from chaos.targets.runtimes import runtime_of
 from chaos.targets.state import StackState
 from chaos.faults.base import Action, Step, SweepStage, Swept
 
 CMD_TIMEOUT_S = 5.0
 XTABLES_WAIT_S = "3"           # iptables -w: wait for the xtables lock, not forever
-STACK_LABEL = "chaos.stack=space"
 CHAINS = {"in": "INPUT", "out": "OUTPUT"}
 COMMENT_PREFIX = "chaos:"
 
@@ -66,14 +68,16 @@ def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
     return r
 
 
-def unusable_reason(runtime: str) -> str | None:
-    """Why iptables cannot be used here (None: it can)."""
+def unusable_reason(runtime) -> str | None:
+    """Why iptables cannot be used here, in the namespaces of ``runtime`` (a runtime object,
+    ``chaos.targets.runtimes.runtime_of``); None: it can."""
     binary = iptables_binary()
     if binary is None:
         return ("iptables is not installed (Debian package iptables; fixtures/setup.sh installs "
                 "it)")
-    if runtime == "docker" and shutil.which("nsenter") is None:
-        return "nsenter is not installed (Debian package util-linux); it enters a container's namespace"
+    refused = runtime.netns_refusal()
+    if refused:
+        return refused
     if os.geteuid() != 0:
         return (f"changing iptables needs root and this runs as uid {os.geteuid()}; run as root "
                 "(or with sudo)")
@@ -137,22 +141,8 @@ def list_rules(prefix: list[str], binary: str) -> list[list[str]]:
 def _container_pid(service: str, stack_id: str) -> int | None:
     """The pid of the service's running container of stack_id (None: none running). A
     container of another stack is never entered (IptablesError if only such are found)."""
-    from chaos.targets.images import docker_client
-    client = docker_client(timeout=10)
-    try:
-        found = client.containers.list(filters={"label": [STACK_LABEL, f"chaos.service={service}"]})
-        ours = [c for c in found if c.labels.get("chaos.stack_id") in ("", None, stack_id)]
-        if found and not ours:
-            ids = sorted({str(c.labels.get("chaos.stack_id")) for c in found})
-            raise IptablesError(f"packet_drop: the containers of {service} belong to stack "
-                                f"{', '.join(ids)}, not {stack_id}: not touching them")
-        for c in ours:
-            pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
-            if pid > 0:
-                return pid
-        return None
-    finally:
-        client.close()
+    from chaos.targets.docker import DockerRuntime
+    return DockerRuntime(stack_id).netns_pid(service)
 
 
 class IptablesExecutor:
@@ -160,6 +150,7 @@ class IptablesExecutor:
 
     def __init__(self, state: StackState) -> None:
         self.state = state
+        self.runtime = runtime_of(state)
         self._reason: str | None | bool = False   # False: not checked yet
 
     def sweep(self, stage: SweepStage, step: Step) -> None:
@@ -168,15 +159,13 @@ class IptablesExecutor:
 
     def _unusable(self) -> str | None:
         if self._reason is False:
-            self._reason = unusable_reason(self.state.runtime)
+            self._reason = unusable_reason(self.runtime)
         return self._reason  # type: ignore[return-value]
 
     def _prefix(self, a: Action) -> list[str] | None:
-        """The command prefix that enters the service's namespace (None: it has none now)."""
-        if a.params.get("runtime", self.state.runtime) != "docker":
-            return []
-        pid = _container_pid(a.params["service"], self.state.stack_id)
-        return None if pid is None else ["nsenter", "-t", str(pid), "-n"]
+        """The command prefix that enters the service's namespace ([]: the host's; None: it
+        has none now)."""
+        return self.runtime.netns_prefix(self.state, a.params["service"])
 
     def inject(self, a: Action) -> None:
         reason = self._unusable()
@@ -289,17 +278,8 @@ def sweep_stack(state: StackState) -> Swept:
         return live[sid]
 
     where = {"host": sweep_rules([], keep=other_live_stack)}
-    if state.runtime == "docker" and shutil.which("nsenter"):
-        from chaos.targets.docker import by_service
-        from chaos.targets.images import docker_client
-        client = docker_client(timeout=30)
-        try:
-            for name, c in [(n, c) for n, cs in by_service(client, state).items() for c in cs]:
-                pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
-                if pid > 0:
-                    where[name] = sweep_rules(["nsenter", "-t", str(pid), "-n"])
-        finally:
-            client.close()
+    for name, prefix in runtime_of(state).netns_prefixes(state).items():
+        where[name] = sweep_rules(prefix)
     for name, rules in where.items():
         if rules:
             swept.did.append(f"deleted {len(rules)} iptables rule(s) in {name}: " + "; ".join(rules))

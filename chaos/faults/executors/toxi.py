@@ -23,11 +23,10 @@ comes back clean from its config (its links' connections are cut once). One that
 
 from __future__ import annotations
 
-import signal
 import time
 
 from chaos.core.errors import StackError
-from chaos.targets import procs
+from chaos.targets.runtimes import runtime_of
 from chaos.targets.state import StackState
 from chaos.targets.toxi import Toxiproxy, ToxiproxyError
 from chaos.faults.base import Action, Step, SweepStage, Swept
@@ -129,28 +128,7 @@ def restart_toxiproxy(state: StackState) -> list[str]:
     """The last resort for a toxiproxy that runs but does not answer: kill it and start it
     again, clean from its config (every proxy enabled, no toxic), and wait until it answers.
     Every connection through it is cut once. A toxiproxy that is down is only started."""
-    did = []
-    if state.runtime == "local":
-        from chaos.targets.local import LocalRuntime, service_procs
-        for p in service_procs(state.stack_id, "toxiproxy"):
-            if procs.signal_ours(p, state.stack_id, signal.SIGKILL):
-                did.append(f"killed toxiproxy (pid {p.pid}): its API did not answer")
-                end = time.monotonic() + 3.0
-                while procs.start_ticks(p.pid) == p.start_ticks and time.monotonic() < end:
-                    time.sleep(0.05)
-        q = LocalRuntime(state.stack_id).restart(state, "toxiproxy")
-        did.append(f"restarted toxiproxy clean from its config (pid {q.pid})")
-        return did
-    from chaos.targets.docker import labelled
-    from chaos.targets.images import docker_client
-    client = docker_client(timeout=30)
-    try:
-        for c in labelled(client, "toxiproxy"):
-            c.restart(timeout=1)
-            did.append("restarted the toxiproxy container clean from its config: its API did "
-                       "not answer")
-    finally:
-        client.close()
+    did = runtime_of(state).restart_clean(state, "toxiproxy")
     toxi, end = Toxiproxy(state.topology.toxiproxy, timeout_s=1.0), time.monotonic() + RESTART_ANSWER_S
     while True:
         try:

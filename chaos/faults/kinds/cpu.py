@@ -25,6 +25,7 @@ from typing import ClassVar
 from chaos.core.target import Target
 
 from chaos.faults.base import Action, Param, Selector, register
+from chaos.targets.runtimes import runtime_of
 
 PERIOD_US = 100_000
 
@@ -39,11 +40,12 @@ class CpuStarve:
 
     def actions(self, topo: Target, target: Selector, params: dict, fault_id: str) -> list[Action]:
         share = params["share"]
+        runtime = runtime_of(topo)
         out = []
         for svc in target.services(topo):
             p = {"service": svc.name, "runtime": topo.runtime, "share": share,
                  "period_us": PERIOD_US}
-            if topo.runtime == "docker":
-                p["cpu_quota"] = max(1000, round(share * PERIOD_US))  # docker's minimum is 1 ms
+            if runtime.caps_cpu_by_quota:
+                p["cpu_quota"] = runtime.cpu_quota_us(share, PERIOD_US)
             out.append(Action(self.name, fault_id, "cpu", svc.name, svc.dc, p))
         return out

@@ -19,7 +19,8 @@ dc_partition: the DC's services keep running but lose every path to the other DC
   therefore loses its edge and must rejoin elsewhere; the DC's gateway stays reachable
   from the host (it is the public entry point: published on the ingress network in docker,
   on loopback locally) but cannot reach the state, so it refuses joins.
-- docker only: the DC's containers are also disconnected from the ``backbone`` network
+- where the runtime can disconnect networks (docker, the reference stack's compose
+  networks): the DC's containers are also disconnected from the ``backbone`` network
   (mechanism "network"; revert reconnects them with their service name as alias). This
   also cuts what does not go through toxiproxy: Sentinel gossip, Redis replication and
   gateways asking other DCs' Sentinels. The local runtime has no per-DC network, so
@@ -36,6 +37,7 @@ from chaos.core.target import Link, Target
 
 from chaos.core.errors import ConfigError
 from chaos.faults.base import Action, Param, Selector, register
+from chaos.targets.runtimes import runtime_of
 
 # The reference stack's kinds, in the order a DC goes: front first; it comes back (revert
 # runs in reverse) state first, like `stack up`. Other targets' kinds go after, by name.
@@ -128,7 +130,7 @@ class DcPartition:
             raise ConfigError(f"{self.name} cuts a whole data center: drop --service")
         out = [Action(self.name, fault_id, "proxy", lk.name, dc,
                       {"proxy": lk.name, "enabled": False}) for lk in crossing_links(topo, dc)]
-        if topo.runtime == "docker" and topo.is_reference():   # its compose networks
+        if runtime_of(topo).partitions_networks(topo):   # the reference stack's compose networks
             # after the proxies: the links drop cleanly before the network goes silent;
             # revert (in reverse) reconnects the network before it enables the proxies
             out += [Action(self.name, fault_id, "network", s.name, dc,

@@ -36,6 +36,7 @@ from chaos.core.errors import ConfigError
 from chaos.core.target import Service, Target
 
 from chaos.faults.base import Action, Param, Selector, register
+from chaos.targets.runtimes import runtime_of
 
 DIRECTIONS = ("in", "out", "both")
 
@@ -53,7 +54,7 @@ def drop_action(topo: Target, svc: Service, fault_id: str, share: float, directi
     host, port = where.rsplit(":", 1)
     params = {"service": svc.name, "runtime": topo.runtime, "share": share,
               "direction": direction, "port": int(port)}
-    if topo.runtime == "local":
+    if runtime_of(topo).shares_host_netns:
         params["address"] = host  # the host's namespace is shared: match the service's address too
     return Action("packet_drop", fault_id, "iptables", svc.name, svc.dc, params)
 

@@ -16,6 +16,17 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+class Phase(StrEnum):
+    """A run's phases, in order; an SLO entry judged over the whole run is in RUN. Other
+    entries name their own span ("step 2", "halt"), so a phase in a journal is one of
+    these or free text."""
+    BEFORE = "before"
+    DURING = "during"
+    RECOVERY = "recovery"
+    AFTER = "after"
+    RUN = "run"
+
+
 @dataclass(frozen=True)
 class SloResult:
     name: str                   # the SLI, e.g. "join_time"

@@ -78,7 +78,7 @@ def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *,
         rr = _finish(exp, state, run_id, out, started, time.monotonic() - t_start, player, result,
                      reproduce, amend=lambda doc: _amend(doc, player))
         box["result"] = rr
-        player.finish(rr.journal["verdict"], rr.journal["reason"])
+        player.finish(rr.record.verdict, rr.record.reason)
 
     with guard(state) if gp.faults else contextlib.nullcontext():
         if board is None:

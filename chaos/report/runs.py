@@ -12,6 +12,7 @@ from chaos.report.terminal import COLOURS
 def runs_table(results: list[tuple[str, Journal, dict]], width: int = 120, color: bool = False) -> str:
     """Rendered text (with colour codes) for the terminal: (test id, journal, files) per run."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", expand=False)
@@ -19,8 +20,10 @@ def runs_table(results: list[tuple[str, Journal, dict]], width: int = 120, color
         table.add_column(col, overflow="fold")
     for nodeid, j, files in results:
         v = fmt.verdict_of(j)
-        table.add_row(str(j.experiment.name or "experiment"), f"[{COLOURS[v]}]{v}[/]",
-                      (j.reason or "")[:160], str(files.get("html", files.get("journal.json", ""))))
+        # a reason's "[during]" is words, not markup
+        table.add_row(escape(str(j.experiment.name or "experiment")), f"[{COLOURS[v]}]{v}[/]",
+                      escape((j.reason or "")[:160]),
+                      escape(str(files.get("html", files.get("journal.json", "")))))
     buf = io.StringIO()
     Console(file=buf, width=width, force_terminal=color, no_color=not color, highlight=False).print(table)
     return buf.getvalue()

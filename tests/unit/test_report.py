@@ -527,3 +527,15 @@ def test_a_breach_after_its_fault_ended_is_timed_from_the_end():
     slo = next(s for s in j.slos if s.name == "join_time" and s.phase == "during")
     text = breach_sentence(j, slo)
     assert "2 s after dc_loss(dc-a) ended" in text and "started" not in text, text
+
+
+def test_the_session_table_has_a_line_per_run_from_its_typed_journal(tmp_path):
+    from chaos.report.runs import runs_table
+    from chaos.report.schema import typed
+    runs = [("t::canary", typed(canary_journal()), {"html": tmp_path / "a" / "report.html"}),
+            ("t::passed", typed(passed_journal()), {"journal.json": tmp_path / "b" / "journal.json"})]
+    text = runs_table(runs, width=200)
+    canary, passed = (next(line for line in text.splitlines() if name in line)
+                      for name in ("dc_loss_dc_a_canary", "latency_edge_b"))
+    assert "failed" in canary and "join_time [during] failed" in canary and "report.html" in canary
+    assert "passed" in passed and "every required SLO held" in passed and "journal.json" in passed

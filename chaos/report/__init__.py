@@ -62,19 +62,20 @@ def _why(e: Exception) -> str:
     return (e.strerror if isinstance(e, OSError) and e.strerror else str(e))[:300]
 
 
-def check(journal: dict, where: str = "the journal") -> Journal:
-    """The typed journal, if the stable fields are there and have the right shape, and every
-    field a report reads has the right type; or a ConfigError naming the first that does not."""
+def check(doc: dict, where: str = "the journal") -> Journal:
+    """The typed journal of a decoded document (untrusted: read from disk), if the stable
+    fields are there and have the right shape, and every field a report reads has the right
+    type; or a ConfigError naming the first that does not."""
     for field in STABLE_FIELDS:
-        if field not in journal:
+        if field not in doc:
             raise ConfigError(f"not a chaos journal: missing field {field} in {where}; {_EXPECTED}")
     shapes = {"experiment": dict, "target": dict, "slos": list, "faults": list, "events": list}
     for field, kind in shapes.items():
-        if not isinstance(journal[field], kind):
+        if not isinstance(doc[field], kind):
             raise ConfigError(f"not a chaos journal: field {field} in {where} is a "
-                              f"{type(journal[field]).__name__}, expected a JSON "
+                              f"{type(doc[field]).__name__}, expected a JSON "
                               f"{'object' if kind is dict else 'array'}; {_EXPECTED}")
-    return schema.check(journal, where, _EXPECTED)
+    return schema.check(doc, where, _EXPECTED)
 
 
 def render(journal: Journal | dict, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -539,3 +539,27 @@ def test_the_session_table_has_a_line_per_run_from_its_typed_journal(tmp_path):
                       for name in ("dc_loss_dc_a_canary", "latency_edge_b"))
     assert "failed" in canary and "join_time [during] failed" in canary and "report.html" in canary
     assert "passed" in passed and "every required SLO held" in passed and "journal.json" in passed
+
+
+def test_reports_read_the_journal_by_its_attributes_not_by_keys():
+    """Reports read the typed journal: no field looked up by name (``j["slos"]``,
+    ``s.get("verdict")``) outside schema.py, which checks the decoded document."""
+    import ast
+    own = {"counts", "files", "paths"}          # the report's own dicts, not journal parts
+    found = []
+    for path in sorted(Path(junit.__file__).parent.glob("*.py")):
+        if path.name == "schema.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                    and isinstance(node.slice.value, str):
+                obj = node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                obj = node.func.value
+            else:
+                continue
+            if not (isinstance(obj, ast.Name) and obj.id in own):
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []

@@ -38,11 +38,11 @@ class SloResult:
     first_breach_s: float | None = None
     samples: int = 0
     note: str = ""
-    phase: str = "run"
+    phase: Phase | str = Phase.RUN   # a run phase, or a span of its own ("step 2", "halt")
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["verdict"] = str(self.verdict)
+        d["verdict"], d["phase"] = str(self.verdict), str(self.phase)
         return d
 
 

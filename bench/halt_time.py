@@ -42,16 +42,17 @@ def cases():
     ]
 
 
-def measure(journal: dict) -> dict:
-    halt = journal["halt"]
-    onset = halt["onset_s"]
-    reverts = [e for e in journal["events"] if e["kind"] == "revert"]
-    halted = max(e["t_s"] + e.get("took_s", 0.0) for e in reverts)
-    slo = next((s for s in journal["slos"] if s["name"] == halt["sli"] and s["phase"] == "during"), {})
-    breach = slo.get("first_breach_s")
+def measure(journal) -> dict:
+    """From a run's typed journal (chaos.core.journal.Journal)."""
+    halt = journal.halt
+    onset = halt.onset_s
+    reverts = [e for e in journal.events if e.kind == "revert"]
+    halted = max(e.t_s + (e.took_s or 0.0) for e in reverts)
+    slo = next((s for s in journal.slos if s.name == halt.sli and s.phase == "during"), None)
+    breach = None if slo is None else slo.first_breach_s
     return {"onset_to_breach_s": None if breach is None else breach - onset,
-            "onset_to_recorded_s": halt["at_s"] - onset,
-            "recorded_to_halted_s": halted - halt["at_s"]}
+            "onset_to_recorded_s": halt.at_s - onset,
+            "recorded_to_halted_s": halted - halt.at_s}
 
 
 def main() -> int:
@@ -69,10 +70,10 @@ def main() -> int:
         try:
             for _ in range(args.runs):
                 r = run(exp, state, reports)
-                if r.journal["halt"] is None:
-                    print(f"  {what}: not halted ({r.journal['verdict']}: {r.journal['reason']})")
+                if r.record.halt is None:
+                    print(f"  {what}: not halted ({r.record.verdict}: {r.record.reason})")
                     continue
-                rows.append(measure(r.journal))
+                rows.append(measure(r.record))
         finally:
             stack.down()
         print(f"{profile}: {what}  ({len(rows)} runs)")

@@ -139,6 +139,14 @@ def experiment(a) -> Experiment:
         audience=Audience(listeners=a.listeners, thick_per_dc=a.thick_per_dc, join_every_s=5.0))
 
 
+def _processes(journal) -> list[dict] | None:
+    """Every probe process's lag, CPU and memory, from the typed journal."""
+    probe = journal.probe
+    if probe is None or probe.processes is None:
+        return None
+    return [p.dump() for p in probe.processes]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=3600.0)
@@ -167,9 +175,9 @@ def main() -> int:
            f"edge-*.origin-a for {a.fault_s:g} s every {a.every:g} s",
            "loadavg_start": [round(x, 2) for x in load0],
            "loadavg_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
-           "verdict": rr.journal["verdict"], "reason": rr.journal["reason"],
+           "verdict": str(rr.record.verdict), "reason": rr.record.reason,
            "journal": str(rr.files["journal.json"]),
-           "probe": (rr.journal.get("probe") or {}).get("processes"),
+           "probe": _processes(rr.record),
            "processes": sampler.summary()}
     if a.json:
         print(json.dumps(doc, indent=2))

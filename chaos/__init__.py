@@ -47,7 +47,8 @@ def run(experiment: Experiment, target: Any = None, reports_dir: str = "reports"
         progress=None, reproduce: str = "") -> RunResult:
     """Run ``experiment`` against ``target``: a target file's path, a ``Target``, a stack
     state, or None for the reference stack that ``chaos stack up`` started. Writes
-    ``reports_dir/<run-id>/`` and returns the result (its ``verdict``, ``journal``, ``dir``)."""
+    ``reports_dir/<run-id>/`` and returns the result (its ``verdict``, ``record``: the typed
+    journal, ``dir``)."""
     from chaos.targets import stack
     from chaos.runner import run as _run
     from chaos.targets.state import StackState

@@ -23,7 +23,7 @@ import pytest
 
 RUNTIMES = ("local", "docker")
 PROFILES = ("resilient", "fragile")
-_RESULTS = pytest.StashKey[list]()
+_RESULTS = pytest.StashKey[list]()          # (test id, typed journal, files) per run
 _STACKS = pytest.StashKey[object]()
 _CURRENT = pytest.StashKey[object]()      # the test being run (chaos_explore is session-wide)
 _RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run against a stack
@@ -206,6 +206,7 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
     with the SLO that broke, when, under which fault, in which DC, and how to reproduce."""
     from pathlib import Path
 
+    from chaos.core.model import Verdict
     from chaos.runner import run
     config = request.config
     reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
@@ -223,16 +224,16 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
         _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against {against}")
         result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce,
                      scale=_scale_out(config))
-        j = result.journal
-        record_property("chaos.verdict", j["verdict"])
-        record_property("chaos.run_id", j["run_id"])
+        j = result.record
+        record_property("chaos.verdict", str(j.verdict))
+        record_property("chaos.run_id", j.run_id)
         record_property("chaos.report", str(result.files.get("html", result.dir)))
-        for s in j["slos"]:
-            if s["required"]:
-                record_property(f"slo.{s['name']}.{s['phase']}",
-                                f"{s['verdict']} value={s['value']} objective={s['objective']}")
+        for s in j.slos:
+            if s.required:
+                record_property(f"slo.{s.name}.{s.phase}",
+                                f"{s.verdict} value={s.value} objective={s.objective}")
         config.stash[_RESULTS].append((request.node.nodeid, j, result.files))
-        if check and j["verdict"] != "passed":
+        if check and result.verdict is not Verdict.PASSED:
             pytest.fail("\n".join(result.notes()), pytrace=False)
         return result
     return _run
@@ -308,6 +309,7 @@ def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
     the test unless the verdict is passed, with the reason and the report's path."""
     from pathlib import Path
 
+    from chaos.core.model import Verdict
     from chaos.gameday.plan import load_plan
     from chaos.gameday.run import run
     config = request.config
@@ -326,12 +328,12 @@ def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
                      reproduce=f"chaos gameday {path} --auto")
         if getattr(result, "interrupted", False):
             raise KeyboardInterrupt(f"game day {gp.experiment.name} interrupted; faults reverted")
-        j = result.journal
-        record_property("chaos.verdict", j["verdict"])
-        record_property("chaos.run_id", j["run_id"])
+        j = result.record
+        record_property("chaos.verdict", str(j.verdict))
+        record_property("chaos.run_id", j.run_id)
         record_property("chaos.report", str(result.files.get("html", result.dir)))
         config.stash[_RESULTS].append((request.node.nodeid, j, result.files))
-        if check and j["verdict"] != "passed":
+        if check and result.verdict is not Verdict.PASSED:
             pytest.fail("\n".join(result.notes()), pytrace=False)
         return result
     return _play

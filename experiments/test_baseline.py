@@ -25,6 +25,6 @@ BASELINE = Experiment(
 
 def test_steady_state_holds_without_faults(chaos_run):
     result = chaos_run(BASELINE)
-    audience = result.journal["audience"]
-    assert audience["joined"] == audience["listeners"] and audience["thick_joined"] == audience["thick"]
-    assert audience["join_probes"] > 0 and audience["join_probes_failed"] == 0
+    audience = result.record.audience
+    assert audience.joined == audience.listeners and audience.thick_joined == audience.thick
+    assert audience.join_probes > 0 and audience.join_probes_failed == 0

@@ -12,6 +12,7 @@ import pytest
 
 from chaos.experiment import Experiment, fault
 from chaos.core.slo import objective
+from chaos.core.model import Phase, Verdict
 
 pytestmark = pytest.mark.chaos_profile("fragile")
 
@@ -24,18 +25,18 @@ def test_dc_a_loss_breaks_joins_in_every_dc(chaos_run):
         method=[fault("dc_loss", dc="dc-a", at_s=0, duration_s=10)],
         during=[objective("join_time")],
         before_s=6, after_s=6, recover_s=2), check=False)
-    j = result.journal
-    jt = result.slo("join_time", "during")
-    assert j["verdict"] == "failed" and jt["verdict"] == "failed"
-    assert {dc: d["verdict"] for dc, d in jt["per_dc"].items()} == \
+    j = result.record
+    jt = result.slo("join_time", Phase.DURING)
+    assert j.verdict is Verdict.FAILED and jt.verdict is Verdict.FAILED
+    assert {dc: d.verdict for dc, d in jt.per_dc.items()} == \
         {"dc-a": "failed", "dc-b": "failed", "dc-c": "failed"}
-    fault_start = j["faults"][0]["started_s"]
-    assert fault_start <= jt["first_breach_s"] <= fault_start + 10
+    fault_start = j.faults[0].started_s
+    assert fault_start <= jt.first_breach_s <= fault_start + 10
     from chaos.report import narrative
     said = " ".join(narrative.sentences(j))
     assert "dc_loss(dc-a)" in said and "redis" in said and "join_time" in said
     assert "all three DCs" in said or "every DC" in said
-    assert f"t={jt['first_breach_s']:.0f}" in said or f"t={jt['first_breach_s']:.1f}" in said, said
+    assert f"t={jt.first_breach_s:.0f}" in said or f"t={jt.first_breach_s:.1f}" in said, said
     html = (result.dir / "report.html").read_text()
     assert "redis" in html and "dc_loss(dc-a)" in html
 
@@ -48,7 +49,7 @@ def test_origin_loss_silences_every_dc(chaos_run):
         method=[fault("dc_loss", dc="dc-a", kinds="origin", at_s=0, duration_s=8)],
         during=[objective("audio_delivered")],
         before_s=6, after_s=8, recover_s=3), check=False)
-    delivered = result.slo("audio_delivered", "during")
-    assert result.journal["verdict"] == "failed" and delivered["verdict"] == "failed"
-    assert {d["verdict"] for d in delivered["per_dc"].values()} == {"failed"}
-    assert delivered["value"] < 0.5          # no standby takes over: most of the loss is silent
+    delivered = result.slo("audio_delivered", Phase.DURING)
+    assert result.verdict is Verdict.FAILED and delivered.verdict is Verdict.FAILED
+    assert {d.verdict for d in delivered.per_dc.values()} == {Verdict.FAILED}
+    assert delivered.value < 0.5          # no standby takes over: most of the loss is silent

@@ -34,6 +34,6 @@ def dc_loss(dc: str) -> Experiment:
 @pytest.mark.parametrize("dc", ["dc-a", "dc-b", "dc-c"])
 def test_dc_loss_mid_event(chaos_run, dc):
     result = chaos_run(dc_loss(dc))
-    fault_doc = result.journal["faults"][0]
-    assert fault_doc["reverted"] and fault_doc["started_s"] is not None
-    assert {s["dc"] for s in fault_doc["target"]["services"]} == {dc}
+    fault_doc = result.record.faults[0]
+    assert fault_doc.reverted and fault_doc.started_s is not None
+    assert {s.dc for s in fault_doc.target.services} == {dc}

@@ -28,10 +28,10 @@ def test_join_storm_from_the_incident(chaos_run, retry):
         method=[fault("join_storm", at_s=0, duration_s=8, rate=rate, retry=retry)],
         during=[objective("join_time"), objective("audio_delivered"), objective("mouth_to_ear")],
         before_s=5, after_s=6, recover_s=2))
-    storm = result.journal["storms"][0]     # its workers take ~1 s to start: ~7 s of arrivals
-    assert storm["arrivals"] >= 0.75 * rate * 8 and storm["joined"] + storm["failed"] == storm["arrivals"]
-    assert storm["achieved_rate_per_s"] >= 0.85 * rate
-    assert result.journal["target"]["scale_factor"]["join_rate"] > 0.05
+    storm = result.record.storms[0]     # its workers take ~1 s to start: ~7 s of arrivals
+    assert storm.arrivals >= 0.75 * rate * 8 and storm.joined + storm.failed == storm.arrivals
+    assert storm.achieved_rate_per_s >= 0.85 * rate
+    assert result.record.target.scale_factor.join_rate > 0.05
 
 
 def test_join_rate_breaking_point(chaos_run):
@@ -45,7 +45,7 @@ def test_join_rate_breaking_point(chaos_run):
         expects=test_join_rate_breaking_point.__doc__.split("Expects, ")[1].replace("\n", " "),
         sweep=Sweep("join_storm", "rate", (50, 150, 300, 450), step_s=6, gap_s=3, unit="joins/s"),
         before_s=5, after_s=8, recover_s=3))
-    bp = result.journal["breaking_point"]
-    assert [s["value"] for s in bp["steps"]] == [50, 150, 300, 450]
-    assert len(result.journal["storms"]) == 4
-    assert set(bp["first_broken"]) >= {"join_time", "audio_delivered", "mouth_to_ear"}
+    bp = result.record.breaking_point
+    assert [s.value for s in bp.steps] == [50, 150, 300, 450]
+    assert len(result.record.storms) == 4
+    assert set(bp.first_broken) >= {"join_time", "audio_delivered", "mouth_to_ear"}

@@ -12,6 +12,7 @@ import pytest
 
 from chaos.experiment import Experiment, fault
 from chaos.core.slo import objective
+from chaos.core.model import Phase, Verdict
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
@@ -36,11 +37,11 @@ def test_latency_past_budget_is_caught(chaos_run):
         method=[fault("latency", link=LINKS, at_s=0, duration_s=8, latency_ms=500, jitter_ms=100)],
         during=[objective("mouth_to_ear")],
         before_s=6, after_s=6, recover_s=2), check=False)
-    m2e = result.slo("mouth_to_ear", "during")
-    assert result.journal["verdict"] == "failed" and m2e["verdict"] == "failed"
-    assert {d["verdict"] for d in m2e["per_dc"].values()} == {"failed"}
-    assert m2e["value"] > 0.4 and m2e["first_breach_s"] is not None
-    assert result.slo("mouth_to_ear", "after")["verdict"] == "passed"
+    m2e = result.slo("mouth_to_ear", Phase.DURING)
+    assert result.verdict is Verdict.FAILED and m2e.verdict is Verdict.FAILED
+    assert {d.verdict for d in m2e.per_dc.values()} == {Verdict.FAILED}
+    assert m2e.value > 0.4 and m2e.first_breach_s is not None
+    assert result.slo("mouth_to_ear", Phase.AFTER).verdict is Verdict.PASSED
 
 
 def test_a_halt_condition_stops_the_run_early(chaos_run):
@@ -51,9 +52,9 @@ def test_a_halt_condition_stops_the_run_early(chaos_run):
         method=[fault("latency", link=LINKS, at_s=0, duration_s=20, latency_ms=800)],
         halts=[objective("mouth_to_ear", threshold=0.6, window_s=2.0)],
         before_s=6, after_s=4, recover_s=1), check=False)
-    j = result.journal
-    assert j["verdict"] == "aborted" and j["halt"]["sli"] == "mouth_to_ear"
-    f = j["faults"][0]
-    assert f["reverted"] and f["ended_s"] - f["started_s"] < 10, f
-    assert j["halt"]["detected_after_s"] < 10
-    assert any(e["kind"] == "halt" for e in j["events"])
+    j = result.record
+    assert j.verdict is Verdict.ABORTED and j.halt.sli == "mouth_to_ear"
+    f = j.faults[0]
+    assert f.reverted and f.ended_s - f.started_s < 10, f
+    assert j.halt.detected_after_s < 10
+    assert any(e.kind == "halt" for e in j.events)

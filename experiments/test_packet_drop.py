@@ -12,6 +12,7 @@ loopback network TCP turns loss into delay, so what breaks first is usually join
 import pytest
 
 from chaos.experiment import Experiment, Sweep
+from chaos.core.model import Phase, Verdict
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
@@ -27,9 +28,9 @@ SWEEP = Experiment(
 
 def test_packet_drop_sweep_on_one_edge(chaos_run):
     result = chaos_run(SWEEP)
-    bp = result.journal["breaking_point"]
-    assert [s["value"] for s in bp["steps"]] == [0.02, 0.10, 0.30, 0.50]
+    bp = result.record.breaking_point
+    assert [s.value for s in bp.steps] == [0.02, 0.10, 0.30, 0.50]
     for name in ("audio_delivered", "mouth_to_ear"):
-        during = result.slo(name, "during")
+        during = result.slo(name, Phase.DURING)
         for dc in ("dc-a", "dc-c"):
-            assert during["per_dc"][dc]["verdict"] == "passed", (name, dc, during["per_dc"][dc])
+            assert during.per_dc[dc].verdict is Verdict.PASSED, (name, dc, during.per_dc[dc])

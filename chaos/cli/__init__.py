@@ -198,13 +198,12 @@ def _report(args) -> int:
     if args.rejudge:
         from chaos.runner.history import parse_override, rejudge
         from chaos.runner.journal import document, write
-        record = rejudge(journal, run_dir, [parse_override(t) for t in args.objective])
+        journal = rejudge(document(journal), run_dir, [parse_override(t) for t in args.objective])
         out = Path(args.out) if args.out else run_dir / "rejudged"
         out.mkdir(parents=True, exist_ok=True)
-        write(record, out)
-        journal = document(record)
-        was = journal["rejudged"]["was"]["verdict"]
-        _console().print(f"judged again: {was} -> {journal['verdict']} ({journal['reason']})")
+        write(journal, out)
+        was = journal.rejudged.was.verdict
+        _console().print(f"judged again: {was} -> {journal.verdict} ({journal.reason})")
     paths = report.render(journal, out)
     report.summary(journal, _console(), report_path=paths["html"])
     _console().print(f"junit: {paths['junit']}", soft_wrap=True)

@@ -58,5 +58,5 @@ def cmd(args, console) -> int:
         from chaos.gameday.board import show
         result = run(gp, state, args.reports, board=show, who=args.who, reproduce=reproduce)
     from chaos import report
-    report.summary(result.journal, console, report_path=result.files.get("html"))
-    return 0 if result.journal["verdict"] == "passed" else 1
+    report.summary(result.record, console, report_path=result.files.get("html"))
+    return 0 if result.verdict == "passed" else 1

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Self, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from chaos.core import model
+
 
 def _plain(v: Any) -> Any:
     """numpy and other numeric types as the plain int or float JSON holds (never a bool:
@@ -42,6 +44,32 @@ OptStr = Union[str, None]
 OptInt = Annotated[Union[int, None], BeforeValidator(_plain)]
 OptBool = Union[bool, None]
 Scalar = Annotated[Union[str, int, float, bool, None], BeforeValidator(_plain)]
+
+
+def _verdict(v: Any) -> Any:
+    """A verdict's text as the enum (strict reading would otherwise ask for the enum itself);
+    text that is no verdict is refused, naming the field."""
+    if isinstance(v, str) and not isinstance(v, model.Verdict):
+        try:
+            return model.Verdict(v)
+        except ValueError:
+            raise ValueError(f"{v[:40]!r} is not a verdict (one of "
+                             f"{', '.join(x.value for x in model.Verdict)})") from None
+    return v
+
+
+def _phase(v: Any) -> Any:
+    """A run phase's name as the enum; any other span's name ("step 2") stays text."""
+    if isinstance(v, str) and not isinstance(v, model.Phase):
+        try:
+            return model.Phase(v)
+        except ValueError:
+            return v
+    return v
+
+
+OptVerdict = Annotated[Union[model.Verdict, None], BeforeValidator(_verdict)]
+PhaseName = Annotated[Union[model.Phase, str, None], BeforeValidator(_phase)]
 
 
 class Part(BaseModel):
@@ -109,13 +137,13 @@ class Target(Part):
 
 
 class Phase(Part):
-    name: OptStr = None
+    name: PhaseName = None
     start_s: OptNum = None
     end_s: OptNum = None
 
 
 class DcVerdict(Part):
-    verdict: OptStr = None
+    verdict: OptVerdict = None
     value: OptNum = None
     first_breach_s: OptNum = None
     samples: OptNum = None
@@ -124,14 +152,14 @@ class DcVerdict(Part):
 class Slo(Part):
     name: OptStr = None
     objective: OptStr = None
-    verdict: OptStr = None
+    verdict: OptVerdict = None
     value: OptNum = None
     threshold: OptNum = None
     window: OptStr = None
     first_breach_s: OptNum = None
     samples: OptNum = None
     note: OptStr = None
-    phase: OptStr = None
+    phase: PhaseName = None
     unit: OptStr = None
     op: OptStr = None
     stat: OptStr = None
@@ -207,7 +235,7 @@ class Halt(Part):
 
 
 class StepSlo(Part):
-    verdict: OptStr = None
+    verdict: OptVerdict = None
     value: OptNum = None
 
 
@@ -267,7 +295,7 @@ class Audience(Part):
 
 
 class Was(Part):
-    verdict: OptStr = None
+    verdict: OptVerdict = None
     reason: OptStr = None
 
 
@@ -336,7 +364,7 @@ class StormObjective(Part):
     quantile: OptNum = None
     threshold_s: OptNum = None
     value_s: OptNum = None
-    verdict: OptStr = None
+    verdict: OptVerdict = None
 
 
 class Storm(Part):
@@ -459,7 +487,7 @@ class Check(Part):
     dc: OptStr = None
     required: OptBool = None
     results: Union[list[Slo], None] = None
-    verdict: OptStr = None
+    verdict: OptVerdict = None
 
 
 class Pause(Part):
@@ -504,7 +532,7 @@ class Journal(Part):
     started_at: OptStr = None
     ended_at: OptStr = None
     duration_s: OptNum = None
-    verdict: OptStr = None
+    verdict: OptVerdict = None
     reason: OptStr = None
     phases: Union[list[Phase], None] = None
     slos: list[Slo]

@@ -16,6 +16,17 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+class Phase(StrEnum):
+    """A run's phases, in order; an SLO entry judged over the whole run is in RUN. Other
+    entries name their own span ("step 2", "halt"), so a phase in a journal is one of
+    these or free text."""
+    BEFORE = "before"
+    DURING = "during"
+    RECOVERY = "recovery"
+    AFTER = "after"
+    RUN = "run"
+
+
 @dataclass(frozen=True)
 class SloResult:
     name: str                   # the SLI, e.g. "join_time"
@@ -27,11 +38,11 @@ class SloResult:
     first_breach_s: float | None = None
     samples: int = 0
     note: str = ""
-    phase: str = "run"
+    phase: Phase | str = Phase.RUN   # a run phase, or a span of its own ("step 2", "halt")
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["verdict"] = str(self.verdict)
+        d["verdict"], d["phase"] = str(self.verdict), str(self.phase)
         return d
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.core.errors import StackError
+from chaos.core.journal import Journal
+from chaos.core.model import Phase, Verdict
 from chaos.experiment import Audience
 from chaos.core.slo import Objective
 from chaos.targets.state import StackState
@@ -24,26 +26,28 @@ RUN_SHAPE = {"before_s": 4.0, "after_s": 6.0, "recover_s": 2.0}
 AUDIENCE = Audience(listeners=6, thick_per_dc=0)
 
 
-def outcome_of(journal: dict, steady_state: Sequence[Objective], run_dir: str = "") -> Outcome:
-    """The outcome of a run from its journal: the required SLOs of ``steady_state`` that
-    broke once the method began, in a run whose verdict is failed, and how close each came
-    (its worst phase). A breach before the method (the gate) is the stack's, not the
-    schedule's: that run is inconclusive and says nothing."""
+def outcome_of(journal: Journal | dict, steady_state: Sequence[Objective], run_dir: str = "") -> Outcome:
+    """The outcome of a run from its journal (typed; a dict is read into it): the required
+    SLOs of ``steady_state`` that broke once the method began, in a run whose verdict is
+    failed, and how close each came (its worst phase). A breach before the method (the
+    gate) is the stack's, not the schedule's: that run is inconclusive and says nothing."""
     from chaos.report import narrative
+    from chaos.report.schema import typed
+    journal = typed(journal)
     names = {o.sli for o in steady_state}
     broke: list[str] = []
     scores: dict[str, float] = {}
-    failed_run = journal.get("verdict") == "failed"
-    for s in journal.get("slos") or []:
-        if not s.get("required") or s.get("name") not in names or s.get("phase") == "before":
+    failed_run = journal.verdict is Verdict.FAILED
+    for s in journal.slos:
+        if not s.required or s.name not in names or s.phase == Phase.BEFORE:
             continue
-        name = s["name"]
-        scores[name] = max(scores.get(name, 0.0), closeness(s))
-        if failed_run and s.get("verdict") == "failed" and name not in broke:
+        name = s.name
+        scores[name] = max(scores.get(name, 0.0), closeness(s.dump()))
+        if failed_run and s.verdict is Verdict.FAILED and name not in broke:
             broke.append(name)
-    return Outcome(journal.get("verdict", "inconclusive"), tuple(broke), scores,
-                   tuple(narrative.sentences(journal)), run_dir, journal.get("reason", ""),
-                   float(journal.get("duration_s") or 0.0))
+    return Outcome(journal.verdict or Verdict.INCONCLUSIVE, tuple(broke), scores,
+                   tuple(narrative.sentences(journal)), run_dir, journal.reason or "",
+                   float(journal.duration_s or 0.0))
 
 
 @dataclass
@@ -72,7 +76,7 @@ class LiveRunner:
         except StackError as e:        # the stack turned sick before the run: says nothing
             return Outcome("inconclusive", reason=str(e))
         (Path(result.dir) / "schedule.json").write_text(_schedule_doc(schedule, self))
-        return outcome_of(result.journal, self.steady_state, str(result.dir))
+        return outcome_of(result.record, self.steady_state, str(result.dir))
 
 
 def _schedule_doc(schedule: Schedule, runner: LiveRunner) -> str:

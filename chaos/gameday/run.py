@@ -63,7 +63,7 @@ def run(gp: GamePlan, state: StackState, reports_dir: str | Path = "reports", *,
             player.tl.abort = player.tl.abort or f"the game day failed: {player.tl.error}"
         rr = r.finish(player, amend=lambda doc: _amend(doc, player))
         box["result"] = rr
-        player.finish(rr.journal["verdict"], rr.journal["reason"])
+        player.finish(rr.record.verdict, rr.record.reason)
 
     with guard(state) if gp.faults else contextlib.nullcontext():
         if board is None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from chaos.report.charts import tag, ticks
 from chaos.report.html import CSS
-from chaos.core.model import finite
+from chaos.core.model import Verdict, finite
+from chaos.core.slo import DEFAULTS
 from chaos.targets.state import write_atomic
 from chaos.readiness.usl import usl
 
@@ -176,9 +177,6 @@ def _usl_chart(t: dict) -> str:
                xmlns="http://www.w3.org/2000/svg", data_tier=t["tier"])
 
 
-THRESHOLDS = {"join_time": 2.0, "audio_delivered": 0.995, "mouth_to_ear": 0.4}
-
-
 def _sweep_chart(m: dict) -> str:
     """The tier's first SLO against the step's load: the capacity curve, its threshold and
     the knee; each point coloured by the step's verdict (inconclusive: the generator)."""
@@ -187,7 +185,7 @@ def _sweep_chart(m: dict) -> str:
         return f'<p class="muted">{escape(m.get("words", ""))}</p>'
     sli = next(iter(steps[0].get("slos") or {"join_time": None}))
     vals = [((s.get("slos") or {}).get(sli) or {}).get("value") for s in steps]
-    limit = THRESHOLDS.get(sli, 0.0)
+    limit = DEFAULTS[sli].threshold if sli in DEFAULTS else 0.0   # what the sweep judged by
     finite_vals = [v for v in vals if isinstance(v, (int, float))]
     ylo = min(finite_vals + [limit]) * (0.98 if sli == "audio_delivered" else 0.0)
     yhi = 1.001 if sli == "audio_delivered" else (max(finite_vals + [limit]) * 1.1 or 1.0)
@@ -195,7 +193,7 @@ def _sweep_chart(m: dict) -> str:
     out, X, Y = _frame(f"{m['tier']} with {m['units']} unit(s): {sli} against load (run {m['run_id']})",
                        0, xhi, ylo, yhi,
                        "load (joins/s)" if m["tier"] == "join" else "load (listeners held)", sli)
-    colour = {"passed": "#2e7d32", "failed": "#c62828", "inconclusive": "#b26a00"}
+    colour = {Verdict.PASSED: "#2e7d32", Verdict.FAILED: "#c62828", Verdict.INCONCLUSIVE: "#b26a00"}
     pts = [(X(s["load"]), Y(v)) for s, v in zip(steps, vals) if isinstance(v, (int, float))]
     if len(pts) > 1:
         out.append(tag("polyline", points=" ".join(f"{x:.1f},{y:.1f}" for x, y in pts), fill="none",

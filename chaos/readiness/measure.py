@@ -22,6 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from chaos.core import journal as jm
+from chaos.core.journal import Journal
+from chaos.core.model import Phase, Verdict
 from chaos.faults.kinds.client import MAX_RATE
 from chaos.experiment import Audience, Experiment, Sweep, fault
 from chaos.core.slo import DEFAULTS, objective
@@ -160,18 +163,18 @@ def experiment(tier: Tier, units: int, plan: Plan) -> Experiment:
                           join_every_s=1.0))
 
 
-def _step_validity(storm: dict | None, requested: float) -> tuple[bool, str, float | None]:
+def _step_validity(storm: jm.Storm | None, requested: float) -> tuple[bool, str, float | None]:
     """Did the generator fire the step's schedule, on time? (Its arrivals are Poisson, so the
     schedule's own count, not the nominal rate, is what it had to fire.)"""
     if storm is None:
         return False, "the generator reported nothing for this step", None
-    achieved = float(storm.get("achieved_rate_per_s") or 0.0)
-    arrivals, fired = int(storm.get("arrivals") or 0), int(storm.get("fired") or 0)
-    late = storm.get("lateness_p99_s")
+    achieved = float(storm.achieved_rate_per_s or 0.0)
+    arrivals, fired = int(storm.arrivals or 0), int(storm.fired or 0)
+    late = storm.lateness_p99_s
     if arrivals and fired < MIN_ACHIEVED_SHARE * arrivals:
         return False, (f"the generator fired {fired} of the {arrivals} arrivals scheduled at "
                        f"{requested:g} joins/s (under {MIN_ACHIEVED_SHARE:.0%})"), achieved
-    span = float(storm.get("scheduled_s") or 0.0)
+    span = float(storm.scheduled_s or 0.0)
     # a Poisson schedule of n arrivals may fall short of the rate by chance (3 sd: 3/sqrt(n))
     floor = 1.0 - max(1.0 - MIN_ACHIEVED_SHARE, 3.0 / math.sqrt(max(requested * span, 1.0)))
     if span > 0 and achieved < floor * requested:
@@ -183,38 +186,42 @@ def _step_validity(storm: dict | None, requested: float) -> tuple[bool, str, flo
     return True, "", achieved
 
 
-def steps_of(journal: dict, tier: Tier) -> list[Step]:
-    """Each sweep step of a run: its load, the generator's validity, the tier's SLOs."""
-    bp = journal.get("breaking_point") or {}
-    storms = sorted(journal.get("storms") or [], key=lambda s: s.get("started_ns", 0))
+def steps_of(journal: Journal | dict, tier: Tier) -> list[Step]:
+    """Each sweep step of a run (its typed journal; a dict is read into it): its load, the
+    generator's validity, the tier's SLOs."""
+    from chaos.report.schema import typed
+    journal = typed(journal)
+    bp = journal.breaking_point or jm.BreakingPoint()
+    storms = sorted(journal.storms or [], key=lambda s: s.started_ns or 0)
     stopped = _stopped_at(journal, tier)
     out = []
-    for i, row in enumerate(bp.get("steps") or []):
-        requested = float(row["value"])
+    for i, row in enumerate(bp.steps or []):
+        requested = float(row.value)
         storm = storms[i] if i < len(storms) else None
         valid, why, achieved = _step_validity(storm, requested)
         load = achieved if tier.load == "rate" else (
-            float(storm["peak_concurrent"]) if storm is not None else None)
-        verdicts = [row["slos"].get(name, {}).get("verdict") for name in tier.slos]
-        held = None if any(v not in ("passed", "failed") for v in verdicts) else all(
-            v == "passed" for v in verdicts)
-        if row.get("label") in stopped:
+            float(storm.peak_concurrent) if storm is not None and storm.peak_concurrent is not None else None)
+        slos = dict(row.slos or {})
+        verdicts = [(slos.get(name) or jm.StepSlo()).verdict for name in tier.slos]
+        held = None if any(v not in (Verdict.PASSED, Verdict.FAILED) for v in verdicts) else all(
+            v is Verdict.PASSED for v in verdicts)
+        if row.label in stopped:
             # the run stopped the sweep here: a window of the step broke the SLO, even if
             # the step as a whole held
             held = False
-            for name in stopped[row["label"]]:
-                e = row["slos"].get(name) or {}
-                row["slos"][name] = {**e, "verdict": "failed", "note": "broke in a window of the step"}
-        out.append(Step(row["index"], requested, achieved, load, valid, why, held,
-                        {name: row["slos"].get(name) for name in tier.slos}))
+            for name in stopped[row.label]:
+                slos[name] = (slos.get(name) or jm.StepSlo()).amended(
+                    verdict=Verdict.FAILED, note="broke in a window of the step")
+        out.append(Step(row.index, requested, achieved, load, valid, why, held,
+                        {name: None if slos.get(name) is None else slos[name].dump() for name in tier.slos}))
     return out
 
 
-def _stopped_at(journal: dict, tier: Tier) -> dict[str, list[str]]:
+def _stopped_at(journal: Journal, tier: Tier) -> dict[str, list[str]]:
     """The step where the run stopped the sweep (its live, windowed judgement), and the SLOs."""
     out: dict[str, list[str]] = {}
-    for e in journal.get("events") or []:
-        m = _STOPPED.match(str(e.get("message", ""))) if e.get("kind") == "step" else None
+    for e in journal.events:
+        m = _STOPPED.match(str(e.message or "")) if e.kind == "step" else None
         if m and m.group(1) in tier.slos:
             out.setdefault(m.group(2), []).append(m.group(1))
     return out
@@ -223,10 +230,13 @@ def _stopped_at(journal: dict, tier: Tier) -> dict[str, list[str]]:
 _STOPPED = re.compile(r"^sweep stopped: (\w+) broke at (.+); later steps not run$")
 
 
-def point_of(journal: dict, tier: Tier, units: int, dcs: Sequence[str],
+def point_of(journal: Journal | dict, tier: Tier, units: int, dcs: Sequence[str],
              capped_at: float | None = None) -> Point:
-    """Where a run's sweep turned: capacity, knee and what limited it, in words.
-    ``capped_at``: the generator's cap, when it clipped the sweep's steps."""
+    """Where a run's sweep turned (from its typed journal; a dict is read into it): capacity,
+    knee and what limited it, in words. ``capped_at``: the generator's cap, when it clipped
+    the sweep's steps."""
+    from chaos.report.schema import typed
+    journal = typed(journal)
     steps = steps_of(journal, tier)
     good = [s for s in steps if s.valid and s.held and s.load is not None]
     broke = [s for s in steps if s.valid and s.held is False]
@@ -243,12 +253,12 @@ def point_of(journal: dict, tier: Tier, units: int, dcs: Sequence[str],
         sd = max((knee or lo) - lo, 0.0) / math.sqrt(12) if knee is not None else 0.0
         words = (f"{tier.name} with {units} unit(s) held to {lo:.4g} {unit} and broke at "
                  f"{knee:.4g} {unit} ({', '.join(n for n, e in first_broken.slos.items() if e and e.get('verdict') == 'failed')})")
-    elif journal.get("verdict") in ("inconclusive", "aborted") and "join_storm" in str(journal.get("reason")):
+    elif journal.verdict in (Verdict.INCONCLUSIVE, Verdict.ABORTED) and "join_storm" in str(journal.reason):
         # the run ended early because the generator itself could not start or keep up
         limit = "generator"
         sd = 0.0
         words = (f"{tier.name} with {units} unit(s) held to {capacity or 0:.4g} {unit}; then the "
-                 f"generator was the limit: {journal.get('reason')}")
+                 f"generator was the limit: {journal.reason}")
     elif capped_at is not None:
         limit = "generator"
         sd = 0.0
@@ -269,8 +279,8 @@ def point_of(journal: dict, tier: Tier, units: int, dcs: Sequence[str],
         limit = "none"
         sd = 0.0
         words = (f"{tier.name} with {units} unit(s): nothing was measured "
-                 f"(run {journal.get('verdict')}: {journal.get('reason')})")
-    return Point(tier.name, units, tuple(dcs), journal.get("run_id", ""), journal.get("verdict", ""),
+                 f"(run {journal.verdict}: {journal.reason})")
+    return Point(tier.name, units, tuple(dcs), journal.run_id or "", str(journal.verdict or ""),
                  tuple(steps), capacity, sd, knee, limit, words)
 
 
@@ -283,7 +293,7 @@ def measure_tier(state: StackState, tier: Tier, units: int, plan: Plan, reports_
                  reproduce="chaos readiness (a capacity sweep)")
     cap = plan.max_rate_per_s
     clipped = cap is not None and any(r * units > cap for r in plan.steps_for(tier))
-    return point_of(result.journal, tier, units, dcs, cap if clipped else None)
+    return point_of(result.record, tier, units, dcs, cap if clipped else None)
 
 
 @dataclass(frozen=True)
@@ -321,19 +331,22 @@ def measure_loss(state: StackState, dc: str, rate_per_s: float, plan: Plan,
     from chaos.runner import run
     result = run(loss_experiment(dc, rate_per_s, plan), state, reports_dir, progress=progress,
                  reproduce=f"chaos readiness --survive dc_loss (dc_loss of {dc})")
-    return loss_of(result.journal, dc, rate_per_s)
+    return loss_of(result.record, dc, rate_per_s)
 
 
-def loss_of(journal: dict, dc: str, rate_per_s: float) -> LossRun:
+def loss_of(journal: Journal | dict, dc: str, rate_per_s: float) -> LossRun:
+    """The dc_loss run's result (from its typed journal; a dict is read into it): the SLOs
+    that broke in the surviving DCs, and whether the failover held."""
+    from chaos.report.schema import typed
+    journal = typed(journal)
     broke: dict[str, list[str]] = {}
-    for s in journal.get("slos") or []:
-        if not s.get("required") or s.get("phase") not in ("during", "after"):
+    for s in journal.slos:
+        if not s.required or s.phase not in (Phase.DURING, Phase.AFTER):
             continue
-        bad = sorted(d for d, v in (s.get("per_dc") or {}).items()
-                     if d != dc and v.get("verdict") == "failed")
+        bad = sorted(d for d, v in (s.per_dc or {}).items() if d != dc and v.verdict is Verdict.FAILED)
         if bad:
-            broke[f"{s['name']} ({s['phase']})"] = bad
-    v = journal.get("verdict", "")
-    held = True if v == "passed" else (False if v == "failed" else None)
+            broke[f"{s.name} ({s.phase})"] = bad
+    v = journal.verdict
+    held = True if v is Verdict.PASSED else (False if v is Verdict.FAILED else None)
     rate = rate_per_s if math.isfinite(rate_per_s) else 0.0
-    return LossRun(dc, rate, journal.get("run_id", ""), v, journal.get("reason", ""), broke, held)
+    return LossRun(dc, rate, journal.run_id or "", str(v or ""), journal.reason or "", broke, held)

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from chaos.core.slo import DEFAULTS, Objective
 from chaos.readiness.demand import Demand, Fleet
-from chaos.readiness.measure import LossRun, Point, Tier, tiers_for
+from chaos.readiness.measure import TIERS, LossRun, Point, Tier, tiers_for
+from chaos.report import fmt
 from chaos.readiness.spof import Spof
 from chaos.readiness import usl
 
@@ -36,7 +38,16 @@ class Readiness(StrEnum):
 
 
 EXIT_CODES = {Readiness.GO: 0, Readiness.NO_GO: 1, Readiness.GO_AT_RISK: 3, Readiness.INCONCLUSIVE: 4}
-TIER_SLO = {"join": "join_time p95 <= 2 s", "fanout": "audio_delivered >= 99.5 %, mouth_to_ear p95 <= 0.4 s"}
+
+
+def _words(o: Objective) -> str:
+    """An objective as the reports say it: 'join_time p95 <= 2 s', 'audio_delivered >= 99.5 %'."""
+    stat = f" {o.stat}" if o.stat.startswith("p") else ""
+    return f"{o.sli}{stat} {o.op} {fmt.value(o.sli, o.unit, o.threshold)}"
+
+
+# what each tier's steps must hold: the SLO registry's defaults (the sweeps judge by them)
+TIER_SLO = {name: ", ".join(_words(DEFAULTS[sli]) for sli in t.slos) for name, t in TIERS.items()}
 
 
 @dataclass(frozen=True)

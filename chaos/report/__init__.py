@@ -1,10 +1,12 @@
 """Results of a run, from its journal alone: report.html, junit.xml, the terminal summary.
 
-    journal = load("reports/<run-id>/journal.json")
+    journal = load("reports/<run-id>/journal.json")     # the typed journal (chaos.core.journal)
     paths = render(journal, Path("reports/<run-id>"))   # {"html": ..., "junit": ...}
     summary(journal, report_path=paths["html"])
     sentences(journal)                                   # where it broke, in words
 
+Everything here reads the typed journal (``chaos.core.journal.Journal``), by its
+attributes; a journal given as a dict is read into it first (``schema.typed``, leniently).
 The journal's schema (1) is the contract with the runner; nothing here imports the runner,
 docker or pytest, and rich only inside `summary`.
 """
@@ -16,18 +18,20 @@ import tempfile
 from pathlib import Path
 
 from chaos.core.errors import ChaosError, ConfigError
+from chaos.core.journal import Journal
 from chaos.report import schema
 from chaos.report.junit import to_xml as junit_xml
 from chaos.report.narrative import headline, sentences
 from chaos.report.terminal import summary
 
-__all__ = ["STABLE_FIELDS", "headline", "junit_xml", "load", "render", "sentences", "summary"]
+__all__ = ["STABLE_FIELDS", "Journal", "check", "headline", "junit_xml", "load", "render", "sentences",
+           "summary"]
 
 STABLE_FIELDS = ("experiment", "target", "started_at", "verdict", "slos", "faults", "events", "breaking_point")
 _EXPECTED = "expected the journal.json a run writes in reports/<run-id>/"
 
 
-def load(path: str | os.PathLike) -> dict:
+def load(path: str | os.PathLike) -> Journal:
     """Read a journal: untrusted input. A missing or unreadable file, bad JSON, a missing
     stable field or a field of the wrong type is a ConfigError naming it."""
     p = journal_path(path)
@@ -37,9 +41,7 @@ def load(path: str | os.PathLike) -> dict:
         raise ConfigError(f"no journal at {_short(p)}: the file does not exist; {_EXPECTED}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the journal {_short(p)}: {_why(e)}; {_EXPECTED}") from None
-    journal = schema.parse(text, _short(p), _EXPECTED)
-    check(journal, _short(p))
-    return journal
+    return check(schema.parse(text, _short(p), _EXPECTED), _short(p))
 
 
 def journal_path(path: str | os.PathLike) -> Path:
@@ -60,27 +62,30 @@ def _why(e: Exception) -> str:
     return (e.strerror if isinstance(e, OSError) and e.strerror else str(e))[:300]
 
 
-def check(journal: dict, where: str = "the journal") -> None:
-    """The stable fields are there and have the right shape, and every field a report reads
-    has the right type; or a ConfigError naming the first that does not."""
+def check(doc: dict, where: str = "the journal") -> Journal:
+    """The typed journal of a decoded document (untrusted: read from disk), if the stable
+    fields are there and have the right shape, and every field a report reads has the right
+    type; or a ConfigError naming the first that does not."""
     for field in STABLE_FIELDS:
-        if field not in journal:
+        if field not in doc:
             raise ConfigError(f"not a chaos journal: missing field {field} in {where}; {_EXPECTED}")
     shapes = {"experiment": dict, "target": dict, "slos": list, "faults": list, "events": list}
     for field, kind in shapes.items():
-        if not isinstance(journal[field], kind):
+        if not isinstance(doc[field], kind):
             raise ConfigError(f"not a chaos journal: field {field} in {where} is a "
-                              f"{type(journal[field]).__name__}, expected a JSON "
+                              f"{type(doc[field]).__name__}, expected a JSON "
                               f"{'object' if kind is dict else 'array'}; {_EXPECTED}")
-    schema.check(journal, where, _EXPECTED)
+    return schema.check(doc, where, _EXPECTED)
 
 
-def render(journal: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
+def render(journal: Journal | dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write report.html and junit.xml into out_dir, both or neither: a reader never finds a
-    new report beside an old junit.xml. Returns their paths."""
+    new report beside an old junit.xml. Returns their paths. A journal given as a dict is
+    checked first, strictly (see ``check``)."""
     from chaos.report import html
 
-    check(journal)
+    if not isinstance(journal, Journal):
+        journal = check(journal)
     out = Path(out_dir)
     docs = {"html": ("report.html", html.page(journal)), "junit": ("junit.xml", junit_xml(journal))}
     try:

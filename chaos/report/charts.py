@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from html import escape
 
+from chaos.core import journal as jm
+from chaos.core.journal import Journal
 from chaos.report import fmt
+from chaos.report.schema import typed
 
 W, H = 920, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 180, 34, 40
@@ -21,21 +24,22 @@ FAULT_FILL = "#7b2cbf"      # purple; at FAULT_OPACITY over white it is (229, 21
 FAULT_OPACITY = 0.2
 
 
-def charts(journal: dict) -> list[str]:
+def charts(journal: Journal | dict) -> list[str]:
     """One SVG per SLI in the journal's series that has at least one point."""
+    journal = typed(journal)
     out = []
-    for sli, s in (journal.get("series") or {}).items():
-        if isinstance(s, dict) and _points(s.get("t_s"), s.get("value")):
+    for sli, s in (journal.series or {}).items():
+        if _points(s.t_s, s.value):
             out.append(chart(journal, str(sli), s))
     return out
 
 
-def chart(journal: dict, sli: str, s: dict) -> str:
+def chart(journal: Journal, sli: str, s: jm.SeriesDoc) -> str:
     end = max([fmt.duration_of(journal)] + [t for t, _ in _all_points(s)])
     raw = [v for _, v in _all_points(s)]
-    if s.get("threshold") is not None:
-        raw.append(float(s["threshold"]))
-    factor, unit = fmt.scale(sli, str(s.get("unit") or ""), raw)
+    if s.threshold is not None:
+        raw.append(float(s.threshold))
+    factor, unit = fmt.scale(sli, str(s.unit or ""), raw)
     lo, hi = min(raw) * factor, max(raw) * factor
     if hi - lo < 1e-9:
         lo, hi = lo - (abs(lo) * 0.1 or 1), hi + (abs(hi) * 0.1 or 1)
@@ -51,14 +55,14 @@ def chart(journal: dict, sli: str, s: dict) -> str:
     def Y(v: float) -> float:
         return TOP + ph * (1 - (v * factor - y0) / (y1 - y0))
 
-    stat = s.get("stat") or ""
+    stat = s.stat or ""
     title = f"{sli} {stat}".strip() + (f" ({unit})" if unit else "")
     parts = [f'<svg class="sli-chart" data-sli="{escape(sli)}" viewBox="0 0 {W} {H}" width="{W}" '
              f'height="{H}" role="img" aria-label="{escape(title)}">',
              tag("text", title, x=LEFT, y=18, class_="chart-title"),
              tag("rect", x=LEFT, y=TOP, width=pw, height=ph, fill="#ffffff", stroke="#bbbbbb")]
-    if s.get("note"):  # e.g. how failed joins are drawn
-        parts.append(tag("text", str(s["note"]), x=LEFT + pw, y=18, text_anchor="end", class_="chart-note"))
+    if s.note:  # e.g. how failed joins are drawn
+        parts.append(tag("text", str(s.note), x=LEFT + pw, y=18, text_anchor="end", class_="chart-note"))
     parts += _faults(journal, X, TOP, ph, end)
     for v in y_ticks:
         y = Y(v / factor)
@@ -72,22 +76,22 @@ def chart(journal: dict, sli: str, s: dict) -> str:
                   class_="axis"),
               tag("text", unit or sli, x=14, y=TOP + ph / 2, text_anchor="middle", class_="axis",
                   transform=f"rotate(-90 14 {TOP + ph / 2})")]
-    if s.get("threshold") is not None:
-        y = Y(float(s["threshold"]))
+    if s.threshold is not None:
+        y = Y(float(s.threshold))
         parts.append(tag("line", class_="threshold", x1=LEFT, y1=y, x2=LEFT + pw, y2=y, stroke=THRESHOLD,
                          stroke_width=1.5, stroke_dasharray="6 4"))
     legend = [("all listeners", OVERALL, "")]
-    for i, (dc, d) in enumerate(sorted((s.get("per_dc") or {}).items())):
+    for i, (dc, d) in enumerate(sorted((s.per_dc or {}).items())):
         colour = DC_COLOURS[i % len(DC_COLOURS)]
-        parts += _line(_points((d or {}).get("t_s"), (d or {}).get("value")), X, Y, colour, 1.4, f"dc-line {dc}")
+        parts += _line(_points(d.t_s, d.value), X, Y, colour, 1.4, f"dc-line {dc}")
         legend.append((dc, colour, ""))
-    parts += _line(_points(s.get("t_s"), s.get("value")), X, Y, OVERALL, 2.2, "overall-line")
+    parts += _line(_points(s.t_s, s.value), X, Y, OVERALL, 2.2, "overall-line")
     parts += _breaches(journal, sli, X, TOP, ph)
     parts += _halt(journal, X, TOP, ph)
     parts += _people(journal, X, TOP, ph, end)
-    if s.get("threshold") is not None:
-        limit = fmt.value(sli, str(s.get("unit") or ""), s["threshold"])
-        legend.append((f"threshold {s.get('op', '')} {limit}", THRESHOLD, "6 4"))
+    if s.threshold is not None:
+        limit = fmt.value(sli, str(s.unit or ""), s.threshold)
+        legend.append((f"threshold {s.op or ''} {limit}", THRESHOLD, "6 4"))
     parts += _legend(legend, LEFT + pw + 12, TOP)
     parts.append("</svg>")
     return "\n".join(parts)
@@ -126,10 +130,10 @@ def _points(ts, vs) -> list[tuple[float, float | None]]:
     return pts if any(v is not None for _, v in pts) else []
 
 
-def _all_points(s: dict) -> list[tuple[float, float]]:
-    pts = _points(s.get("t_s"), s.get("value"))
-    for d in (s.get("per_dc") or {}).values():
-        pts += _points((d or {}).get("t_s"), (d or {}).get("value"))
+def _all_points(s: jm.SeriesDoc) -> list[tuple[float, float]]:
+    pts = _points(s.t_s, s.value)
+    for d in (s.per_dc or {}).values():
+        pts += _points(d.t_s, d.value)
     return [(t, v) for t, v in pts if v is not None and math.isfinite(v)]
 
 
@@ -153,16 +157,16 @@ def _line(pts, X, Y, colour: str, width: float, cls: str) -> list[str]:
     return out
 
 
-def _faults(journal: dict, X, top: float, ph: float, end: float) -> list[str]:
+def _faults(journal: Journal, X, top: float, ph: float, end: float) -> list[str]:
     out = []
-    for i, f in enumerate(journal.get("faults") or []):
-        if f.get("started_s") is None:
+    for i, f in enumerate(journal.faults):
+        if f.started_s is None:
             continue
-        label = str(f.get("label") or f.get("name") or "fault")
-        a = min(float(f["started_s"]), end)
-        b = end if f.get("ended_s") is None else min(float(f["ended_s"]), end)
+        label = str(f.label or f.name or "fault")
+        a = min(float(f.started_s), end)
+        b = end if f.ended_s is None else min(float(f.ended_s), end)
         x, w = X(a), max(X(b) - X(a), 1.0)
-        until = fmt.t(f["ended_s"]) if f.get("ended_s") is not None else "the end (still active)"
+        until = fmt.t(f.ended_s) if f.ended_s is not None else "the end (still active)"
         out += [tag("rect", class_="fault-window", data_fault=label, x=x, y=top, width=w, height=ph,
                     fill=FAULT_FILL, fill_opacity=FAULT_OPACITY,
                     inner=tag("title", f"{label}: {fmt.t(a)} to {until}")),
@@ -170,11 +174,11 @@ def _faults(journal: dict, X, top: float, ph: float, end: float) -> list[str]:
     return out
 
 
-def _breaches(journal: dict, sli: str, X, top: float, ph: float) -> list[str]:
+def _breaches(journal: Journal, sli: str, X, top: float, ph: float) -> list[str]:
     out, seen = [], set()
-    for s in journal.get("slos") or []:
-        t = s.get("first_breach_s")
-        if s.get("name") != sli or t is None or t in seen:
+    for s in journal.slos:
+        t = s.first_breach_s
+        if s.name != sli or t is None or t in seen:
             continue
         seen.add(t)
         x = X(float(t))
@@ -182,18 +186,18 @@ def _breaches(journal: dict, sli: str, X, top: float, ph: float) -> list[str]:
                  + tag("path", d=f"M{x - 6:.1f},{top - 10} L{x + 6:.1f},{top - 10} L{x:.1f},{top} Z",
                        fill=THRESHOLD)
                  + tag("text", f"breach {fmt.t(t)}", x=x + 8, y=top - 2, class_="breach-label"))
-        out.append(tag("g", class_="breach", data_phase=str(s.get("phase", "")), inner=marks))
+        out.append(tag("g", class_="breach", data_phase="" if s.phase is None else str(s.phase), inner=marks))
     return out
 
 
-def _halt(journal: dict, X, top: float, ph: float) -> list[str]:
-    h = journal.get("halt")
-    if not isinstance(h, dict) or h.get("at_s") is None:
+def _halt(journal: Journal, X, top: float, ph: float) -> list[str]:
+    h = journal.halt
+    if h is None or h.at_s is None:
         return []
-    x = X(float(h["at_s"]))
+    x = X(float(h.at_s))
     marks = (tag("line", x1=x, y1=top, x2=x, y2=top + ph, stroke="#000000", stroke_width=2,
                  stroke_dasharray="2 3")
-             + tag("text", f"halted {fmt.t(h['at_s'])}", x=x - 4, y=top + ph - 6, text_anchor="end",
+             + tag("text", f"halted {fmt.t(h.at_s)}", x=x - 4, y=top + ph - 6, text_anchor="end",
                    class_="halt-label"))
     return [tag("g", class_="halt", inner=marks)]
 
@@ -202,28 +206,28 @@ PEOPLE = {"note": "#1565c0", "prompt": "#ad1457", "answer": "#ad1457", "pause": 
           "resume": "#616161", "abort": "#000000"}
 
 
-def _people(journal: dict, X, top: float, ph: float, end: float) -> list[str]:
+def _people(journal: Journal, X, top: float, ph: float, end: float) -> list[str]:
     """A game day's human side on the same time axis: pauses shaded grey, and a marker for
     every note, prompt, answer, pause, resume and abort (its words in the tooltip)."""
     out = []
-    for p in (journal.get("gameday") or {}).get("pauses") or []:
-        if p.get("at_s") is None:
+    for p in (journal.gameday.pauses if journal.gameday else None) or []:
+        if p.at_s is None:
             continue
-        a = min(float(p["at_s"]), end)
-        b = end if p.get("ended_s") is None else min(float(p["ended_s"]), end)
+        a = min(float(p.at_s), end)
+        b = end if p.ended_s is None else min(float(p.ended_s), end)
         out.append(tag("rect", class_="pause-window", x=X(a), y=top, width=max(X(b) - X(a), 1.0),
                        height=ph, fill="#9e9e9e", fill_opacity=0.25,
-                       inner=tag("title", f"paused by {p.get('by', '?')}: {fmt.t(a)} to {fmt.t(b)}")))
-    for e in journal.get("events") or []:
-        kind = e.get("kind")
-        if kind not in PEOPLE or e.get("t_s") is None:
+                       inner=tag("title", f"paused by {p.by or '?'}: {fmt.t(a)} to {fmt.t(b)}")))
+    for e in journal.events:
+        kind = e.kind
+        if kind not in PEOPLE or e.t_s is None:
             continue
-        x, colour, y = X(min(float(e["t_s"]), end)), PEOPLE[kind], top + ph
-        who = f"{e['who']}: " if e.get("who") else ""
+        x, colour, y = X(min(float(e.t_s), end)), PEOPLE[kind], top + ph
+        who = f"{e.who}: " if e.who else ""
         marks = (tag("line", x1=x, y1=y - 16, x2=x, y2=y, stroke=colour, stroke_width=1.5)
                  + tag("path", d=f"M{x - 4:.1f},{y:.1f} L{x + 4:.1f},{y:.1f} L{x:.1f},{y - 8:.1f} Z",
                        fill=colour)
-                 + tag("title", f"{fmt.t(e['t_s'])} {kind}: {who}{e.get('message', '')}"))
+                 + tag("title", f"{fmt.t(e.t_s)} {kind}: {who}{e.message or ''}"))
         out.append(tag("g", class_="person-event", data_kind=kind, inner=marks))
     return out
 

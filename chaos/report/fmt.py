@@ -1,16 +1,18 @@
 """How the report writes numbers, times and DCs: one place, so every output agrees.
 
-Reads plain journal values only (the journal's `unit` is the SLI's unit: "s", "dB", or ""
-for ratios and MOS).
+Reads plain journal values and the typed journal's parts (the journal's `unit` is the
+SLI's unit: "s", "dB", or "" for ratios and MOS).
 """
 
 from __future__ import annotations
 
 import math
 
+from chaos.core.journal import Journal, Slo
+from chaos.core.model import Verdict
+
 RATIO_SLIS = frozenset({"audio_delivered", "freeze", "audience_retained"})
 MS_SLIS = frozenset({"mouth_to_ear"})
-VERDICTS = ("passed", "failed", "aborted", "inconclusive")
 
 
 def number(v: float, digits: int = 3) -> str:
@@ -49,12 +51,12 @@ def value(sli: str, unit: str, v: float | None) -> str:
     return f"{number(v, 3)} {unit}" if unit else number(v, 3)
 
 
-def entry_value(slo: dict) -> str:
+def entry_value(slo: Slo) -> str:
     """An SLO entry's value; one the journal could not write as a number (an infinite p95
     of failed joins) comes with its own words in ``value_text``."""
-    if slo.get("value") is None and slo.get("value_text"):
-        return str(slo["value_text"])
-    return value(str(slo.get("name")), str(slo.get("unit") or ""), slo.get("value"))
+    if slo.value is None and slo.value_text:
+        return str(slo.value_text)
+    return value(str(slo.name), str(slo.unit or ""), slo.value)
 
 
 def param(v: float | None, unit: str) -> str:
@@ -102,20 +104,23 @@ def join_and(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def verdict_of(journal: dict) -> str:
-    v = str(journal.get("verdict") or "inconclusive")
-    return v if v in VERDICTS else "inconclusive"
+def verdict_of(journal: Journal) -> Verdict:
+    """The run's verdict; a journal that gives none is inconclusive."""
+    try:
+        return Verdict(journal.verdict)
+    except ValueError:
+        return Verdict.INCONCLUSIVE
 
 
-def duration_of(journal: dict) -> float:
+def duration_of(journal: Journal) -> float:
     """How long the run lasted, from the journal's own fields (duration, phases, series, events)."""
-    d = journal.get("duration_s")
+    d = journal.duration_s
     if isinstance(d, (int, float)) and d > 0:
         return float(d)
-    ends = [p.get("end_s") for p in journal.get("phases") or []]
-    ends += [e.get("t_s") for e in journal.get("events") or []]
-    ends += [f.get("ended_s") or f.get("started_s") for f in journal.get("faults") or []]
-    for s in (journal.get("series") or {}).values():
-        ends += list(s.get("t_s") or [])[-1:]
+    ends = [p.end_s for p in journal.phases or []]
+    ends += [e.t_s for e in journal.events]
+    ends += [f.ended_s or f.started_s for f in journal.faults]
+    for s in (journal.series or {}).values():
+        ends += list(s.t_s or [])[-1:]
     ends = [float(e) for e in ends if isinstance(e, (int, float))]
     return max(ends) if ends else 1.0

@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 from html import escape
 
+from chaos.core import journal as jm
+from chaos.core.journal import Journal
+from chaos.core.model import Verdict
 from chaos.report import charts, fmt, narrative
+from chaos.report.schema import typed
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;margin:24px auto;max-width:1180px;color:#222;
@@ -36,20 +40,21 @@ svg .breach-label{fill:#d62728;font-size:10px}svg .chart-note{fill:#777;font-siz
 """
 
 
-def page(journal: dict) -> str:
+def page(journal: Journal | dict) -> str:
     """The whole report as one HTML string."""
-    exp = journal.get("experiment") or {}
-    name = str(exp.get("name") or "experiment")
+    journal = typed(journal)
+    exp = journal.experiment
+    name = str(exp.name or "experiment")
     verdict = fmt.verdict_of(journal)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(name)}: {escape(verdict)}</title><style>{CSS}</style></head><body>",
         f'<h1>{escape(name)} <span class="badge {verdict}">{escape(verdict)}</span></h1>',
     ]
-    if exp.get("title"):
-        parts.append(f"<p><b>{escape(str(exp['title']))}</b></p>")
-    if exp.get("expects"):
-        parts.append(f"<p>Expects: {escape(str(exp['expects']))}</p>")
+    if exp.title:
+        parts.append(f"<p><b>{escape(str(exp.title))}</b></p>")
+    if exp.expects:
+        parts.append(f"<p>Expects: {escape(str(exp.expects))}</p>")
     parts.append(_target(journal))
     parts.append(_where(journal))
     parts.append(_slo_table(journal))
@@ -61,155 +66,159 @@ def page(journal: dict) -> str:
     parts.append(_halt(journal))
     parts.append(_gameday(journal))
     parts.append(_events(journal))
-    if exp.get("reproduce"):
-        parts.append(f"<h2>Reproduce</h2><pre><code>{escape(str(exp['reproduce']))}</code></pre>")
-    parts.append(f'<p class="muted">run {escape(str(journal.get("run_id", "")))}, '
-                 f'journal schema {escape(str(journal.get("schema", "?")))}</p></body></html>')
+    if exp.reproduce:
+        parts.append(f"<h2>Reproduce</h2><pre><code>{escape(str(exp.reproduce))}</code></pre>")
+    schema = "?" if journal.schema_ is None else journal.schema_
+    parts.append(f'<p class="muted">run {escape(str(journal.run_id or ""))}, '
+                 f'journal schema {escape(str(schema))}</p></body></html>')
     return "\n".join(p for p in parts if p)
 
 
-def _target(journal: dict) -> str:
-    tg = journal.get("target") or {}
-    scale = tg.get("scale_factor") or {}
-    described = scale.get("described") if isinstance(scale, dict) else str(scale)
-    rows = [("runtime", tg.get("runtime")), ("stack profile", tg.get("profile")), ("stack", tg.get("stack_id")),
+def _target(journal: Journal) -> str:
+    tg = journal.target
+    scale = tg.scale_factor
+    described = scale.described if isinstance(scale, jm.Scale) else (None if scale is None else str(scale))
+    rows = [("runtime", tg.runtime), ("stack profile", tg.profile), ("stack", tg.stack_id),
             ("scale against the incident", described),
-            ("started", journal.get("started_at")), ("ended", journal.get("ended_at")),
-            ("duration", fmt.dur(journal["duration_s"]) if journal.get("duration_s") is not None else None),
-            ("verdict reason", journal.get("reason"))]
-    aud = journal.get("audience") or {}
-    if aud:
-        rows.append(("audience", f"{aud.get('joined', '?')} of {aud.get('listeners', '?')} listeners joined, "
-                                 f"{aud.get('thick', 0)} thick"))
-    rows += [(p.get("name"), f"{fmt.t(p.get('start_s'))} to {fmt.t(p.get('end_s'))}")
-             for p in journal.get("phases") or []]
+            ("started", journal.started_at), ("ended", journal.ended_at),
+            ("duration", fmt.dur(journal.duration_s) if journal.duration_s is not None else None),
+            ("verdict reason", journal.reason)]
+    aud = journal.audience
+    if aud is not None and aud.model_fields_set:
+        joined = "?" if aud.joined is None else aud.joined
+        listeners = "?" if aud.listeners is None else aud.listeners
+        rows.append(("audience", f"{joined} of {listeners} listeners joined, {aud.thick or 0} thick"))
+    rows += [(p.name, f"{fmt.t(p.start_s)} to {fmt.t(p.end_s)}") for p in journal.phases or []]
     return _pairs("target", [(k, v) for k, v in rows if v not in (None, "")])
 
 
-def _where(journal: dict) -> str:
+def _where(journal: Journal) -> str:
     items = "".join(f"<li>{escape(s)}</li>" for s in narrative.sentences(journal))
-    ok = " ok" if fmt.verdict_of(journal) == "passed" else ""
+    ok = " ok" if fmt.verdict_of(journal) is Verdict.PASSED else ""
     return f'<h2>Where it broke</h2><div class="where{ok}"><ul>{items}</ul></div>'
 
 
-def _slo_table(journal: dict) -> str:
+def _slo_table(journal: Journal) -> str:
     head = ("SLO", "phase", "objective", "value", "threshold", "verdict", "first breach", "per DC", "recovery",
             "window")
     rows = []
-    for s in journal.get("slos") or []:
-        name, unit = str(s.get("name")), str(s.get("unit") or "")
-        per_dc = "; ".join(f"{dc}: {d.get('verdict')} {fmt.value(name, unit, d.get('value'))}"
-                           for dc, d in sorted((s.get("per_dc") or {}).items()) if isinstance(d, dict))
-        rec = fmt.dur(s["recovered_s"]) if s.get("recovered_s") is not None else ""
-        verdict = str(s.get("verdict"))
-        req = "" if s.get("required", True) else ' <span class="muted">(observed only)</span>'
-        breach = fmt.t(s["first_breach_s"]) if s.get("first_breach_s") is not None else ""
+    for s in journal.slos:
+        name, unit = str(s.name), str(s.unit or "")
+        per_dc = "; ".join(f"{dc}: {d.verdict} {fmt.value(name, unit, d.value)}"
+                           for dc, d in sorted((s.per_dc or {}).items()))
+        rec = fmt.dur(s.recovered_s) if s.recovered_s is not None else ""
+        verdict = str(s.verdict)
+        req = "" if narrative.decides(s) else ' <span class="muted">(observed only)</span>'
+        breach = fmt.t(s.first_breach_s) if s.first_breach_s is not None else ""
         cells = [escape(name) + req] + [escape(str(c)) for c in (
-            s.get("phase", ""), s.get("objective", ""), fmt.entry_value(s),
-            fmt.value(name, unit, s.get("threshold")), verdict, breach, per_dc, rec, s.get("window", ""))]
+            _or(s.phase), _or(s.objective), fmt.entry_value(s),
+            fmt.value(name, unit, s.threshold), verdict, breach, per_dc, rec, _or(s.window))]
         classes = ["", "", "", "num", "num", f"v-{escape(verdict)}", "", "", "", "muted"]
         rows.append("<tr>" + "".join(f'<td class="{c}">{x}</td>' if c else f"<td>{x}</td>"
                                      for c, x in zip(classes, cells)) + "</tr>")
     return _table("Verdicts", head, rows, "slos", "no SLO was judged")
 
 
-def _faults(journal: dict) -> str:
+def _or(v, empty: str = "") -> object:
+    return empty if v is None else v
+
+
+def _faults(journal: Journal) -> str:
     head = ("fault", "kind", "parameters", "target services (DC)", "links", "start", "end", "reverted")
     rows = []
-    for f in journal.get("faults") or []:
-        tgt = f.get("target") or {}
-        services = ", ".join(f"{s.get('name')} ({s.get('dc') or '-'})" for s in tgt.get("services") or [])
-        links = ", ".join(str(lk.get("name")) for lk in tgt.get("links") or [])
-        params = ", ".join(f"{k}={v}" for k, v in (f.get("params") or {}).items())
-        end = fmt.t(f["ended_s"]) if f.get("ended_s") is not None else "still active at the end"
-        start = fmt.t(f["started_s"]) if f.get("started_s") is not None else "not injected"
-        if f.get("started_s") is None:
-            end = f.get("inject_error") or ""
-        rev = "yes" if f.get("reverted") else f"NO: {f.get('revert_error') or 'no error recorded'}"
-        if f.get("step") is not None:
-            params += f" (step {f['step']})"
-        cells = [f.get("label") or f.get("name"), f.get("name"), params, services, links,
-                 start, end, rev]
+    for f in journal.faults:
+        tgt = f.target or jm.FaultTarget()
+        services = ", ".join(f"{s.name} ({s.dc or '-'})" for s in tgt.services or [])
+        links = ", ".join(str(lk.name) for lk in tgt.links or [])
+        params = ", ".join(f"{k}={v}" for k, v in (f.params or {}).items())
+        end = fmt.t(f.ended_s) if f.ended_s is not None else "still active at the end"
+        start = fmt.t(f.started_s) if f.started_s is not None else "not injected"
+        if f.started_s is None:
+            end = f.inject_error or ""
+        rev = "yes" if f.reverted else f"NO: {f.revert_error or 'no error recorded'}"
+        if f.step is not None:
+            params += f" (step {f.step})"
+        cells = [f.label or f.name, f.name, params, services, links, start, end, rev]
         rows.append("<tr>" + "".join(f"<td>{escape(str(c or ''))}</td>" for c in cells) + "</tr>")
     return _table("Faults", head, rows, "faults", "no fault was injected")
 
 
-def _breaking_point(journal: dict) -> str:
-    bp = journal.get("breaking_point")
-    if not isinstance(bp, dict):
+def _breaking_point(journal: Journal) -> str:
+    bp = journal.breaking_point
+    if bp is None:
         return ""
-    first = bp.get("first_broken") or {}
-    steps = bp.get("steps") or []
-    names = list(first) or sorted({n for st in steps for n in (st.get("slos") or {})})
-    broken_steps = {v.get("step") for v in first.values() if isinstance(v, dict)}
+    first = bp.first_broken or {}
+    steps = bp.steps or []
+    names = list(first) or sorted({n for st in steps for n in (st.slos or {})})
+    broken_steps = {v.step for v in first.values() if v is not None}
     earliest = min((s for s in broken_steps if s is not None), default=None)
-    head = ("step", f"{bp.get('param', 'value')}", "window") + tuple(names)
+    head = ("step", f"{bp.param or 'value'}", "window") + tuple(names)
     rows = []
     for st in steps:
         cells = []
         for n in names:
-            got = (st.get("slos") or {}).get(n) or {}
-            unit = str(narrative.first_entry(journal, n).get("unit") or "")
-            text = f"{got.get('verdict', '')} {fmt.value(n, unit, got.get('value'))}" if got else ""
-            mark = isinstance(first.get(n), dict) and first[n].get("step") == st.get("index")
-            cls = ("first-broken " if mark else "") + f"v-{got.get('verdict', '')}"
+            got = (st.slos or {}).get(n)
+            unit = str(narrative.first_entry(journal, n).unit or "")
+            text = f"{_or(got.verdict)} {fmt.value(n, unit, got.value)}" if got is not None else ""
+            mark = first.get(n) is not None and first[n].step == st.index
+            cls = ("first-broken " if mark else "") + f"v-{_or(got.verdict) if got is not None else ''}"
             cells.append(f'<td class="{escape(cls)}">{escape(text)}</td>')
-        cls = ' class="first-broken-step"' if st.get("index") == earliest else ""
-        window = f"{fmt.t(st.get('start_s'))} to {fmt.t(st.get('end_s'))}"
-        rows.append(f"<tr{cls}><th>{escape(str(st.get('index')))}</th>"
-                    f"<td>{escape(fmt.param(st.get('value'), str(bp.get('unit', ''))))}</td>"
+        cls = ' class="first-broken-step"' if st.index == earliest else ""
+        window = f"{fmt.t(st.start_s)} to {fmt.t(st.end_s)}"
+        rows.append(f"<tr{cls}><th>{escape(str(st.index))}</th>"
+                    f"<td>{escape(fmt.param(st.value, str(bp.unit or '')))}</td>"
                     f"<td>{escape(window)}</td>{''.join(cells)}</tr>")
-    title = f"Breaking point: {bp.get('label') or bp.get('fault') or ''}"
+    title = f"Breaking point: {bp.label or bp.fault or ''}"
     return _table(title, head, rows, "breaking-point", "no steps recorded")
 
 
-def _halt(journal: dict) -> str:
-    h = journal.get("halt")
-    if not isinstance(h, dict):
+def _halt(journal: Journal) -> str:
+    h = journal.halt
+    if h is None:
         return ""
-    sli = str(h.get("sli", ""))
-    unit = str(narrative.first_entry(journal, sli).get("unit") or "")
-    rows = [("SLI", sli), ("halt limit", h.get("objective")), ("value", fmt.value(sli, unit, h.get("value"))),
-            ("halted at", fmt.t(h.get("at_s"))), ("fault onset", fmt.t(h.get("onset_s"))),
-            ("detected after onset", fmt.dur(h.get("detected_after_s"))),
-            ("stopped after detection", fmt.dur(h.get("halted_after_s")))]
+    sli = str(h.sli or "")
+    unit = str(narrative.first_entry(journal, sli).unit or "")
+    rows = [("SLI", sli), ("halt limit", h.objective), ("value", fmt.value(sli, unit, h.value)),
+            ("halted at", fmt.t(h.at_s)), ("fault onset", fmt.t(h.onset_s)),
+            ("detected after onset", fmt.dur(h.detected_after_s)),
+            ("stopped after detection", fmt.dur(h.halted_after_s))]
     known = {"sli", "objective", "value", "at_s", "onset_s", "detected_after_s", "halted_after_s"}
-    rows += [(k, v) for k, v in h.items() if k not in known]
+    rows += [(k, v) for k, v in h.dump().items() if k not in known]
     return "<h2>Halt</h2>" + _pairs("halt", rows)
 
 
-def _events(journal: dict) -> str:
+def _events(journal: Journal) -> str:
     rows = []
-    for e in sorted(journal.get("events") or [], key=lambda e: e.get("t_s") or 0):
-        extra = {k: v for k, v in e.items() if k not in ("t_s", "kind", "message")}
+    for e in sorted(journal.events, key=lambda e: e.t_s or 0):
+        extra = {k: v for k, v in e.dump().items() if k not in ("t_s", "kind", "message")}
         more = f' <span class="muted">{escape(json.dumps(extra, default=str))}</span>' if extra else ""
-        rows.append(f'<tr><td class="num">{escape(fmt.t(e.get("t_s")))}</td>'
-                    f"<td>{escape(str(e.get('kind', '')))}</td>"
-                    f"<td>{escape(str(e.get('message', '')))}{more}</td></tr>")
+        rows.append(f'<tr><td class="num">{escape(fmt.t(e.t_s))}</td>'
+                    f"<td>{escape(str(_or(e.kind)))}</td>"
+                    f"<td>{escape(str(_or(e.message)))}{more}</td></tr>")
     return _table("Timeline", ("t", "event", "what happened"), rows, "events", "no events recorded")
 
 
-def _gameday(journal: dict) -> str:
+def _gameday(journal: Journal) -> str:
     """A game day's people: who was asked what, who answered what and when, the notes."""
-    gd = journal.get("gameday")
-    if not isinstance(gd, dict):
+    gd = journal.gameday
+    if gd is None:
         return ""
-    rows = [("runbook", gd.get("runbook")), ("mode", "--auto" if gd.get("auto") else "board"),
-            ("at the keyboard", gd.get("operator")),
-            ("roles", "; ".join(f"{k}: {v}" for k, v in (gd.get("roles") or {}).items()))]
-    if gd.get("skipped"):
-        rows.append(("skipped steps", ", ".join(map(str, gd["skipped"]))))
+    rows = [("runbook", gd.runbook), ("mode", "--auto" if gd.auto else "board"),
+            ("at the keyboard", gd.operator),
+            ("roles", "; ".join(f"{k}: {v}" for k, v in (gd.roles or {}).items()))]
+    if gd.skipped:
+        rows.append(("skipped steps", ", ".join(map(str, gd.skipped))))
     out = ["<h2>Game day</h2>", _pairs("gameday", [(k, v) for k, v in rows if v not in (None, "")])]
-    prompts = [f"<tr><td>{escape(str(p.get('step')))}</td><td>{escape(str(p.get('role') or ''))}</td>"
-               f"<td>{escape(str(p.get('question')))}</td><td class=\"num\">{escape(fmt.t(p.get('asked_s')))}</td>"
-               f"<td>{escape(str(p.get('who') or ''))}</td><td>{escape(str(p.get('choice') or p.get('outcome')))}</td>"
-               f"<td class=\"num\">{escape(fmt.dur(p['waited_s']) if p.get('waited_s') is not None else '')}</td></tr>"
-               for p in gd.get("prompts") or []]
+    prompts = [f"<tr><td>{escape(str(p.step))}</td><td>{escape(str(p.role or ''))}</td>"
+               f"<td>{escape(str(p.question))}</td><td class=\"num\">{escape(fmt.t(p.asked_s))}</td>"
+               f"<td>{escape(str(p.who or ''))}</td><td>{escape(str(p.choice or p.outcome))}</td>"
+               f"<td class=\"num\">{escape(fmt.dur(p.waited_s) if p.waited_s is not None else '')}</td></tr>"
+               for p in gd.prompts or []]
     out.append(_table("Prompts and answers", ("step", "role", "question", "asked", "answered by",
                                                "answer", "after"), prompts, "prompts", "no prompt"))
-    steps = [f"<tr><td>{escape(str(s.get('index')))}</td><td>{escape(str(s.get('id')))}</td>"
-             f"<td>{escape(str(s.get('summary')))}</td><td>{escape(str(s.get('status')))}</td></tr>"
-             for s in gd.get("steps") or []]
+    steps = [f"<tr><td>{escape(str(s.index))}</td><td>{escape(str(s.id))}</td>"
+             f"<td>{escape(str(s.summary))}</td><td>{escape(str(s.status))}</td></tr>"
+             for s in gd.steps or []]
     out.append(_table("Runbook steps", ("#", "id", "step", "status"), steps, "steps", "no step"))
     return "".join(out)
 

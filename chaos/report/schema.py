@@ -7,10 +7,15 @@ the runner writes, against the journal's one typed definition (chaos.core.journa
 strictly here: a number is a number, not "1.5"); anything else is a ConfigError that names
 the field (``slos[3].value``) and what it holds. Unknown fields are kept: more fields are
 welcome, these stay.
+
+``typed(doc)`` is the lenient way in, for a journal handed over in memory (a test's, a
+caller's): what does not fit the model is left out rather than refused, so a journal from a
+run that died half-way still renders.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Any
@@ -79,13 +84,63 @@ def parse(text: str, where: str, expected: str) -> dict:
     return doc
 
 
-def check(doc: dict, where: str, expected: str) -> None:
-    """Types of the fields a report reads, in a decoded journal."""
+def check(doc: dict, where: str, expected: str) -> Journal:
+    """Types of the fields a report reads, in a decoded journal: the typed journal, or a
+    ConfigError naming the first field that is not what it should be."""
     why = _walk(doc)
     if why:
         raise ConfigError(f"not a chaos journal: in {where}, {why}; {expected}")
     try:
-        Journal.model_validate(doc, strict=True)
+        return Journal.model_validate(doc, strict=True)
     except ValidationError as e:
         err = from_pydantic(e, f"not a chaos journal: {where}")
         raise ConfigError(f"{err}; {expected}") from None
+
+
+_PARTS = (("experiment", dict), ("target", dict), ("slos", list), ("faults", list), ("events", list))
+MAX_PASSES = 50
+
+
+def typed(doc: dict | Journal) -> Journal:
+    """A journal in memory as the typed journal, leniently: a stable part that is missing or
+    not what it should be is empty, and any other value that does not fit is left out (an
+    entry of a list, a field of an object). ``doc`` itself is not changed."""
+    if isinstance(doc, Journal):
+        return doc
+    doc = copy.deepcopy(doc) if isinstance(doc, dict) else {}
+    for _ in range(MAX_PASSES):
+        for name, kind in _PARTS:
+            if not isinstance(doc.get(name), kind):
+                doc[name] = kind()
+        try:
+            return Journal.model_validate(doc)
+        except ValidationError as e:
+            # deepest first, so that dropping one does not move another
+            for path in sorted({_present(doc, err["loc"]) for err in e.errors()}, reverse=True):
+                _drop(doc, path)
+    return Journal.model_validate({name: kind() for name, kind in _PARTS})
+
+
+def _present(doc: Any, loc: tuple) -> tuple:
+    """The longest start of an error's location that names a value in doc (a location goes
+    on into the model's union members, which the document does not have)."""
+    node, path = doc, ()
+    for k in loc:
+        if isinstance(node, dict) and isinstance(k, str) and k in node:
+            node = node[k]
+        elif isinstance(node, list) and isinstance(k, int) and 0 <= k < len(node):
+            node = node[k]
+        else:
+            break
+        path += (k,)
+    return path
+
+
+def _drop(doc: dict, path: tuple) -> None:
+    if not path:
+        doc.clear()
+        return
+    parent = doc
+    for k in path[:-1]:
+        parent = parent[k]
+    del parent[path[-1]]

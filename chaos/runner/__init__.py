@@ -1,7 +1,7 @@
 """Run an experiment against the stack and write its results to ``reports/<run-id>/``.
 
     result = run(experiment, state)          # state: chaos.targets.stack.current()
-    result.verdict, result.journal, result.dir
+    result.verdict, result.record, result.dir      # record: the typed journal
 
 Lifecycle: everything is validated and the faults planned against
 the stack first (a bad declaration, a sick stack or an unwritable report directory fail
@@ -43,31 +43,33 @@ STOP_SLACK_S = 60.0       # the probe session's bound past the experiment's own 
 
 @dataclass
 class RunResult:
-    record: Journal              # the typed journal
+    record: Journal              # the typed journal: what reports, checks and tests read
     dir: Path
     files: dict[str, Path] = field(default_factory=dict)
-    journal: dict = field(init=False)   # the same as written to journal.json, what reports read
 
-    def __post_init__(self) -> None:
-        self.journal = jr.document(self.record)
+    @property
+    def journal(self) -> dict:
+        """The journal as JSON, the same as written to journal.json."""
+        return jr.document(self.record)
 
     @property
     def verdict(self) -> Verdict:
-        return Verdict(self.journal["verdict"])
+        return Verdict(self.record.verdict)
 
-    def slo(self, name: str, phase: str) -> dict | None:
-        return next((s for s in self.journal["slos"] if s["name"] == name and s["phase"] == phase), None)
+    def slo(self, name: str, phase: str) -> jm.Slo | None:
+        """The SLO entry of ``name`` judged in ``phase`` (a Phase, or a span's name)."""
+        return next((s for s in self.record.slos if s.name == name and s.phase == phase), None)
 
     def notes(self) -> list[str]:
         """Why it failed, in lines a red test shows: the SLO, value against threshold, when,
         under which faults, which DC, and how to reproduce."""
         from chaos.report import narrative
-        j = self.journal
-        lines = [f"{j['experiment']['name']}: {j['verdict']} - {j['reason']}"]
+        j = self.record
+        lines = [f"{j.experiment.name}: {j.verdict} - {j.reason}"]
         lines += narrative.sentences(j)
         lines.append(f"report: {self.files.get('html', self.dir / 'report.html')}")
-        if j["experiment"].get("reproduce"):
-            lines.append(f"reproduce: {j['experiment']['reproduce']}")
+        if j.experiment.reproduce:
+            lines.append(f"reproduce: {j.experiment.reproduce}")
         return lines
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from chaos import Experiment, fault, objective
 from chaos.experiment import Audience
+from chaos.core.model import Phase, Verdict
 
 pytestmark = pytest.mark.chaos_target("../../fixtures/icecast/chaos-target.yaml")
 
@@ -34,12 +35,11 @@ def test_icecast_latency_harms_only_its_dc(chaos_run):
         expects="mouth_to_ear breaks in dc-b only, and recovers", audience=AUDIENCE,
         method=[fault("latency", link="listener.relay-b", at_s=0, duration_s=8, latency_ms=600)],
         during=[objective("mouth_to_ear")], before_s=5, after_s=8, recover_s=3), check=False)
-    j = result.journal
-    m2e = next(s for s in j["slos"] if s["name"] == "mouth_to_ear" and s["phase"] == "during")
-    assert m2e["verdict"] == "failed", result.notes()
-    assert {dc for dc, d in m2e["per_dc"].items() if d["verdict"] == "failed"} == {"dc-b"}, m2e["per_dc"]
-    after = next(s for s in j["slos"] if s["name"] == "mouth_to_ear" and s["phase"] == "after")
-    assert after["verdict"] == "passed", result.notes()
+    m2e = result.slo("mouth_to_ear", Phase.DURING)
+    assert m2e.verdict is Verdict.FAILED, result.notes()
+    assert {dc for dc, d in m2e.per_dc.items() if d.verdict is Verdict.FAILED} == {"dc-b"}, m2e.per_dc
+    after = result.slo("mouth_to_ear", Phase.AFTER)
+    assert after.verdict is Verdict.PASSED, result.notes()
     assert any("audio arrived late in dc-b" in line for line in result.notes()), result.notes()
 
 
@@ -57,13 +57,13 @@ def test_icecast_dc_a_loss_silences_every_dc_because_of_the_origin(chaos_run):
         expects="every DC goes silent: the origin is a single point of failure",
         audience=AUDIENCE, method=[fault("dc_loss", dc="dc-a", at_s=0, duration_s=5, mode="kill")],
         during=[objective("audio_delivered")], before_s=5, after_s=12, recover_s=6), check=False)
-    j = result.journal
-    assert j["verdict"] == "failed", result.notes()
-    ad = next(s for s in j["slos"] if s["name"] == "audio_delivered" and s["phase"] == "during")
-    assert {dc for dc, d in ad["per_dc"].items() if d["verdict"] == "failed"} == {"dc-a", "dc-b", "dc-c"}
+    j = result.record
+    assert j.verdict is Verdict.FAILED, result.notes()
+    ad = result.slo("audio_delivered", Phase.DURING)
+    assert {dc for dc, d in ad.per_dc.items() if d.verdict is Verdict.FAILED} == {"dc-a", "dc-b", "dc-c"}
     assert any("in all three DCs because the origin lives in dc-a" in line for line in result.notes()), \
         result.notes()
-    assert all(f["reverted"] for f in j["faults"])
+    assert all(f.reverted for f in j.faults)
 
 
 def test_icecast_join_storm_keeps_the_room_playing(chaos_run):
@@ -75,8 +75,8 @@ def test_icecast_join_storm_keeps_the_room_playing(chaos_run):
         method=[fault("join_storm", at_s=0, duration_s=8, rate=30, hold_s=600)],
         during=[objective("join_time"), objective("audio_delivered"), objective("mouth_to_ear")],
         before_s=5, after_s=6, recover_s=2))
-    storm = result.journal["storms"][0]
-    assert storm["arrivals"] >= 0.75 * 30 * 8, storm
-    assert storm["joined"] + storm["failed"] == storm["arrivals"]
-    assert storm["joined"] >= 0.95 * storm["arrivals"], storm["failures"]
-    assert storm["peak_concurrent"] >= 0.9 * storm["joined"], storm   # they stayed
+    storm = result.record.storms[0]
+    assert storm.arrivals >= 0.75 * 30 * 8, storm
+    assert storm.joined + storm.failed == storm.arrivals
+    assert storm.joined >= 0.95 * storm.arrivals, storm.failures
+    assert storm.peak_concurrent >= 0.9 * storm.joined, storm   # they stayed

@@ -14,6 +14,7 @@ import pytest
 from chaos.gameday.plan import build
 from chaos.gameday.run import run
 from chaos.gameday.runbook import loads
+from chaos.core.model import Verdict
 from chaos.core.yamlfile import parse
 
 from .conftest import bring_up
@@ -91,21 +92,21 @@ def test_people_drive_the_game_day_and_the_journal_holds_it_in_order(space, tmp_
         assert player.view.finished and player.view.verdict == "aborted"
 
     result = run(gp, space, tmp_path, board=people, who="tester")
-    j = result.journal
-    assert j["verdict"] == "aborted", j["reason"]
-    assert j["reason"].startswith("aborted by alice") and "seen enough" in j["reason"]
-    kinds = [(e["kind"], e.get("who")) for e in j["events"]
-             if e["kind"] in ("note", "inject", "prompt", "pause", "resume", "answer", "revert", "abort")]
+    j = result.record
+    assert j.verdict is Verdict.ABORTED, j.reason
+    assert j.reason.startswith("aborted by alice") and "seen enough" in j.reason
+    kinds = [(e.kind, e.who) for e in j.events
+             if e.kind in ("note", "inject", "prompt", "pause", "resume", "answer", "revert", "abort")]
     assert kinds == [("note", "scribe"), ("inject", None), ("prompt", None), ("note", "alice"),
                      ("pause", "alice"), ("resume", "bob"), ("answer", "bob"), ("revert", None),
                      ("abort", "alice")], kinds
-    gd = j["gameday"]
-    assert gd["prompts"][0]["choice"] == "revert" and gd["prompts"][0]["who"] == "bob"
-    assert gd["pauses"][0]["by"] == "alice" and gd["pauses"][0]["resumed_by"] == "bob"
-    assert gd["aborted_by"]["who"] == "alice"
-    assert [s["status"] for s in gd["steps"]] == ["done", "done", "done", "cut short"]
-    (f,) = j["faults"]
-    assert f["reverted"] and f["ended_s"] < gd["aborted_by"]["at_s"]
+    gd = j.gameday
+    assert gd.prompts[0].choice == "revert" and gd.prompts[0].who == "bob"
+    assert gd.pauses[0].by == "alice" and gd.pauses[0].resumed_by == "bob"
+    assert gd.aborted_by.who == "alice"
+    assert [s.status for s in gd.steps] == ["done", "done", "done", "cut short"]
+    (f,) = j.faults
+    assert f.reverted and f.ended_s < gd.aborted_by.at_s
     assert json.loads((result.dir / "journal.json").read_text())["verdict"] == "aborted"
     html = (result.dir / "report.html").read_text()
     assert "edge-b looks slow from here" in html and "seen enough" in html
@@ -116,13 +117,13 @@ def test_auto_answers_by_script_and_only_runs_the_selected_steps(space, tmp_path
     text = RUNBOOK.replace("default: keep", "default: keep\n    auto: revert\n    auto_after_s: 0.5")
     gp = plan_of(text.replace("wait: 40", "wait: 1"), space, only=["slow-b", "ask", "4"])
     result = run(gp, space, tmp_path, auto=True)
-    j = result.journal
-    assert j["verdict"] == "passed", j["reason"]
-    answer = next(e for e in j["events"] if e["kind"] == "answer")
-    assert answer["choice"] == "revert" and answer["who"] == "auto"
-    assert j["gameday"]["skipped"] == ["1-note"]
-    assert not [e for e in j["events"] if e["kind"] == "note"]
-    assert j["faults"][0]["reverted"]
+    j = result.record
+    assert j.verdict is Verdict.PASSED, j.reason
+    answer = next(e for e in j.events if e.kind == "answer")
+    assert answer.choice == "revert" and answer.who == "auto"
+    assert j.gameday.skipped == ["1-note"]
+    assert not [e for e in j.events if e.kind == "note"]
+    assert j.faults[0].reverted
     assert_clean(space)
 
 

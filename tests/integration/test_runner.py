@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from chaos.core.errors import ConfigError, StackError
+from chaos.core.model import Verdict
 from chaos.experiment import Audience, Experiment, fault
 from chaos.faults import FaultSpec, Ledger, Selector, plan
 from chaos.runner import run
@@ -101,10 +102,10 @@ def test_a_sick_stack_is_not_faulted(space, tmp_path, monkeypatch):
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
-    j = result.journal
-    assert j["verdict"] == "inconclusive" and "steady state did not hold" in j["reason"]
-    assert j["faults"][0]["started_s"] is None               # never injected
-    assert any(e["kind"] == "gate" for e in j["events"])
+    j = result.record
+    assert j.verdict is Verdict.INCONCLUSIVE and "steady state did not hold" in j.reason
+    assert j.faults[0].started_s is None                     # never injected
+    assert any(e.kind == "gate" for e in j.events)
     assert_clean(space)
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from chaos import Experiment, fault, objective, run
 from chaos.core.errors import ConfigError
+from chaos.core.model import Phase, Verdict
 from chaos.experiment import Audience
 from chaos.faults import Ledger
 
@@ -90,20 +91,20 @@ def test_an_experiment_runs_against_the_description_and_names_the_cause(space, t
                                    latency_ms=800)],
                      during=[objective("mouth_to_ear")])
     result = run(exp, target=str(f), reports_dir=str(tmp_path / "reports"))
-    j = result.journal
-    assert j["target"]["name"] == "my-rooms" and j["target"]["stack_id"] == "target-my-rooms"
-    assert j["target"]["depends"]["edge-b"][0] == "origin-a"
-    assert j["verdict"] == "failed", result.notes()
-    m2e = next(s for s in j["slos"] if s["name"] == "mouth_to_ear" and s["phase"] == "during")
-    assert m2e["verdict"] == "failed" and m2e["value"] > 0.4
-    assert all(f_["reverted"] for f_ in j["faults"])
+    j = result.record
+    assert j.target.name == "my-rooms" and j.target.stack_id == "target-my-rooms"
+    assert j.target.depends["edge-b"][0] == "origin-a"
+    assert j.verdict is Verdict.FAILED, result.notes()
+    m2e = result.slo("mouth_to_ear", Phase.DURING)
+    assert m2e.verdict is Verdict.FAILED and m2e.value > 0.4
+    assert all(f_.reverted for f_ in j.faults)
     assert Ledger().active("target-my-rooms") == []
     # judging is a pure function of the declaration and the recorded history
     again = cli("report", str(result.dir / "journal.json"), "--rejudge")
     assert again.returncode == 0, again.stderr
     same = json.loads((result.dir / "rejudged" / "journal.json").read_text())
     assert [(s["name"], s["phase"], s["verdict"], s["value"]) for s in same["slos"]] == \
-        [(s["name"], s["phase"], s["verdict"], s["value"]) for s in j["slos"]]
+        [(s.name, s.phase, s.verdict, s.value) for s in j.slos]
     looser = cli("report", str(result.dir), "--rejudge", "--objective", "mouth_to_ear=2",
                  "--objective", "audio_delivered=0.5", "--out", str(tmp_path / "looser"))
     assert looser.returncode == 0, looser.stderr

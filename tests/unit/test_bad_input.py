@@ -320,9 +320,9 @@ def test_a_journal_that_cannot_be_built_is_written_bare(tmp_path, monkeypatch):
     monkeypatch.setattr("chaos.runner.jr.fault_doc", lambda f, topo: 1 / 0)
     rr = _finish(tmp_path, exp, m)
     j = report.load(rr.dir / "journal.json")
-    assert j["verdict"] == "inconclusive" and "could not be built" in j["reason"]
-    assert j["faults"][0]["name"] == "link_down" and j["faults"][0]["reverted"] is True
-    assert (rr.dir / "report.html").exists() and "report_error" not in j
+    assert j.verdict == "inconclusive" and "could not be built" in j.reason
+    assert j.faults[0].name == "link_down" and j.faults[0].reverted is True
+    assert (rr.dir / "report.html").exists() and "report_error" not in j.model_fields_set
     assert "could not be built" in rr.notes()[0]
 
 

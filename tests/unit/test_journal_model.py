@@ -53,7 +53,7 @@ def test_a_journal_written_before_the_typed_model_round_trips_byte_for_byte(path
     out = tmp_path / "run"
     out.mkdir()
     assert jr.write(record, out).read_text() == text
-    assert report.load(out / "journal.json") == json.loads(text)
+    assert jr.document(report.load(out / "journal.json")) == json.loads(text)
 
 
 def test_reports_check_journals_against_the_same_models():
@@ -148,3 +148,60 @@ def test_amending_a_journal_keeps_the_rest_and_writes_what_was_set(tmp_path):
     assert jr.document(amended)["error"] is None and amended.experiment.kind == "gameday"
     with pytest.raises(ValidationError):
         record.verdict = "failed"            # frozen: parts change by amending a copy
+
+
+def test_verdicts_and_run_phases_are_enums_and_the_json_keeps_their_words(tmp_path):
+    from chaos.core.model import Phase, Verdict
+    path = next(p for p in JOURNALS if p.stem == "latency_halted")
+    text = path.read_text()
+    record = report.load(path)
+    assert record.verdict is Verdict(json.loads(text)["verdict"])
+    assert all(isinstance(s.verdict, Verdict) for s in record.slos)
+    assert all(isinstance(p.name, Phase) for p in record.phases)
+    out = tmp_path / "run"
+    out.mkdir()
+    assert jr.write(record, out).read_text() == text          # the same words on disk
+    step = jm.Slo.model_validate({"name": "join_time", "phase": "step 2", "verdict": "failed"}, strict=True)
+    assert step.phase == "step 2" and not isinstance(step.phase, Phase)   # a span's own name stays text
+    assert jm.Slo.model_validate({"phase": "during"}, strict=True).phase is Phase.DURING
+
+
+def test_a_journal_on_disk_with_a_word_that_is_no_verdict_is_refused_naming_the_field(tmp_path):
+    from chaos.core.errors import ConfigError
+    doc = json.loads(JOURNALS[0].read_text())
+    doc["slos"][0]["verdict"] = "fine"
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=r"slos\[0\]\.verdict.*not a verdict"):
+        report.load(path)
+
+
+def test_a_journal_handed_over_as_a_dict_is_read_leniently():
+    from chaos.core.model import Verdict
+    from chaos.report.schema import typed
+    doc = {"verdict": "failed", "experiment": None,
+           "slos": [{"name": "join_time", "verdict": "failed", "per_dc": {"dc-a": None,
+                                                                          "dc-b": {"verdict": "passed"}}},
+                    None, {"name": "echo", "value": "loud"}]}
+    before = json.dumps(doc)
+    j = typed(doc)
+    assert json.dumps(doc) == before                          # the caller's dict is not changed
+    assert j.verdict is Verdict.FAILED and j.experiment.name is None and j.faults == []
+    assert [s.name for s in j.slos] == ["join_time", "echo"]  # what does not fit is left out
+    assert set(j.slos[0].per_dc) == {"dc-b"} and j.slos[1].value is None
+    assert typed(j) is j
+
+
+def test_a_run_result_holds_the_typed_record_and_its_json_is_derived(tmp_path):
+    from chaos.core.model import Phase, Verdict
+    from chaos.runner import RunResult
+    record = report.load(next(p for p in JOURNALS if p.stem == "latency_halted"))
+    rr = RunResult(record, tmp_path)
+    assert rr.verdict is record.verdict and rr.journal == jr.document(record)
+    entry = rr.slo(record.slos[0].name, record.slos[0].phase)
+    assert isinstance(entry, jm.Slo) and entry is record.slos[0]
+    assert rr.slo(record.slos[0].name, Phase(record.slos[0].phase)) is entry
+    assert rr.slo("no_such_sli", Phase.DURING) is None
+    notes = rr.notes()
+    assert notes[0].startswith(f"{record.experiment.name}: {record.verdict} - ")
+    assert isinstance(rr.verdict, Verdict) and f"report: {tmp_path / 'report.html'}" in notes

@@ -277,8 +277,8 @@ def test_values_are_written_in_their_unit(sli, unit, v, text):
 
 def test_fault_at_prefers_the_active_fault_then_the_last_started():
     j = sweep_journal()
-    assert narrative.fault_at(j, 30.0)["id"] == "packet_drop-2"
-    assert narrative.fault_at(j, 60.0)["id"] == "packet_drop-3"
+    assert narrative.fault_at(j, 30.0).id == "packet_drop-2"
+    assert narrative.fault_at(j, 60.0).id == "packet_drop-3"
     assert narrative.fault_at(j, 2.0) is None
 
 
@@ -433,8 +433,8 @@ def test_terminal_summary_collapses_many_passed_rows():
 # -- load --------------------------------------------------------------------------------------
 def test_load_round_trips_and_accepts_the_run_directory(tmp_path):
     (tmp_path / "journal.json").write_text(json.dumps(canary_journal()))
-    assert report.load(tmp_path / "journal.json") == canary_journal()
-    assert report.load(tmp_path)["verdict"] == "failed"
+    assert report.load(tmp_path / "journal.json").dump() == canary_journal()
+    assert report.load(tmp_path).verdict == "failed"
 
 
 @pytest.mark.parametrize("content, expect", [
@@ -520,8 +520,46 @@ def test_any_field_null_or_missing_still_renders_everything(kind):
 
 def test_a_breach_after_its_fault_ended_is_timed_from_the_end():
     from chaos.report.narrative import breach_sentence
+    from chaos.report.schema import typed
     j = canary_journal()
     j["faults"][0]["ended_s"] = 11.0        # the fault ran 8..11 s; join_time broke at 13 s
-    slo = next(s for s in j["slos"] if s["name"] == "join_time" and s["phase"] == "during")
+    j = typed(j)
+    slo = next(s for s in j.slos if s.name == "join_time" and s.phase == "during")
     text = breach_sentence(j, slo)
     assert "2 s after dc_loss(dc-a) ended" in text and "started" not in text, text
+
+
+def test_the_session_table_has_a_line_per_run_from_its_typed_journal(tmp_path):
+    from chaos.report.runs import runs_table
+    from chaos.report.schema import typed
+    runs = [("t::canary", typed(canary_journal()), {"html": tmp_path / "a" / "report.html"}),
+            ("t::passed", typed(passed_journal()), {"journal.json": tmp_path / "b" / "journal.json"})]
+    text = runs_table(runs, width=200)
+    canary, passed = (next(line for line in text.splitlines() if name in line)
+                      for name in ("dc_loss_dc_a_canary", "latency_edge_b"))
+    assert "failed" in canary and "join_time [during] failed" in canary and "report.html" in canary
+    assert "passed" in passed and "every required SLO held" in passed and "journal.json" in passed
+
+
+def test_reports_read_the_journal_by_its_attributes_not_by_keys():
+    """Reports read the typed journal: no field looked up by name (``j["slos"]``,
+    ``s.get("verdict")``) outside schema.py, which checks the decoded document."""
+    import ast
+    own = {"counts", "files", "paths"}          # the report's own dicts, not journal parts
+    found = []
+    for path in sorted(Path(junit.__file__).parent.glob("*.py")):
+        if path.name == "schema.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                    and isinstance(node.slice.value, str):
+                obj = node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                obj = node.func.value
+            else:
+                continue
+            if not (isinstance(obj, ast.Name) and obj.id in own):
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []

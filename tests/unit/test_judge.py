@@ -108,7 +108,8 @@ def _rejudge(run_dir: Path, *objectives: str) -> dict:
     for o in objectives:
         args += ["--objective", o]
     assert main(args) == 0
-    return report.load(run_dir / "rejudged" / "journal.json")
+    report.load(run_dir / "rejudged" / "journal.json")          # a valid journal, checked strictly
+    return json.loads((run_dir / "rejudged" / "journal.json").read_text())
 
 
 # -- a run that lost a shard ------------------------------------------------------------------
@@ -286,7 +287,8 @@ def test_every_journal_reads_renders_and_is_judged_again_never_kinder(path, tmp_
     run = tmp_path / path.stem
     run.mkdir()
     shutil.copy(path, run / "journal.json")
-    j = report.load(run / "journal.json")
+    report.load(run / "journal.json")                  # reads, checked strictly
+    j = json.loads(path.read_text())
     assert main(["report", str(run / "journal.json"), "--out", str(tmp_path / "out")]) == 0
     _history_from_series(j, run)
     for objectives in ((), ("join_time=30", "audio_delivered=0.5", "mouth_to_ear=5")):

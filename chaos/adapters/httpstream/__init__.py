@@ -57,7 +57,7 @@ def endpoints(target) -> StreamEndpoints:
     ``listener`` gives the listen address of the DC of the service it reaches."""
     if isinstance(target, StreamEndpoints):
         return target
-    opts = dict(getattr(target, "adapter_options", {}) or {})
+    opts = dict(target.adapter_options or {})
     feed = opts.pop("feed", "speaker")
     if feed not in FEEDS:
         raise ConfigError(f"adapter option feed={feed!r}: use one of {', '.join(FEEDS)}")

@@ -1,7 +1,7 @@
 """One worker process of a join storm: fires its share of the arrivals on schedule, times
 every join, holds the listeners, and reports a histogram and counters.
 
-An arrival is a thin listener of the target's adapter (its ``storm_client(spec)``): a
+An arrival is a thin listener of the target's adapter (``Adapter.storm_client(spec)``): a
 request to an entry address of its home DC (then the other DCs', as a geo-DNS fallback
 would), a connection, and the first audio on it: join done. For the ``space`` adapter the
 request is ``POST /spaces/<id>/join`` to a gateway and the connection a WebSocket to the
@@ -11,11 +11,12 @@ packet. Failures are retried with the client retry policy, honouring the stack's
 hints, until the join timeout; a join that runs out of time counts as failed with the
 last reason seen.
 
-A storm client has ``hears_audio`` (whether a join waits for ``first_audio``),
-``async request(address, timeout_s) -> where`` (phase ``join_request``), ``async
-connect(where, timeout_s) -> connection`` (phase ``connect``) and ``close()``; a
-connection has ``first_audio`` (a future: monotonic seconds), ``closed`` (a future, done
-when it is gone), ``close()`` and ``abort()``. Refusals raise ``Refused`` or
+A storm client (``chaos.adapters.base.StormClient``) has ``hears_audio`` (whether a join
+waits for ``first_audio``), ``async request(address, timeout_s) -> where`` (phase
+``join_request``), ``async connect(where, timeout_s) -> connection`` (phase ``connect``)
+and ``close()``; a connection (``StormConnection``) has ``first_audio`` (a future:
+monotonic seconds), ``closed`` (a future, done when it is gone), ``close()`` and
+``abort()``. Refusals raise ``Refused`` or
 ``HandshakeRefused`` (with ``error`` and ``retry_after_s``); a connection that breaks the
 protocol raises ``ProtocolFault``.
 
@@ -41,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from chaos import adapters
+from chaos.adapters.base import StormClient
 from chaos.audio import child
 from chaos.audio.admission import Refused
 from chaos.audio.leanws import HandshakeRefused, ProtocolFault
@@ -119,7 +121,7 @@ class WorkerStorm:
         self.offsets.frombytes(spec.offsets)
         self.retry = self.opt.retry
         self.rng = random.Random()
-        self.client = adapters.get(spec.adapter).storm_client(spec)
+        self.client: StormClient = adapters.get(spec.adapter).storm_client(spec)
         self.join = Histogram()
         self.rejoin = Histogram()
         self.lateness = Histogram()

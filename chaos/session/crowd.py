@@ -8,7 +8,7 @@ home DC, join states, each process's lag, CPU and memory) into the run's live vi
 at the end gathers every listener's record. Each process makes its listeners through the
 target's audio adapter. ``LocalCrowd`` is the same view over listeners in this process,
 for an adapter whose listeners need something only this process has (the speaker's own
-capture times, for a stream that does not carry them).
+capture times, for a stream that does not carry them: ``crowd_in_processes`` False).
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ async def run_join_probes(live, every_s: float, records: list[ListenerRecord],
     try:
         while not stop_firing.is_set():
             for dc in live.topo.dcs:
-                lst = live.adapter.new_listener(live.session, next(counter), dc, live.topo, live.space,
-                                            live.speaker.id, live.retry, live.join_timeout_s)
+                lst = live.adapter.new_join_probe(live.session, next(counter), dc, live.topo,
+                                                  live.space, live.speaker.id, live.retry,
+                                                  live.join_timeout_s)
                 records.append(lst.rec)
                 task = asyncio.create_task(_one(lst))
                 pending.add(task)

@@ -285,7 +285,7 @@ async def _session(topo, listeners, seconds, join_timeout_s, retry, space, thick
     objectives = objectives or defaults_for(seconds)
     from chaos import adapters
     adapter = adapters.get(topo.adapter)
-    if rate is not None and not getattr(adapter, "STORMS", False):
+    if rate is not None and not adapter.storms:
         raise ConfigError(f"an arriving audience (rate) needs a join storm client, which the "
                           f"{topo.adapter} adapter does not have; leave the rate out")
     retry = retry or topo.client_retry
@@ -308,16 +308,14 @@ async def _session(topo, listeners, seconds, join_timeout_s, retry, space, thick
                 await speaker.close()
                 raise ProbeError("the probe's speaker could not publish to any origin within "
                                  f"{join_timeout_s:g} s: {'; '.join(speaker.errors[-3:]) or 'no answer'}") from None
-            warm_up = getattr(adapter, "warm_up", None)   # a target's cold start is not its steady state
             t0_ns = time.time_ns()
             watch = LoopWatch(t0_ns, "probe").start()   # the speaker, thick listeners, the runner
             # thin listeners in processes of their own where the adapter's can run there
-            kind = Crowd if getattr(adapter, "CROWD", False) else LocalCrowd
+            kind = Crowd if adapter.crowd_in_processes else LocalCrowd
             crowd = kind([(i, dcs[i % len(dcs)]) for i in range(listeners)], topo, space, speaker,
                          retry, join_timeout_s, t0_ns, seconds, processes)
             try:
-                if warm_up is not None:
-                    await warm_up(session, topo, space)
+                await adapter.warm_up(session, topo, space)   # a target's cold start is not its steady state
                 await crowd.start(session)
             except BaseException:
                 stop.set()
@@ -380,8 +378,7 @@ async def _session(topo, listeners, seconds, join_timeout_s, retry, space, thick
 def slo_notes(topo: Target) -> dict[str, str]:
     """Why the target's adapter cannot measure some SLIs (a stream not fed by our speaker)."""
     from chaos import adapters
-    fn = getattr(adapters.get(topo.adapter), "slo_notes", None)
-    return fn(topo) if fn is not None else {}
+    return adapters.get(topo.adapter).slo_notes(topo)
 
 
 def _noted(s: SloResult, notes: dict[str, str]) -> SloResult:

@@ -35,6 +35,7 @@ LISTEN = {"dc-a": "127.0.0.1:21101", "dc-b": "127.0.0.1:21102", "dc-c": "127.0.0
 OURS = StreamEndpoints("/live.opus", LISTEN, source="127.0.0.1:21100",
                        source_password="chaos-source")
 EXTERNAL = StreamEndpoints("/live.opus", LISTEN)
+ADAPTER = httpstream.HttpStreamAdapter()
 TOXIPROXY = "127.0.0.1:21474"
 # A stall of the measuring process delays receive times; one shorter than this cannot push
 # a frame past the 0.4 s playout deadline on its own (the stack adds ~2 ms here).
@@ -92,20 +93,20 @@ async def _listen(endpoints: StreamEndpoints, seconds: float, thin_per_dc: int =
     stop_speaker, stop_listeners = asyncio.Event(), asyncio.Event()
     retry = _Retry()
     async with aiohttp.ClientSession() as session:
-        spk = httpstream.new_speaker(session, endpoints, None, retry, seed=5) if speaker else None
+        spk = ADAPTER.new_speaker(session, endpoints, None, retry, seed=5) if speaker else None
         assert spk is None or isinstance(spk, httpstream.StreamSpeaker)
         spk_task = asyncio.create_task(spk.run(stop_speaker)) if spk else None
         try:
             if spk:
                 await asyncio.wait_for(spk.connected.wait(), 10)
-            await httpstream.warm_up(session, endpoints, None, 30.0)
+            await ADAPTER.warm_up(session, endpoints, None, 30.0)
             t0_ns = time.time_ns()
             # one group of per-second bins per listener: each is judged on its own here
-            thin = [httpstream.new_listener(session, i, dc, endpoints, None, spk, retry, 10.0,
-                                            bins=SecondBins(t0_ns, 0.4))
+            thin = [ADAPTER.new_listener(session, i, dc, endpoints, None, spk, retry, 10.0,
+                                         bins=SecondBins(t0_ns, 0.4))
                     for i, dc in enumerate(dc for dc in DCS for _ in range(thin_per_dc))]
-            thick = [httpstream.new_listener(session, 100 + i, dc, endpoints, None, spk, retry, 10.0,
-                                             thick=True, bins=SecondBins(t0_ns, 0.4))
+            thick = [ADAPTER.new_listener(session, 100 + i, dc, endpoints, None, spk, retry, 10.0,
+                                          thick=True, bins=SecondBins(t0_ns, 0.4))
                      for i, dc in enumerate(DCS)]
             lag: list[float] = []
             lag_task = asyncio.create_task(_lag_monitor(stop_listeners, lag))

@@ -306,23 +306,24 @@ def test_endpoints_refuse_bad_input_with_what_to_write():
 
 
 def test_adapter_surface():
-    assert httpstream.NAME == "http-stream" and httpstream.STORMS is True
-    assert asyncio.run(httpstream.open_room(None, EP, "room")) == "/live.opus"
-    spk = httpstream.new_speaker(None, EP, None, None, seed=3)
+    adapter = httpstream.HttpStreamAdapter()
+    assert adapter.name == "http-stream" and adapter.storms is True
+    assert asyncio.run(adapter.open_room(None, EP, "room")) == "/live.opus"
+    spk = adapter.new_speaker(None, EP, None, None, seed=3)
     assert isinstance(spk, StreamSpeaker) and spk.seed == 3
     ext = StreamEndpoints("/live.opus", {"dc-a": "127.0.0.1:1"})
-    feed = httpstream.new_speaker(None, ext, None, None)
+    feed = adapter.new_speaker(None, ext, None, None)
     assert isinstance(feed, httpstream.ExternalFeed) and feed.produced == [] and feed.id is None
-    assert feed.connected.is_set() and httpstream.new_listener(None, 0, "dc-a", ext, None, feed.id,
-                                                               None).capture is None
-    thick = httpstream.new_listener(None, 1, "dc-b", EP, None, spk, None, 2.0, thick=True)
+    assert feed.connected.is_set() and adapter.new_listener(None, 0, "dc-a", ext, None, feed.id,
+                                                            None).capture is None
+    thick = adapter.new_listener(None, 1, "dc-b", EP, None, spk, None, 2.0, thick=True)
     assert isinstance(thick, ThickStreamListener) and thick.capture == spk.capture_ns
     assert thick.url == "http://127.0.0.1:2/live.opus"
-    by_id = httpstream.new_listener(None, 2, "dc-a", EP, None, spk.id, None)
+    by_id = adapter.new_listener(None, 2, "dc-a", EP, None, spk.id, None)
     assert by_id.capture == spk.capture_ns and not isinstance(by_id, ThickStreamListener)
     with pytest.raises(ConfigError, match="no live speaker"):
-        httpstream.new_listener(None, 3, "dc-a", EP, None, "spk-gone", None)
-    assert httpstream.new_listener(None, 4, "dc-a", EP, None, None, None).capture is None
+        adapter.new_listener(None, 3, "dc-a", EP, None, "spk-gone", None)
+    assert adapter.new_listener(None, 4, "dc-a", EP, None, None, None).capture is None
 
 
 # --- streams that are not Opus: decoded with PyAV -------------------------------------------
@@ -381,9 +382,10 @@ def test_endpoints_from_a_target_description():
     assert ep.listen == {"dc-a": "127.0.0.1:21101", "dc-b": "127.0.0.1:21102"}
     assert ep.source == "127.0.0.1:21100" and ep.ours and ep.source_password == "pw"
     ext = httpstream.endpoints(target(mount="/live.opus", feed="external"))
-    assert not ext.ours and isinstance(httpstream.new_speaker(None, ext, None, None),
+    adapter = httpstream.HttpStreamAdapter()
+    assert not ext.ours and isinstance(adapter.new_speaker(None, ext, None, None),
                                        httpstream.ExternalFeed)
-    assert set(httpstream.slo_notes(target(mount="/m", feed="external"))) >= {"mouth_to_ear", "echo"}
+    assert set(adapter.slo_notes(target(mount="/m", feed="external"))) >= {"mouth_to_ear", "echo"}
     with pytest.raises(ConfigError, match="feed"):
         httpstream.endpoints(target(mount="/x", feed="ffmpeg"))
     with pytest.raises(ConfigError, match="mount"):
@@ -451,7 +453,7 @@ def test_hot_mic_echo_is_published_and_found_by_the_analysis():
         state = await asyncio.wait_for(spk.set_echo(0.2, 0.5), 1.0)
         assert state.seq > 0 and spk.echo_log[-1][2] is state
     spk, src = asyncio.run(_publish(3.0, play))
-    with pytest.raises(ValueError, match="hot_mic"):
+    with pytest.raises(ConfigError, match="hot_mic"):
         spk.set_echo(0.2, 0.5, mode="double")
     rec = ThickStreamRecord(0, "dc-a")
     rec.codec = "opus"

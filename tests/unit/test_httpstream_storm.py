@@ -221,13 +221,13 @@ def _icecast_target():
 
 
 def test_routes_give_each_dc_its_own_listen_address_first():
-    got = httpstream.storm_routes(_icecast_target(), StormOptions())
+    got = httpstream.HttpStreamAdapter().storm_routes(_icecast_target(), StormOptions())
     assert got == {"gateways": {
         "dc-a": ("127.0.0.1:21101", "127.0.0.1:21102", "127.0.0.1:21103"),
         "dc-b": ("127.0.0.1:21102", "127.0.0.1:21101", "127.0.0.1:21103"),
         "dc-c": ("127.0.0.1:21103", "127.0.0.1:21101", "127.0.0.1:21102")}}
     with pytest.raises(ConfigError, match="edge_direct"):
-        httpstream.storm_routes(_icecast_target(), StormOptions(edge_direct=True))
+        httpstream.HttpStreamAdapter().storm_routes(_icecast_target(), StormOptions(edge_direct=True))
 
 
 def test_a_join_storm_on_an_icecast_target_is_planned_at_its_listen_addresses():

@@ -18,7 +18,8 @@ frame's samples shifted by the pre-skip (312 samples for libopus).
 The ``echo`` fault plays here as on the reference speaker (``set_echo`` / ``clear_echo``,
 from a frame boundary, logged in ``echo_log``), in mode ``hot_mic`` only: the published
 signal is the frame plus ``gain`` x the signal ``delay_s`` earlier. Mode ``double`` needs a
-mixer that adds two publishers, which an Icecast mount has not.
+mixer that adds two publishers, which an Icecast mount has not: asking for it (or for an
+echo of a stream fed by something else) is a ConfigError that says what to write.
 
 Every frame is produced on an absolute 20 ms schedule whether or not it can be sent: a
 frame produced while cut off counts as produced and not delivered (``produced``). A send
@@ -33,6 +34,7 @@ import random
 import weakref
 from contextlib import aclosing
 
+from chaos.core.errors import ConfigError
 from chaos.adapters.httpstream import ogg
 from chaos.adapters.httpstream._shared import (EchoPlaying, EchoSwitch, Produced, Voice, echo_state, gone_or_stopped,
                       hot_mic, paced, sleep_or_stop)
@@ -41,6 +43,9 @@ from chaos.adapters.httpstream.endpoints import StreamEndpoints
 
 MAX_UNSENT_BYTES = 32_768          # ~8 s of audio queued on a stalled socket: drop from there
 MAX_ERRORS = 200
+NO_ECHO = ("the stream is fed by something else (adapter option feed: external): there is no "
+           "speaker of ours to play an echo; leave the echo fault out of this target's runs, or "
+           "feed the mount with our speaker (feed: speaker)")
 
 
 _LIVE: weakref.WeakValueDictionary[str, StreamSpeaker] = weakref.WeakValueDictionary()
@@ -176,9 +181,20 @@ class StreamSpeaker(EchoPlaying):
         """Play a hot-mic echo from the next frame on. Returns a future, done with the
         EchoState once a frame carries it. Call from the event loop."""
         if mode != "hot_mic" or copy is not None:
-            raise ValueError(f"echo mode {mode!r}: an Icecast mount mixes nothing, so only "
-                             "hot_mic can be played on an http-stream target")
-        return self.echoes.change(echo_state(mode, delay_s, gain), len(self.produced))
+            raise ConfigError(f"echo mode {mode!r}: an Icecast mount mixes nothing, so only "
+                              "hot_mic can be played on an http-stream target; write "
+                              "mode: hot_mic in the echo fault's params (or leave mode out)")
+        try:
+            state = echo_state(mode, delay_s, gain)
+        except ValueError as e:     # a delay or gain the echo SLI cannot measure
+            raise ConfigError(str(e)) from None
+        return self.echoes.change(state, len(self.produced))
+
+    def twin(self, speaker_id: str) -> StreamSpeaker:
+        """A second publisher, for the echo fault's mode ``double``: not on an Icecast mount."""
+        raise ConfigError("echo mode 'double' needs a second publisher mixed into the room; an "
+                          "Icecast mount takes one source and mixes nothing: write mode: hot_mic "
+                          "in the echo fault's params")
 
     def clear_echo(self) -> asyncio.Future:
         """Stop the echo from the next frame on. Returns a future done once it is off."""
@@ -238,9 +254,18 @@ class ExternalFeed:
     async def run(self, stop: asyncio.Event) -> None:
         await stop.wait()
 
-    def set_echo(self, *args, **kwargs):
-        raise ValueError("the stream is fed by something else: there is no speaker of ours "
-                         "to play an echo")
+    def set_echo(self, delay_s: float, gain: float, mode: str = "hot_mic",
+                 copy=None) -> asyncio.Future:
+        raise ConfigError(NO_ECHO)
+
+    def clear_echo(self) -> asyncio.Future:
+        """Nothing plays: done at once."""
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def twin(self, speaker_id: str) -> StreamSpeaker:
+        raise ConfigError(NO_ECHO)
 
     async def close(self) -> None:
         return None

@@ -20,6 +20,7 @@ import ctypes
 import os
 import resource
 import signal
+import time
 import traceback
 from collections.abc import Callable
 
@@ -87,3 +88,41 @@ def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# -- the parent side: ending a run's worker processes ------------------------------------
+
+TERM_GRACE_S = 2.0
+REAP_POLL_S = 0.02
+
+
+async def reap_workers(procs) -> None:
+    """Join every worker; terminate (then kill) those still running. Runs on cancellation
+    too, so that Ctrl-C leaves no process behind."""
+    end = time.monotonic() + TERM_GRACE_S
+    while any(p.is_alive() for p in procs) and time.monotonic() < end:
+        await _sleep_shielded(REAP_POLL_S)
+    for sig in ("terminate", "kill"):
+        alive = signal_workers(procs, sig)
+        if not alive:
+            break
+        end = time.monotonic() + TERM_GRACE_S
+        while any(p.is_alive() for p in alive) and time.monotonic() < end:
+            time.sleep(REAP_POLL_S)  # blocking on purpose: the loop may be cancelled already
+    for p in procs:
+        p.join(timeout=0.1)
+
+
+def signal_workers(procs, how: str) -> list:
+    """terminate() or kill() the workers still alive; returns them."""
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        getattr(p, how)()
+    return alive
+
+
+async def _sleep_shielded(s: float) -> None:
+    try:
+        await asyncio.sleep(s)
+    except asyncio.CancelledError:
+        time.sleep(s)  # a second Ctrl-C: carry on reaping

@@ -45,11 +45,11 @@ from chaos.load import worker
 from chaos.core.arrivals import ArrivalSchedule
 from chaos.core.storm import StormOptions
 from chaos.load.result import StormResult, merge
+from chaos.audio.child import reap_workers, signal_workers
 
 READY_TIMEOUT_S = 30.0     # spawning imports the client stack: ~0.3 s a worker on this machine
 START_LEAD_S = 0.2         # every worker has the start message well before offset 0
 REPORT_SLACK_S = 10.0      # past the workers' own hard stop: then they are terminated
-TERM_GRACE_S = 2.0
 POLL_S = 0.02
 
 
@@ -106,12 +106,12 @@ async def run_storm(topology: Target, space: str, speaker_id: str | None,
         reports = await _gather(conns, procs, "report", deadline, release_after="drained")
         duration_s = time.monotonic() - t0
     except BaseException:
-        _signal(procs, "terminate")  # Ctrl-C, cancellation or a failed worker: stop them all now
+        signal_workers(procs, "terminate")  # Ctrl-C, cancellation or a failed worker: stop them all now
         raise
     finally:
         if stopper is not None:
             stopper.cancel()
-        await _reap(procs)
+        await reap_workers(procs)
         for c in conns:
             c.close()
     scheduled_s, schedule = arrivals.duration_s, arrivals.describe()
@@ -176,41 +176,9 @@ async def _gather(conns, procs, kind: str, deadline: float,
     return got
 
 
-async def _reap(procs) -> None:
-    """Join every worker; terminate (then kill) those still running. Runs on cancellation
-    too, so that Ctrl-C leaves no process behind."""
-    end = time.monotonic() + TERM_GRACE_S
-    while any(p.is_alive() for p in procs) and time.monotonic() < end:
-        await _sleep_shielded(POLL_S)
-    for sig in ("terminate", "kill"):
-        alive = _signal(procs, sig)
-        if not alive:
-            break
-        end = time.monotonic() + TERM_GRACE_S
-        while any(p.is_alive() for p in alive) and time.monotonic() < end:
-            time.sleep(POLL_S)  # blocking on purpose: the loop may be cancelled already
-    for p in procs:
-        p.join(timeout=0.1)
-
-
 def _guard_hint(kind: str) -> str:
     if kind != "ready":
         return ""
     return (" A script that calls run_storm must guard its entry point with "
             "`if __name__ == \"__main__\":` (the spawn start method imports the main module "
             "again in each worker).")
-
-
-def _signal(procs, how: str) -> list:
-    """terminate() or kill() the workers still alive; returns them."""
-    alive = [p for p in procs if p.is_alive()]
-    for p in alive:
-        getattr(p, how)()
-    return alive
-
-
-async def _sleep_shielded(s: float) -> None:
-    try:
-        await asyncio.sleep(s)
-    except asyncio.CancelledError:
-        time.sleep(s)  # a second Ctrl-C: carry on reaping

@@ -69,7 +69,7 @@ def live_series(live: LiveRun, dc: str | None = None, since_s: float = 0.0) -> d
         records = [r for r in records if r.home_dc == dc]
     upto = live_horizon(live)
     groups = live.bins(dc) if hasattr(live, "bins") else []
-    return {
+    return {                 # LIVE_SLIS (chaos.core.slo): the SLIs known while the run goes on
         "join_time": live_join_time(records, live.t0_ns, at),
         "audio_delivered": sli.audio_delivered(groups, live.speaker.produced, upto_s=upto,
                                                since_s=since_s),
@@ -91,11 +91,6 @@ def all_series(result: ProbeResult, onset_s: float | None,
     """Every SLI overall and per DC. audience_retained follows the listeners hearing audio
     before the first fault's onset to within 30 s after the last fault ended."""
     def one(view: ProbeResult) -> dict[str, Series]:
-        out = series(view)
-        if onset_s is None or recovered_by_s is None:
-            out.pop("audience_retained", None)
-        else:
-            out["audience_retained"] = sli.audience_retained(
-                view.records + view.thick_records, onset_s, recovered_by_s)
-        return out
+        return series(view, onset_s, recovered_by_s,
+                      retention=onset_s is not None and recovered_by_s is not None)
     return one(result), {dc: one(dc_view(result, dc)) for dc in result.dcs}

@@ -20,7 +20,8 @@ import os
 import time
 
 from chaos.core.errors import ProbeError
-from chaos.load.generator import POLL_S, READY_TIMEOUT_S, _reap, _signal
+from chaos.audio.child import reap_workers, signal_workers
+from chaos.load.generator import POLL_S, READY_TIMEOUT_S
 from chaos.session import crowd_worker
 from chaos.audio.sli import PLAYOUT_DEADLINE_S
 from chaos.audio.reception import SecondBins
@@ -86,8 +87,8 @@ class Crowd:
             for c in self.conns:
                 c.send(("start",))
         except BaseException:
-            _signal(self.procs, "terminate")
-            await _reap(self.procs)
+            signal_workers(self.procs, "terminate")
+            await reap_workers(self.procs)
             raise
         self._reader = asyncio.create_task(self._read())
 
@@ -154,7 +155,7 @@ class Crowd:
         finally:
             if self._reader is not None and not self._reader.done():
                 self._reader.cancel()
-            await _reap(self.procs)
+            await reap_workers(self.procs)
             for c in self.conns:
                 c.close()
 

@@ -184,16 +184,18 @@ def _thick_series(reports: list, name: str) -> Series:
     return Series.of(name, samples)
 
 
-def series(result: ProbeResult) -> dict[str, Series]:
-    """Every SLI of the run as timed samples."""
+def series(result: ProbeResult, onset_s: float | None = None,
+           recovered_by_s: float | None = None, *, retention: bool = True) -> dict[str, Series]:
+    """Every SLI of the run as timed samples: the one map from an SLI's name to how it is
+    computed (``chaos.core.slo.SLIS`` names them). audience_retained follows the listeners
+    hearing audio before ``onset_s`` to within 30 s after ``recovered_by_s`` (a run without
+    a fault: from the moment everyone had joined); ``retention=False`` leaves it out."""
     listeners = result.records + result.thick_records
     joins = sli.join_time(listeners + result.joins, result.t0_ns)
     for storm in ([result.storm] if result.storm is not None else []) + result.storms:
         t, v = storm.join_samples(result.t0_ns)
         joins = Series("join_time", *_merge_sorted(joins, t, v))
-    joined_at = [((r.joined_ns - result.t0_ns) / 1e9) for r in listeners if r.joined_ns]
-    onset = max(joined_at) if joined_at else 0.0
-    return {
+    out = {
         "join_time": joins,
         "audio_delivered": sli.audio_delivered(result.groups(), result.produced),
         "mouth_to_ear": sli.mouth_to_ear(result.groups()),
@@ -201,10 +203,14 @@ def series(result: ProbeResult) -> dict[str, Series]:
         "silence": _thick_series(result.thick, "silence"),
         "echo": _thick_series(result.thick, "echo"),
         "mos": _thick_series(result.thick, "mos"),
-        # no fault here: follow the audience from the moment everyone had joined
-        "audience_retained": sli.audience_retained(listeners, onset_s=onset,
-                                                   recovered_by_s=onset),
     }
+    if retention:
+        if onset_s is None or recovered_by_s is None:
+            joined_at = [((r.joined_ns - result.t0_ns) / 1e9) for r in listeners if r.joined_ns]
+            onset_s = recovered_by_s = max(joined_at) if joined_at else 0.0
+        out["audience_retained"] = sli.audience_retained(listeners, onset_s=onset_s,
+                                                         recovered_by_s=recovered_by_s)
+    return out
 
 
 def _merge_sorted(s: Series, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,3 +30,13 @@ def test_a_frame_window_ends_at_the_horizon_and_a_join_window_at_the_clock():
 
 def test_nothing_sent_yet_is_second_zero():
     assert live_horizon(_live(0.1, 0.0)) == 0.0
+
+
+def test_one_map_from_each_sli_to_how_it_is_computed():
+    """The final series name every SLI of the registry, the live ones its live SLIs."""
+    from chaos.core.slo import LIVE_SLIS, SLIS
+    from chaos.session.probe import ProbeResult, series
+    empty = ProbeResult(0, 1.0, "space-1", 0, [], [], [], None)
+    assert set(series(empty)) == set(SLIS)
+    assert "audience_retained" not in series(empty, retention=False)
+    assert set(LIVE_SLIS) == {"join_time", "audio_delivered", "mouth_to_ear"}

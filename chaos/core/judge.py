@@ -19,7 +19,7 @@ import numpy as np
 
 from chaos.core import journal as jm
 from chaos.core.history import History, Objectives
-from chaos.core.model import Verdict
+from chaos.core.model import Verdict, value_words as _fmt
 from chaos.core.slo import DEFAULTS, SLIS, Objective, Saturation, Series
 
 PHASED = tuple(s.name for s in SLIS.values() if s.timing == "phased")   # in time
@@ -220,14 +220,6 @@ def _verdict(h: History, slos) -> tuple[Verdict, str]:
         return Verdict.INCONCLUSIVE, "nothing measured for " + ", ".join(
             f"{e.name} ({e.phase})" for e in unsure)
     return Verdict.PASSED, "every required SLO held"
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "nothing measured"
-    if isinstance(v, float) and math.isinf(v):
-        return "∞ (failed joins)"
-    return f"{v:.3g}"
 
 
 def bins(o: Objective, s: Series, end_s: float, cap: float | None = None) -> dict:

@@ -97,3 +97,12 @@ def _to_float(x) -> float | None:
         return float(x)
     except (OverflowError, ValueError, TypeError):
         return None
+
+
+def value_words(v) -> str:
+    """A measured value in a verdict's words: "nothing measured" when there is none."""
+    if v is None:
+        return "nothing measured"
+    if isinstance(v, float) and math.isinf(v):
+        return "∞ (failed joins)"
+    return f"{v:.3g}"

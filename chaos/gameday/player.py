@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from chaos.faults.engine import Engine
-from chaos.core.model import Verdict
+from chaos.core.model import Verdict, value_words as _fmt
 from chaos.runner.method import FaultRun, Method
 from chaos.runner.observe import live_series, live_window_end
 from chaos.core.slo import DEFAULTS, Objective
@@ -624,14 +624,6 @@ class Player(Method):
         if self.script_abort is not None:
             return str(Verdict.ABORTED), self.script_abort["reason"]
         return verdict, reason
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "nothing measured"
-    if isinstance(v, float) and math.isinf(v):
-        return "∞ (failed joins)"
-    return f"{v:.3g}"
 
 
 def _wall() -> str:

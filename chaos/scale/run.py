@@ -16,7 +16,6 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from chaos.core.errors import ConfigError
 from chaos.core.arrivals import ArrivalSchedule
 from chaos.adapters import storm_routes as routes
 from chaos.core.storm import StormOptions

@@ -14,7 +14,6 @@ Times are seconds since the run's t0, so SLO windows and breaches read as "t=31 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator

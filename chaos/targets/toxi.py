@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from chaos.core.errors import ChaosError, ToxiproxyError, ToxiproxyTimeout  # noqa: F401 - re-exported
+from chaos.core.errors import ToxiproxyError, ToxiproxyTimeout  # noqa: F401 - re-exported
 
 T = TypeVar("T")
 _LOCK = threading.Lock()

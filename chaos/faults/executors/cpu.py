@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaos.core.errors import ChaosError, ConfigError, CpuFaultError  # noqa: F401 - re-exported
+from chaos.core.errors import ConfigError, CpuFaultError  # noqa: F401 - CpuFaultError re-exported
 from chaos.targets import procs
 from chaos.targets.runtimes import runtime_of
 from chaos.targets.state import StackState, home

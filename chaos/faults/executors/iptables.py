@@ -31,7 +31,7 @@ import shlex
 import shutil
 import subprocess
 
-from chaos.core.errors import ChaosError, ConfigError, IptablesError  # noqa: F401 - re-exported
+from chaos.core.errors import ConfigError, IptablesError  # noqa: F401 - IptablesError re-exported
 from chaos.targets import procs
 from chaos.targets.runtimes import runtime_of
 from chaos.targets.state import StackState

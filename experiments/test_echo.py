@@ -13,6 +13,7 @@ import pytest
 
 from chaos.experiment import Audience, Experiment, fault
 from chaos.core.slo import objective
+from chaos.core.model import Phase, Verdict
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
@@ -27,9 +28,9 @@ def test_echo_is_heard_and_then_gone(chaos_run, mode):
         during=[objective("echo")],
         audience=Audience(listeners=9, thick_per_dc=1),
         before_s=6, after_s=10, recover_s=4), check=False)
-    echo = result.slo("echo", "during")
-    assert echo["verdict"] == "failed", echo
-    assert -12.0 <= echo["value"] <= -3.0, echo          # about the injected -6 dB
-    assert {d["verdict"] for d in echo["per_dc"].values()} == {"failed"}
-    assert result.slo("echo", "after")["verdict"] == "passed"
-    assert result.slo("echo", "before")["verdict"] == "passed"
+    echo = result.slo("echo", Phase.DURING)
+    assert echo.verdict is Verdict.FAILED, echo
+    assert -12.0 <= echo.value <= -3.0, echo          # about the injected -6 dB
+    assert {d.verdict for d in echo.per_dc.values()} == {Verdict.FAILED}
+    assert result.slo("echo", Phase.AFTER).verdict is Verdict.PASSED
+    assert result.slo("echo", Phase.BEFORE).verdict is Verdict.PASSED

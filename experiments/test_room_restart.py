@@ -11,6 +11,7 @@ import pytest
 
 from chaos.experiment import Experiment, fault
 from chaos.core.slo import objective
+from chaos.core.model import Phase
 
 pytestmark = pytest.mark.chaos_profile("resilient")   # written for the reference stack
 
@@ -27,5 +28,5 @@ ROOM_RESTART = Experiment(
 
 def test_listeners_come_back_after_a_room_restart(chaos_run):
     result = chaos_run(ROOM_RESTART)
-    retained = result.slo("audience_retained", "after")
-    assert retained["samples"] == 1 and retained["value"] >= 0.95
+    retained = result.slo("audience_retained", Phase.AFTER)
+    assert retained.samples == 1 and retained.value >= 0.95, retained

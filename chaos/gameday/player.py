@@ -614,15 +614,15 @@ class Player(Method):
             "stopped_by_step": self.script_abort,
         }
 
-    def verdict(self, verdict: str, reason: str) -> tuple[str, str]:
+    def verdict(self, verdict: Verdict, reason: str) -> tuple[Verdict, str]:
         """The run's verdict, with the game day's own causes: an abort by a person or by the
         runbook is ``aborted``. (A required check that broke is judged with the run's
         history: chaos.core.judge.)"""
         if self.human_abort is not None:
             h = self.human_abort
-            return str(Verdict.ABORTED), f"aborted by {h['who']} at t={h['at_s']:g} s: {h['reason']}"
+            return Verdict.ABORTED, f"aborted by {h['who']} at t={h['at_s']:g} s: {h['reason']}"
         if self.script_abort is not None:
-            return str(Verdict.ABORTED), self.script_abort["reason"]
+            return Verdict.ABORTED, self.script_abort["reason"]
         return verdict, reason
 
 

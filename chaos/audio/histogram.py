@@ -1,9 +1,10 @@
 """A mergeable latency histogram in seconds: HdrHistogram (the ``hdrhistogram`` library)
 with failed events beside it.
 
-Values are recorded in microseconds from 1 us to 1 hour with 3 significant digits, so a
-quantile is within 0.1 % of the true order statistic (clamped to the exact min and max,
-kept beside the buckets with the exact sum). Its wire form (``to_dict``) carries the
+Values are recorded in whole microseconds from 1 us to 1 hour with 3 significant digits, so a
+quantile is within 0.1 % of the true order statistic above 1 ms and within 1 us below it (a
+microsecond is the unit: 17.3 us is recorded as 17 us); quantiles are clamped to the exact min
+and max, kept beside the buckets with the exact sum. Its wire form (``to_dict``) carries the
 buckets in HdrHistogram's standard compressed base64 encoding, which any HdrHistogram
 implementation reads; it is what the load generator's workers and the scale-out shards
 send, and merging is exact (bucket counts add).

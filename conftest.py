@@ -1,4 +1,6 @@
-"""The suite's layers as markers, given by where a test lives (so no test can forget one):
+"""The suite's own settings (not the plugin's: a user's project gets none of this).
+
+Layers as markers, given by where a test lives (so no test can forget one):
 
 - ``unit``: tests/unit, no stack, no network beyond loopback sockets it opens itself;
 - ``integration``: tests/integration, against real stacks (``local`` and ``docker`` say which);
@@ -6,10 +8,27 @@
 
 ``pytest -m unit`` is the minute-long developer loop; ``pytest -m "not docker"`` skips the
 engine. The README's Development section lists them with their times.
+
+Two workers (``pytest -n 2``, pytest-xdist; the README's test command): tests that share
+something run on one worker, one after the other, as one ``xdist_group``:
+
+- everything that uses the docker engine (one engine, its stacks on port 17000, the Icecast
+  fixture's fixed ports, swarm is the machine's), in group ``docker``;
+- an integration module's tests (they share its stack, on the module's own ports), and
+  modules whose stacks' ports overlap (a stack uses its base port + 80 to + 540);
+- an experiment file's tests (they share the worker's session stack).
+
+Each worker has its own CHAOS_HOME (the plugin's session stacks keep their state there) and
+its own base port for the embedded reference stack (15000, 15600; no test module uses those):
+two stacks, never the same ports. Groups start longest first (bench/suite_times.json, measured by bench/suite_times.py),
+so the run does not end waiting on one long group.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,21 +36,84 @@ import pytest
 _ROOT = Path(__file__).resolve().parent
 _LAYERS = {("tests", "unit"): "unit", ("tests", "integration"): "integration",
            ("experiments",): "experiments"}
+# integration modules that use the docker engine (or ports its stacks publish)
+_DOCKER = {"test_docker_stack", "test_experiments_docker", "test_faults_dc", "test_faults_network",
+           "test_icecast", "test_scale", "test_stack_behaviour"}
+# integration modules whose stacks' port ranges overlap: one group
+_SHARED_PORTS = {"test_gameday": "ports-22000", "test_local_stack": "ports-22000",
+                 "test_probe_limits": "ports-26000", "test_probe_slos": "ports-26000",
+                 "test_space_services": "ports-27000", "test_thick_listener": "ports-27000",
+                 "test_explore_local": "ports-27000"}
+_WORKER_BASE_PORTS = (15000, 15600)     # the embedded stack uses its base + 80 to + 540
+_TIMES = _ROOT / "bench" / "suite_times.json"
 
 
-def _layer(path: Path) -> str | None:
+def _parts(path: Path) -> tuple[str, ...]:
     try:
-        parts = path.resolve().relative_to(_ROOT).parts
+        return path.resolve().relative_to(_ROOT).parts
     except ValueError:
-        return None
+        return ()
+
+
+def _layer(parts: tuple[str, ...]) -> str | None:
     for prefix, name in _LAYERS.items():
         if parts[:len(prefix)] == prefix:
             return name
     return None
 
 
+def _group(parts: tuple[str, ...], layer: str | None) -> str | None:
+    """The xdist group of a test (None: it shares nothing and runs anywhere)."""
+    if layer == "integration":
+        module = Path(parts[-1]).stem
+        return "docker" if module in _DOCKER else _SHARED_PORTS.get(module, module)
+    if layer == "experiments":
+        return "docker" if "icecast" in parts else "experiments/" + Path(parts[-1]).stem
+    return None
+
+
+def _worker() -> int | None:
+    name = os.environ.get("PYTEST_XDIST_WORKER")      # gw0, gw1, ...
+    return int(name[2:]) if name and name[2:].isdigit() else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    index = _worker()
+    if index is None:
+        if getattr(config.option, "numprocesses", None):   # the controller: keep our order
+            config.option.loadscopereorder = False
+        return
+    if index >= len(_WORKER_BASE_PORTS):
+        raise pytest.UsageError(f"the suite's port plan fits {len(_WORKER_BASE_PORTS)} workers: "
+                                f"run it with -n {len(_WORKER_BASE_PORTS)} or fewer")
+    home = Path(tempfile.mkdtemp(prefix=f"chaos-home-{os.environ['PYTEST_XDIST_WORKER']}-"))
+    os.environ["CHAOS_HOME"] = str(home)
+    if getattr(config.option, "chaos_base_port", None) is None:
+        config.option.chaos_base_port = _WORKER_BASE_PORTS[index]
+
+
+def _measured() -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads(_TIMES.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        layer = _layer(Path(str(item.fspath)))
+    groups: dict[int, str] = {}
+    for i, item in enumerate(items):
+        parts = _parts(Path(str(item.fspath)))
+        layer = _layer(parts)
         if layer is not None:
             item.add_marker(getattr(pytest.mark, layer))
+        group = _group(parts, layer)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            groups[i] = group
+    if not (config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None)):
+        return
+    # longest group first; ungrouped (unit) tests last, as the filler; order kept within each
+    times = _measured()
+    rank = {i: -times.get(groups[i], 60.0) if i in groups else 0.0 for i in range(len(items))}
+    order = sorted(range(len(items)), key=lambda i: (rank[i], i))
+    items[:] = [items[i] for i in order]

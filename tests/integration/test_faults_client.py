@@ -3,9 +3,11 @@ through the engine during a probe run, and measured by the run's own listeners.
 
 Each test drives its own probe session as the runner does: the session's clients
 (``SessionClients``) plugged into the run's slot, which the engine's ``client`` executor
-was built on; the engine runs in a thread (``asyncio.to_thread``). Each echo run: inject when the speaker reaches seq 245, revert at seq 500, listen
-until seq 760, so that the thick listeners' 5 s echo windows (cut at seqs that are
-multiples of 250) are one with the echo all through and two without it.
+was built on; the engine runs in a thread (``asyncio.to_thread``). The thick listeners' 5 s
+echo windows are cut at seqs that are multiples of 250. Each echo run waits until every thick
+listener hears the speaker, takes the next multiple of 250 as its start B (so a listener that
+joined late on a busy machine still has whole windows), injects at B + 245, reverts at B + 500
+and listens until B + 760: one window with the echo all through and two without it.
 """
 
 from __future__ import annotations
@@ -71,26 +73,43 @@ async def until_seq(speaker, seq: int) -> None:
         await asyncio.sleep(0.005)
 
 
+SEGMENT = 250           # frames in a thick listener's echo window (5 s)
+
+
+async def window_start(live, timeout_s: float = 30.0) -> int:
+    """The first seq that starts a window every thick listener hears whole."""
+    deadline = time.monotonic() + timeout_s
+    while any(t.rec.rx.first_seq is None for t in live.thick):
+        assert time.monotonic() < deadline, "a thick listener heard nothing in 30 s"
+        await asyncio.sleep(0.02)
+    heard = max(t.rec.rx.first_seq for t in live.thick)
+    return (heard // SEGMENT + 1) * SEGMENT
+
+
 def echo_run(state, engine: Engine, slot, spec: FaultSpec, on: int = 245, off: int = 500,
-             end: int = 760) -> tuple[ProbeResult, list]:
+             end: int = 760) -> tuple[ProbeResult, list, int]:
     actions = plan(spec, state.topology)
     log: list = []
+    start: list[int] = []
 
     async def during(live):
         # the runner's pattern: plug in, inject and revert in a thread, then aclose
         async with SessionClients(live, slot) as hub:
-            await until_seq(live.speaker, on)
+            b = await window_start(live)
+            start.append(b)
+            await until_seq(live.speaker, b + on)
             await asyncio.to_thread(engine.inject, actions)
             assert [a.key for a in Ledger().active(state.stack_id)] == [actions[0].key]
-            await until_seq(live.speaker, off)
+            await until_seq(live.speaker, b + off)
             report = await asyncio.to_thread(engine.revert, actions)
             assert report.ok, report.failed
-            await until_seq(live.speaker, end)
+            await until_seq(live.speaker, b + end)
             await hub.aclose()
         log.extend(live.speaker.echo_log)
 
-    result = drive(state, during, listeners=3, seconds=40, thick_per_dc=1)
-    return result, log
+    # the cap is for a hung run only: the run ends when `during` does (about B + 15 s)
+    result = drive(state, during, listeners=3, seconds=60, thick_per_dc=1)
+    return result, log, start[0]
 
 
 def windows(report: ThickReport, seq_on: int, seq_off: int) -> list[tuple[float, object]]:
@@ -103,10 +122,12 @@ def windows(report: ThickReport, seq_on: int, seq_off: int) -> list[tuple[float,
     return out
 
 
-def check_echo(result: ProbeResult, log: list, mode: str, delay_ms: float, gain_db: float) -> list:
+def check_echo(result: ProbeResult, log: list, b: int, mode: str, delay_ms: float,
+               gain_db: float) -> list:
     (_, seq_on, state), (_, seq_off, cleared) = log
     assert state.mode == mode and state.delay_s == delay_ms / 1000 and cleared is None
-    assert seq_on <= 252 and 500 <= seq_off <= 506, f"echo on {seq_on}..{seq_off}"
+    assert b + 245 <= seq_on <= b + 252 and b + 500 <= seq_off <= b + 506, \
+        f"echo on {seq_on}..{seq_off}, windows from {b}"
     assert len(result.thick) == 3 and all(r.joined for r in result.thick)
     measured, quiet = [], []
     for r in result.thick:
@@ -131,17 +152,17 @@ def check_echo(result: ProbeResult, log: list, mode: str, delay_ms: float, gain_
 
 
 def test_echo_hot_mic_is_heard_at_its_lag_and_strength_and_only_while_injected(local_stack, engine, slot):
-    result, log = echo_run(local_stack, engine, slot, FaultSpec(
+    result, log, b = echo_run(local_stack, engine, slot, FaultSpec(
         "echo", params={"delay_ms": 200, "gain_db": -6, "mode": "hot_mic"}))
-    check_echo(result, log, "hot_mic", 200, -6)
+    check_echo(result, log, b, "hot_mic", 200, -6)
     assert result.listeners_joined == 3
 
 
 def test_echo_double_is_heard_like_a_second_publisher_and_listeners_follow_the_speaker(
         local_stack, engine, slot):
-    result, log = echo_run(local_stack, engine, slot, FaultSpec(
+    result, log, b = echo_run(local_stack, engine, slot, FaultSpec(
         "echo", params={"delay_ms": 200, "gain_db": -6, "mode": "double"}))
-    check_echo(result, log, "double", 200, -6)
+    check_echo(result, log, b, "double", 200, -6)
     # the copy is mixed in by the origin; the listeners' accounting is the speaker's alone
     for rec in result.records + result.thick_records:
         assert rec.join_s is not None and rec.out_of_order == 0

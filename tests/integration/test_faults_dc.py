@@ -1,7 +1,7 @@
 """Data-center faults on real stacks: dc_loss (kill, freeze) and dc_partition, their
 reverts, the dead-man switch after a SIGKILLed runner, and `chaos stack reset`.
 
-Local stacks use base port 24000 (CHAOS_TEST_DC_BASE moves them; 29500 if 24000 is busy),
+Local stacks use base port 24000 (CHAOS_TEST_DC_BASE moves them; 16200 if 24000 is busy),
 below Linux's ephemeral range (32768-60999). Inside that range (e.g. 36000) a proxy that
 dc_partition disables frees its port, a client connection elsewhere on the machine can
 take it as its ephemeral source port, and toxiproxy cannot listen there again until that
@@ -40,7 +40,7 @@ from chaos.targets.toxi import Toxiproxy
 from space.topology import DCS
 
 pytestmark = pytest.mark.timeout(900)
-LOCAL_BASES = (int(os.environ.get("CHAOS_TEST_DC_BASE", "24000")), 29500)
+LOCAL_BASES = (int(os.environ.get("CHAOS_TEST_DC_BASE", "24000")), 16200)
 DOCKER_BASE = 17000
 ABORT_BUDGET_S = 5.0
 

@@ -21,7 +21,7 @@ from chaos.core.retry import RetryPolicy
 from .conftest import bring_up
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(240)]
-BASE = int(os.environ.get("CHAOS_TEST_STORM_BASE_PORT", 31000))
+BASE = int(os.environ.get("CHAOS_TEST_STORM_BASE_PORT", 32000))
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_down_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_down_after_a_crash_removes_the_orphans_of_this_home_only(tmp_path, monkeypatch):
     other_home = tmp_path / "other"
     monkeypatch.setenv("CHAOS_HOME", str(other_home))
-    bystander = bring_up("local", "fragile", 24000)   # another home's stack: not an orphan here
+    bystander = bring_up("local", "fragile", 23400)   # another home's stack: not an orphan here
     try:
         monkeypatch.setenv("CHAOS_HOME", str(tmp_path / "mine"))
         crashed = bring_up("local", "fragile", 22500)

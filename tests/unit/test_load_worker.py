@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from websockets.asyncio.server import serve
 
+from chaos.audio.histogram import Histogram
 from chaos.core.storm import StormOptions
 from chaos.load.worker import DCS, WorkerSpec, WorkerStorm
 from space import wire
@@ -108,7 +109,11 @@ def test_every_arrival_joins_and_is_timed():
     assert report["arrivals"] == report["fired"] == report["joined"] == 50
     assert report["failures"] == {}
     assert report["join"]["count"] == 50 and report["join"]["failed"] == 0
-    assert report["late_starts"] == 0
+    # every start is timed against its schedule; a late one (over late_ms, 20 ms) is counted,
+    # which a busy machine may cause: the count agrees with the lateness measured
+    lateness = Histogram.from_dict(report["lateness"])
+    assert lateness.count == 50
+    assert (report["late_starts"] > 0) == (lateness.max_s * 1000 > 20.0), report["late_starts"]
     assert len(report["samples"]) == 50 * 2 * 8
 
 

@@ -6,22 +6,25 @@ Layers as markers, given by where a test lives (so no test can forget one):
 - ``integration``: tests/integration, against real stacks (``local`` and ``docker`` say which);
 - ``experiments``: experiments/, the canaries against the embedded stack.
 
-``pytest -m unit`` is the minute-long developer loop; ``pytest -m "not docker"`` skips the
-engine. The README's Development section lists them with their times.
+``pytest -m unit`` is the developer's loop; ``pytest -m "not docker"`` skips the engine. The
+README's Development section lists them with their times.
 
 Two workers (``pytest -n 2``, pytest-xdist; the README's test command): tests that share
-something run on one worker, one after the other, as one ``xdist_group``:
+something run on one worker, one after the other, as one group (this file's scheduler,
+``SuiteScheduling``; xdist's own ``xdist_group`` marks do not reach its scheduler under
+pytest 9):
 
 - everything that uses the docker engine (one engine, its stacks on port 17000, the Icecast
   fixture's fixed ports, swarm is the machine's), in group ``docker``;
 - an integration module's tests (they share its stack, on the module's own ports), and
   modules whose stacks' ports overlap (a stack uses its base port + 80 to + 540);
-- an experiment file's tests (they share the worker's session stack).
+- an experiment file's tests (they share the worker's session stack);
+- a unit test file's tests (cheap to keep together).
 
 Each worker has its own CHAOS_HOME (the plugin's session stacks keep their state there) and
 its own base port for the embedded reference stack (15000, 15600; no test module uses those):
-two stacks, never the same ports. Groups start longest first (bench/suite_times.json, measured by bench/suite_times.py),
-so the run does not end waiting on one long group.
+two stacks, never the same ports. Groups start longest first (bench/suite_times.json,
+measured by bench/suite_times.py), so the run does not end waiting on one long group.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def _layer(parts: tuple[str, ...]) -> str | None:
 
 
 def _group(parts: tuple[str, ...], layer: str | None) -> str | None:
-    """The xdist group of a test (None: it shares nothing and runs anywhere)."""
+    """The group of a test that shares a stack or ports (None: it shares nothing)."""
     if layer == "integration":
         module = Path(parts[-1]).stem
         return "docker" if module in _DOCKER else _SHARED_PORTS.get(module, module)
@@ -72,16 +75,33 @@ def _group(parts: tuple[str, ...], layer: str | None) -> str | None:
     return None
 
 
+def _unit_of(nodeid: str) -> str:
+    """The scheduling unit of a test id: its group, else its file."""
+    path = nodeid.split("::", 1)[0]
+    parts = _parts(_ROOT / path)
+    return _group(parts, _layer(parts)) or path
+
+
 def _worker() -> int | None:
     name = os.environ.get("PYTEST_XDIST_WORKER")      # gw0, gw1, ...
     return int(name[2:]) if name and name[2:].isdigit() else None
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under -n: each group whole to one worker, in collection order (longest first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit_of(nodeid)
+
+    config.option.loadscopereorder = False
+    return SuiteScheduling(config, log)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     index = _worker()
     if index is None:
-        if getattr(config.option, "numprocesses", None):   # the controller: keep our order
-            config.option.loadscopereorder = False
         return
     if index >= len(_WORKER_BASE_PORTS):
         raise pytest.UsageError(f"the suite's port plan fits {len(_WORKER_BASE_PORTS)} workers: "
@@ -108,11 +128,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, layer))
         group = _group(parts, layer)
         if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
             groups[i] = group
-    if not (config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None)):
+    if _worker() is None:       # one process: collection order (unit, integration, experiments)
         return
-    # longest group first; ungrouped (unit) tests last, as the filler; order kept within each
+    # longest group first; the rest (unit files) last, as the filler; order kept within each
     times = _measured()
     rank = {i: -times.get(groups[i], 60.0) if i in groups else 0.0 for i in range(len(items))}
     order = sorted(range(len(items)), key=lambda i: (rank[i], i))

@@ -185,7 +185,7 @@ def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
 
 
 @pytest.fixture
-def space_stack(request: pytest.FixtureRequest, chaos_stacks):
+def chaos_stack(request: pytest.FixtureRequest, chaos_stacks):
     """The stack under test (chaos.targets.state.StackState): the described target the test
     runs against, else the reference stack in the test's profile."""
     target = _target_of(request.node, request.config)
@@ -199,7 +199,7 @@ def space_stack(request: pytest.FixtureRequest, chaos_stacks):
 
 
 @pytest.fixture
-def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
+def chaos_run(request: pytest.FixtureRequest, chaos_stack, record_property):
     """Run an experiment: ``chaos_run(experiment, check=True) -> chaos.runner.RunResult``.
     Writes reports/<run-id>/ (journal, report.html, junit.xml), records every SLO verdict
     as a JUnit property, and (check=True) fails the test unless the verdict is passed,
@@ -212,17 +212,17 @@ def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
     reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
     target = _target_of(request.node, config)
     reproduce = (f"pytest '{request.node.nodeid}' --target {target}" if target else
-                 f"pytest '{request.node.nodeid}' --runtime {space_stack.runtime} "
-                 f"--stack-profile {space_stack.profile}")
+                 f"pytest '{request.node.nodeid}' --runtime {chaos_stack.runtime} "
+                 f"--stack-profile {chaos_stack.profile}")
 
     def progress(t_s: float, total_s: float, msg: str) -> None:
         _say(config, f"[{t_s:5.1f}/{total_s:.0f} s] {msg}")
 
     def _run(experiment, check: bool = True):
-        against = (f"target {space_stack.topology.name}" if target else
-                   f"{space_stack.runtime}/{space_stack.profile}")
+        against = (f"target {chaos_stack.topology.name}" if target else
+                   f"{chaos_stack.runtime}/{chaos_stack.profile}")
         _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against {against}")
-        result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce,
+        result = run(experiment, chaos_stack, reports, progress=progress, reproduce=reproduce,
                      scale=_scale_out(config))
         j = result.record
         record_property("chaos.verdict", str(j.verdict))
@@ -272,7 +272,7 @@ def chaos_explore(pytestconfig: pytest.Config, chaos_stacks):
 
 
 @pytest.fixture
-def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property):
+def chaos_readiness(request: pytest.FixtureRequest, chaos_stack, record_property):
     """Gate a release on an event: ``chaos_readiness(audience=600_000, join_rate="50000/min",
     survive="dc_loss", fleet="fleet.yaml", quick=True, expect=("GO",))`` ->
     chaos.readiness.Assessment; fails the test unless the verdict is one of ``expect``
@@ -288,10 +288,10 @@ def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property
         fleet_obj = None
         if fleet is not None:
             path = Path(request.node.path).parent / fleet
-            fleet_obj, _ = load_fleet(path, space_stack.topology)
+            fleet_obj, _ = load_fleet(path, chaos_stack.topology)
         demand = Demand.of(audience, join_rate, ramp, session)
         _say(config, f"readiness: {audience:,} listeners at {demand.join_rate_per_s:.4g} joins/s")
-        a = assess(demand, space_stack, fleet=fleet_obj, reports_dir=reports,
+        a = assess(demand, chaos_stack, fleet=fleet_obj, reports_dir=reports,
                    progress=lambda what, t, total, msg: _say(config, f"[{what}] {msg}"), **kw)
         record_property("chaos.readiness", str(a.verdict.verdict))
         record_property("chaos.readiness.report", str(a.files["readiness.html"]))
@@ -304,7 +304,7 @@ def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property
 
 
 @pytest.fixture
-def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
+def chaos_gameday(request: pytest.FixtureRequest, chaos_stack, record_property):
     """Play a runbook with --auto: ``chaos_gameday(path, check=True) -> RunResult``; fails
     the test unless the verdict is passed, with the reason and the report's path."""
     from pathlib import Path
@@ -319,12 +319,12 @@ def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
         _say(config, f"[{t_s:5.1f} s] {msg}")
 
     def _play(path, check: bool = True):
-        gp = load_plan(path, space_stack)
-        if gp.book.target.runtime != space_stack.runtime:
+        gp = load_plan(path, chaos_stack)
+        if gp.book.target.runtime != chaos_stack.runtime:
             pytest.skip(f"{Path(path).name} is written for the {gp.book.target.runtime} runtime")
         _say(config, f"game day {gp.experiment.name}: {len(gp.steps)} steps against "
-                     f"{space_stack.runtime}/{space_stack.profile}")
-        result = run(gp, space_stack, reports, auto=True, progress=progress,
+                     f"{chaos_stack.runtime}/{chaos_stack.profile}")
+        result = run(gp, chaos_stack, reports, auto=True, progress=progress,
                      reproduce=f"chaos gameday {path} --auto")
         if getattr(result, "interrupted", False):
             raise KeyboardInterrupt(f"game day {gp.experiment.name} interrupted; faults reverted")

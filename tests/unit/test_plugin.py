@@ -3,7 +3,13 @@ marker and option errors."""
 
 from __future__ import annotations
 
+import numpy  # noqa: F401
 import pytest
+import yaml  # noqa: F401
+
+# In-process pytester runs forget the modules first imported during them. Modules the suite
+# keeps (chaos.core.yamlfile's cached loader) then hold another PyYAML's classes, and numpy
+# refuses to load twice: both stay loaded for the whole process.
 
 pytest_plugins = ["pytester"]
 

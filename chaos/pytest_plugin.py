@@ -17,10 +17,9 @@ Thin on purpose: options, fixtures, JUnit properties and a summary; the framewor
 A good guest in any project it is installed beside: every option is ``--chaos-*``, with an
 ini twin (``chaos_*``) and an environment twin (``CHAOS_*``); the command line wins over the
 environment, the environment over the ini. The old spellings (``--target``, ``--runtime``, ...)
-still work, with a deprecation warning, unless the project itself defines them.
-
-Runbooks are tests too: ``gameday_*.yaml`` files are collected and played with ``--auto``
-(the ``chaos_gameday`` fixture), in the profile of their ``target``.
+still work, with a deprecation warning, unless the project itself defines them. Runbooks
+(``gameday_*.yaml``) are tests only in the folders the ini's ``chaos_runbooks`` names, played
+with ``--auto`` (the ``chaos_gameday`` fixture) in the profile of their ``target``.
 """
 
 from __future__ import annotations
@@ -132,6 +131,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                       + (" Relative to the ini file." if o.path else ""), default=None)
     parser.addini("chaos_profile", "the stack profile of an experiment that names none "
                   "(default resilient)", default="resilient")
+    parser.addini("chaos_runbooks", "folders whose gameday_*.yaml runbooks are collected as tests "
+                  "(relative to the ini file; none by default)", type="paths", default=[])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -289,10 +290,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collect_file(file_path, parent):
-    """A game-day runbook (gameday_*.yaml) is a test: played with --auto."""
-    if file_path.suffix in (".yaml", ".yml") and file_path.name.startswith("gameday_"):
-        return RunbookFile.from_parent(parent, path=file_path)
-    return None
+    """A game-day runbook (gameday_*.yaml) in a folder of ini chaos_runbooks is a test: played
+    with --auto. Elsewhere a gameday_*.yaml is the project's own business."""
+    if file_path.suffix not in (".yaml", ".yml") or not file_path.name.startswith("gameday_"):
+        return None
+    if not any(file_path.is_relative_to(folder) for folder in parent.config.getini("chaos_runbooks")):
+        return None
+    return RunbookFile.from_parent(parent, path=file_path)
 
 
 class RunbookFile(pytest.File):

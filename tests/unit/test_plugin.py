@@ -1,6 +1,7 @@
 """The pytest plugin's glue, on collection only (no stack): profile selection and order,
-marker and option errors; its options' environment and ini twins and old spellings; and the
-plugin as a guest in a project of its own (its own --target)."""
+marker and option errors; its options' environment and ini twins and old spellings; runbooks
+collected only where the ini says; and the plugin as a guest in a project of its own (its
+own --target, a gameday_*.yaml of its own)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import yaml  # noqa: F401
 # In-process pytester runs forget the modules first imported during them. Modules the suite
 # keeps (chaos.core.yamlfile's cached loader) then hold another PyYAML's classes, and numpy
 # refuses to load twice: both stay loaded for the whole process.
+
 
 pytest_plugins = ["pytester"]
 
@@ -120,6 +122,7 @@ steps:
 
 
 def test_gameday_runbooks_are_collected_as_tests_in_their_target_profile(pytester):
+    pytester.makeini("[pytest]\nchaos_runbooks = .\n")
     pytester.makepyfile(test_exp=EXPERIMENTS)
     pytester.makefile(".yaml", gameday_drill=RUNBOOK, other=RUNBOOK)   # only gameday_*.yaml
     result = pytester.runpytest("--collect-only", "-q", "--chaos-stack-profile", "fragile",
@@ -130,10 +133,20 @@ def test_gameday_runbooks_are_collected_as_tests_in_their_target_profile(pyteste
 
 
 def test_a_runbook_with_an_error_is_a_collection_error_with_its_line(pytester):
+    pytester.makeini("[pytest]\nchaos_runbooks = .\n")
     pytester.makefile(".yaml", gameday_bad=RUNBOOK.replace("note: hello", "nope: hello"))
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*gameday_bad.yaml, line 4, column 5*a step is one of fault*"])
+
+
+def test_runbooks_are_collected_only_in_the_folders_the_ini_names(pytester):
+    pytester.makefile(".yaml", **{"drills/gameday_drill": RUNBOOK, "notes/gameday_notes": RUNBOOK})
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert result.ret == 5 and _ids(result) == []            # opt-in: none without the ini
+    pytester.makeini("[pytest]\nchaos_runbooks = drills\n")
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert _ids(result) == ["gameday_drill"]
 
 
 # -- the options' twins: command line > environment > ini > default ------------------------
@@ -227,14 +240,16 @@ def test_deploys_to_its_own_target(pytestconfig):
 """
 
 
-def test_a_foreign_project_with_its_own_target_option_runs_green(pytester):
+def test_a_foreign_project_with_its_own_target_option_and_a_gameday_yaml_runs_green(pytester):
     """The plugin is loaded as installed (its entry point), in a pytest of its own."""
     pytester.makeconftest(FOREIGN_CONFTEST)
     pytester.makepyfile(test_deploy=FOREIGN_TEST)
+    pytester.makefile(".yaml", gameday_x="its own game day, not a runbook: [")
     result = pytester.runpytest_subprocess("--target", "prod-eu", "-p", "no:cacheprovider",
                                            "--chaos-runtime", "docker")   # the plugin is loaded
     result.assert_outcomes(passed=1)
     assert result.ret == 0
-    assert "deprecated" not in result.stdout.str()
+    out = result.stdout.str()
+    assert "gameday_x" not in out and "deprecated" not in out
     helped = pytester.runpytest_subprocess("--help")
     helped.stdout.fnmatch_lines(["*--chaos-target=FILE*", "*--target=TARGET*the project's own*"])

@@ -19,7 +19,8 @@ ini twin (``chaos_*``) and an environment twin (``CHAOS_*``); the command line w
 environment, the environment over the ini. The old spellings (``--target``, ``--runtime``, ...)
 still work, with a deprecation warning, unless the project itself defines them. Runbooks
 (``gameday_*.yaml``) are tests only in the folders the ini's ``chaos_runbooks`` names, played
-with ``--auto`` (the ``chaos_gameday`` fixture) in the profile of their ``target``.
+with ``--auto`` (the ``chaos_gameday`` fixture) in the profile of their ``target``. One stack
+at a time: experiments refuse to run distributed (pytest-xdist's ``-n``).
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ ENGINES = ("local", "swarm", "k8s")
 _RESULTS = pytest.StashKey[list]()          # (test id, typed journal, files) per run
 _SETTINGS = pytest.StashKey[dict]()         # option name -> Setting, resolved at configure
 _CURRENT = pytest.StashKey[object]()      # the test being run (chaos_explore is session-wide)
-_RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run against a stack
+_RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run experiments
+_STACK = (*_RUNS, "chaos_readiness", "chaos_stack", "chaos_stacks")   # that drive a stack
+ONE_STACK = ("one stack at a time: run chaos experiments without -n (pytest-xdist distributes "
+             "tests over workers, and every worker would drive the same stack; use -n 0, or "
+             "-p no:xdist)")
 
 
-def _runs(item: pytest.Item) -> bool:
-    return any(f in getattr(item, "fixturenames", ()) for f in _RUNS)
+def _runs(item: pytest.Item, fixtures: tuple[str, ...] = _RUNS) -> bool:
+    return any(f in getattr(item, "fixturenames", ()) for f in fixtures)
 
 
 def _port(text: str) -> int:
@@ -213,6 +218,12 @@ def _setting(config: pytest.Config, name: str) -> Any:
     return _given(config, name).value
 
 
+def _distributed(config: pytest.Config) -> bool:
+    """A worker of pytest-xdist (its controller collects nothing: the workers do). Asked of
+    the config only: xdist need not be installed."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_profile(name): the stack profile an experiment "
                             "is written for (resilient or fragile)")
@@ -289,6 +300,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.sort(key=lambda i: order.get(group(i), -1) if _runs(i) else -1)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One stack at a time: tests that drive the stack, collected by a worker of pytest-xdist,
+    stop the run. A worker cannot raise a usage error cleanly (xdist reports a crash), so it
+    fails the session with the reason, which the controller prints as it stops; the stack
+    fixtures refuse too, before any stack starts."""
+    if _distributed(session.config) and any(_runs(i, _STACK) for i in session.items):
+        session.shouldfail = ONE_STACK
+
+
 def pytest_collect_file(file_path, parent):
     """A game-day runbook (gameday_*.yaml) in a folder of ini chaos_runbooks is a test: played
     with --auto. Elsewhere a gameday_*.yaml is the project's own business."""
@@ -325,6 +345,8 @@ def chaos_runtime(pytestconfig: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
     """The session's stacks by profile (chaos.runner.stacks.SessionStacks)."""
+    if _distributed(pytestconfig):     # a worker of pytest-xdist: another drives the same stack
+        pytest.fail(ONE_STACK, pytrace=False)
     from chaos.runner.stacks import SessionStacks
     stacks = SessionStacks(chaos_runtime, progress=lambda msg: _say(pytestconfig, msg),
                            base_port=_setting(pytestconfig, "stack_base_port"))

@@ -1,7 +1,7 @@
 """The pytest plugin's glue, on collection only (no stack): profile selection and order,
 marker and option errors; its options' environment and ini twins and old spellings; runbooks
-collected only where the ini says; and the plugin as a guest in a project of its own (its
-own --target, a gameday_*.yaml of its own)."""
+collected only where the ini says; the refusal to run distributed; and the plugin as a guest
+in a project of its own (its own --target, a gameday_*.yaml of its own)."""
 
 from __future__ import annotations
 
@@ -253,3 +253,52 @@ def test_a_foreign_project_with_its_own_target_option_and_a_gameday_yaml_runs_gr
     assert "gameday_x" not in out and "deprecated" not in out
     helped = pytester.runpytest_subprocess("--help")
     helped.stdout.fnmatch_lines(["*--chaos-target=FILE*", "*--target=TARGET*the project's own*"])
+
+
+# -- one stack at a time --------------------------------------------------------------------
+
+WORKER = """
+def pytest_configure(config):
+    config.workerinput = {"workerid": "gw0", "workercount": 2}   # as pytest-xdist's workers
+"""
+
+
+def test_a_worker_of_a_distributed_run_refuses_experiments_before_any_stack(pytester):
+    pytester.makeconftest(WORKER)
+    pytester.makepyfile(test_exp="""
+def test_experiment(chaos_run):
+    raise AssertionError("never reached: the stack fixtures refuse first")
+
+def test_plain():
+    pass
+""")
+    # a target file that does not exist: were the refusal missing, the test would fail fast
+    # instead of starting a stack
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--chaos-target", "missing.yaml")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments without -n*"])
+    assert "never reached" not in result.stdout.str()
+
+
+def test_a_worker_runs_a_plain_project_as_usual(pytester):
+    pytester.makeconftest(WORKER)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_pytest_xdist_with_experiments_stops_with_the_reason(pytester):
+    pytest.importorskip("xdist")       # present here; not a dependency of the plugin
+    pytester.makepyfile(test_exp="""
+def test_experiment(chaos_run):
+    raise AssertionError("never reached")
+
+def test_plain():
+    pass
+""")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                           "--chaos-target", "missing.yaml")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments without -n*"])
+    assert "never reached" not in result.stdout.str()
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

@@ -231,7 +231,7 @@ def pytest_configure(config: pytest.Config) -> None:
                             "is written for (relative to the test file); no file: any "
                             "--chaos-target")
     config.stash[_RESULTS] = []
-    config.stash[_SETTINGS] = _resolve(config)
+    _given(config, "target")   # every setting resolved (and an old spelling warned about) once
     _scale_out(config)   # a bad engine/shards/sink fails before any stack starts
 
 

@@ -1,4 +1,5 @@
-"""pytest glue: `pytest experiments/ [--runtime local|docker] [--stack-profile P] [--target FILE]`.
+"""pytest glue: `pytest experiments/ [--chaos-runtime local|docker] [--chaos-stack-profile P]
+[--chaos-target FILE]`.
 
 Thin on purpose: options, fixtures, JUnit properties and a summary; the framework
 (chaos.runner) does the work. Nothing heavy is imported until a fixture is used.
@@ -13,50 +14,39 @@ Thin on purpose: options, fixtures, JUnit properties and a summary; the framewor
     def test_any_schedule(chaos_explore, schedule):
         chaos_explore(schedule, steady_state=[objective("join_time")])
 
-Runbooks are tests too: ``gameday_*.yaml`` files are collected and played with ``--auto``
-(the ``chaos_gameday`` fixture), in the profile of their ``target``.
+A good guest in any project it is installed beside: every option is ``--chaos-*``, with an
+ini twin (``chaos_*``) and an environment twin (``CHAOS_*``); the command line wins over the
+environment, the environment over the ini. The old spellings (``--target``, ``--runtime``, ...)
+still work, with a deprecation warning, unless the project itself defines them. Runbooks
+(``gameday_*.yaml``) are tests only in the folders the ini's ``chaos_runbooks`` names, played
+with ``--auto`` (the ``chaos_gameday`` fixture) in the profile of their ``target``. One stack
+at a time: experiments refuse to run distributed (pytest-xdist's ``-n``).
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 RUNTIMES = ("local", "docker")
 PROFILES = ("resilient", "fragile")
+ENGINES = ("local", "swarm", "k8s")
 _RESULTS = pytest.StashKey[list]()          # (test id, typed journal, files) per run
-_STACKS = pytest.StashKey[object]()
+_SETTINGS = pytest.StashKey[dict]()         # option name -> Setting, resolved at configure
 _CURRENT = pytest.StashKey[object]()      # the test being run (chaos_explore is session-wide)
-_RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run against a stack
+_RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run experiments
+_STACK = (*_RUNS, "chaos_readiness", "chaos_stack", "chaos_stacks")   # that drive a stack
+ONE_STACK = ("one stack at a time: run chaos experiments without -n (pytest-xdist distributes "
+             "tests over workers, and every worker would drive the same stack; use -n 0, or "
+             "-p no:xdist)")
 
 
-def _runs(item: pytest.Item) -> bool:
-    return any(f in getattr(item, "fixturenames", ()) for f in _RUNS)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chaos", "chaos experiments against the reference space stack")
-    group.addoption("--runtime", dest="chaos_runtime", default=None, choices=RUNTIMES,
-                    help="runtime of the stack under test (default: local; ini: chaos_runtime)")
-    group.addoption("--stack-profile", dest="chaos_profile", default=None, choices=PROFILES,
-                    help="run only the experiments written for this stack profile (default: each "
-                         "experiment's own, resilient if it names none)")
-    group.addoption("--stack-base-port", dest="chaos_base_port", default=None, type=_port,
-                    metavar="PORT", help="first port of a stack the session starts (default 17000)")
-    group.addoption("--chaos-reports", dest="chaos_reports", default=None, metavar="DIR",
-                    help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)")
-    group.addoption("--engine", dest="chaos_engine", default=None,
-                    choices=("local", "swarm", "k8s"),
-                    help="where join storms are fired from: local processes (default), a Docker "
-                         "Swarm service, or a Kubernetes Indexed Job (manifests written to k8s/)")
-    group.addoption("--shards", dest="chaos_shards", default=None, type=int, metavar="N",
-                    help="split each join storm over N shards on the engine (default 1)")
-    group.addoption("--sink", dest="chaos_sink", default=None, metavar="HOST:PORT",
-                    help="where the shards reach this machine's coordinator (k8s, remote swarm)")
-    group.addoption("--target", dest="chaos_target", default=None, metavar="FILE",
-                    help="run the experiments against this target description (your own stack); "
-                         "experiments written for the reference stack's profiles are deselected")
-    parser.addini("chaos_runtime", "default runtime of the stack under test", default="local")
-    parser.addini("chaos_profile", "default stack profile", default="resilient")
+def _runs(item: pytest.Item, fixtures: tuple[str, ...] = _RUNS) -> bool:
+    return any(f in getattr(item, "fixturenames", ()) for f in fixtures)
 
 
 def _port(text: str) -> int:
@@ -64,28 +54,192 @@ def _port(text: str) -> int:
     return arg(integer, lo=1024, hi=64535)(text)
 
 
+def _count(text: str) -> int:
+    from chaos.core.validate import arg, integer
+    return arg(integer)(text)      # its range is the engine's to say (chaos.scale.ScaleOut)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: ``--chaos-<name>``, ini ``chaos_<name>``, environment ``CHAOS_<NAME>``,
+    and the old spelling it replaces (kept as a deprecated alias)."""
+    name: str                                   # stack_profile
+    help: str
+    old: str | None = None                      # --stack-profile
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    type: Callable[[str], Any] | None = None    # converts and checks a value (argparse type=)
+    default: Any = None
+    path: bool = False                          # in the ini: relative to the ini file
+
+    @property
+    def flag(self) -> str:
+        return "--chaos-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "chaos_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "CHAOS_" + self.name.upper()
+
+    @property
+    def dest(self) -> str:
+        return "chaos_" + self.name
+
+    @property
+    def old_dest(self) -> str:
+        return "chaos_old_" + self.name
+
+    def twins(self) -> str:
+        return f" Also {self.env}, or ini {self.ini} (command line > environment > ini)."
+
+
+OPTIONS = (
+    Option("target", old="--target", metavar="FILE", path=True,
+           help="run the experiments against this target description (your own stack); "
+                "experiments written for the reference stack's profiles are deselected."),
+    Option("runtime", old="--runtime", choices=RUNTIMES, default="local",
+           help="runtime of the reference stack under test (default: local)."),
+    Option("stack_profile", old="--stack-profile", choices=PROFILES,
+           help="run only the experiments written for this stack profile (default: each "
+                "experiment's own, that of ini chaos_profile if it names none)."),
+    Option("stack_base_port", old="--stack-base-port", type=_port, metavar="PORT",
+           help="first port of a stack the session starts (default 17000)."),
+    Option("reports", metavar="DIR", path=True,
+           help="where runs write reports/<run-id>/ (default: reports/ in the rootdir)."),
+    Option("engine", old="--engine", choices=ENGINES,
+           help="where join storms are fired from: local processes (default), a Docker Swarm "
+                "service, or a Kubernetes Indexed Job (manifests written to k8s/)."),
+    Option("shards", old="--shards", type=_count, metavar="N",
+           help="split each join storm over N shards on the engine (default 1)."),
+    Option("sink", old="--sink", metavar="HOST:PORT",
+           help="where the shards reach this machine's coordinator (k8s, remote swarm)."),
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str      # where it came from: "--chaos-target", "CHAOS_TARGET", "ini chaos_target", ...
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "chaos experiments against a live audio stack (each option "
+                                     "also as CHAOS_<NAME> in the environment and chaos_<name> in "
+                                     "the ini; command line > environment > ini > default)")
+    for o in OPTIONS:
+        group.addoption(o.flag, dest=o.dest, default=None, choices=o.choices, type=o.type,
+                        metavar=o.metavar, help=o.help + o.twins())
+        parser.addini(o.ini, f"{o.help} Overridden by {o.env} and {o.flag}."
+                      + (" Relative to the ini file." if o.path else ""), default=None)
+    parser.addini("chaos_profile", "the stack profile of an experiment that names none "
+                  "(default resilient)", default="resilient")
+    parser.addini("chaos_runbooks", "folders whose gameday_*.yaml runbooks are collected as tests "
+                  "(relative to the ini file; none by default)", type="paths", default=[])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args):
+    """The old spellings are registered after the project's own conftest.py files and plugins
+    have added theirs: a project's own --target wins, and the alias is left out."""
+    try:
+        return (yield)
+    finally:
+        _add_old_spellings(parser)
+
+
+def _add_old_spellings(parser: pytest.Parser) -> None:
+    import argparse
+    group = parser.getgroup("chaos")
+    for o in OPTIONS:
+        if o.old is None:
+            continue
+        try:
+            group.addoption(o.old, dest=o.old_dest, default=None, choices=o.choices, type=o.type,
+                            metavar=o.metavar, help=argparse.SUPPRESS)
+        except (argparse.ArgumentError, ValueError):
+            pass      # the project (or another plugin) has its own option of that name
+
+
+def _resolve(config: pytest.Config) -> dict[str, Setting]:
+    """Every option's value and where it came from: command line > environment > ini > default."""
+    out = {}
+    for o in OPTIONS:
+        given, old = config.getoption(o.dest, None), config.getoption(o.old_dest, None)
+        if given is not None:
+            out[o.name] = Setting(given, o.flag)
+            continue
+        if old is not None:
+            config.issue_config_time_warning(pytest.PytestDeprecationWarning(
+                f"{o.old} is deprecated: use {o.flag} (or {o.env}, or ini {o.ini}); "
+                f"the old spelling goes in a later release"), stacklevel=2)
+            out[o.name] = Setting(old, o.old)
+            continue
+        env = os.environ.get(o.env)
+        if env:
+            out[o.name] = Setting(_check(o, env, o.env), o.env)
+            continue
+        ini = config.getini(o.ini)
+        if ini not in (None, ""):
+            where = f"ini {o.ini} ({config.inipath})"
+            value = _check(o, str(ini), where)
+            if o.path and config.inipath is not None:
+                value = str(config.inipath.parent / value)
+            out[o.name] = Setting(value, where)
+            continue
+        out[o.name] = Setting(o.default, "default")
+    return out
+
+
+def _check(o: Option, text: str, source: str) -> Any:
+    """A value from the environment or the ini, checked as the command line checks it."""
+    import argparse
+    if o.choices is not None and text not in o.choices:
+        raise pytest.UsageError(f"Invalid {o.name.replace('_', ' ')} {text!r} from {source}; "
+                                f"use one of: {', '.join(o.choices)}")
+    if o.type is None:
+        return text
+    try:
+        return o.type(text)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise pytest.UsageError(f"Invalid {o.name.replace('_', ' ')} {text!r} from {source}: "
+                                f"{e}") from None
+
+
+def _given(config: pytest.Config, name: str) -> Setting:
+    if _SETTINGS not in config.stash:       # a hook before pytest_configure
+        config.stash[_SETTINGS] = _resolve(config)
+    return config.stash[_SETTINGS][name]
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    return _given(config, name).value
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """A worker of pytest-xdist (its controller collects nothing: the workers do). Asked of
+    the config only: xdist need not be installed."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_profile(name): the stack profile an experiment "
                             "is written for (resilient or fragile)")
     config.addinivalue_line("markers", "chaos_target(file): the target description an experiment "
-                            "is written for (relative to the test file); no file: any --target")
+                            "is written for (relative to the test file); no file: any "
+                            "--chaos-target")
     config.stash[_RESULTS] = []
-    _scale_out(config)   # a bad --engine/--shards/--sink fails before any stack starts
-
-
-def _setting(config: pytest.Config, name: str, accepted: tuple[str, ...]) -> str:
-    value = config.getoption(f"chaos_{name}") or config.getini(f"chaos_{name}")
-    if value not in accepted:
-        raise pytest.UsageError(f"Invalid {name} {value!r} from the ini file (chaos_{name}); "
-                                f"use one of: {', '.join(accepted)}")
-    return value
+    _given(config, "target")   # every setting resolved (and an old spelling warned about) once
+    _scale_out(config)   # a bad engine/shards/sink fails before any stack starts
 
 
 def _target_of(item: pytest.Item, config: pytest.Config) -> str | None:
-    """The target file an experiment runs against: --target, else its chaos_target marker's
-    file (relative to the test file); None: the reference stack."""
+    """The target file an experiment runs against: --chaos-target, else its chaos_target
+    marker's file (relative to the test file); None: the reference stack."""
     from pathlib import Path
-    given = config.getoption("chaos_target")
+    given = _setting(config, "target")
     m = item.get_closest_marker("chaos_target")
     if given:
         return str(Path(given).resolve())
@@ -93,14 +247,14 @@ def _target_of(item: pytest.Item, config: pytest.Config) -> str | None:
         return None
     if not m.args:
         raise pytest.UsageError(f"{item.nodeid}: chaos_target() names no file; run it with "
-                                "--target FILE, or write chaos_target('path/to/target.yaml')")
+                                "--chaos-target FILE, or write chaos_target('path/to/target.yaml')")
     return str((Path(str(item.fspath)).parent / m.args[0]).resolve())
 
 
 def _profile_of(item: pytest.Item, config: pytest.Config) -> str | None:
     """The profile an experiment is written for: its marker, else the ini's (resilient);
     None for an experiment written for a described target."""
-    if item.get_closest_marker("chaos_target") is not None or config.getoption("chaos_target"):
+    if item.get_closest_marker("chaos_target") is not None or _setting(config, "target"):
         return None
     m = item.get_closest_marker("chaos_profile")
     if m is None:
@@ -117,12 +271,12 @@ def _profile_of(item: pytest.Item, config: pytest.Config) -> str | None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    """Only the wanted profile's experiments with --stack-profile; grouped by profile so
+    """Only the wanted profile's experiments with --chaos-stack-profile; grouped by profile so
     that the stack switches profile at most once."""
-    wanted = config.getoption("chaos_profile")
-    if config.getoption("chaos_target"):
+    wanted = _setting(config, "stack_profile")
+    if _setting(config, "target"):
         if wanted:
-            raise pytest.UsageError("--target describes the stack: drop --stack-profile "
+            raise pytest.UsageError("--chaos-target describes the stack: drop --chaos-stack-profile "
                                     "(profiles belong to the reference stack)")
         # experiments (and runbooks) written for the reference stack's profiles do not fit
         # another target
@@ -146,12 +300,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.sort(key=lambda i: order.get(group(i), -1) if _runs(i) else -1)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One stack at a time: tests that drive the stack, collected by a worker of pytest-xdist,
+    stop the run. A worker cannot raise a usage error cleanly (xdist reports a crash), so it
+    fails the session with the reason, which the controller prints as it stops; the stack
+    fixtures refuse too, before any stack starts."""
+    if _distributed(session.config) and any(_runs(i, _STACK) for i in session.items):
+        session.shouldfail = ONE_STACK
+
 
 def pytest_collect_file(file_path, parent):
-    """A game-day runbook (gameday_*.yaml) is a test: played with --auto."""
-    if file_path.suffix in (".yaml", ".yml") and file_path.name.startswith("gameday_"):
-        return RunbookFile.from_parent(parent, path=file_path)
-    return None
+    """A game-day runbook (gameday_*.yaml) in a folder of ini chaos_runbooks is a test: played
+    with --auto. Elsewhere a gameday_*.yaml is the project's own business."""
+    if file_path.suffix not in (".yaml", ".yml") or not file_path.name.startswith("gameday_"):
+        return None
+    if not any(file_path.is_relative_to(folder) for folder in parent.config.getini("chaos_runbooks")):
+        return None
+    return RunbookFile.from_parent(parent, path=file_path)
 
 
 class RunbookFile(pytest.File):
@@ -167,17 +332,24 @@ def _play_runbook(chaos_gameday, request):
     chaos_gameday(request.node.path)
 
 
+def _reports(config: pytest.Config) -> str:
+    from pathlib import Path
+    return _setting(config, "reports") or str(Path(config.rootpath) / "reports")
+
+
 @pytest.fixture(scope="session")
 def chaos_runtime(pytestconfig: pytest.Config) -> str:
-    return _setting(pytestconfig, "runtime", RUNTIMES)
+    return _setting(pytestconfig, "runtime")
 
 
 @pytest.fixture(scope="session")
 def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
     """The session's stacks by profile (chaos.runner.stacks.SessionStacks)."""
+    if _distributed(pytestconfig):     # a worker of pytest-xdist: another drives the same stack
+        pytest.fail(ONE_STACK, pytrace=False)
     from chaos.runner.stacks import SessionStacks
     stacks = SessionStacks(chaos_runtime, progress=lambda msg: _say(pytestconfig, msg),
-                           base_port=pytestconfig.getoption("chaos_base_port"))
+                           base_port=_setting(pytestconfig, "stack_base_port"))
     try:
         yield stacks
     finally:
@@ -185,7 +357,7 @@ def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
 
 
 @pytest.fixture
-def space_stack(request: pytest.FixtureRequest, chaos_stacks):
+def chaos_stack(request: pytest.FixtureRequest, chaos_stacks):
     """The stack under test (chaos.targets.state.StackState): the described target the test
     runs against, else the reference stack in the test's profile."""
     target = _target_of(request.node, request.config)
@@ -198,31 +370,34 @@ def space_stack(request: pytest.FixtureRequest, chaos_stacks):
     return chaos_stacks.get(_profile_of(request.node, request.config))
 
 
+def _reproduce(nodeid: str, target: str | None, state) -> str:
+    if target:
+        return f"pytest '{nodeid}' --chaos-target {target}"
+    return (f"pytest '{nodeid}' --chaos-runtime {state.runtime} "
+            f"--chaos-stack-profile {state.profile}")
+
+
 @pytest.fixture
-def chaos_run(request: pytest.FixtureRequest, space_stack, record_property):
+def chaos_run(request: pytest.FixtureRequest, chaos_stack, record_property):
     """Run an experiment: ``chaos_run(experiment, check=True) -> chaos.runner.RunResult``.
     Writes reports/<run-id>/ (journal, report.html, junit.xml), records every SLO verdict
     as a JUnit property, and (check=True) fails the test unless the verdict is passed,
     with the SLO that broke, when, under which fault, in which DC, and how to reproduce."""
-    from pathlib import Path
-
     from chaos.core.model import Verdict
     from chaos.runner import run
     config = request.config
-    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+    reports = _reports(config)
     target = _target_of(request.node, config)
-    reproduce = (f"pytest '{request.node.nodeid}' --target {target}" if target else
-                 f"pytest '{request.node.nodeid}' --runtime {space_stack.runtime} "
-                 f"--stack-profile {space_stack.profile}")
+    reproduce = _reproduce(request.node.nodeid, target, chaos_stack)
 
     def progress(t_s: float, total_s: float, msg: str) -> None:
         _say(config, f"[{t_s:5.1f}/{total_s:.0f} s] {msg}")
 
     def _run(experiment, check: bool = True):
-        against = (f"target {space_stack.topology.name}" if target else
-                   f"{space_stack.runtime}/{space_stack.profile}")
+        against = (f"target {chaos_stack.topology.name}" if target else
+                   f"{chaos_stack.runtime}/{chaos_stack.profile}")
         _say(config, f"experiment {experiment.name}: {experiment.total_s:.0f} s against {against}")
-        result = run(experiment, space_stack, reports, progress=progress, reproduce=reproduce,
+        result = run(experiment, chaos_stack, reports, progress=progress, reproduce=reproduce,
                      scale=_scale_out(config))
         j = result.record
         record_property("chaos.verdict", str(j.verdict))
@@ -253,11 +428,9 @@ def chaos_explore(pytestconfig: pytest.Config, chaos_stacks):
     """Run a drawn schedule inside a Hypothesis test (chaos.explore.given):
     ``chaos_explore(schedule, steady_state=[...], budget_s=300, repeats=3)``. Session-wide
     (Hypothesis reruns the test body, not its fixtures); the stack is the running test's."""
-    from pathlib import Path
-
     from chaos.explore.given import Explorer
     config = pytestconfig
-    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+    reports = _reports(config)
 
     def current():
         item = config.stash.get(_CURRENT, None)
@@ -265,14 +438,12 @@ def chaos_explore(pytestconfig: pytest.Config, chaos_stacks):
             raise pytest.UsageError("chaos_explore is called from inside a test")
         target = _target_of(item, config)
         state = chaos_stacks.target(target) if target else chaos_stacks.get(_profile_of(item, config))
-        reproduce = (f"pytest '{item.nodeid}' --target {target}" if target else
-                     f"pytest '{item.nodeid}' --runtime {state.runtime} --stack-profile {state.profile}")
-        return state, item.nodeid, reproduce
+        return state, item.nodeid, _reproduce(item.nodeid, target, state)
     return Explorer(current, reports, progress=lambda msg: _say(config, msg))
 
 
 @pytest.fixture
-def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property):
+def chaos_readiness(request: pytest.FixtureRequest, chaos_stack, record_property):
     """Gate a release on an event: ``chaos_readiness(audience=600_000, join_rate="50000/min",
     survive="dc_loss", fleet="fleet.yaml", quick=True, expect=("GO",))`` ->
     chaos.readiness.Assessment; fails the test unless the verdict is one of ``expect``
@@ -281,17 +452,17 @@ def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property
 
     from chaos.readiness import Demand, assess, load_fleet
     config = request.config
-    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+    reports = _reports(config)
 
     def _assess(audience: int, join_rate, *, ramp="10m", session="30m", fleet=None,
                 expect=("GO",), **kw):
         fleet_obj = None
         if fleet is not None:
             path = Path(request.node.path).parent / fleet
-            fleet_obj, _ = load_fleet(path, space_stack.topology)
+            fleet_obj, _ = load_fleet(path, chaos_stack.topology)
         demand = Demand.of(audience, join_rate, ramp, session)
         _say(config, f"readiness: {audience:,} listeners at {demand.join_rate_per_s:.4g} joins/s")
-        a = assess(demand, space_stack, fleet=fleet_obj, reports_dir=reports,
+        a = assess(demand, chaos_stack, fleet=fleet_obj, reports_dir=reports,
                    progress=lambda what, t, total, msg: _say(config, f"[{what}] {msg}"), **kw)
         record_property("chaos.readiness", str(a.verdict.verdict))
         record_property("chaos.readiness.report", str(a.files["readiness.html"]))
@@ -304,7 +475,7 @@ def chaos_readiness(request: pytest.FixtureRequest, space_stack, record_property
 
 
 @pytest.fixture
-def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
+def chaos_gameday(request: pytest.FixtureRequest, chaos_stack, record_property):
     """Play a runbook with --auto: ``chaos_gameday(path, check=True) -> RunResult``; fails
     the test unless the verdict is passed, with the reason and the report's path."""
     from pathlib import Path
@@ -313,18 +484,18 @@ def chaos_gameday(request: pytest.FixtureRequest, space_stack, record_property):
     from chaos.gameday.plan import load_plan
     from chaos.gameday.run import run
     config = request.config
-    reports = config.getoption("chaos_reports") or str(Path(config.rootpath) / "reports")
+    reports = _reports(config)
 
     def progress(t_s: float, total_s: float, msg: str) -> None:
         _say(config, f"[{t_s:5.1f} s] {msg}")
 
     def _play(path, check: bool = True):
-        gp = load_plan(path, space_stack)
-        if gp.book.target.runtime != space_stack.runtime:
+        gp = load_plan(path, chaos_stack)
+        if gp.book.target.runtime != chaos_stack.runtime:
             pytest.skip(f"{Path(path).name} is written for the {gp.book.target.runtime} runtime")
         _say(config, f"game day {gp.experiment.name}: {len(gp.steps)} steps against "
-                     f"{space_stack.runtime}/{space_stack.profile}")
-        result = run(gp, space_stack, reports, auto=True, progress=progress,
+                     f"{chaos_stack.runtime}/{chaos_stack.profile}")
+        result = run(gp, chaos_stack, reports, auto=True, progress=progress,
                      reproduce=f"chaos gameday {path} --auto")
         if getattr(result, "interrupted", False):
             raise KeyboardInterrupt(f"game day {gp.experiment.name} interrupted; faults reverted")
@@ -351,8 +522,9 @@ def chaos_experiment(request: pytest.FixtureRequest):
 
 
 def _scale_out(config: pytest.Config):
-    """The session's --engine/--shards/--sink (chaos.scale.ScaleOut), None when not given."""
-    engine, shards, sink = (config.getoption(f"chaos_{k}") for k in ("engine", "shards", "sink"))
+    """The session's engine, shards and sink (chaos.scale.ScaleOut), None when not given."""
+    given = [_given(config, k) for k in ("engine", "shards", "sink")]
+    engine, shards, sink = (s.value for s in given)
     if engine is None and shards is None and sink is None:
         return None
     from chaos.core.errors import ConfigError
@@ -360,7 +532,8 @@ def _scale_out(config: pytest.Config):
     try:
         return ScaleOut(engine or "local", 1 if shards is None else shards, sink=sink)
     except ConfigError as e:
-        raise pytest.UsageError(f"--engine/--shards/--sink: {e}") from None
+        said = " ".join(f"{s.source}={s.value}" for s in given if s.value is not None)
+        raise pytest.UsageError(f"{said}: {e}") from None
 
 
 def _say(config: pytest.Config, msg: str) -> None:

@@ -1,5 +1,5 @@
-"""Experiments run as tests: `pytest experiments/ [--runtime local|docker]`.
+"""Experiments run as tests: `pytest experiments/ [--chaos-runtime local|docker]`.
 
-The `space_stack` fixture (from the chaos pytest plugin) uses the stack that is already up
+The `chaos_stack` fixture (from the chaos pytest plugin) uses the stack that is already up
 if it matches the runtime and profile, or starts one for the session and takes it down.
 """

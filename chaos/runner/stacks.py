@@ -56,7 +56,7 @@ class SessionStacks:
                     f"a {existing.runtime} stack with the {existing.profile} profile is up, and this "
                     f"experiment needs {self.runtime}/{profile}. It was not started by this pytest "
                     "session, so it is left alone: run `chaos stack down` first, or choose the "
-                    "matching --runtime/--stack-profile.")
+                    "matching --chaos-runtime/--chaos-stack-profile.")
             self.progress(f"switching the stack to the {profile} profile")
             stack.down(self.progress)
         state = stack.up(self.runtime, profile, self.base_port, progress=self.progress)

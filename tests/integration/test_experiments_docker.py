@@ -32,7 +32,7 @@ def test_experiment_subset_passes_on_docker(tmp_path, chaos_home):
     images.ensure_images(print)
     reports = tmp_path / "reports"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *SUBSET, "--runtime", "docker", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", *SUBSET, "--chaos-runtime", "docker", "-p", "no:cacheprovider",
          "-q", "--chaos-reports", str(reports)],
         cwd=ROOT, env={**os.environ, "CHAOS_HOME": str(chaos_home)}, capture_output=True,
         text=True, timeout=840, stdin=subprocess.DEVNULL)

@@ -58,7 +58,7 @@ def test_ctrl_c_reverts_every_fault_and_writes_an_aborted_journal(space, tmp_pat
     reports = tmp_path / "reports"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", str(test_file), "-p", "no:cacheprovider", "-q", "-s",
-         "--stack-base-port", str(BASE), "--chaos-reports", str(reports)],
+         "--chaos-stack-base-port", str(BASE), "--chaos-reports", str(reports)],
         cwd=tmp_path, env={**os.environ, "CHAOS_HOME": os.environ["CHAOS_HOME"]},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:

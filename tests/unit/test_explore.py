@@ -269,7 +269,7 @@ def test_explore_fragile(chaos_explore):
 def test_explore_resilient(chaos_explore):
     pass
 ''')
-    result = pytester.runpytest("--collect-only", "-q", "--stack-profile", "resilient",
+    result = pytester.runpytest("--collect-only", "-q", "--chaos-stack-profile", "resilient",
                                 "-p", "no:cacheprovider")
     out = result.stdout.str()
     assert "test_explore_resilient" in out and "test_explore_fragile" not in out
@@ -296,7 +296,7 @@ def test_the_fixture_inside_hypothesis_reduces_and_reports_like_a_hypothesis_fai
     from chaos.explore.given import Explorer, ScheduleBroke
     fake = FakeStack()
     state = SimpleNamespace(topology=FRAGILE, stack_id="space-test")
-    explorer = Explorer(lambda: (state, "t::x", "pytest 't::x' --stack-profile fragile"),
+    explorer = Explorer(lambda: (state, "t::x", "pytest 't::x' --chaos-stack-profile fragile"),
                         make_runner=lambda *a: fake, clock=fake.clock)
 
     @given(schedule=schedules(("latency", "dc_loss"), target="fragile", span_s=8))
@@ -310,7 +310,7 @@ def test_the_fixture_inside_hypothesis_reduces_and_reports_like_a_hypothesis_fai
     said = str(e.value)
     assert "fault('dc_loss', at_s=0, duration_s=2, dc='dc-a', kinds='redis')" in said
     assert "3 of 3 run(s) broke join_time" in said
-    assert "Reproduce: pytest 't::x' --stack-profile fragile" in said
+    assert "Reproduce: pytest 't::x' --chaos-stack-profile fragile" in said
     ev = explorer.tests[("t::x", SLOS)].ev
     assert len(fake.calls) == ev.total_runs    # every run is counted once, none was repeated blindly
     with pytest.raises(ConfigError, match="does not plan against stack"):

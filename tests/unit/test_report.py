@@ -51,8 +51,8 @@ def _base(name, verdict, reason, duration, profile="resilient"):
     return {
         "schema": 1, "run_id": f"20261122T020304Z-{name}-3f2a",
         "experiment": {"name": name, "title": f"{name} experiment", "expects": "the room keeps talking",
-                       "reproduce": f"pytest experiments/test_canaries.py::test_{name} --runtime local "
-                                    f"--stack-profile {profile}"},
+                       "reproduce": f"pytest experiments/test_canaries.py::test_{name} --chaos-runtime local "
+                                    f"--chaos-stack-profile {profile}"},
         "target": {"runtime": "local", "profile": profile, "stack_id": "local-3f2a", "scale_factor": SCALE,
                    **build("local", profile).shape()},
         "started_at": "2026-11-22T02:03:04.123+00:00", "ended_at": "2026-11-22T02:03:45.323+00:00",

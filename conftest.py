@@ -21,9 +21,10 @@ pytest 9):
 - an experiment file's tests (they share the worker's session stack);
 - a unit test file's tests (cheap to keep together).
 
-Each worker has its own CHAOS_HOME (the plugin's session stacks keep their state there) and
-its own base port for the embedded reference stack (15000, 15600; no test module uses those):
-two stacks, never the same ports. Groups start longest first (bench/suite_times.json,
+Each worker has its own embedded reference stack (the plugin gives each worker its own
+CHAOS_HOME and base port: 15000 and 15600 here, set in pyproject.toml; no test module uses
+those), and ``chaos_xdist_grouped`` tells the plugin this scheduler keeps a described target's
+tests (the Icecast fixture) on one worker. Groups start longest first (bench/suite_times.json,
 measured by bench/suite_times.py), so the run does not end waiting on one long group.
 """
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ _SHARED_PORTS = {"test_gameday": "ports-22000", "test_local_stack": "ports-22000
                  "test_probe_limits": "ports-26000", "test_probe_slos": "ports-26000",
                  "test_space_services": "ports-27000", "test_thick_listener": "ports-27000",
                  "test_explore_local": "ports-27000"}
-_WORKER_BASE_PORTS = (15000, 15600)     # the embedded stack uses its base + 80 to + 540
+WORKERS = 2     # the port plan: 15000 and 15600 for the workers' embedded stacks, 16200 in use
 _TIMES = _ROOT / "bench" / "suite_times.json"
 
 
@@ -103,13 +103,9 @@ def pytest_configure(config: pytest.Config) -> None:
     index = _worker()
     if index is None:
         return
-    if index >= len(_WORKER_BASE_PORTS):
-        raise pytest.UsageError(f"the suite's port plan fits {len(_WORKER_BASE_PORTS)} workers: "
-                                f"run it with -n {len(_WORKER_BASE_PORTS)} or fewer")
-    home = Path(tempfile.mkdtemp(prefix=f"chaos-home-{os.environ['PYTEST_XDIST_WORKER']}-"))
-    os.environ["CHAOS_HOME"] = str(home)
-    if getattr(config.option, "chaos_base_port", None) is None:
-        config.option.chaos_base_port = _WORKER_BASE_PORTS[index]
+    if index >= WORKERS:
+        raise pytest.UsageError(f"the suite's port plan fits {WORKERS} workers: run it with "
+                                f"-n {WORKERS} or fewer")
 
 
 def _measured() -> dict[str, float]:

@@ -19,8 +19,12 @@ ini twin (``chaos_*``) and an environment twin (``CHAOS_*``); the command line w
 environment, the environment over the ini. The old spellings (``--target``, ``--runtime``, ...)
 still work, with a deprecation warning, unless the project itself defines them. Runbooks
 (``gameday_*.yaml``) are tests only in the folders the ini's ``chaos_runbooks`` names, played
-with ``--auto`` (the ``chaos_gameday`` fixture) in the profile of their ``target``. One stack
-at a time: experiments refuse to run distributed (pytest-xdist's ``-n``).
+with ``--auto`` (the ``chaos_gameday`` fixture) in the profile of their ``target``.
+
+Distributed (pytest-xdist's ``-n N``): each worker starts its own local reference stack, with
+its own state (``$CHAOS_HOME/xdist-gwN``) and ports (the base port + 600 x N), so no two workers
+drive the same stack. A described target (``--chaos-target``) is one stack, and the docker
+runtime's stack is the machine's: those refuse to run distributed.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ _SETTINGS = pytest.StashKey[dict]()         # option name -> Setting, resolved a
 _CURRENT = pytest.StashKey[object]()      # the test being run (chaos_explore is session-wide)
 _RUNS = ("chaos_run", "chaos_explore", "chaos_gameday")   # fixtures that run experiments
 _STACK = (*_RUNS, "chaos_readiness", "chaos_stack", "chaos_stacks")   # that drive a stack
-ONE_STACK = ("one stack at a time: run chaos experiments without -n (pytest-xdist distributes "
-             "tests over workers, and every worker would drive the same stack; use -n 0, or "
-             "-p no:xdist)")
+ONE_STACK = ("one stack at a time: run chaos experiments against {what} without -n (pytest-xdist "
+             "distributes tests over workers, and every worker would drive the same stack; use "
+             "-n 0, or -p no:xdist). The local reference stack runs distributed: one per worker")
+WORKER_PORT_STEP = 600           # a reference stack uses its base port + 80 to + 540
 
 
 def _runs(item: pytest.Item, fixtures: tuple[str, ...] = _RUNS) -> bool:
@@ -138,6 +143,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "(default resilient)", default="resilient")
     parser.addini("chaos_runbooks", "folders whose gameday_*.yaml runbooks are collected as tests "
                   "(relative to the ini file; none by default)", type="paths", default=[])
+    parser.addini("chaos_xdist_grouped", "the project's own xdist scheduler keeps every test of a "
+                  "described target, and of the docker runtime, on one worker: distributed runs "
+                  "are not refused for them (default false)", type="bool", default=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -224,6 +232,31 @@ def _distributed(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _worker_index(config: pytest.Config) -> int:
+    name = str(config.workerinput.get("workerid", "gw0"))    # type: ignore[attr-defined]
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+def _shared_stack(config: pytest.Config, items) -> str | None:
+    """What a distributed run would drive from several workers at once: a described target or
+    the docker runtime's stack (None: each worker's own local reference stack)."""
+    for item in items:
+        if _runs(item, _STACK) and _target_of(item, config) is not None:
+            return f"a described target ({_target_of(item, config)})"
+    if _setting(config, "runtime") == "docker" and any(_runs(i, _STACK) for i in items):
+        return "the docker runtime (its stack is the machine's)"
+    return None
+
+
+def _own_worker_home(config: pytest.Config) -> None:
+    """A worker's own state: $CHAOS_HOME/xdist-gwN, so its session stacks are its own."""
+    from pathlib import Path
+    from chaos.targets.state import home
+    worker = str(config.workerinput.get("workerid", "gw0"))    # type: ignore[attr-defined]
+    if Path(home()).name != f"xdist-{worker}":
+        os.environ["CHAOS_HOME"] = str(Path(home()) / f"xdist-{worker}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_profile(name): the stack profile an experiment "
                             "is written for (resilient or fragile)")
@@ -305,8 +338,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     stop the run. A worker cannot raise a usage error cleanly (xdist reports a crash), so it
     fails the session with the reason, which the controller prints as it stops; the stack
     fixtures refuse too, before any stack starts."""
-    if _distributed(session.config) and any(_runs(i, _STACK) for i in session.items):
-        session.shouldfail = ONE_STACK
+    if _distributed(session.config) and not session.config.getini("chaos_xdist_grouped"):
+        shared = _shared_stack(session.config, session.items)
+        if shared is not None:
+            session.shouldfail = ONE_STACK.format(what=shared)
 
 
 def pytest_collect_file(file_path, parent):
@@ -345,11 +380,17 @@ def chaos_runtime(pytestconfig: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def chaos_stacks(pytestconfig: pytest.Config, chaos_runtime: str):
     """The session's stacks by profile (chaos.runner.stacks.SessionStacks)."""
-    if _distributed(pytestconfig):     # a worker of pytest-xdist: another drives the same stack
-        pytest.fail(ONE_STACK, pytrace=False)
+    base_port = _setting(pytestconfig, "stack_base_port")
+    if _distributed(pytestconfig):     # a worker of pytest-xdist: its own stack, or none
+        if chaos_runtime == "docker" and not pytestconfig.getini("chaos_xdist_grouped"):
+            pytest.fail(ONE_STACK.format(what="the docker runtime (its stack is the machine's)"),
+                        pytrace=False)
+        from chaos.adapters.space.reference import DEFAULT_BASE_PORT
+        _own_worker_home(pytestconfig)
+        base_port = (base_port or DEFAULT_BASE_PORT) + WORKER_PORT_STEP * _worker_index(pytestconfig)
     from chaos.runner.stacks import SessionStacks
     stacks = SessionStacks(chaos_runtime, progress=lambda msg: _say(pytestconfig, msg),
-                           base_port=_setting(pytestconfig, "stack_base_port"))
+                           base_port=base_port)
     try:
         yield stacks
     finally:
@@ -362,6 +403,8 @@ def chaos_stack(request: pytest.FixtureRequest, chaos_stacks):
     runs against, else the reference stack in the test's profile."""
     target = _target_of(request.node, request.config)
     if target is not None:
+        if _distributed(request.config) and not request.config.getini("chaos_xdist_grouped"):
+            pytest.fail(ONE_STACK.format(what=f"a described target ({target})"), pytrace=False)
         from chaos.core.errors import EngineUnavailable
         try:
             return chaos_stacks.target(target)

@@ -276,8 +276,51 @@ def test_plain():
     # instead of starting a stack
     result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--chaos-target", "missing.yaml")
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments without -n*"])
+    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments against a described "
+                                 "target (*missing.yaml) without -n*"])
     assert "never reached" not in result.stdout.str()
+
+
+def test_a_worker_of_a_distributed_run_refuses_the_docker_runtime(pytester):
+    pytester.makeconftest(WORKER)
+    pytester.makepyfile(test_exp="""
+def test_experiment(chaos_run):
+    raise AssertionError("never reached")
+""")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--chaos-runtime", "docker")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments against the docker "
+                                 "runtime*"])
+    assert "never reached" not in result.stdout.str()
+
+
+def test_each_worker_of_a_distributed_run_has_its_own_local_reference_stack(pytester, monkeypatch):
+    home = pytester.path / "home"
+    monkeypatch.setenv("CHAOS_HOME", str(home))
+    pytester.makeconftest(WORKER.replace('"gw0"', '"gw1"'))
+    pytester.makeini("[pytest]\nchaos_stack_base_port = 15000\n")
+    pytester.makepyfile(test_exp=f"""
+import os
+
+def test_its_own_state_and_ports(chaos_stacks):
+    # built, not started: the stack starts when an experiment asks for it
+    assert chaos_stacks.base_port == 15600
+    assert os.environ["CHAOS_HOME"] == {str(home / "xdist-gw1")!r}
+""")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_project_that_groups_its_workers_itself_may_run_a_target_distributed(pytester):
+    pytester.makeconftest(WORKER)
+    pytester.makeini("[pytest]\nchaos_xdist_grouped = true\n")
+    pytester.makepyfile(test_exp="""
+def test_experiment(chaos_run):
+    pass
+""")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--chaos-target", "missing.yaml")
+    assert "one stack at a time" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*missing.yaml*"])      # it went on to read the target file
 
 
 def test_a_worker_runs_a_plain_project_as_usual(pytester):
@@ -299,6 +342,7 @@ def test_plain():
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
                                            "--chaos-target", "missing.yaml")
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments without -n*"])
+    result.stdout.fnmatch_lines(["*one stack at a time: run chaos experiments against a described "
+                                 "target (*missing.yaml) without -n*"])
     assert "never reached" not in result.stdout.str()
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

@@ -592,6 +592,25 @@ def _say(config: pytest.Config, msg: str) -> None:
         tr.write_line(f"  chaos {msg}")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of pytest-xdist hands its runs to the controller, which prints the table."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["chaos_runs"] = [(nodeid, j.model_dump(mode="json", by_alias=True, exclude_unset=True),
+                              {k: str(v) for k, v in files.items()})
+                             for nodeid, j, files in session.config.stash.get(_RESULTS, [])]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controller of pytest-xdist: a worker's runs, for the session's table."""
+    runs = (getattr(node, "workeroutput", None) or {}).get("chaos_runs") or []
+    if runs:
+        from chaos.report.schema import typed
+        node.config.stash.setdefault(_RESULTS, []).extend(
+            (nodeid, typed(doc), files) for nodeid, doc, files in runs)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     results = config.stash.get(_RESULTS, [])
     if not results:

@@ -346,3 +346,27 @@ def test_plain():
                                  "target (*missing.yaml) without -n*"])
     assert "never reached" not in result.stdout.str()
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_workers_runs_reach_the_controllers_table():
+    """Under pytest-xdist the runs happen in workers: each hands them over when it ends (as
+    JSON, which execnet carries) and the controller prints the one table."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from chaos import pytest_plugin as plugin
+    from chaos.report.schema import typed
+
+    doc = json.loads((Path(__file__).parent / "journals" / "baseline.json").read_text())
+    j = typed(doc)
+    worker = SimpleNamespace(stash={plugin._RESULTS: [("experiments/test_baseline.py::test_b", j,
+                                                       {"html": Path("/r/report.html")})]},
+                             workeroutput={})
+    plugin.pytest_sessionfinish(SimpleNamespace(config=worker))
+    sent = json.loads(json.dumps(worker.workeroutput))         # what crosses the channel
+    controller = SimpleNamespace(stash={})
+    plugin.pytest_testnodedown(SimpleNamespace(workeroutput=sent, config=controller), None)
+    [(nodeid, got, files)] = controller.stash[plugin._RESULTS]
+    assert nodeid == "experiments/test_baseline.py::test_b" and files == {"html": "/r/report.html"}
+    assert got.verdict is j.verdict and got.run_id == j.run_id and got.reason == j.reason

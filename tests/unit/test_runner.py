@@ -174,7 +174,9 @@ def test_an_abort_mid_method_reverts_what_is_on_and_skips_the_rest():
     assert v is Verdict.ABORTED and "Ctrl-C" in reason
 
 
-def test_a_failed_gate_injects_nothing():
+def test_a_failed_gate_injects_nothing(monkeypatch):
+    from chaos.runner import method
+    monkeypatch.setattr(method, "GATE_WAIT_S", 1.0)    # it waits for a steady state this long
     a = fault("latency", at_s=0.0, duration_s=1.0, latency_ms=1)
     exp = Experiment(name="x", before_s=0.3, after_s=0.1, method=[a],
                      audience=Audience(join_every_s=0))

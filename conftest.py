@@ -21,6 +21,12 @@ pytest 9):
 - an experiment file's tests (they share the worker's session stack);
 - a unit test file's tests (cheap to keep together).
 
+Some tests measure what the machine can do (capacity, a starved probe, hundreds of listeners
+on two cores): marked ``quiet`` (their groups in ``_QUIET``), each runs with the machine to
+itself. Every test of a worker holds a shared lock on one file while it runs, a quiet one an
+exclusive lock: a quiet test waits for the other worker's test to end, and the other worker
+waits for it (at most ``QUIET_WAIT_S``; then it runs anyway and says so).
+
 Each worker has its own embedded reference stack (the plugin gives each worker its own
 CHAOS_HOME and base port: 15000 and 15600 here, set in pyproject.toml; no test module uses
 those), and ``chaos_xdist_grouped`` tells the plugin this scheduler keeps a described target's
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,6 +54,9 @@ _SHARED_PORTS = {"test_gameday": "ports-22000", "test_local_stack": "ports-22000
                  "test_probe_limits": "ports-26000", "test_probe_slos": "ports-26000",
                  "test_space_services": "ports-27000", "test_thick_listener": "ports-27000",
                  "test_explore_local": "ports-27000"}
+# groups whose tests measure the machine's capacity or starve it on purpose: run alone
+_QUIET = {"ports-26000", "test_load_storm", "experiments/test_readiness", "experiments/test_join_storm"}
+QUIET_WAIT_S = 600.0
 WORKERS = 2     # the port plan: 15000 and 15600 for the workers' embedded stacks, 16200 in use
 _TIMES = _ROOT / "bench" / "suite_times.json"
 
@@ -108,6 +118,47 @@ def pytest_configure(config: pytest.Config) -> None:
                                 f"-n {WORKERS} or fewer")
 
 
+@pytest.fixture(autouse=True)
+def _machine_share(request: pytest.FixtureRequest):
+    """Under -n: a shared lock for every test while it runs, an exclusive one for a quiet one."""
+    if _worker() is None:
+        yield
+        return
+    import fcntl
+    import time
+    import warnings
+    quiet = request.node.get_closest_marker("quiet") is not None
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "run")
+    lock = Path(tempfile.gettempdir()) / f"chaos-suite-{run}.lock"
+    want = lock.with_suffix(f".want-{os.environ['PYTEST_XDIST_WORKER']}")   # a quiet test waits
+    with open(lock, "a+") as f:
+        mode = fcntl.LOCK_EX if quiet else fcntl.LOCK_SH
+        deadline = time.monotonic() + QUIET_WAIT_S
+        if quiet:
+            want.touch()          # no other test starts now: the one running ends, then this runs
+        try:
+            while True:
+                try:
+                    if not quiet and any(lock.parent.glob(lock.name.replace(".lock", ".want-*"))):
+                        raise BlockingIOError
+                    fcntl.flock(f, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        warnings.warn(f"{request.node.nodeid}: waited {QUIET_WAIT_S:g} s for "
+                                      + ("the machine to itself" if quiet else "a quiet test")
+                                      + "; running beside the other worker")
+                        break
+                    time.sleep(0.05)
+        finally:
+            if quiet:
+                want.unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _measured() -> dict[str, float]:
     try:
         return {str(k): float(v) for k, v in json.loads(_TIMES.read_text()).items()}
@@ -125,6 +176,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _group(parts, layer)
         if group is not None:
             groups[i] = group
+            if group in _QUIET:
+                item.add_marker(pytest.mark.quiet)
     if _worker() is None:       # one process: collection order (unit, integration, experiments)
         return
     # longest group first; the rest (unit files) last, as the filler; order kept within each

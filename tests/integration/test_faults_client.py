@@ -112,13 +112,15 @@ def echo_run(state, engine: Engine, slot, spec: FaultSpec, on: int = 245, off: i
     return result, log, start[0]
 
 
-def windows(report: ThickReport, seq_on: int, seq_off: int) -> list[tuple[float, object]]:
-    """(share of the window the echo was on, its EchoResult) for each echo window."""
+def windows(report: ThickReport, seq_on: int, seq_off: int, b: int) -> list[tuple[float, object]]:
+    """(share of the window the echo was on, its EchoResult) for each whole echo window from
+    seq ``b`` on (the part heard before it, from the join, is no whole window)."""
     out = []
     for w in report.echo_windows:
         s0 = report.first_seq + round((w.start_s - report.t0_s) / FRAME_S)
         s1 = s0 + round(w.duration_s / FRAME_S)
-        out.append((max(0, min(s1, seq_off) - max(s0, seq_on)) / (s1 - s0), w.result))
+        if s0 >= b and s1 - s0 >= SEGMENT - 2:
+            out.append((max(0, min(s1, seq_off) - max(s0, seq_on)) / (s1 - s0), w.result))
     return out
 
 
@@ -131,7 +133,7 @@ def check_echo(result: ProbeResult, log: list, b: int, mode: str, delay_ms: floa
     assert len(result.thick) == 3 and all(r.joined for r in result.thick)
     measured, quiet = [], []
     for r in result.thick:
-        ws = windows(r, seq_on, seq_off)
+        ws = windows(r, seq_on, seq_off, b)
         echoed = [res for share, res in ws if share >= 0.9]
         clean = [res for share, res in ws if share <= 0.05]
         assert echoed and len(clean) >= 2, [(s, x.at_most_db) for s, x in ws]

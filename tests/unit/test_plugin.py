@@ -311,7 +311,8 @@ def test_its_own_state_and_ports(chaos_stacks):
     result.assert_outcomes(passed=1)
 
 
-def test_a_project_that_groups_its_workers_itself_may_run_a_target_distributed(pytester):
+def test_a_project_that_groups_its_workers_itself_may_run_a_target_distributed(pytester, monkeypatch):
+    monkeypatch.setenv("CHAOS_HOME", str(pytester.path / "home"))   # the worker's home is set in it
     pytester.makeconftest(WORKER)
     pytester.makeini("[pytest]\nchaos_xdist_grouped = true\n")
     pytester.makepyfile(test_exp="""

@@ -294,11 +294,12 @@ class WorkerStorm:
                     self.retries += 1
                 attempts += 1
                 phase = "join_request"
+                budget = min(left, PER_ATTEMPT_S)
                 try:
-                    where = await self.client.request(gw, min(left, PER_ATTEMPT_S))
+                    where = await self.client.request(gw, budget)
                     phase = "connect"
-                    sock = await self.client.connect(
-                        where, max(0.001, min(deadline - time.monotonic(), PER_ATTEMPT_S)))
+                    budget = max(0.001, min(deadline - time.monotonic(), PER_ATTEMPT_S))
+                    sock = await self.client.connect(where, budget)
                 except (Refused, HandshakeRefused) as e:
                     last = _reason(e, phase)
                     self.refusals[e.error] += 1
@@ -309,7 +310,11 @@ class WorkerStorm:
                         break  # the stack asked us to wait: do, before the next gateway
                     continue
                 except (OSError, TimeoutError, ProtocolFault) as e:
-                    last = _reason(e, phase)
+                    # an attempt the join's own deadline cut short says nothing new: the
+                    # stack's last answer (a refusal) stays the reason the join failed
+                    if not (isinstance(e, TimeoutError) and budget < PER_ATTEMPT_S
+                            and last.startswith("refused:")):
+                        last = _reason(e, phase)
                     self._error(gw, e)
                     continue
                 if not self.client.hears_audio:

@@ -25,8 +25,10 @@ class FakeStack:
     """A gateway that answers joins (or refuses them) and an edge that sends the speaker's
     frames every 20 ms (or nothing), optionally dropping each listener's first socket."""
 
-    def __init__(self, refuse: int = 0, audio: bool = True, drop_first_after_s: float | None = None):
+    def __init__(self, refuse: int = 0, audio: bool = True, drop_first_after_s: float | None = None,
+                 hang: bool = False):
         self.refuse, self.audio, self.drop_after = refuse, audio, drop_first_after_s
+        self.hang = hang  # past its refusals the gateway never answers
         self.joins = 0
         self.connections = 0
         self.open = 0
@@ -38,6 +40,8 @@ class FakeStack:
                 return web.json_response({"error": "gateway_busy", "message": "slow down",
                                           "retry_after_s": 0.05}, status=503,
                                          headers={"Retry-After": "1"})
+            if self.hang:
+                await asyncio.sleep(30)
             return web.json_response({"url": f"ws://127.0.0.1:{self.edge_port}/listen?space=s1",
                                       "edge": "edge-a", "dc": "dc-a"})
 
@@ -148,6 +152,27 @@ def test_a_stack_that_always_refuses_fails_every_join_at_its_timeout():
     assert report["failures"] == {"refused:gateway_busy": 2}
     assert report["joined"] == 0 and report["retry_hints"] >= 4
     assert took < 2.0
+
+
+def test_a_join_its_deadline_cuts_mid_attempt_fails_with_the_stacks_last_answer():
+    # refused once, then the next request hangs until the join's deadline: the stack's answer
+    # (a refusal) is why the join failed, not the deadline that cut the attempt after it
+    async def main():
+        async with FakeStack(refuse=1, hang=True) as stack:
+            report, _ = await storm(stack, [0.0], 0.1, join_timeout_s=0.4)
+            return report
+    report = asyncio.run(main())
+    assert report["failures"] == {"refused:gateway_busy": 1}, report
+    assert report["joined"] == 0 and report["retries"] >= 1
+
+
+def test_a_join_that_only_ever_timed_out_fails_with_the_timeout():
+    async def main():
+        async with FakeStack(hang=True) as stack:
+            report, _ = await storm(stack, [0.0], 0.1, join_timeout_s=0.3)
+            return report
+    report = asyncio.run(main())
+    assert report["failures"] == {"timeout:join_request": 1}, report
 
 
 def test_held_listeners_are_evicted_past_the_cap_and_released_together():

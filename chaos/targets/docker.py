@@ -25,7 +25,6 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from chaos.adapters.space import launch
 from chaos.core.errors import (ConfigError, CpuFaultError, FaultError, IptablesError, MissingTool,
                                PortInUse, StackAlreadyUp, StackError)
 from chaos.targets import images
@@ -96,6 +95,7 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def published_ports(topo: Target) -> dict[str, int]:
     """Every port compose publishes on 127.0.0.1, by the variable that sets it."""
+    from chaos.adapters.space import launch   # the reference stack's (needs its package)
     return {k: int(v) for k, v in launch.compose_env(topo).items() if k.startswith("CHAOS_PORT_")}
 
 
@@ -232,6 +232,7 @@ class DockerRuntime(FaultSide):
     def _compose_env(self, topo: Target, image: str | None = None,
                      all_profiles: bool = False) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        from chaos.adapters.space import launch   # the reference stack's (needs its package)
         env.update(launch.compose_env(topo))
         env["CHAOS_STACK_ID"] = self.stack_id
         if image:

@@ -369,3 +369,44 @@ def test_a_join_storm_on_a_mount_nobody_publishes_is_refused_with_the_status(fix
     assert s.joined == 0 and s.arrivals >= 1
     assert s.failures == {"refused:http_404": s.arrivals}, s.failures
     assert s.refusals.get("http_404", 0) >= 3 * s.arrivals   # tried every DC's relay, again and again
+
+
+def test_the_framework_installed_alone_probes_the_fixture_from_its_target_file(fixture_up, tmp_path):
+    """`pip install` of the project into a fresh virtual environment (no root, no set-up
+    script, no reference stack's package): its `chaos` probes the Icecast fixture."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    src = tmp_path / "src"      # a copy: pip builds in the source tree, the checkout stays clean
+    shutil.copytree(repo / "chaos", src / "chaos", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (repo / name).exists():
+            shutil.copy(repo / name, src / name)
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["CHAOS_HOME"] = str(tmp_path / "home")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                          str(src)], capture_output=True, text=True, timeout=900, env=env,
+                         stdin=subprocess.DEVNULL)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    chaos = venv / "bin" / "chaos"
+    alone = subprocess.run([str(venv / "bin" / "python"), "-c", "import space"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert alone.returncode != 0, "the reference stack's package leaked into the fresh environment"
+    probe = subprocess.run([str(chaos), "probe", "--target", str(icecast.fixture_dir() / "chaos-target.yaml"),
+                            "--listeners", "3", "--seconds", "3", "--json"],
+                           capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+                           stdin=subprocess.DEVNULL)
+    assert probe.returncode == 0, (probe.stdout[-1500:], probe.stderr[-1500:])
+    doc = json.loads(probe.stdout)
+    assert doc["listeners_joined"] == 3, doc
+    # and the reference stack's commands say what is missing, not a traceback
+    up = subprocess.run([str(chaos), "stack", "up"], capture_output=True, text=True, timeout=60,
+                        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert up.returncode != 0 and "fixtures/setup.sh" in up.stderr and "Traceback" not in up.stderr, up.stderr

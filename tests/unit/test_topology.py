@@ -78,3 +78,12 @@ def test_sentinel_watches_the_primary_with_a_quorum_of_two():
     assert "replicaof" not in redisconf.render(topo, "redis-a")
     assert topo.redis_named_at("127.0.2.40", topo.services["redis-b"].port).name == "redis-b"
     assert t.build("docker").redis_named_at("redis-b", 6379).name == "redis-b"
+
+
+def test_the_frameworks_names_of_the_reference_stack_agree_with_its_package():
+    # the CLI and the plugin load without the stack's package, so they keep its names too
+    from chaos import pytest_plugin
+    from chaos.adapters.space import reference
+    assert (reference.RUNTIMES, reference.PROFILES, reference.DCS, reference.DEFAULT_BASE_PORT,
+            reference.MAX_PER_DC) == (t.RUNTIMES, t.PROFILES, t.DCS, t.DEFAULT_BASE_PORT, t.MAX_PER_DC)
+    assert (pytest_plugin.RUNTIMES, pytest_plugin.PROFILES) == (t.RUNTIMES, t.PROFILES)

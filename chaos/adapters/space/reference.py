@@ -8,15 +8,36 @@ this adapter needs the stack's package.
 
 from __future__ import annotations
 
-from space import topology as _topo
+from typing import TYPE_CHECKING
 
+from chaos.core.errors import ConfigError
 from chaos.core.retry import RetryPolicy
 from chaos.core.target import Link, Paths, Service, Target
 
-RUNTIMES = _topo.RUNTIMES
-PROFILES = _topo.PROFILES
-DCS = _topo.DCS
-DEFAULT_BASE_PORT = _topo.DEFAULT_BASE_PORT
+if TYPE_CHECKING:
+    from space import topology as _topo_t
+
+# The reference stack's names, as its package (space.topology) defines them: kept here too so
+# that the CLI and the plugin load without that package (a `pip install` of the framework alone,
+# pointed at the user's own stack); tests/unit/test_topology.py checks they agree.
+RUNTIMES = ("local", "docker")
+PROFILES = ("resilient", "fragile")
+DCS = ("dc-a", "dc-b", "dc-c")
+DEFAULT_BASE_PORT = 17000
+MAX_PER_DC = 9
+
+NOT_INSTALLED = ("the reference stack's package (space) is not installed: run fixtures/setup.sh "
+                 "from a clone of the project to get the reference stack, or point the command at "
+                 "your own stack with --target FILE (a target description)")
+
+
+def _topo():
+    """The reference stack's own topology module (ConfigError when it is not installed)."""
+    try:
+        from space import topology
+    except ImportError as e:
+        raise ConfigError(NOT_INSTALLED) from e
+    return topology
 STACK_LABEL = "space"   # chaos.stack=<this> on every container of the reference stack
 
 # How a breach is explained: which kinds a kind of service needs, and the nouns a sentence uses.
@@ -24,7 +45,7 @@ PATHS = Paths(join=("gateway", "edge"), audio=("edge",), speaker=("origin",))
 NOUNS = {"origin": "the origin", "redis": "redis"}
 
 
-def _depends(topo: _topo.Topology) -> dict[str, tuple[str, ...]]:
+def _depends(topo: "_topo_t.Topology") -> dict[str, tuple[str, ...]]:
     redis = tuple(s.name for s in sorted(topo.of_kind("redis"), key=lambda s: s.role != "primary"))
     origins = tuple(s.name for s in topo.origins())
     out: dict[str, tuple[str, ...]] = {}
@@ -40,7 +61,7 @@ def _depends(topo: _topo.Topology) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def from_topology(topo: _topo.Topology) -> Target:
+def from_topology(topo: "_topo_t.Topology") -> Target:
     services = {}
     for s in topo.services.values():
         labels = () if topo.runtime == "local" else (("chaos.service", s.name), ("chaos.stack", STACK_LABEL))
@@ -55,15 +76,12 @@ def from_topology(topo: _topo.Topology) -> Target:
                   profile=topo.profile, base_port=topo.base_port, source="reference")
 
 
-MAX_PER_DC = _topo.MAX_PER_DC
-
-
 def build(runtime: str = "local", profile: str = "resilient",
           base_port: int = DEFAULT_BASE_PORT, gateways_per_dc: int = 1,
           edges_per_dc: int = 1) -> Target:
     """The reference stack as a target (raises ValueError on an unknown runtime or profile,
     or a count of gateways or edges per DC it cannot run)."""
-    return from_topology(_topo.build(runtime, profile, base_port, gateways_per_dc=gateways_per_dc,
+    return from_topology(_topo().build(runtime, profile, base_port, gateways_per_dc=gateways_per_dc,
                                      edges_per_dc=edges_per_dc))
 
 
@@ -72,7 +90,7 @@ def per_dc(target: Target, kind: str) -> int:
     return max((sum(1 for s in target.of_kind(kind) if s.dc == dc) for dc in target.dcs), default=1) or 1
 
 
-def topology(target: Target) -> _topo.Topology:
+def topology(target: Target) -> "_topo_t.Topology":
     """The stack's own topology for a reference target (its launchers need it)."""
-    return _topo.build(target.runtime, target.profile, target.base_port,
+    return _topo().build(target.runtime, target.profile, target.base_port,
                        gateways_per_dc=per_dc(target, "gateway"), edges_per_dc=per_dc(target, "edge"))

@@ -22,6 +22,7 @@ DC_COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#8c564b", "#17becf", "#bcbd22")
 THRESHOLD = "#d62728"
 FAULT_FILL = "#7b2cbf"      # purple; at FAULT_OPACITY over white it is (229, 213, 242)
 FAULT_OPACITY = 0.2
+OVERALL_OPACITY = 0.45
 
 
 def charts(journal: Journal | dict) -> list[str]:
@@ -61,9 +62,13 @@ def chart(journal: Journal, sli: str, s: jm.SeriesDoc) -> str:
              f'height="{H}" role="img" aria-label="{escape(title)}">',
              tag("text", title, x=LEFT, y=18, class_="chart-title"),
              tag("rect", x=LEFT, y=TOP, width=pw, height=ph, fill="#ffffff", stroke="#bbbbbb")]
+    labels = Labels(LEFT, LEFT + pw)
+    labels.obstacle(title, LEFT, 18, size=13 * 1.06)   # bold
     if s.note:  # e.g. how failed joins are drawn
         parts.append(tag("text", str(s.note), x=LEFT + pw, y=18, text_anchor="end", class_="chart-note"))
-    parts += _faults(journal, X, TOP, ph, end)
+        labels.obstacle(str(s.note), LEFT + pw, 18, anchor="end")
+    rows = [TOP + 12 + 12 * k for k in range(max(1, int(ph // 12) - 1))]
+    parts += _faults(journal, X, TOP, ph, end, labels, rows)
     for v in y_ticks:
         y = Y(v / factor)
         parts += [tag("line", x1=LEFT, y1=y, x2=LEFT + pw, y2=y, stroke="#eeeeee"),
@@ -81,13 +86,15 @@ def chart(journal: Journal, sli: str, s: jm.SeriesDoc) -> str:
         parts.append(tag("line", class_="threshold", x1=LEFT, y1=y, x2=LEFT + pw, y2=y, stroke=THRESHOLD,
                          stroke_width=1.5, stroke_dasharray="6 4"))
     legend = [("all listeners", OVERALL, "")]
+    # the overall line goes under the DCs' (wide and light), so that a DC that agrees with it
+    # still shows, and one that does not stands out
+    parts += _line(_points(s.t_s, s.value), X, Y, OVERALL, 3.2, "overall-line", OVERALL_OPACITY)
     for i, (dc, d) in enumerate(sorted((s.per_dc or {}).items())):
         colour = DC_COLOURS[i % len(DC_COLOURS)]
-        parts += _line(_points(d.t_s, d.value), X, Y, colour, 1.4, f"dc-line {dc}")
+        parts += _line(_points(d.t_s, d.value), X, Y, colour, 1.5, f"dc-line {dc}")
         legend.append((dc, colour, ""))
-    parts += _line(_points(s.t_s, s.value), X, Y, OVERALL, 2.2, "overall-line")
-    parts += _breaches(journal, sli, X, TOP, ph)
-    parts += _halt(journal, X, TOP, ph)
+    parts += _breaches(journal, sli, X, TOP, ph, labels, [TOP - 2] + rows)
+    parts += _halt(journal, X, TOP, ph, labels, [TOP + ph - 6 - 12 * k for k in range(len(rows))])
     parts += _people(journal, X, TOP, ph, end)
     if s.threshold is not None:
         limit = fmt.value(sli, str(s.unit or ""), s.threshold)
@@ -95,6 +102,45 @@ def chart(journal: Journal, sli: str, s: jm.SeriesDoc) -> str:
     parts += _legend(legend, LEFT + pw + 12, TOP)
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+class Labels:
+    """Where a chart's text labels go: each takes the first of its candidate rows where it
+    overlaps no label placed before it (widths estimated from the font size: DejaVu Sans
+    averages under 0.62 em a character), so that no two labels are drawn over each other."""
+
+    EM = 0.62
+
+    def __init__(self, left: float, right: float):
+        self.left, self.right = left, right
+        self.boxes: list[tuple[float, float, float, float]] = []
+
+    def box(self, text: str, x: float, y: float, size: float, anchor: str) -> tuple[float, float, float, float]:
+        w = len(text) * size * self.EM
+        x0 = x - w if anchor == "end" else x - w / 2 if anchor == "middle" else x
+        return (x0, y - 0.93 * size, x0 + w, y + 0.24 * size)   # ascent and descent
+
+    def taken(self, b) -> bool:
+        return any(b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3] for o in self.boxes)
+
+    def obstacle(self, text: str, x: float, y: float, size: float = 10, anchor: str = "start") -> None:
+        self.boxes.append(self.box(text, x, y, size, anchor))
+
+    def place(self, text: str, x: float, rows, size: float = 10, anchor: str = "start",
+              flip_by: float = 0.0) -> tuple[float, float, str]:
+        """(x, y, anchor) for ``text`` near x on the first free row; a label that would cross
+        the plot's right edge is drawn to the left of x instead (``flip_by`` from it)."""
+        rows = list(rows)
+        if anchor == "start" and self.box(text, x, 0, size, anchor)[2] > self.right:
+            x, anchor = x - flip_by, "end"
+        for y in rows:
+            b = self.box(text, x, y, size, anchor)
+            if not self.taken(b):
+                self.boxes.append(b)
+                return x, y, anchor
+        y = rows[-1]
+        self.boxes.append(self.box(text, x, y, size, anchor))
+        return x, y, anchor
 
 
 def tag(name: str, text: str | None = None, inner: str = "", **attrs) -> str:
@@ -137,7 +183,7 @@ def _all_points(s: jm.SeriesDoc) -> list[tuple[float, float]]:
     return [(t, v) for t, v in pts if v is not None and math.isfinite(v)]
 
 
-def _line(pts, X, Y, colour: str, width: float, cls: str) -> list[str]:
+def _line(pts, X, Y, colour: str, width: float, cls: str, opacity: float = 1.0) -> list[str]:
     """A path broken at every null; lone points (a null each side) drawn as dots."""
     d, run, dots = [], [], []
     for t, v in pts + [(None, None)]:
@@ -150,16 +196,17 @@ def _line(pts, X, Y, colour: str, width: float, cls: str) -> list[str]:
         else:
             run.append((X(t), Y(v)))
     out = []
+    faded = {"opacity": opacity} if opacity < 1.0 else {}
     if d:
         out.append(tag("path", class_=cls, d=" ".join(d), fill="none", stroke=colour, stroke_width=width,
-                       stroke_linejoin="round"))
-    out += [tag("circle", class_=cls, cx=x, cy=y, r=2.5, fill=colour) for x, y in dots]
+                       stroke_linejoin="round", **faded))
+    out += [tag("circle", class_=cls, cx=x, cy=y, r=2.5, fill=colour, **faded) for x, y in dots]
     return out
 
 
-def _faults(journal: Journal, X, top: float, ph: float, end: float) -> list[str]:
+def _faults(journal: Journal, X, top: float, ph: float, end: float, labels: Labels, rows) -> list[str]:
     out = []
-    for i, f in enumerate(journal.faults):
+    for f in journal.faults:
         if f.started_s is None:
             continue
         label = str(f.label or f.name or "fault")
@@ -167,14 +214,15 @@ def _faults(journal: Journal, X, top: float, ph: float, end: float) -> list[str]
         b = end if f.ended_s is None else min(float(f.ended_s), end)
         x, w = X(a), max(X(b) - X(a), 1.0)
         until = fmt.t(f.ended_s) if f.ended_s is not None else "the end (still active)"
+        lx, ly, anchor = labels.place(label, x + 3, rows, flip_by=6)
         out += [tag("rect", class_="fault-window", data_fault=label, x=x, y=top, width=w, height=ph,
                     fill=FAULT_FILL, fill_opacity=FAULT_OPACITY,
                     inner=tag("title", f"{label}: {fmt.t(a)} to {until}")),
-                tag("text", label, x=x + 3, y=top + 12 + 12 * (i % 3), class_="fault-label")]
+                tag("text", label, x=lx, y=ly, text_anchor=anchor, class_="fault-label")]
     return out
 
 
-def _breaches(journal: Journal, sli: str, X, top: float, ph: float) -> list[str]:
+def _breaches(journal: Journal, sli: str, X, top: float, ph: float, labels: Labels, rows) -> list[str]:
     out, seen = [], set()
     for s in journal.slos:
         t = s.first_breach_s
@@ -182,23 +230,26 @@ def _breaches(journal: Journal, sli: str, X, top: float, ph: float) -> list[str]
             continue
         seen.add(t)
         x = X(float(t))
+        text = f"breach {fmt.t(t)}"
+        lx, ly, anchor = labels.place(text, x + 8, rows, flip_by=16)
         marks = (tag("line", x1=x, y1=top, x2=x, y2=top + ph, stroke=THRESHOLD, stroke_width=1.5)
                  + tag("path", d=f"M{x - 6:.1f},{top - 10} L{x + 6:.1f},{top - 10} L{x:.1f},{top} Z",
                        fill=THRESHOLD)
-                 + tag("text", f"breach {fmt.t(t)}", x=x + 8, y=top - 2, class_="breach-label"))
+                 + tag("text", text, x=lx, y=ly, text_anchor=anchor, class_="breach-label"))
         out.append(tag("g", class_="breach", data_phase="" if s.phase is None else str(s.phase), inner=marks))
     return out
 
 
-def _halt(journal: Journal, X, top: float, ph: float) -> list[str]:
+def _halt(journal: Journal, X, top: float, ph: float, labels: Labels, rows) -> list[str]:
     h = journal.halt
     if h is None or h.at_s is None:
         return []
     x = X(float(h.at_s))
+    text = f"halted {fmt.t(h.at_s)}"
+    lx, ly, anchor = labels.place(text, x - 4, rows, anchor="end")
     marks = (tag("line", x1=x, y1=top, x2=x, y2=top + ph, stroke="#000000", stroke_width=2,
                  stroke_dasharray="2 3")
-             + tag("text", f"halted {fmt.t(h.at_s)}", x=x - 4, y=top + ph - 6, text_anchor="end",
-                   class_="halt-label"))
+             + tag("text", text, x=lx, y=ly, text_anchor=anchor, class_="halt-label"))
     return [tag("g", class_="halt", inner=marks)]
 
 

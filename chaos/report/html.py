@@ -55,12 +55,13 @@ def page(journal: Journal | dict) -> str:
         parts.append(f"<p><b>{escape(str(exp.title))}</b></p>")
     if exp.expects:
         parts.append(f"<p>Expects: {escape(str(exp.expects))}</p>")
-    parts.append(_target(journal))
+    # what a reader needs first: where it broke, then the picture, then the verdicts, then the rest
     parts.append(_where(journal))
-    parts.append(_slo_table(journal))
     parts.append("<h2>SLIs over time</h2>")
     svgs = charts.charts(journal)
     parts += svgs or ['<p class="muted">no time series in the journal</p>']
+    parts.append(_slo_table(journal))
+    parts.append("<h2>Run</h2>" + _target(journal))
     parts.append(_faults(journal))
     parts.append(_breaking_point(journal))
     parts.append(_halt(journal))
@@ -99,24 +100,51 @@ def _where(journal: Journal) -> str:
 
 
 def _slo_table(journal: Journal) -> str:
+    """The verdicts: required entries first (failed, then inconclusive, then passed), entries
+    that measured nothing in one line each reason, observed-only entries folded away."""
     head = ("SLO", "phase", "objective", "value", "threshold", "verdict", "first breach", "per DC", "recovery",
             "window")
-    rows = []
+    rank = {Verdict.FAILED: 0, Verdict.ABORTED: 1, Verdict.INCONCLUSIVE: 2, Verdict.PASSED: 3}
+    required, observed, unmeasured = [], [], {}
     for s in journal.slos:
-        name, unit = str(s.name), str(s.unit or "")
-        per_dc = "; ".join(f"{dc}: {d.verdict} {fmt.value(name, unit, d.value)}"
-                           for dc, d in sorted((s.per_dc or {}).items()))
-        rec = fmt.dur(s.recovered_s) if s.recovered_s is not None else ""
-        verdict = str(s.verdict)
-        req = "" if narrative.decides(s) else ' <span class="muted">(observed only)</span>'
-        breach = fmt.t(s.first_breach_s) if s.first_breach_s is not None else ""
-        cells = [escape(name) + req] + [escape(str(c)) for c in (
-            _or(s.phase), _or(s.objective), fmt.entry_value(s),
-            fmt.value(name, unit, s.threshold), verdict, breach, per_dc, rec, _or(s.window))]
-        classes = ["", "", "", "num", "num", f"v-{escape(verdict)}", "", "", "", "muted"]
-        rows.append("<tr>" + "".join(f'<td class="{c}">{x}</td>' if c else f"<td>{x}</td>"
-                                     for c, x in zip(classes, cells)) + "</tr>")
-    return _table("Verdicts", head, rows, "slos", "no SLO was judged")
+        if s.value is None and not s.value_text and s.verdict is Verdict.INCONCLUSIVE:
+            why = str(s.note or "nothing was measured")
+            unmeasured.setdefault(why, []).append(f"{s.name} [{_or(s.phase, '?')}]")
+            continue
+        (required if narrative.decides(s) else observed).append(s)
+    required.sort(key=lambda s: (rank.get(s.verdict, 2), s.first_breach_s is None,
+                                 s.first_breach_s or 0.0))
+    out = _table("Verdicts", head, [_slo_row(s) for s in required], "slos",
+                 "no required SLO was judged on a measurement")
+    if unmeasured:
+        lines = "".join(f"<li>{escape(', '.join(names))}: {escape(why)}</li>"
+                        for why, names in unmeasured.items())
+        n = sum(len(v) for v in unmeasured.values())
+        out += (f'<p class="unmeasured muted">Not measured ({n} inconclusive, not passed):</p>'
+                f'<ul class="unmeasured muted">{lines}</ul>')
+    if observed:
+        th = "".join(f"<th>{escape(h)}</th>" for h in head)
+        rows = "".join(_slo_row(s, required=False) for s in observed)
+        out += (f'<details class="observed"><summary>{len(observed)} observed-only SLO entries '
+                f'(they do not decide the verdict)</summary><table class="slos observed">'
+                f"<tr>{th}</tr>{rows}</table></details>")
+    return out
+
+
+def _slo_row(s, required: bool = True) -> str:
+    name, unit = str(s.name), str(s.unit or "")
+    per_dc = "; ".join(f"{dc}: {d.verdict} {fmt.value(name, unit, d.value)}"
+                       for dc, d in sorted((s.per_dc or {}).items()))
+    rec = fmt.dur(s.recovered_s) if s.recovered_s is not None else ""
+    verdict = str(s.verdict)
+    req = "" if required else ' <span class="muted">(observed only)</span>'
+    breach = fmt.t(s.first_breach_s) if s.first_breach_s is not None else ""
+    cells = [escape(name) + req] + [escape(str(c)) for c in (
+        _or(s.phase), _or(s.objective), fmt.entry_value(s),
+        fmt.value(name, unit, s.threshold), verdict, breach, per_dc, rec, _or(s.window))]
+    classes = ["", "", "", "num", "num", f"v-{escape(verdict)}", "", "", "", "muted"]
+    return "<tr>" + "".join(f'<td class="{c}">{x}</td>' if c else f"<td>{x}</td>"
+                            for c, x in zip(classes, cells)) + "</tr>"
 
 
 def _or(v, empty: str = "") -> object:

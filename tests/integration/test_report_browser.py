@@ -85,3 +85,73 @@ def test_fault_windows_are_shaded_where_one_can_see_them(screenshot):
     columns = [x for x, n in per_column.items() if n > 150]  # the window, not the legend's small swatch
     span = max(columns) - min(columns)
     assert 150 < span < 400, f"the shaded windows span {span} px across, expected about a third of a chart"
+
+
+MEASURE = """<script>
+(function () {
+  function box(el) { var r = el.getBoundingClientRect();
+    return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, text: el.textContent}; }
+  var charts = Array.prototype.slice.call(document.querySelectorAll('svg.sli-chart'));
+  var where = document.querySelector('div.where');
+  var out = {first_chart_top: charts.length ? charts[0].getBoundingClientRect().top : null,
+             where_bottom: where ? where.getBoundingClientRect().bottom : null,
+             charts: charts.map(function (svg) {
+               return Array.prototype.slice.call(svg.querySelectorAll('text')).map(box); })};
+  var pre = document.createElement('pre'); pre.id = 'measured';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+})();
+</script>"""
+
+
+def _crowded_journal() -> dict:
+    """The canary with what made labels collide: breaches 2 s apart, three faults starting
+    within a second of each other, a halt beside a breach, one breach at the right edge."""
+    j = canary_journal()
+    jt = ("s", "<=", "p95", "p95 <= 2 s")
+    from tests.unit.test_report import _slo
+    j["slos"] += [_slo("join_time", "recovery", "failed", 3.0, 2.0, *jt, first_breach_s=15.0),
+                  _slo("join_time", "after", "failed", 3.0, 2.0, *jt, first_breach_s=40.5),
+                  _slo("audio_delivered", "recovery", "failed", 0.5, 0.995, "", ">=", "mean",
+                       "mean >= 0.995", first_breach_s=12.0)]
+    base = j["faults"][0]
+    j["faults"] = [base] + [{**base, "id": f"latency-{i}", "name": "latency", "label": f"latency_{i}(edge-b)",
+                             "started_s": 8.4 + 0.3 * i, "ended_s": 20.0} for i in range(2)]
+    j["halt"] = {"sli": "join_time", "objective": "p95 <= 2 s", "value": 5.0, "at_s": 14.0,
+                 "onset_s": 8.0, "detected_after_s": 5.0, "halted_after_s": 1.0}
+    return j
+
+
+def _measured(tmp_path, journal, width=1280, height=900) -> dict:
+    import json
+    html = report.render(journal, tmp_path / "run")["html"]
+    page = tmp_path / "measure.html"
+    page.write_text(html.read_text().replace("</body>", MEASURE + "</body>"))
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", "--proxy-server=127.0.0.1:9", f"--user-data-dir={tmp_path / 'profile'}",
+           f"--window-size={width},{height}", "--dump-dom", page.resolve().as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    start = done.stdout.find('<pre id="measured">')
+    assert start >= 0, f"chromium exited {done.returncode} without the page's measures:\n{done.stderr[-2000:]}"
+    from html import unescape
+    text = done.stdout[start + len('<pre id="measured">'):done.stdout.index("</pre>", start)]
+    return json.loads(unescape(text))
+
+
+def test_the_first_chart_is_on_the_first_screen_below_where_it_broke(tmp_path):
+    m = _measured(tmp_path, canary_journal())
+    assert m["first_chart_top"] is not None and m["where_bottom"] is not None
+    assert m["where_bottom"] < m["first_chart_top"] < 900 - 150, m   # most of a chart shows on a 900 px screen
+
+
+def test_no_two_labels_of_a_chart_overlap_in_the_browser(tmp_path):
+    m = _measured(tmp_path, _crowded_journal())
+    assert len(m["charts"]) == 3
+    for texts in m["charts"]:
+        assert any(t["text"].startswith("breach") for t in texts) or not texts[0]["text"].startswith("join")
+        for i, a in enumerate(texts):
+            for b in texts[i + 1:]:
+                overlap_x = min(a["x1"], b["x1"]) - max(a["x0"], b["x0"])
+                overlap_y = min(a["y1"], b["y1"]) - max(a["y0"], b["y0"])
+                # the rotated axis title and the tick labels share no space with the labels
+                assert not (overlap_x > 0.5 and overlap_y > 0.5), f"{a['text']!r} overlaps {b['text']!r}"

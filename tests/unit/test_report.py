@@ -563,3 +563,34 @@ def test_reports_read_the_journal_by_its_attributes_not_by_keys():
             if not (isinstance(obj, ast.Name) and obj.id in own):
                 found.append(f"{path.name}:{node.lineno}")
     assert found == []
+
+
+def test_the_page_shows_where_it_broke_then_the_charts_then_required_verdicts_first():
+    j = canary_journal()
+    j["slos"].append(_slo("echo", "during", "inconclusive", None, -25.0, "dB", "<=", "max", "max <= -25 dB",
+                          note="no thick listener decoded the audio"))
+    j["slos"].append(_slo("mos", "during", "inconclusive", None, 3.5, "", ">=", "min", "min >= 3.5",
+                          note="no thick listener decoded the audio"))
+    page = report_html.page(j)
+    where, chart, verdicts, run = (page.index(x) for x in (
+        "Where it broke", 'class="sli-chart"', "<h2>Verdicts", "<h2>Run"))
+    assert where < chart < verdicts < run
+    table = page[verdicts:page.index("</table>", verdicts)]
+    rows = table.split("<tr>")[2:]
+    assert "failed" in rows[0] and "failed" in rows[1] and all("passed" in r for r in rows[2:])
+    assert "mouth_to_ear" not in table                       # observed only: folded below
+    assert '<details class="observed">' in page and "1 observed-only" in page
+    # what measured nothing: one line per reason, said inconclusive, not a row each
+    assert "echo [during], mos [during]: no thick listener decoded the audio" in page
+    assert "Not measured (2 inconclusive, not passed)" in page
+
+
+def test_chart_labels_take_free_rows_and_turn_left_at_the_right_edge():
+    from chaos.report.charts import Labels
+    lab = Labels(0, 300)
+    a = lab.place("breach t=13 s", 100, [10, 22, 34])
+    b = lab.place("breach t=15 s", 110, [10, 22, 34])
+    c = lab.place("breach t=40 s", 290, [10, 22, 34], flip_by=16)
+    assert a == (100, 10, "start") and b == (110, 22, "start")
+    assert c == (274, 10, "end")
+    assert not lab.taken(lab.box("x", 400, 100, 10, "start"))

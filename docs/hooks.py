@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 import inspect
-import os
 import re
 import sys
 import typing
@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:          # document this checkout's code, not anot
     sys.path.insert(0, str(ROOT))
 
 MARK = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.M)
-HELP_COLUMNS = "96"
+HELP_WIDTH = 96
 
 
 # -- the chaos command ------------------------------------------------------------------
@@ -31,7 +31,6 @@ HELP_COLUMNS = "96"
 def commands(parser: argparse.ArgumentParser | None = None):
     """(prog, parser) of the command and every sub-command, depth first, in parser order."""
     if parser is None:
-        os.environ["COLUMNS"] = HELP_COLUMNS         # argparse wraps help at the terminal's width
         from chaos.cli import _parser
         parser = _parser()
     yield parser.prog, parser
@@ -51,6 +50,8 @@ def cli() -> str:
     for prog, p in progs:
         out.append(f"| [`{prog}`](#{_anchor(prog)}) | {(p.description or _help_of(prog) or '').strip()} |")
     for prog, p in progs:
+        # argparse wraps at the terminal's width: one width for the page, whatever the terminal
+        p.formatter_class = functools.partial(p.formatter_class, width=HELP_WIDTH)
         out += ["", f"## `{prog}` {{#{_anchor(prog)}}}", "", "```text", p.format_help().rstrip(), "```"]
     return "\n".join(out)
 
@@ -77,7 +78,7 @@ def exit_codes() -> str:
     for line in EPILOG.splitlines()[1:]:
         code, _, meaning = line.strip().partition(" ")
         rows.append(f"| {code} | `{Exit(int(code)).name}` | {meaning.strip()} |")
-    return "\n".join(rows + ["", "Every `--help` ends with the same text:", "", "```text", EPILOG, "```"])
+    return "\n".join(rows + ["", "`EPILOG`, the text for the end of every `--help`:", "", "```text", EPILOG, "```"])
 
 
 # -- the pytest plugin ------------------------------------------------------------------

@@ -39,6 +39,15 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
+def _hooks():
+    """docs/hooks.py, the mkdocs hook that generates the reference sections."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _nav_pages(nav) -> list[str]:
     out = []
     for entry in nav:
@@ -59,11 +68,7 @@ def test_the_site_builds_strictly(site):
 
 
 def test_the_cli_reference_lists_every_sub_command(site):
-    sys.path.insert(0, str(DOCS))
-    try:
-        import hooks
-    finally:
-        sys.path.remove(str(DOCS))
+    hooks = _hooks()
     progs = [prog for prog, _ in hooks.commands()]
     assert {"chaos stack up", "chaos probe", "chaos readiness", "chaos gameday"} <= set(progs)
     page = _text(site / "reference" / "cli" / "index.html")
@@ -78,6 +83,15 @@ def test_the_plugin_reference_lists_every_option_with_its_twins(site):
         for word in (o.flag, o.env, o.ini):
             assert word in page, f"{word} is not in the pytest plugin's reference"
     assert "chaos_runbooks" in page and "chaos_xdist_grouped" in page
+
+
+def test_every_generated_section_is_on_a_page():
+    hooks = _hooks()
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (DOCS / "pages").rglob("*.md"))
+    used = set(hooks.MARK.findall(text))
+    assert used == set(hooks.GENERATORS), (f"generated sections on no page: "
+                                           f"{sorted(set(hooks.GENERATORS) - used)}; unknown: "
+                                           f"{sorted(used - set(hooks.GENERATORS))}")
 
 
 def test_the_exit_codes_page_is_the_contract(site):

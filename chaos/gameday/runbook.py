@@ -3,7 +3,7 @@
     book = load("experiments/gameday_dc_loss.yaml")     # RunbookError with line and column
     book.steps[2].kind                                    # "prompt"
 
-The model is the documentation (the README lists every field): a title, a hypothesis, the
+The model is the documentation (docs/pages/reference/runbook.md lists every field): a title, a hypothesis, the
 roles, the target, the audience, the steady state and halt conditions, and the steps, each
 one of ``fault``, ``load``, ``wait``, ``prompt``, ``check``, ``note``, ``revert``. What can be
 checked without the stack is checked here: fault names and parameters against the
@@ -458,7 +458,7 @@ def _hint(err: dict, loc: tuple) -> str:
             return (f"`{field}` in the same step as another kind: one step does one thing; "
                     "split it into two steps")
         return (f"unknown field `{field}`" + (f"; did you mean `{close[0]}`?" if close else "")
-                + " (the README lists every field)")
+                + " (docs/pages/reference/runbook.md lists every field)")
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     if kind == "chaos_value":           # the shared checks say the value and the limits

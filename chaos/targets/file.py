@@ -14,7 +14,7 @@
     depends: {relay-a: [origin]}
     paths: {join: [relay], audio: [relay], speaker: [origin]}
 
-Every field is documented in the README. ``load`` validates the file whole (types, names,
+Every field is documented in docs/pages/getting-started/your-stack.md. ``load`` validates the file whole (types, names,
 every reference between services, links, DCs, kinds and the protocol) and says where each
 problem is, before anything runs; ``check_live`` then checks, against the running stack,
 that toxiproxy has every declared link.

@@ -548,4 +548,6 @@ class Journal(Part):
     gameday: Union[Gameday, None] = None  # the human side of a game day
     report_error: OptStr = None           # the report could not be rendered (the journal stands)
     rejudged: Union[Rejudged, None] = None
+    trace_id: OptStr = None               # the run's OpenTelemetry trace (chaos.report.otel)
+    trace_error: OptStr = None            # why the trace could not be sent
 

@@ -247,7 +247,20 @@ def finish(exp, state, run_id, out, started, elapsed, method, result, reproduce,
         jr.write(doc, out)
         files["report_error"] = out / "report-error.txt"
         files["report_error"].write_text(f"{type(e).__name__}: {e}\n")
+    doc = _trace(doc, out)
     return RunResult(doc, out, files)
+
+
+def _trace(doc, out):
+    """The run as an OpenTelemetry trace, when the OTEL_* environment asks for one; its id (or
+    why it could not be sent) is added to the journal."""
+    from chaos.report import otel
+    if not otel.enabled():
+        return doc
+    trace_id, why = otel.export(doc)
+    doc = doc.amended(trace_id=trace_id) if trace_id else doc.amended(trace_error=why)
+    jr.write(doc, out)
+    return doc
 
 
 def _health(result) -> dict | None:

@@ -125,6 +125,8 @@ class Run:
                  seed: int | None = None, scale=None, reproduce: str = "") -> None:
         from chaos.faults.executors import executors_for
         from chaos.faults.executors.client import ClientExecutor, ClientSlot
+        from chaos.runner import metrics
+        self._metrics_at = metrics.configured()   # CHAOS_METRICS_PORT: live SLIs on /metrics
         self.exp, self.state, self.retry, self.scale, self.reproduce = exp, state, retry, scale, reproduce
         self.seconds = exp.total_s + STOP_SLACK_S if seconds is None else seconds
         self.space = f"{space_prefix}-{exp.name[:40]}-{time.time_ns() % 10**6}"
@@ -142,8 +144,13 @@ class Run:
         """Open the probe session and drive it with ``method``, in this thread. What stops
         the run (the probe could not run, Ctrl-C, an error) goes on the method's timeline."""
         tl = method.tl
+        metrics = None
         try:
-            self.result = asyncio.run(self._session(method))
+            if self._metrics_at is not None:
+                from chaos.runner.metrics import LiveMetrics
+                metrics = LiveMetrics(self.exp.name, self.run_id, self.state.topology.dcs)
+                metrics.serve(*self._metrics_at)
+            self.result = asyncio.run(self._session(method, metrics))
         except ProbeError as e:
             tl.error = str(e)
             tl.abort = f"the probe could not run: {e}"
@@ -153,15 +160,26 @@ class Run:
         except Exception as e:  # noqa: BLE001 - whatever failed, the run happened: record it
             tl.error = tl.error or f"{type(e).__name__}: {e}"
             tl.abort = tl.abort or f"the run failed: {type(e).__name__}: {e}"
+        finally:
+            if metrics is not None:
+                metrics.close()
 
-    async def _session(self, method: Method):
+    async def _session(self, method: Method, metrics=None):
         from chaos.session.probe import open_session
         a = self.exp.audience
         async with open_session(self.state.topology, listeners=a.listeners, seconds=self.seconds,
                                 join_timeout_s=a.join_timeout_s, retry=self.retry,
                                 thick_per_dc=a.thick_per_dc, seed=self.seed, space=self.space,
                                 scale=self.scale) as live:
-            await play_within(method, live, self.seconds)
+            stop = asyncio.Event()
+            follow = (asyncio.create_task(metrics.follow(method.tl, live, stop))
+                      if metrics is not None else None)
+            try:
+                await play_within(method, live, self.seconds)
+            finally:
+                stop.set()
+                if follow is not None:
+                    await asyncio.gather(follow, return_exceptions=True)
         return live.result
 
     def finish(self, method: Method, amend=None) -> RunResult:

@@ -1,0 +1,54 @@
+"""The live /metrics endpoint's pieces that need no stack: its configuration and phases."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from chaos.core.errors import ConfigError
+from chaos.runner import metrics
+
+
+@pytest.mark.parametrize("env, want", [
+    ({}, None),
+    ({"CHAOS_METRICS_PORT": " "}, None),
+    ({"CHAOS_METRICS_PORT": "9464"}, ("127.0.0.1", 9464)),
+    ({"CHAOS_METRICS_PORT": "9464", "CHAOS_METRICS_ADDR": "0.0.0.0"}, ("0.0.0.0", 9464)),
+])
+def test_off_unless_a_port_is_given(env, want):
+    assert metrics.configured(env) == want
+
+
+@pytest.mark.parametrize("bad", ["0", "65536", "http", "９０９０", "-1", "94.6"])
+def test_a_bad_port_says_what_to_give(bad):
+    with pytest.raises(ConfigError, match="is not a port: give a number from 1 to 65535"):
+        metrics.configured({"CHAOS_METRICS_PORT": bad})
+
+
+def test_the_phase_is_the_latest_that_started():
+    assert metrics.current_phase({}, 3.0) == "before"
+    assert metrics.current_phase({"before": [0.0, 5.0]}, 5.0) == "before"
+    assert metrics.current_phase({"before": [0.0, 5.0], "during": [5.0, 5.0]}, 7.0) == "during"
+    ahead = {"before": [0.0, 5.0], "during": [5.0, 10.0], "recovery": [10.0, 12.0], "after": [12.0, 20.0]}
+    assert metrics.current_phase(ahead, 10.5) == "recovery"
+    assert metrics.current_phase(ahead, 12.0) == "after"
+
+
+def test_the_endpoint_serves_the_runs_own_registry_and_closes():
+    m = metrics.LiveMetrics("exp_a", "run-1", ("dc-a", "dc-b"))
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    m.serve("127.0.0.1", port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        m.close()
+    assert 'chaos_run_info{experiment="exp_a",run_id="run-1"} 1.0' in text
+    assert 'chaos_join_duration_seconds_bucket{dc="dc-b",le="2.0"} 0.0' in text
+    assert "python_gc" not in text          # not the process-global registry
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)

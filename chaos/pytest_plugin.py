@@ -359,7 +359,8 @@ class RunbookFile(pytest.File):
         from chaos.gameday.runbook import load
         book = load(self.path)      # a bad runbook is a collection error, with its line
         item = pytest.Function.from_parent(self, name=self.path.stem, callobj=_play_runbook)
-        item.add_marker(pytest.mark.chaos_profile(book.target.profile))
+        if book.target.file is None:     # a described target has no profile of ours
+            item.add_marker(pytest.mark.chaos_profile(book.target.profile))
         yield item
 
 
@@ -518,7 +519,7 @@ def chaos_readiness(request: pytest.FixtureRequest, chaos_stack, record_property
 
 
 @pytest.fixture
-def chaos_gameday(request: pytest.FixtureRequest, chaos_stack, record_property):
+def chaos_gameday(request: pytest.FixtureRequest, record_property):
     """Play a runbook with --auto: ``chaos_gameday(path, check=True) -> RunResult``; fails
     the test unless the verdict is passed, with the reason and the report's path."""
     from pathlib import Path
@@ -533,12 +534,22 @@ def chaos_gameday(request: pytest.FixtureRequest, chaos_stack, record_property):
         _say(config, f"[{t_s:5.1f} s] {msg}")
 
     def _play(path, check: bool = True):
-        gp = load_plan(path, chaos_stack)
-        if gp.book.target.runtime != chaos_stack.runtime:
+        from chaos.gameday.plan import target_file
+        from chaos.gameday.runbook import load
+        described = target_file(load(path), path)
+        if described is not None:       # the runbook's own target file: that stack, not ours
+            from chaos.targets.external import attach
+            from chaos.targets.file import check_live
+            state = attach(described)
+            check_live(state.topology)
+        else:
+            state = request.getfixturevalue("chaos_stack")
+        gp = load_plan(path, state)
+        if described is None and gp.book.target.runtime != state.runtime:
             pytest.skip(f"{Path(path).name} is written for the {gp.book.target.runtime} runtime")
         _say(config, f"game day {gp.experiment.name}: {len(gp.steps)} steps against "
-                     f"{chaos_stack.runtime}/{chaos_stack.profile}")
-        result = run(gp, chaos_stack, reports, auto=True, progress=progress,
+                     f"{described or f'{state.runtime}/{state.profile}'}")
+        result = run(gp, state, reports, auto=True, progress=progress,
                      reproduce=f"chaos gameday {path} --auto")
         if getattr(result, "interrupted", False):
             raise KeyboardInterrupt(f"game day {gp.experiment.name} interrupted; faults reverted")

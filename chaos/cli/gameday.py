@@ -1,4 +1,4 @@
-"""`chaos gameday RUNBOOK.yaml [--dry-run] [--auto] [--from STEP] [--only STEPS]`.
+"""`chaos gameday RUNBOOK.yaml [--target FILE] [--dry-run] [--auto] [--from STEP] [--only STEPS]`.
 
 Exit codes: 0 the game day passed (or the dry run planned it), 1 its verdict was anything
 else or the stack was not usable, 2 a bad runbook or flag (nothing was run).
@@ -22,6 +22,9 @@ def add_parser(sub, parser_class) -> None:
                     help="run only these steps (ids or numbers, comma-separated)")
     gd.add_argument("--as", dest="who", default=None, metavar="NAME",
                     help="who is at the keyboard, for the timeline (default: the user name)")
+    gd.add_argument("--target", default=None, metavar="FILE",
+                    help="a target description (chaos-target.yaml): run against your own stack "
+                         "instead of the runbook's target")
     gd.add_argument("--reports", default="reports", metavar="DIR",
                     help="where the run writes reports/<run-id>/ (default: reports)")
 
@@ -31,9 +34,12 @@ def cmd(args, console) -> int:
     from chaos.core.errors import ConfigError
     from chaos.targets.state import StackState
     from chaos.gameday.plan import load_plan
+    from chaos.gameday.plan import target_file
+    from chaos.gameday.runbook import load
     only = [s for s in args.only.split(",")] if args.only else None
-    state = StackState.load()
-    gp = load_plan(args.runbook, state, args.from_step, only, auto=args.auto)
+    described = target_file(load(args.runbook), args.runbook, args.target)
+    state = None if described is not None else StackState.load()
+    gp = load_plan(args.runbook, state, args.from_step, only, auto=args.auto, target=described)
     if args.dry_run:
         print(gp.describe())
         console.print("dry run: validated and planned against the target; nothing was injected")
@@ -41,9 +47,16 @@ def cmd(args, console) -> int:
     if not args.auto and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ConfigError("the game-day board needs a terminal; run with --auto (prompts take "
                           "their scripted or default answers) or from a terminal")
-    state = stack.current()
+    if described is not None:
+        from chaos.targets.external import attach
+        from chaos.targets.file import check_live
+        state = attach(gp.topology)
+        check_live(state.topology)
+    else:
+        state = stack.current()
     from chaos.gameday.run import run
     reproduce = " ".join(["chaos gameday", args.runbook, "--auto"]
+                         + (["--target", args.target] if args.target else [])
                          + (["--from", args.from_step] if args.from_step else [])
                          + (["--only", args.only] if args.only else []))
 

@@ -70,6 +70,7 @@ class GamePlan:
     skipped: tuple[str, ...] = ()
     topology: Any = None
     faults: tuple[tuple[FaultStep, list[Action]], ...] = field(default=())
+    target_file: str | None = None          # the target description it runs against (None: the reference stack)
 
     @property
     def bound_s(self) -> float:
@@ -84,7 +85,7 @@ class GamePlan:
     def describe(self) -> str:
         b, e = self.book, self.experiment
         lines = [f"game day {e.name}: {b.title}",
-                 f"target: {self.topology.runtime} runtime, {self.topology.profile} profile",
+                 _target_words(self.topology),
                  f"steady state: {', '.join(o.sli + ' ' + o.describe() for o in e.steady_state)}"]
         if e.halts:
             lines.append(f"halts: {', '.join(o.sli + ' ' + o.describe() for o in e.halts)}")
@@ -218,7 +219,7 @@ def build(book: Runbook, topo, source: str = "<runbook>", doc: Located | None = 
             field_name = next((f for f in ("dc", "service", "link") if getattr(p.spec, f, None)
                                and f in str(e)), "")
             raise fail(index_of[p.id], field_name or _kind_field(p.spec),
-                       f"{e} (target: {topo.runtime} runtime, {topo.profile} profile)") from None
+                       f"{e} ({_target_words(topo)})") from None
         planned[n] = PlannedStep(p.index, p.id, p.kind, p.spec, p.at_s, p.fault, tuple(actions))
         faults.append((p.fault, actions))
     for n, p in enumerate(planned):
@@ -230,6 +231,12 @@ def build(book: Runbook, topo, source: str = "<runbook>", doc: Located | None = 
                            f"no data center {dc!r} in the target; DCs are {', '.join(dcs)}")
     skipped = tuple(i for i in ids if i not in kept)
     return GamePlan(book, source, exp, tuple(planned), tuple(ids), skipped, topo, tuple(faults))
+
+
+def _target_words(topo) -> str:
+    if getattr(topo, "source", "reference") not in (None, "", "reference"):
+        return f"target {topo.name}, described in {topo.source}"
+    return f"target: {topo.runtime} runtime, {topo.profile} profile"
 
 
 def _kind_field(spec: Any) -> str:
@@ -244,10 +251,26 @@ def _revert_time(planned: list[PlannedStep], n: int, end_t: float) -> float:
     return end_t
 
 
-def topology_for(book: Runbook, state=None):
-    """The target a runbook is planned against: the running stack's when it is the
-    runbook's target, else the reference stack's for the target's runtime and profile.
-    (A target file named by the runbook would be loaded here.)"""
+def target_file(book: Runbook, source: str | Path, target: str | Path | None = None) -> Path | None:
+    """The target description a runbook runs against: ``target`` (``--target FILE``) first,
+    else the runbook's ``target: {file: ...}`` (relative to the runbook's folder); None: the
+    reference stack."""
+    if target is not None:
+        return Path(target)
+    if book.target.file is not None:
+        f = Path(book.target.file)
+        return f if f.is_absolute() else Path(source).resolve().parent / f
+    return None
+
+
+def topology_for(book: Runbook, state=None, source: str | Path = ".", target: str | Path | None = None):
+    """The target a runbook is planned against: a target description's (see
+    :func:`target_file`), else the running stack's when it is the runbook's target, else the
+    reference stack's for the target's runtime and profile."""
+    f = target_file(book, source, target)
+    if f is not None:
+        from chaos.targets.file import load as load_target
+        return load_target(f)
     from chaos.adapters.space.reference import build as reference
     tg = book.target
     if state is not None and state.runtime == tg.runtime and state.profile == tg.profile:
@@ -256,10 +279,14 @@ def topology_for(book: Runbook, state=None):
 
 
 def load_plan(path: str | Path, state=None, from_step: str | None = None,
-              only: list[str] | None = None, auto: bool = True) -> GamePlan:
-    """Load, validate and plan a runbook file: everything checked before anything runs."""
+              only: list[str] | None = None, auto: bool = True,
+              target: str | Path | None = None) -> GamePlan:
+    """Load, validate and plan a runbook file: everything checked before anything runs.
+    ``target``: a target description to run against instead of the runbook's own target."""
     from chaos.core.yamlfile import parse
     from chaos.gameday.runbook import load
     book = load(path)
     doc = parse(Path(path).read_text(encoding="utf-8"), str(path))
-    return build(book, topology_for(book, state), str(path), doc, from_step, only, auto)
+    f = target_file(book, path, target)
+    gp = build(book, topology_for(book, state, path, target), str(path), doc, from_step, only, auto)
+    return replace(gp, target_file=None if f is None else str(f))

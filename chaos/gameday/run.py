@@ -33,6 +33,14 @@ STOP_SLACK_S = 60.0
 
 def check_target(gp: GamePlan, state: StackState) -> None:
     tg = gp.book.target
+    if gp.target_file is not None:
+        from chaos.targets.external import stack_id
+        if state.stack_id != stack_id(gp.topology):
+            raise StackError(f"the game day {gp.source} was planned against the target described "
+                             f"in {gp.target_file}, and the stack given is {state.stack_id}: run it "
+                             f"with the state of that target (`chaos gameday {gp.source} "
+                             f"--target {gp.target_file}`)")
+        return
     if (state.runtime, state.profile) != (tg.runtime, tg.profile):
         raise StackError(f"the runbook {gp.source} targets the {tg.runtime} runtime with the "
                          f"{tg.profile} profile, and the stack up is {state.runtime}/{state.profile}: "

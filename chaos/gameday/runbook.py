@@ -84,9 +84,19 @@ def _live_only(objectives: list[ObjectiveSpec], what: str) -> None:
 # -- the target and the audience -----------------------------------------------------------
 
 class Target(_Model):
-    """The stack the game day runs against: the reference stack's runtime and profile."""
+    """The stack the game day runs against: the reference stack's runtime and profile, or
+    ``file``: a target description (chaos-target.yaml) of any stack, relative to the
+    runbook's folder (``chaos gameday --target FILE`` gives one instead)."""
     runtime: Literal["local", "docker"] = "local"
     profile: Literal["resilient", "fragile"] = "resilient"
+    file: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.file is not None and {"runtime", "profile"} & self.model_fields_set:
+            raise ValueError("give either file (a target description of your stack) or the "
+                             "reference stack's runtime and profile, not both")
+        return self
 
 
 class AudienceSpec(_Model):

@@ -410,3 +410,34 @@ def test_the_framework_installed_alone_probes_the_fixture_from_its_target_file(f
     up = subprocess.run([str(chaos), "stack", "up"], capture_output=True, text=True, timeout=60,
                         env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert up.returncode != 0 and "fixtures/setup.sh" in up.stderr and "Traceback" not in up.stderr, up.stderr
+
+
+def test_a_game_day_runs_against_the_fixture_from_its_target_file(fixture_up, tmp_path):
+    """`chaos gameday RUNBOOK --target FILE --auto`: a link fault on one relay's listeners,
+    planned, injected and reverted on a stack described only by its target file."""
+    import json
+    import os
+    import subprocess
+    import sys
+    rb = tmp_path / "gameday_relay_b.yaml"
+    rb.write_text("title: relay-b's listeners lose their link\n"
+                  "hypothesis: dc-a and dc-c keep their audio\n"
+                  "audience: {listeners: 3, thick_per_dc: 0}\n"
+                  "steady_state: [{sli: join_time}]\n"
+                  "before_s: 4\nafter_s: 4\n"
+                  "steps:\n"
+                  "  - {id: cut-b, fault: link_down, link: listener.relay-b, duration_s: 3}\n"
+                  "  - {check: [audio_delivered], dc: dc-a, over_s: 3}\n")
+    target = icecast.fixture_dir() / "chaos-target.yaml"
+    env = {**os.environ, "CHAOS_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "chaos", "gameday", str(rb), "--target", str(target),
+                           "--auto", "--reports", str(tmp_path / "reports")], capture_output=True,
+                          text=True, timeout=240, env=env, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    (journal,) = (tmp_path / "reports").glob("*/journal.json")
+    j = json.loads(journal.read_text())
+    assert j["verdict"] == "passed" and j["target"]["name"] == "icecast"
+    (f,) = j["faults"]
+    assert f["name"] == "link_down" and f["reverted"] and f["started_s"] is not None
+    assert j["gameday"]["checks"] and all(c.get("verdict") == "passed" for c in j["gameday"]["checks"]), \
+        j["gameday"]["checks"]

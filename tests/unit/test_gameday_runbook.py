@@ -140,3 +140,67 @@ def test_the_shipped_runbooks_plan_against_their_target(path):
     gp = load_plan(path)
     assert gp.faults, "every shipped runbook breaks something"
     assert gp.bound_s < 120
+
+
+ICECAST_TARGET = Path(__file__).resolve().parents[2] / "fixtures" / "icecast" / "chaos-target.yaml"
+ON_ANY = dedent("""\
+    title: A relay's link goes down
+    hypothesis: the other DCs keep their audio
+    target: {file: %s}
+    audience: {listeners: 3, thick_per_dc: 0}
+    before_s: 4
+    after_s: 4
+    steps:
+      - fault: link_down
+        link: listener.relay-b
+        duration_s: 2
+    """)
+
+
+def test_a_runbook_plans_against_the_target_file_it_names(tmp_path):
+    rb = tmp_path / "gameday_relay.yaml"
+    rb.write_text(ON_ANY % ICECAST_TARGET)
+    gp = load_plan(rb)
+    assert gp.target_file == str(ICECAST_TARGET) and gp.topology.name == "icecast"
+    assert "target icecast, described in" in gp.describe()
+    (step, actions), = gp.faults
+    assert [a.target for a in actions] == ["listener.relay-b"]
+
+
+def test_a_target_file_relative_to_the_runbook_and_one_given_instead(tmp_path):
+    (tmp_path / "t.yaml").write_text(ICECAST_TARGET.read_text())
+    rb = tmp_path / "gameday_relay.yaml"
+    rb.write_text(ON_ANY % "t.yaml")
+    assert load_plan(rb).target_file == str(tmp_path / "t.yaml")
+    # --target FILE runs a reference-stack runbook against a described stack instead
+    ref = tmp_path / "gameday_ref.yaml"
+    ref.write_text((ON_ANY % "x").replace("target: {file: x}", "target: {runtime: local}"))
+    gp = load_plan(ref, target=ICECAST_TARGET)
+    assert gp.topology.name == "icecast" and gp.target_file == str(ICECAST_TARGET)
+
+
+def test_a_runbook_with_a_file_and_a_profile_is_refused(tmp_path):
+    rb = tmp_path / "gameday_both.yaml"
+    rb.write_text((ON_ANY % ICECAST_TARGET).replace("target: {file:", "target: {profile: fragile, file:"))
+    with pytest.raises(RunbookError, match="either file .* or the reference stack's runtime and profile"):
+        load_plan(rb)
+
+
+def test_a_link_the_described_target_lacks_is_refused_naming_the_file(tmp_path):
+    rb = tmp_path / "gameday_bad.yaml"
+    rb.write_text((ON_ANY % ICECAST_TARGET).replace("listener.relay-b", "listener.edge-b"))
+    with pytest.raises(RunbookError, match="described in"):
+        load_plan(rb)
+
+
+def test_a_plan_against_a_file_will_not_run_on_another_stack(tmp_path):
+    from chaos.core.errors import StackError
+    from chaos.gameday.run import check_target
+    from chaos.targets.state import StackState
+    from chaos.adapters.space.reference import build as reference
+    rb = tmp_path / "gameday_relay.yaml"
+    rb.write_text(ON_ANY % ICECAST_TARGET)
+    gp = load_plan(rb)
+    other = StackState("space-local", "local", "resilient", "now", reference("local", "resilient"), {})
+    with pytest.raises(StackError, match="--target"):
+        check_target(gp, other)

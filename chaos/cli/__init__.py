@@ -1,5 +1,5 @@
 """The `chaos` command (also installed as `chaos-audio`): stack, probe, fault, report,
-readiness, gameday, explore. Its commands and exit codes are a contract that scripts and CI
+readiness, gameday, explore, target. Its commands and exit codes are a contract that scripts and CI
 rely on (chaos.core.exits, printed at the end of every --help).
 
 Every command takes --json: stdout then carries exactly one JSON object, errors included
@@ -158,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help=JSON_HELP)
     from chaos.cli.explore import add_parser as add_explore_parser
     add_explore_parser(sub, _Parser)
+    from chaos.cli import target as cli_target
+    cli_target.add_parser(sub, _Parser)
     return p
 
 
@@ -361,6 +363,9 @@ def _dispatch(args) -> int:
         return cmd(args, _console(stderr=args.json), _progress)
     if args.command == "readiness":
         return cli_readiness.cmd(args)
+    if args.command == "target":
+        from chaos.cli import target as cli_target
+        return cli_target.cmd(args)
     if args.command == "gameday":
         from chaos.cli import gameday as gameday_cli
         return gameday_cli.cmd(args, _console(stderr=args.json))

@@ -63,7 +63,8 @@ ALL = list(_parsers(cli._parser()))
 def test_the_tree_has_every_documented_command():
     paths = {" ".join(path) for path, _ in ALL}
     assert {"stack up", "stack status", "stack down", "stack reset", "probe", "fault plan",
-            "fault inject", "report", "readiness", "gameday", "explore"} <= paths
+            "fault inject", "report", "readiness", "gameday", "explore", "target check",
+            "target proxies"} <= paths
 
 
 @pytest.mark.parametrize("path", [path for path, _ in ALL], ids=lambda p: " ".join(p) or "chaos")
@@ -171,6 +172,9 @@ def test_json_without_a_stack_is_one_error_object_and_exit_5(argv, runbook, caps
     (["readiness", "--audience", "600"], "--join-rate"),
     (["gameday", "RUNBOOK"], "--json goes with --auto or --dry-run"),
     (["probe", "--shards", "4"], "give its rate too"),
+    (["target", "check", "missing.yaml"], "no such file"),
+    (["target", "proxies", str(ROOT / "fixtures" / "icecast" / "chaos-target.yaml")],
+     "none of its links declares both listen and upstream"),
 ])
 def test_json_with_bad_input_is_one_error_object_and_exit_2(argv, says, runbook, capsys):
     code = main(_argv(argv, runbook) + ["--json"])
@@ -340,3 +344,47 @@ def test_journal_and_readiness_files_are_0644_the_state_file_0600(tmp_path):
     assert {name: _mode(p) for name, p in files.items()} == {"readiness.json": 0o644,
                                                              "readiness.html": 0o644}
     assert _mode(StackState.path()) == 0o600        # the framework's own runtime state
+
+
+# -- chaos target -------------------------------------------------------------------------------
+
+TARGET = """\
+name: radio
+runtime: docker
+toxiproxy: 127.0.0.1:21474
+dcs: [dc-a]
+adapter: {protocol: space}
+services:
+  - {name: origin, kind: origin, dc: dc-a, find: {labels: {app: radio, role: origin}}, address: "origin:8000"}
+  - {name: relay-a, kind: relay, dc: dc-a, find: {labels: {app: radio, role: relay-a}}}
+links:
+  - {name: listener.relay-a, src: listener, dst: relay-a, connect: "127.0.0.1:21501",
+     listen: "0.0.0.0:21501", upstream: "relay-a:8000"}
+  - {name: relay-a.origin, src: relay-a, dst: origin}
+depends: {relay-a: [origin]}
+paths: {join: [relay], audio: [relay], speaker: [origin]}
+"""
+
+
+def test_target_check_validates_the_file_and_prints_what_it_describes(tmp_path, capsys):
+    f = tmp_path / "chaos-target.yaml"
+    f.write_text(TARGET)
+    assert main(["target", "check", str(f), "--json"]) == 0
+    doc = _one_object(capsys.readouterr().out)
+    assert doc["name"] == "radio" and doc["links"] == ["listener.relay-a", "relay-a.origin"]
+    assert doc["live"] is False
+    f.write_text(TARGET.replace("dst: relay-a,", "dst: relay-q,"))
+    assert main(["target", "check", str(f), "--json"]) == 2
+    doc = _one_object(capsys.readouterr().out)
+    assert "chaos-target.yaml:10:" in doc["error"] and "unknown service 'relay-q'" in doc["error"]
+
+
+def test_target_proxies_creates_only_the_links_that_say_where(tmp_path):
+    from chaos.cli.target import proxy_specs
+    from chaos.targets.file import load
+    f = tmp_path / "chaos-target.yaml"
+    f.write_text(TARGET)
+    specs, left = proxy_specs(load(f))
+    assert specs == [{"name": "listener.relay-a", "listen": "0.0.0.0:21501",
+                      "upstream": "relay-a:8000", "enabled": True}]
+    assert left == ["relay-a.origin"]

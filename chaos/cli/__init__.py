@@ -1,6 +1,6 @@
 """The `chaos` command (also installed as `chaos-audio`): stack, probe, fault, report,
-readiness, gameday, explore, target. Its commands and exit codes are a contract that scripts and CI
-rely on (chaos.core.exits, printed at the end of every --help).
+readiness, gameday, explore, target. Its commands and exit codes are a contract that scripts
+and CI rely on (chaos.core.exits, printed at the end of every --help).
 
 Every command takes --json: stdout then carries exactly one JSON object, errors included
 (``{"error": ..., "what_to_do": ..., "exit": N}``). Errors are mapped to exit codes in one
@@ -18,7 +18,7 @@ from chaos.adapters.space.reference import DEFAULT_BASE_PORT, PROFILES, RUNTIMES
 
 from chaos.cli import fault as cli_fault, readiness as cli_readiness
 from chaos.targets import stack
-from chaos.core import errors as e_
+from chaos.core import errors
 from chaos.core.errors import ChaosError, ConfigError
 from chaos.core.exits import EPILOG, Exit, for_verdict, for_verdicts
 from chaos.core.validate import MAX_LISTENERS, MAX_THICK_PER_DC, arg, integer, seconds
@@ -317,25 +317,25 @@ def _report(args) -> int:
 # could not do what was asked (no stack, unhealthy, unreachable, a tool or a permission
 # missing): the verdict was never reached.
 _ERRORS: tuple[tuple[type[BaseException], Exit, str], ...] = (
-    (e_.ConfigError, Exit.USAGE,
+    (errors.ConfigError, Exit.USAGE,
      "Fix the argument or input file named above; `chaos <command> --help` lists what is accepted."),
-    (e_.StackNotUp, Exit.NOT_READY,
+    (errors.StackNotUp, Exit.NOT_READY,
      "Start the reference stack with `chaos stack up`, or name your own with --target FILE."),
-    (e_.StackAlreadyUp, Exit.NOT_READY,
+    (errors.StackAlreadyUp, Exit.NOT_READY,
      "Use the stack that is up, or stop it first with `chaos stack down`."),
-    (e_.MissingTool, Exit.NOT_READY,
+    (errors.MissingTool, Exit.NOT_READY,
      "Install the program named above (fixtures/setup.sh installs the reference stack's tools)."),
-    (e_.EngineUnavailable, Exit.NOT_READY,
+    (errors.EngineUnavailable, Exit.NOT_READY,
      "Start the docker engine (or use --runtime local), then run the command again."),
-    (e_.PortInUse, Exit.NOT_READY,
+    (errors.PortInUse, Exit.NOT_READY,
      "Free the port named above or choose another --base-port."),
-    (e_.StateDamaged, Exit.NOT_READY,
+    (errors.StateDamaged, Exit.NOT_READY,
      "`chaos stack down` sets the damaged state file aside; then `chaos stack up`."),
-    (e_.StackError, Exit.NOT_READY,
+    (errors.StackError, Exit.NOT_READY,
      "See `chaos stack status`; `chaos stack reset`, or `chaos stack down` and `up`, to restart it."),
-    (e_.ToxiproxyError, Exit.NOT_READY,
+    (errors.ToxiproxyError, Exit.NOT_READY,
      "Check that the stack's toxiproxy answers (`chaos stack status`)."),
-    (e_.ChaosError, Exit.NOT_READY,
+    (errors.ChaosError, Exit.NOT_READY,
      "The environment could not do what was asked (see above); "
      "`chaos stack reset` puts the stack back."),
 )
@@ -384,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(_dispatch(args))
     except (ChaosError, KeyboardInterrupt) as e:
         code, what_to_do = exit_for(e)
+        words = " ".join(w for w in (args.command, getattr(args, "action", None)) if w)
+        what_to_do = what_to_do.replace("chaos <command>", f"chaos {words}")
         message = str(e) or "interrupted"
         if isinstance(e, ConfigError):
             print(f"chaos: error: {message}", file=sys.stderr)

@@ -41,12 +41,16 @@ def wants_json(argv: list[str]) -> bool:
     return False
 
 
-def emit_error(message: str, what_to_do: str, code: int, kind: str | None = None) -> None:
-    """The one JSON error object on stdout (under --json)."""
+def emit_error(message: str, what_to_do: str, code: int, kind: str | None = None,
+               problems: list | None = None) -> None:
+    """The one JSON error object on stdout (under --json); ``problems``: where in an input
+    file (a runbook's line, column, field), when the error knows."""
     doc = {"error": message, "what_to_do": what_to_do, "exit": int(code)}
     if kind:
         doc["kind"] = kind
-    print(json.dumps(doc, indent=2), flush=True)
+    if problems:
+        doc["problems"] = problems
+    print(json.dumps(doc, indent=2, default=str), flush=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -392,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"chaos: {message}", file=sys.stderr)
         if args.json:
-            emit_error(message, what_to_do, code, type(e).__name__)
+            emit_error(message, what_to_do, code, type(e).__name__, getattr(e, "problems", None))
         return int(code)
     except Exception as e:
         if not args.json:

@@ -214,6 +214,14 @@ def test_plans_and_dry_runs_need_no_stack(runbook, capsys):
     assert doc["dry_run"] and any("listener.edge-b" in line for line in doc["plan"])
 
 
+def test_a_bad_runbook_under_json_says_where(runbook, capsys):
+    runbook.write_text(RUNBOOK.replace("listener.edge-b", "listener.edge-q"))
+    assert main(["gameday", str(runbook), "--dry-run", "--json"]) == 2
+    doc = _one_object(capsys.readouterr().out)
+    assert doc["kind"] == "RunbookError" and "no link of the stack matches" in doc["error"]
+    assert (doc["problems"][0]["line"], doc["problems"][0]["column"]) == (5, 11)
+
+
 def test_report_json_names_the_files_and_they_are_0644(tmp_path, capsys):
     old = os.umask(0o077)          # the mode is set, not left to the umask
     try:

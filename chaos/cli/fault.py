@@ -8,7 +8,9 @@
 the topology of --runtime/--profile) and lists the actions; it touches nothing. `inject`
 starts the dead-man switch, injects, holds, reverts (Ctrl-C reverts at once), all under
 deadlines. Every bad input (unknown fault, bad parameter, a selector that matches nothing)
-is refused with exit 2 before anything is injected.
+is refused with exit 2 before anything is injected. Exit codes (chaos.core.exits): 0 done,
+2 usage, 5 no stack / not healthy / a step left unreverted or a reset that left the stack
+unhealthy, 130 Ctrl-C (after the fault was reverted).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from chaos.adapters.space.reference import PROFILES, RUNTIMES, build
 
 from chaos.targets import stack
 from chaos.core.errors import ConfigError
+from chaos.core.exits import Exit
 from chaos.core.validate import MAX_RUN_S, arg, duration, parse_scalar, seconds, seed
 
 MAX_DURATION_S = MAX_RUN_S
@@ -42,13 +45,15 @@ def add_fault_parser(sub, parser_class) -> None:
         p.add_argument("--seed", type=arg(seed), default=0, help="which matches one/N/P%% picks")
         p.add_argument("--param", action="append", default=[], metavar="K=V",
                        help="a parameter of the fault (repeat for more)")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help=_json_help())
         p.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
         if name == "plan":
             p.add_argument("--runtime", choices=RUNTIMES, default=None,
                            help="plan against this runtime's topology "
                                 "(default: the stack that is up, else local)")
-            p.add_argument("--profile", choices=PROFILES, default=None)
+            p.add_argument("--profile", choices=PROFILES, default=None,
+                           help="plan against this profile's topology "
+                                "(default: the stack that is up, else resilient)")
         else:
             p.add_argument("--duration", type=arg(duration, hi=MAX_DURATION_S), required=True,
                            metavar="S",
@@ -62,8 +67,13 @@ def add_reset_parser(st_sub) -> None:
                                         "paused/stopped services, iptables rules, waits until healthy")
     r.add_argument("--timeout", type=arg(seconds, positive=True), default=None, metavar="S",
                    help="wait at most S seconds for health at the end (default 60 local, 120 docker)")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help=_json_help())
     r.add_argument("--target", default=None, metavar="FILE", help="a target description (chaos-target.yaml): your own stack instead of the reference one")
+
+
+def _json_help() -> str:
+    from chaos.cli import JSON_HELP
+    return JSON_HELP
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -137,7 +147,7 @@ def _inject(spec, args) -> int:
                           f"got {args.duration:g}")
     from chaos.targets.state import StackState
     state = stack.current(args.target) if args.target else StackState.load()
-    if state is None:                               # bad input first (exit 2), then no stack (1)
+    if state is None:                               # bad input first (exit 2), then no stack (5)
         plan(spec, build("local", "resilient"))
         state = stack.current()
     actions = plan(spec, state.topology)            # every bad input is refused here
@@ -186,8 +196,8 @@ def _inject(spec, args) -> int:
     if report.failed:
         _err("chaos: some steps could not be reverted; they stay in the ledger. "
              "`chaos stack reset` puts the whole stack back.")
-        return 1
-    return 0
+        return Exit.NOT_READY
+    return Exit.INTERRUPTED if interrupted else Exit.OK
 
 
 def cmd_reset(args) -> int:
@@ -209,4 +219,4 @@ def cmd_reset(args) -> int:
             _err(f"chaos: problem: {line}")
         _out("every service is healthy" if rep.healthy else
              f"NOT healthy: {'; '.join(rep.unhealthy)}")
-    return 0 if rep.healthy and not rep.problems else 1
+    return Exit.OK if rep.healthy and not rep.problems else Exit.NOT_READY

@@ -1,12 +1,16 @@
-"""`chaos gameday RUNBOOK.yaml [--target FILE] [--dry-run] [--auto] [--from STEP] [--only STEPS]`.
+"""`chaos gameday RUNBOOK.yaml [--target FILE] [--dry-run] [--auto] [--from STEP] [--only STEPS] [--json]`.
 
-Exit codes: 0 the game day passed (or the dry run planned it), 1 its verdict was anything
-else or the stack was not usable, 2 a bad runbook or flag (nothing was run).
+Exit codes (chaos.core.exits): the verdict's (for_verdict: 0 passed or the dry run planned
+it, 1 failed or aborted, 4 inconclusive), 2 a bad runbook or flag (nothing was run), 5 no
+stack up or not healthy.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+
+from chaos.core.exits import Exit, for_verdict
 
 
 def add_parser(sub, parser_class) -> None:
@@ -27,6 +31,9 @@ def add_parser(sub, parser_class) -> None:
                          "instead of the runbook's target")
     gd.add_argument("--reports", default="reports", metavar="DIR",
                     help="where the run writes reports/<run-id>/ (default: reports)")
+    from chaos.cli import JSON_HELP
+    gd.add_argument("--json", action="store_true",
+                    help=JSON_HELP + "; goes with --auto or --dry-run (the board needs the terminal)")
 
 
 def cmd(args, console) -> int:
@@ -41,9 +48,16 @@ def cmd(args, console) -> int:
     state = None if described is not None else StackState.load()
     gp = load_plan(args.runbook, state, args.from_step, only, auto=args.auto, target=described)
     if args.dry_run:
+        if args.json:
+            print(json.dumps({"runbook": args.runbook, "dry_run": True,
+                              "plan": gp.describe().splitlines(), "exit": int(Exit.OK)}, indent=2))
+            return Exit.OK
         print(gp.describe())
         console.print("dry run: validated and planned against the target; nothing was injected")
-        return 0
+        return Exit.OK
+    if args.json and not args.auto:
+        raise ConfigError("--json goes with --auto or --dry-run: the game-day board needs the "
+                          "terminal, and stdout carries the one JSON object")
     if not args.auto and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ConfigError("the game-day board needs a terminal; run with --auto (prompts take "
                           "their scripted or default answers) or from a terminal")
@@ -70,6 +84,13 @@ def cmd(args, console) -> int:
     else:
         from chaos.gameday.board import show
         result = run(gp, state, args.reports, board=show, who=args.who, reproduce=reproduce)
+    code = for_verdict(result.verdict)
+    if args.json:
+        print(json.dumps({"runbook": args.runbook, "verdict": str(result.verdict),
+                          "reason": result.record.reason, "run_dir": str(result.dir),
+                          "files": {k: str(v) for k, v in result.files.items()},
+                          "exit": int(code)}, indent=2))
+        return code
     from chaos import report
     report.summary(result.record, console, report_path=result.files.get("html"))
-    return 0 if result.verdict == "passed" else 1
+    return code

@@ -1,5 +1,5 @@
-"""`chaos readiness`: the go / no-go verdict with measured headroom (exit codes in the README:
-0 GO, 1 NO-GO, 2 usage, 3 GO-AT-RISK, 4 INCONCLUSIVE)."""
+"""`chaos readiness`: the go / no-go verdict with measured headroom (exit codes, chaos.core.exits:
+0 GO, 1 NO-GO, 2 usage, 3 GO-AT-RISK, 4 INCONCLUSIVE, 5 no stack up or not healthy)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def add_parser(sub, parser_class) -> None:
     rd.add_argument("--max-rate", type=float, default=None, metavar="R",
                     help="cap the load generator at R joins/s (what a smaller load rig could fire)")
     rd.add_argument("--reports", default="reports", metavar="DIR", help="where runs are written")
-    rd.add_argument("--json", action="store_true", help="print readiness.json")
+    from chaos.cli import JSON_HELP
+    rd.add_argument("--json", action="store_true", help="print readiness.json: " + JSON_HELP)
     rd.add_argument("--target", default=None, metavar="FILE",
                     help="a target description (chaos-target.yaml): your own stack instead of the reference one")
 

@@ -16,7 +16,7 @@ from chaos.report.charts import tag, ticks
 from chaos.report.html import CSS
 from chaos.core.model import Verdict, finite
 from chaos.core.slo import DEFAULTS
-from chaos.targets.state import write_atomic
+from chaos.core import atomic
 from chaos.readiness.usl import usl
 
 W, H = 760, 260
@@ -28,8 +28,8 @@ def write(doc: dict, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     doc = finite(doc)
     js, html = out / "readiness.json", out / "readiness.html"
-    write_atomic(js, json.dumps(doc, indent=1, allow_nan=False))
-    write_atomic(html, page(doc))
+    atomic.write(js, json.dumps(doc, indent=1, allow_nan=False), atomic.ARTIFACT)   # for others to read
+    atomic.write(html, page(doc), atomic.ARTIFACT)
     return {"readiness.json": js, "readiness.html": html}
 
 

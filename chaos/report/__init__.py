@@ -17,6 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from chaos.core import atomic
 from chaos.core.errors import ChaosError, ConfigError
 from chaos.core.journal import Journal
 from chaos.report import schema
@@ -131,19 +132,8 @@ def _write_all(files: dict[str, tuple[Path, str]]) -> dict[str, Path]:
 
 
 def _stage(path: Path, text: str) -> str:
-    """text in a hidden file beside path, flushed to disk; its name."""
-    data = text.encode("utf-8")      # before anything is created: text that cannot be written
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for reading
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
+    """text in a hidden file beside path, flushed to disk, 0644 (a report is for reading)."""
+    return atomic.stage(path, text, atomic.ARTIFACT)
 
 
 def _stage_copy(path: Path) -> str | None:

@@ -19,10 +19,9 @@ from chaos.core.target import Target
 
 from chaos.core.errors import ConfigError
 from chaos.experiment import Experiment, default_label
-from chaos.core import journal as jm
+from chaos.core import atomic, journal as jm
 from chaos.core.model import jsonable
 from chaos.core.slo import DEFAULTS, Objective
-from chaos.targets.state import write_atomic
 from chaos.runner.history import declaration
 from chaos.core.judge import PHASED, WHOLE_RUN, bins
 from chaos.core.timeline import FaultRun, Timeline
@@ -182,5 +181,5 @@ def document(journal: jm.Journal) -> dict:
 def write(journal: jm.Journal, out_dir: Path) -> Path:
     """Atomically; whatever the journal holds (see jsonable), it is written."""
     path = out_dir / "journal.json"
-    write_atomic(path, json.dumps(document(journal), indent=1, allow_nan=False))
+    atomic.write(path, json.dumps(document(journal), indent=1, allow_nan=False), atomic.ARTIFACT)
     return path

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.core.target import RUNTIMES, Target
 
-from chaos.core import validate as v
+from chaos.core import atomic, validate as v
 from chaos.core.errors import ConfigError, StateDamaged
 
 
@@ -30,18 +29,11 @@ def home() -> Path:
     return Path(os.environ.get("CHAOS_HOME") or Path.home() / ".local" / "state" / "chaos")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_atomic(path: Path, text: str, mode: int = atomic.PRIVATE) -> None:
+    """Atomically (chaos.core.atomic). The default is PRIVATE (0600): the state files here
+    (stack.json, the ledger, heartbeats, runtime configs) are this user's runtime state;
+    a file written for others to read passes ``mode=atomic.ARTIFACT`` (0644)."""
+    atomic.write(path, text, mode)
 
 
 @dataclass

@@ -114,6 +114,17 @@ class Toxiproxy:
             raise ToxiproxyError(f"toxiproxy did not {what} (it reports enabled={now}); "
                                  "if its listen port was taken meanwhile, free it and `chaos stack reset`")
 
+    def populate(self, proxies: list[dict]) -> list[str]:
+        """Create the proxies ({name, listen, upstream, enabled}), replacing any of the same
+        name whose listen or upstream differs (toxiproxy's /populate); their names."""
+        from toxiproxy.api import APIConsumer
+        resp = self._run(f"create {len(proxies)} proxies", lambda: APIConsumer.post(
+            "/populate", json=proxies))
+        if resp.status_code >= 400:
+            raise ToxiproxyError(f"toxiproxy refused to create the proxies: {resp.status_code} "
+                                 f"{resp.text.strip()[:300]}")
+        return [p["name"] for p in proxies]
+
     def reset(self) -> None:
         """Enable every proxy and remove every toxic: the safety net."""
         from toxiproxy.api import APIConsumer

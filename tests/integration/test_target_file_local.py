@@ -68,7 +68,7 @@ def test_the_cli_works_against_a_described_stack(space, tmp_path):
     assert refused.returncode == 2 and "does not find or restart" in refused.stderr
     probe = cli("probe", "--listeners", "6", "--seconds", "3", "--thick-per-dc", "0", "--json",
                 "--target", str(f))
-    assert probe.returncode in (0, 1), probe.stderr
+    assert probe.returncode in (0, 1, 4), probe.stderr      # a verdict: passed, failed, inconclusive
     assert json.loads(probe.stdout)["listeners_joined"] == 6
 
 
@@ -101,7 +101,7 @@ def test_an_experiment_runs_against_the_description_and_names_the_cause(space, t
     assert Ledger().active("target-my-rooms") == []
     # judging is a pure function of the declaration and the recorded history
     again = cli("report", str(result.dir / "journal.json"), "--rejudge")
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 1, again.stderr          # judged again: still failed (for_verdict)
     same = json.loads((result.dir / "rejudged" / "journal.json").read_text())
     assert [(s["name"], s["phase"], s["verdict"], s["value"]) for s in same["slos"]] == \
         [(s.name, s.phase, s.verdict, s.value) for s in j.slos]

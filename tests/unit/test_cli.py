@@ -42,9 +42,9 @@ def test_bad_scale_out_values_exit_2_before_anything_starts(argv, expect, capsys
 
 
 def test_status_and_probe_with_nothing_up_say_how_to_start(capsys):
-    assert main(["stack", "status"]) == 1
+    assert main(["stack", "status"]) == 5           # exits.Exit.NOT_READY
     assert "chaos stack up" in capsys.readouterr().err
-    assert main(["probe"]) == 1
+    assert main(["probe"]) == 5
     assert "chaos stack up" in capsys.readouterr().err
 
 
@@ -55,7 +55,7 @@ def test_down_with_nothing_up_is_harmless(capsys):
 
 def test_missing_tools_are_named_with_the_fix(monkeypatch, capsys):
     monkeypatch.setenv("CHAOS_REDIS_SERVER", "/nonexistent/redis-server")
-    assert main(["stack", "up", "--base-port", "24000"]) == 1
+    assert main(["stack", "up", "--base-port", "24000"]) == 5   # a tool missing: NOT_READY
     err = capsys.readouterr().err
     assert "redis-server" in err and "fixtures/setup.sh" in err
 
@@ -99,5 +99,5 @@ def test_gameday_without_a_terminal_or_a_stack_says_what_to_do(tmp_path, capsys)
     rb.write_text(GAMEDAY)
     assert main(["gameday", str(rb)]) == 2          # pytest's stdin is no terminal
     assert "--auto" in capsys.readouterr().err
-    assert main(["gameday", str(rb), "--auto"]) == 1
+    assert main(["gameday", str(rb), "--auto"]) == 5    # no stack up: NOT_READY
     assert "chaos stack up" in capsys.readouterr().err

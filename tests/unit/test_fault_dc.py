@@ -182,7 +182,7 @@ def test_a_label_outside_the_running_stack_is_refused_before_anything_starts(hom
 
 
 def test_inject_without_a_stack_says_how_to_start_one(home, capsys):
-    assert main(["fault", "inject", "dc_loss", "--dc", "dc-b", "--duration", "1"]) == 1
+    assert main(["fault", "inject", "dc_loss", "--dc", "dc-b", "--duration", "1"]) == 5   # no stack: NOT_READY
     assert "chaos stack up" in capsys.readouterr().err
 
 

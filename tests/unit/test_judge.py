@@ -107,9 +107,11 @@ def _rejudge(run_dir: Path, *objectives: str) -> dict:
     args = ["report", str(run_dir / "journal.json"), "--rejudge"]
     for o in objectives:
         args += ["--objective", o]
-    assert main(args) == 0
+    code = main(args)
     report.load(run_dir / "rejudged" / "journal.json")          # a valid journal, checked strictly
-    return json.loads((run_dir / "rejudged" / "journal.json").read_text())
+    doc = json.loads((run_dir / "rejudged" / "journal.json").read_text())
+    assert code == {"passed": 0, "failed": 1, "aborted": 1, "inconclusive": 4}[doc["verdict"]]
+    return doc
 
 
 # -- a run that lost a shard ------------------------------------------------------------------

@@ -294,7 +294,7 @@ def test_usage_errors_exit_2_before_the_stack_is_looked_at(argv, says, capsys, t
 def test_without_a_stack_it_says_how_to_start_one(capsys, tmp_path, monkeypatch):
     from chaos.cli import main
     monkeypatch.setenv("CHAOS_HOME", str(tmp_path))
-    assert main(["readiness", "--audience", "600000", "--join-rate", "50000/min"]) == 1
+    assert main(["readiness", "--audience", "600000", "--join-rate", "50000/min"]) == 5   # no stack: NOT_READY
     assert "chaos stack up" in capsys.readouterr().err
 
 

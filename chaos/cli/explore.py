@@ -21,7 +21,7 @@ import re
 from chaos.core.errors import ConfigError
 from chaos.explore.spaces import WHERE, Space, space
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$", re.ASCII)  # '١٠m' is no budget
 
 
 def add_parser(sub, parser_class) -> None:
@@ -79,7 +79,7 @@ def parse_space(text: str) -> Space:
         name, sep, rng = part.partition("=")
         nums = rng.split("..")
         try:
-            values = tuple(float(x) for x in nums)
+            values = tuple(float(x) for x in nums) if rng.isascii() else ()   # float() reads '١' too
         except ValueError:
             values = ()
         if not sep or len(values) not in (2, 3):

@@ -165,6 +165,14 @@ class Broken:
 
 
 @dataclass(frozen=True)
+class Unmeasured:
+    """One objective a check could not judge, and why (the judge's note)."""
+    name: str
+    objective: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Check:
     """A game day's check of the SLIs at one moment, and what it found."""
     step: str
@@ -172,15 +180,20 @@ class Check:
     required: bool
     verdict: str
     broken: tuple[Broken, ...] = ()
+    unmeasured: tuple[Unmeasured, ...] = ()
 
     @classmethod
     def of(cls, c: Mapping) -> Check:
         """From the record a game day keeps (chaos.gameday.player; the journal's ``checks``)."""
         results = [r.dump() if isinstance(r, jm.Part) else r for r in c.get("results") or ()]
+        results = [r for r in results if isinstance(r, Mapping)]
         return cls(str(c.get("step") or ""), float(c.get("t_s") or 0.0), bool(c.get("required")),
                    str(c.get("verdict") or ""),
                    tuple(Broken(str(r.get("name")), str(r.get("objective")), r.get("value"))
-                         for r in results if r.get("verdict") == "failed"))
+                         for r in results if r.get("verdict") == "failed"),
+                   tuple(Unmeasured(str(r.get("name")), str(r.get("objective")),
+                                    str(r.get("note") or "nothing was measured"))
+                         for r in results if r.get("verdict") not in ("passed", "failed")))
 
 
 @dataclass(frozen=True, eq=False)   # samples are arrays: a history is itself, not equal to another

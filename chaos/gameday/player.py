@@ -325,7 +325,9 @@ class Player(Method):
             self.progress(t, self.gp.bound_s, f"step {p.index} [{p.id}] {p.summary()}")
             self._refresh()
             ok = await getattr(self, f"_do_{p.kind}")(p)
-            self.status[p.id] = ("failed" if ok is False
+            unsure = p.kind == "check" and bool(self.checks) and self.checks[-1]["step"] == p.id \
+                and self.checks[-1]["verdict"] == "inconclusive"    # it measured nothing
+            self.status[p.id] = ("inconclusive" if unsure else "failed" if ok is False
                                  else "cut short" if self.abort.is_set() else "done")
         for p in self.gp.steps:
             if self.status[p.id] in ("pending", "running"):

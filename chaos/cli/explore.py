@@ -10,7 +10,8 @@ A catalogue entry is ``KIND[@WHERE[+WHERE...]][:PARAM=LO..HI[..GRID]]``: ``dc_lo
 DC for dc_loss/dc_partition, a service for packet_drop/cpu_starve, a link otherwise.
 
 Exit codes: 0 nothing broke within the budget (or a replay never broke); 1 a breaking
-schedule was found (or a replay broke), or the stack is not usable; 2 usage.
+schedule was found (or a replay broke); 2 usage; 4 inconclusive: every run said nothing
+(the gate refused a sick stack, ...), so nothing was measured.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import re
 
 from chaos.core.errors import ConfigError
+from chaos.core.exits import Exit
 from chaos.explore.spaces import WHERE, Space, space
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$", re.ASCII)  # '١٠m' is no budget
@@ -116,7 +118,7 @@ def cmd(args, console, progress) -> int:
                 if o.failed:
                     console.print(f"  {o.sentences[0] if o.sentences else o.reason}")
                 console.print(f"  report: {o.run_dir}/report.html", soft_wrap=True)
-        return 1 if broke else 0
+        return Exit.NO if broke else Exit.OK if runs else Exit.INCONCLUSIVE
     store = None if args.no_store else (args.store or f"{args.reports}/explore-examples")
     again = (f"chaos explore --faults {' '.join(args.faults)} --budget {args.budget}"
              + (f" --seed {args.seed}" if args.seed is not None else ""))
@@ -131,4 +133,4 @@ def cmd(args, console, progress) -> int:
         console.print(res.text, soft_wrap=True, markup=False)
         if res.found:
             console.print(f"Search again: {again}", soft_wrap=True, markup=False)
-    return 1 if res.found else 0
+    return {"failed": Exit.NO, "passed": Exit.OK}.get(res.exploration.verdict, Exit.INCONCLUSIVE)

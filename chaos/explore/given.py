@@ -33,7 +33,7 @@ from chaos.explore import result as _result
 from chaos.explore.live import AUDIENCE, RUN_SHAPE, LiveRunner
 from chaos.explore.reduce import Grid, reduce, size
 from chaos.explore.schedule import Schedule
-from chaos.explore.search import Exploration
+from chaos.explore.search import Exploration, start_of
 from chaos.explore.spaces import as_spaces
 from chaos.explore.trials import Evaluator, Outcome
 
@@ -98,7 +98,9 @@ class Explorer:
         """Hypothesis's last replay: reduce further, reproduce, and say it all."""
         state = t.state
         spaces = {s.kind: s for s in as_spaces(faults)} if faults else {}
-        minimal, reduced = reduce(t.ev, schedule, state.topology, spaces, grid, repeats)
+        # from the smallest breach that meets k of n (Hypothesis's minimal may be a fluke)
+        start = start_of(t.ev, state.topology, repeats) or schedule
+        minimal, reduced = reduce(t.ev, start, state.topology, spaces, grid, repeats)
         rate = t.ev.confirm(minimal, repeats)
         fails = [o for o in t.ev.runs[minimal] if o.failed]
         r = Exploration(slos, budget_s, 0.0, 0, 0, minimal=minimal, rate=rate,

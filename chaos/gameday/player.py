@@ -618,8 +618,8 @@ class Player(Method):
 
     def verdict(self, verdict: Verdict, reason: str) -> tuple[Verdict, str]:
         """The run's verdict, with the game day's own causes: an abort by a person or by the
-        runbook is ``aborted``. (A required check that broke is judged with the run's
-        history: chaos.core.judge.)"""
+        runbook is ``aborted``. (A required check that broke, or that measured nothing, is
+        judged with the run's history: chaos.core.judge.)"""
         if self.human_abort is not None:
             h = self.human_abort
             return Verdict.ABORTED, f"aborted by {h['who']} at t={h['at_s']:g} s: {h['reason']}"

@@ -513,3 +513,16 @@ def test_healthy(chaos_explore, schedule):
     assert "test_drawn.py::test_sick" in out and "chaos_explore: Inconclusive: join_time could not be " \
            "judged under any of the" in out
     assert "Why the runs said nothing: the gate: join_time broke before any fault" in out
+
+
+def test_the_reduction_starts_from_the_smallest_breach_that_meets_the_rule():
+    from chaos.explore.search import start_of
+    fake = Fluky()
+    ev = Evaluator(fake, budget_s=10_000, clock=fake.clock)
+    fluke, real = Schedule((LATENCY,)), Schedule((Step(6.0, 8.0, "dc_loss", dc="dc-a"),))
+    assert ev.first(fluke).failed and ev.first(real).failed          # each broke once
+    assert size(fluke, FRAGILE) < size(real, FRAGILE)
+    assert start_of(ev, FRAGILE, 3) == real and ev.rate(fluke) == (1, 3)
+    never = Evaluator(Fluky(), budget_s=10_000, clock=fake.clock)
+    assert never.first(fluke).failed
+    assert start_of(never, FRAGILE, 3) == fluke      # none meets it: the smallest breach, said intermittent

@@ -462,9 +462,23 @@ def chaos_run(request: pytest.FixtureRequest, chaos_stack, record_property):
 def pytest_runtest_call(item: pytest.Item):
     item.config.stash[_CURRENT] = item
     try:
-        return (yield)
+        out = yield
     finally:
         item.config.stash[_CURRENT] = None
+    _explored(item)
+    return out
+
+
+def _explored(item: pytest.Item) -> None:
+    """A chaos_explore test whose every run was inconclusive measured nothing: it fails
+    (as an inconclusive chaos_run does), saying why, instead of passing."""
+    explorer = getattr(item, "funcargs", {}).get("chaos_explore")
+    if explorer is None:
+        return
+    from chaos.explore.given import Explorer
+    said = explorer.inconclusive(item.nodeid) if isinstance(explorer, Explorer) else ""
+    if said:
+        pytest.fail(f"chaos_explore: {said}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ A catalogue entry is ``KIND[@WHERE[+WHERE...]][:PARAM=LO..HI[..GRID]]``: ``dc_lo
 ``latency:latency_ms=10..90``, ``packet_drop@edge-b+edge-c:share=0.05..0.3``; WHERE is a
 DC for dc_loss/dc_partition, a service for packet_drop/cpu_starve, a link otherwise.
 
-Exit codes (chaos.core.exits, for_verdict): 0 nothing broke within the budget (or a replay
-never broke); 1 a breaking schedule was found (or a replay broke); 2 usage; 5 no stack up
-or not healthy.
+Exit codes: 0 nothing broke within the budget (or a replay never broke); 1 a breaking
+schedule was found (or a replay broke); 2 usage; 4 inconclusive: every run said nothing
+(the gate refused a sick stack, ...), so nothing was measured; 5 no stack up or not healthy.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import json
 import re
 
 from chaos.core.errors import ConfigError
-from chaos.core.exits import for_verdict
-from chaos.core.model import Verdict
+from chaos.core.exits import Exit
 from chaos.explore.spaces import WHERE, Space, space
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$", re.ASCII)  # '١٠m' is no budget
 
 
 def add_parser(sub, parser_class) -> None:
@@ -37,28 +36,24 @@ def add_parser(sub, parser_class) -> None:
                     help="a required SLO (repeat; default: join_time and audio_delivered)")
     ex.add_argument("--budget", default="10m", metavar="TIME",
                     help="time budget: 90s, 10m, 1h (default 10m)")
-    ex.add_argument("--max-faults", type=int, default=3, metavar="N",
-                    help="at most N faults in a drawn schedule (default 3)")
+    ex.add_argument("--max-faults", type=int, default=3, metavar="N")
     ex.add_argument("--span", type=float, default=20.0, metavar="S",
                     help="every fault starts and ends within S seconds (default 20)")
     ex.add_argument("--grid", type=float, default=2.0, metavar="S",
                     help="start times and durations on an S-second grid (default 2)")
     ex.add_argument("--repeats", type=int, default=3, metavar="N",
                     help="runs of the minimal schedule for its reproduction rate (default 3)")
-    ex.add_argument("--max-examples", type=int, default=100, metavar="N",
-                    help="draw at most N schedules (Hypothesis's max_examples; default 100)")
+    ex.add_argument("--max-examples", type=int, default=100, metavar="N")
     ex.add_argument("--seed", type=int, default=None, help="Hypothesis's seed (reproducible draws)")
     ex.add_argument("--target", default=None, metavar="FILE",
                     help="a target description: your own stack instead of the reference one")
-    ex.add_argument("--reports", default="reports", metavar="DIR",
-                    help="where each run writes reports/<run-id>/ (default: reports)")
+    ex.add_argument("--reports", default="reports", metavar="DIR")
     ex.add_argument("--store", default=None, metavar="DIR",
                     help="where found examples are kept (default: DIR/explore-examples of --reports)")
     ex.add_argument("--no-store", action="store_true", help="neither replay nor keep examples")
     ex.add_argument("--replay", default=None, metavar="SCHEDULE_JSON",
                     help="run a found schedule again --repeats times and print its rate")
-    from chaos.cli import JSON_HELP
-    ex.add_argument("--json", action="store_true", help=JSON_HELP)
+    ex.add_argument("--json", action="store_true")
 
 
 def parse_budget(text: str) -> float:
@@ -86,7 +81,7 @@ def parse_space(text: str) -> Space:
         name, sep, rng = part.partition("=")
         nums = rng.split("..")
         try:
-            values = tuple(float(x) for x in nums)
+            values = tuple(float(x) for x in nums) if rng.isascii() else ()   # float() reads '١' too
         except ValueError:
             values = ()
         if not sep or len(values) not in (2, 3):
@@ -123,7 +118,7 @@ def cmd(args, console, progress) -> int:
                 if o.failed:
                     console.print(f"  {o.sentences[0] if o.sentences else o.reason}")
                 console.print(f"  report: {o.run_dir}/report.html", soft_wrap=True)
-        return _verdict_exit(bool(broke))
+        return Exit.NO if broke else Exit.OK if runs else Exit.INCONCLUSIVE
     store = None if args.no_store else (args.store or f"{args.reports}/explore-examples")
     again = (f"chaos explore --faults {' '.join(args.faults)} --budget {args.budget}"
              + (f" --seed {args.seed}" if args.seed is not None else ""))
@@ -138,9 +133,4 @@ def cmd(args, console, progress) -> int:
         console.print(res.text, soft_wrap=True, markup=False)
         if res.found:
             console.print(f"Search again: {again}", soft_wrap=True, markup=False)
-    return _verdict_exit(res.found)
-
-
-def _verdict_exit(broke: bool) -> int:
-    """A schedule that broke the steady state is a failed verdict (1); none, a passed one (0)."""
-    return for_verdict(Verdict.FAILED if broke else Verdict.PASSED)
+    return {"failed": Exit.NO, "passed": Exit.OK}.get(res.exploration.verdict, Exit.INCONCLUSIVE)

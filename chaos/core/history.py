@@ -165,6 +165,14 @@ class Broken:
 
 
 @dataclass(frozen=True)
+class Unmeasured:
+    """One objective a check could not judge, and why (the judge's note)."""
+    name: str
+    objective: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Check:
     """A game day's check of the SLIs at one moment, and what it found."""
     step: str
@@ -172,15 +180,20 @@ class Check:
     required: bool
     verdict: str
     broken: tuple[Broken, ...] = ()
+    unmeasured: tuple[Unmeasured, ...] = ()
 
     @classmethod
     def of(cls, c: Mapping) -> Check:
         """From the record a game day keeps (chaos.gameday.player; the journal's ``checks``)."""
         results = [r.dump() if isinstance(r, jm.Part) else r for r in c.get("results") or ()]
+        results = [r for r in results if isinstance(r, Mapping)]
         return cls(str(c.get("step") or ""), float(c.get("t_s") or 0.0), bool(c.get("required")),
                    str(c.get("verdict") or ""),
                    tuple(Broken(str(r.get("name")), str(r.get("objective")), r.get("value"))
-                         for r in results if r.get("verdict") == "failed"))
+                         for r in results if r.get("verdict") == "failed"),
+                   tuple(Unmeasured(str(r.get("name")), str(r.get("objective")),
+                                    str(r.get("note") or "nothing was measured"))
+                         for r in results if r.get("verdict") not in ("passed", "failed")))
 
 
 @dataclass(frozen=True, eq=False)   # samples are arrays: a history is itself, not equal to another
@@ -278,7 +291,30 @@ def write(out_dir: Path, overall: Mapping[str, Series], per_dc: Mapping[str, Map
 
 # what a damaged or foreign file raises while it is read: never past read()
 _DAMAGE = (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeError,
-           zipfile.BadZipFile, zlib.error)
+           zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, MemoryError)
+# (zipfile: NotImplementedError for a mangled version or compression field, RuntimeError for
+# an "encrypted" entry; numpy: MemoryError for a header that claims an enormous array)
+
+
+MAX_T_S = 10 * 86400.0        # a sample's time: well past any run's end
+
+
+def _unfit(t: np.ndarray, v: np.ndarray, w: np.ndarray | None) -> str:
+    """What is wrong with one SLI's arrays as read ("" if nothing): real numbers only
+    (values may be infinite: a failed join), times finite and in order, weights >= 0."""
+    for label, a in (("times", t), ("values", v), ("weights", w)):
+        if a is not None and a.dtype.kind not in "iuf":
+            return f"have {label} of type {a.dtype} (numbers expected)"
+    tf = t.astype(float)
+    if not np.all(np.isfinite(tf)) or np.any(np.abs(tf) > MAX_T_S):
+        return f"have times that are not finite or beyond {MAX_T_S:g} s"
+    if np.any(np.diff(tf) < 0):
+        return "have times out of order"
+    if w is not None:
+        wf = w.astype(float)
+        if not np.all(np.isfinite(wf)) or np.any(wf < 0):
+            return "have weights that are negative or not finite"
+    return ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -316,10 +352,16 @@ def read(run_dir: Path) -> Samples:
         try:
             if v is None or t.shape != v.shape or t.ndim != 1 or (w is not None and w.shape != t.shape):
                 raise ValueError("shapes")
-            s = Series(name, t.astype(float), v.astype(float), None if w is None else w.astype(float))
+            wrong = _unfit(t, v, w)
+            s = None if wrong else Series(name, t.astype(float), v.astype(float),
+                                          None if w is None else w.astype(float))
         except _DAMAGE:
             raise ConfigError(f"{path}: the arrays of {name} ({where}) do not match; it is "
                               "damaged and cannot be judged again") from None
+        if wrong:
+            raise ConfigError(f"{path}: the samples of {name} ({where}) {wrong}: not as a run "
+                              "writes them; the file is damaged and cannot be judged again (run "
+                              "the experiment again for a new history)")
         if where == "all":
             overall[name] = s
         else:

@@ -182,11 +182,27 @@ def verdict(h: History, slos) -> tuple[Verdict, str]:
         v, reason = Verdict.INCONCLUSIVE, "the probe did not finish: nothing was measured"
     if h.judge_error and v is Verdict.PASSED:
         v, reason = Verdict.INCONCLUSIVE, f"the run could not be judged: {h.judge_error}"
-    failed = [c for c in h.checks if c.required and c.verdict == "failed"]
-    if v is Verdict.PASSED and failed:   # a game day's required check that broke
-        v, reason = Verdict.FAILED, "; ".join(
-            f"check {c.step} at t={c.t_s:g} s: " + ", ".join(
-                f"{b.name} {b.objective} was {_fmt(b.value)}" for b in c.broken) for c in failed)
+    v, reason = _checks(h, v, reason)
+    return v, reason
+
+
+def _checks(h: History, v: Verdict, reason: str) -> tuple[Verdict, str]:
+    """A game day's required checks: one that broke fails a run that would have passed or
+    been inconclusive; one that measured nothing (or says nothing a check can say) leaves
+    a run that would have passed inconclusive. No required check is passed by default."""
+    required = [c for c in h.checks if c.required]
+    failed = [c for c in required if c.verdict == "failed"]
+    if failed and v in (Verdict.PASSED, Verdict.INCONCLUSIVE):
+        said = "; ".join(f"check {c.step} at t={c.t_s:g} s: " + (", ".join(
+            f"{b.name} {b.objective} was {_fmt(b.value)}" for b in c.broken) or "did not hold")
+            for c in failed)
+        return Verdict.FAILED, said if v is Verdict.PASSED else f"{said}; also {reason}"
+    unsure = [c for c in required if c.verdict not in ("passed", "failed")]
+    if unsure and v is Verdict.PASSED:
+        return Verdict.INCONCLUSIVE, "; ".join(
+            f"required check {c.step} at t={c.t_s:g} s measured nothing: " + (", ".join(
+                f"{u.name} {u.objective} not judged ({u.why})" for u in c.unmeasured)
+                or f"its verdict was {c.verdict or 'not recorded'}") for c in unsure)
     return v, reason
 
 

@@ -117,7 +117,8 @@ def number(what: str, value: Any, *, lo: float | None = None, hi: float | None =
 
 def integer(what: str, value: Any, *, lo: int | None = None, hi: int | None = None,
             unit: str = "", example: str = "") -> int:
-    """A whole number within [lo, hi]; a float that is whole (100.0) is taken, 0.9 is not."""
+    """A whole number within [lo, hi], written as one: 0.9 is refused, and so is 100.0 (a
+    float would reach ``range()`` or a seed as a float and fail in the run, not here)."""
     accepted = _range(lo, hi, unit, False, False, integral=True)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         v = int(value)
@@ -126,7 +127,9 @@ def integer(what: str, value: Any, *, lo: int | None = None, hi: int | None = No
         if not f.is_integer():
             fail(what, value, "is not a whole number", accepted,
                  example or f"write {math.floor(f)} or {math.ceil(f)}")
-        v = int(f)
+        fail(what, value, "is a float, not a whole number", accepted,
+             f"write {int(f)}, without the decimal point" if abs(f) < 1e16 else
+             "write it without a decimal point or exponent")
     else:
         fail(what, value, f"is not a number ({_kind(value)})", accepted, example)
     if (lo is not None and v < lo) or (hi is not None and v > hi):

@@ -10,9 +10,12 @@ Each call resets the stack, runs the schedule as an experiment and tells Hypothe
 close every SLO came to breaking (``hypothesis.target``). A breach raises ``ScheduleBroke``
 and Hypothesis shrinks; a schedule seen before in this test is answered from its first run
 (Hypothesis needs the same answer twice; every run counts for the rate). When Hypothesis
-replays its minimal example for the last time, we reduce it further ourselves and run it
-until it has ``repeats`` runs, and the failure reads: the Experiment to paste, its
+replays its minimal example for the last time, we reduce it further ourselves (a smaller
+schedule is taken only if it breaks k of ``repeats`` runs) and run it until it has
+``repeats`` runs, and the failure reads: the Experiment to paste, its
 reproduction rate, where it broke, its journal and report, and a line that reproduces it.
+A test all of whose runs were inconclusive (the stack refused every run) does not pass:
+it fails with why nothing was measured, as an inconclusive ``chaos_run`` does.
 Once a schedule broke, only smaller ones (Hypothesis's shrink candidates) are run; once the
 test's ``budget_s`` is spent, none (the call returns None), so Hypothesis ends with the
 best breach found so far. Hypothesis's own example database
@@ -30,7 +33,7 @@ from chaos.explore import result as _result
 from chaos.explore.live import AUDIENCE, RUN_SHAPE, LiveRunner
 from chaos.explore.reduce import Grid, reduce, size
 from chaos.explore.schedule import Schedule
-from chaos.explore.search import Exploration, spread_of
+from chaos.explore.search import Exploration, start_of
 from chaos.explore.spaces import as_spaces
 from chaos.explore.trials import Evaluator, Outcome
 
@@ -95,14 +98,28 @@ class Explorer:
         """Hypothesis's last replay: reduce further, reproduce, and say it all."""
         state = t.state
         spaces = {s.kind: s for s in as_spaces(faults)} if faults else {}
-        minimal, reduced = reduce(t.ev, schedule, state.topology, spaces, grid)
+        # from the smallest breach that meets k of n (Hypothesis's minimal may be a fluke)
+        start = start_of(t.ev, state.topology, repeats) or schedule
+        minimal, reduced = reduce(t.ev, start, state.topology, spaces, grid, repeats)
         rate = t.ev.confirm(minimal, repeats)
         fails = [o for o in t.ev.runs[minimal] if o.failed]
-        r = Exploration(slos, budget_s, t.ev.elapsed_s, len(t.ev.order), t.ev.total_runs,
-                        minimal=minimal, rate=rate, outcome=fails[-1] if fails else out,
-                        first=schedule, reduced=reduced, stopped_early=t.ev.exhausted,
-                        spread=spread_of(t.ev))
+        r = Exploration(slos, budget_s, 0.0, 0, 0, minimal=minimal, rate=rate,
+                        outcome=fails[-1] if fails else out, first=schedule, reduced=reduced,
+                        repeats=repeats).judged_by(t.ev)
         return _result.render(r, run_shape=RUN_SHAPE, audience=AUDIENCE, reproduce=t.reproduce)
+
+    def inconclusive(self, test_id: str) -> str:
+        """Why the test ``test_id`` must not pass although no schedule broke: every run it
+        made was inconclusive, so nothing was measured ("" if something was, or it ran
+        nothing). Called once the test body has returned (the pytest plugin)."""
+        said = []
+        for (tid, slos), t in self.tests.items():
+            if tid != test_id:
+                continue
+            r = Exploration(slos, t.ev.budget_s, 0.0, 0, 0).judged_by(t.ev)
+            if r.runs and r.verdict == "inconclusive":
+                said.append(_result.render(r))
+        return "\n".join(said)
 
 
 def _guide(out: Outcome) -> None:

@@ -2,8 +2,8 @@
 
 Hypothesis shrinks choice sequences and stops after a while; on a live stack every
 candidate costs a run of seconds, so we try the candidates that matter most first, in this
-order, keeping the first that still breaks and starting over from it (greedy, like
-delta debugging):
+order, keeping the first that still breaks (k of n runs: ``trials.needed``) and starting
+over from it (greedy, like delta debugging):
 
 1. fewer faults: each single fault alone, then every schedule with one fault left out;
 2. simpler targets: a lost DC narrowed to one kind of service, the ones most others
@@ -95,19 +95,21 @@ def _simpler(st: Step, target: Target | None, sp: Space | None, grid: Grid) -> I
 
 
 def reduce(ev: Evaluator, start: Schedule, target: Target | None, spaces: Mapping[str, Space],
-           grid: Grid = Grid()) -> tuple[Schedule, bool]:
+           grid: Grid = Grid(), repeats: int = 3) -> tuple[Schedule, bool]:
     """The smallest schedule found that still breaks, and whether the reduction finished
-    (False: the budget ran out first)."""
+    (False: the budget ran out first). A candidate is taken only if it breaks k of
+    ``repeats`` runs (``trials.needed``), the rule the minimal schedule's finding is held
+    to: one breaking run (a fluke) is not enough, one passing run does not rule it out."""
     current = start
     while True:
         for cand in sorted(dict.fromkeys(candidates(current, target, spaces, grid)),
                            key=lambda c: size(c, target)):
             if size(cand, target) >= size(current, target):
                 continue
-            out = ev.first(cand, "reducing")
-            if out is None:
+            ok = ev.reproduces(cand, repeats, "reducing")
+            if ok is None:
                 return current, False
-            if out.failed:
+            if ok:
                 current = cand
                 break
         else:

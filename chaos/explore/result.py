@@ -19,9 +19,14 @@ def render(r: Exploration, *, name: str = "explored_minimal", run_shape: dict | 
     slos = ", ".join(o.sli for o in r.steady_state)
     tried = (f"{r.tried} schedule(s), {r.runs} run(s), {_mins(r.elapsed_s)} of a "
              f"{_mins(r.budget_s)} budget")
+    if not r.found and r.verdict == "inconclusive":
+        return "\n".join(_inconclusive(r, slos))
     if not r.found:
         lines = [f"No schedule broke {slos}: {tried}"
                  + (" (the budget ended the search)." if r.stopped_early else ".")]
+        if r.unmeasured:
+            lines.append(f"{r.unmeasured} of the {r.tried} schedule(s) could not be judged (every "
+                         f"run of them was inconclusive): {_why(r.silences)}.")
         lines.append("Spread of what was tried:")
         lines += [f"  faults per schedule: {_counts(r.spread.get('faults_per_schedule', {}))}",
                   f"  kinds: {_counts(r.spread.get('kinds', {}))}",
@@ -36,8 +41,13 @@ def render(r: Exploration, *, name: str = "explored_minimal", run_shape: dict | 
     kw = dict(run_shape or {})
     if audience is not None:
         kw["audience"] = audience
+    k, n = r.needed, r.repeats
     lines = [f"Falsifying schedule: {broke} of {runs} run(s) broke {which} "
-             f"({'reproducible' if broke == runs else 'intermittent'}); found in {tried}."]
+             f"({'reproducible' if broke == runs else 'intermittent'}); found in {tried}.",
+             f"Each reduction step was taken only if it broke at least {k} of {n} runs; this "
+             + ("schedule meets that rule." if r.reproduces else
+                f"schedule does not ({broke} of {runs}): no schedule was shown to break that "
+                "reliably, so it may not be the smallest one that does.")]
     if r.stopped_early:
         lines.append("The budget ended the search before the reduction finished: this is the "
                      "smallest breaking schedule found so far, not necessarily the smallest."
@@ -58,6 +68,22 @@ def render(r: Exploration, *, name: str = "explored_minimal", run_shape: dict | 
     return "\n".join(lines)
 
 
+def _why(silences: dict) -> str:
+    return "; ".join(f"{why} ({n} run{'s' if n != 1 else ''})" for why, n in silences.items()) \
+        or "no reason was recorded"
+
+
+def _inconclusive(r: Exploration, slos: str) -> list[str]:
+    """Every run said nothing: what was not measured, why, and what to do."""
+    return [f"Inconclusive: {slos} could not be judged under any of the {r.tried} schedule(s) "
+            f"tried: all {r.runs} run(s) were inconclusive, so nothing was measured "
+            f"({_mins(r.elapsed_s)} of a {_mins(r.budget_s)} budget"
+            + ("; the budget ended the search" if r.stopped_early else "") + ").",
+            f"Why the runs said nothing: {_why(r.silences)}.",
+            "No schedule was shown to hold or to break: make the stack healthy (`chaos stack "
+            "status`; a run's gate must pass) and search again."]
+
+
 def _counts(d: dict) -> str:
     return ", ".join(f"{k}: {v}" for k, v in d.items()) or "none"
 
@@ -66,11 +92,13 @@ def to_dict(r: Exploration) -> dict:
     def sched(s: Schedule | None):
         return None if s is None else {**s.to_dict(), "describe": s.describe()}
     o = r.outcome
-    return {"found": r.found, "steady_state": [x.sli for x in r.steady_state],
+    return {"verdict": r.verdict, "found": r.found, "steady_state": [x.sli for x in r.steady_state],
             "budget_s": r.budget_s, "elapsed_s": round(r.elapsed_s, 1), "tried": r.tried,
             "runs": r.runs, "replayed": r.replayed, "stopped_early": r.stopped_early,
             "reduced": r.reduced, "minimal": sched(r.minimal), "first": sched(r.first),
-            "reproduced": {"broke": r.rate[0], "runs": r.rate[1]},
+            "reproduced": {"broke": r.rate[0], "runs": r.rate[1], "needed": r.needed,
+                           "of": r.repeats, "reproduces": r.reproduces},
+            "unmeasured": r.unmeasured, "inconclusive_runs": dict(r.silences),
             "broke": list(o.broke) if o else [], "sentences": list(o.sentences) if o else [],
             "run_dir": o.run_dir if o else None, "spread": r.spread,
             "closest": None if r.closest is None else

@@ -10,9 +10,16 @@ start once the budget is spent, and the result says the search stopped early):
 2. search: Hypothesis draws schedules and runs each (``hypothesis.target`` on every
    objective's closeness, so the targeting phase climbs towards a breach); the first
    breach ends generation and Hypothesis shrinks it, for at most ``shrink_runs`` new runs;
-3. reduce: our own greedy reduction of the smallest breaking schedule (``reduce.py``);
+3. reduce: our own greedy reduction (``reduce.py``), from the smallest breaking schedule
+   that breaks k of ``repeats`` runs (``trials.needed``: 2 of 3), and taking a smaller one
+   only when it does too: one run that broke is not enough;
 4. reproduce: the minimal schedule is run until it has ``repeats`` runs; its rate (e.g.
-   3 of 3) is part of the finding. An intermittent breach is a finding with its rate.
+   3 of 3) and whether it meets the same k-of-n rule are part of the finding. A breach
+   below the rule is still a finding, said to be intermittent, with its rate.
+
+A search whose every run was inconclusive (the gate refused a sick stack, the reset left
+it unhealthy) measured nothing: its verdict is ``inconclusive``, never "nothing broke",
+and the result says why the runs said nothing.
 
 Hypothesis needs a test that answers the same for the same input; the evaluator answers
 a schedule it ran before with that schedule's first outcome, and every run is kept for
@@ -30,7 +37,7 @@ from chaos.explore.reduce import Grid, reduce, size
 from chaos.explore.schedule import Schedule
 from chaos.explore.spaces import Space
 from chaos.explore.store import Store
-from chaos.explore.trials import Evaluator, Outcome, Runner
+from chaos.explore.trials import Evaluator, Outcome, Runner, holds, needed
 
 
 class _Broke(Exception):
@@ -47,6 +54,7 @@ class Exploration:
     runs: int                               # runs in all (repeats included)
     minimal: Schedule | None = None         # the smallest breaking schedule
     rate: tuple[int, int] = (0, 0)          # its (broke, runs)
+    repeats: int = 3                        # the n of the k-of-n rule (trials.needed)
     outcome: Outcome | None = None          # the minimal schedule's last breaking run
     first: Schedule | None = None           # the first breaking schedule found
     reduced: bool = True                    # the reduction finished within the budget
@@ -54,10 +62,40 @@ class Exploration:
     spread: dict = field(default_factory=dict)   # what the schedules tried covered
     closest: tuple[Schedule, str, float] | None = None   # nothing found: the nearest miss
     replayed: int = 0
+    unmeasured: int = 0                     # schedules none of whose runs said anything
+    silences: dict = field(default_factory=dict)   # why runs said nothing -> how many
 
     @property
     def found(self) -> bool:
         return self.minimal is not None
+
+    @property
+    def needed(self) -> int:
+        return needed(self.repeats)
+
+    @property
+    def reproduces(self) -> bool:
+        """The minimal schedule meets the k-of-n rule its reduction steps were held to."""
+        return self.found and holds(self.rate, self.repeats)
+
+    @property
+    def verdict(self) -> str:
+        """``failed`` (a breaking schedule), ``passed`` (runs were judged and none broke) or
+        ``inconclusive`` (no run was judged: nothing was measured)."""
+        if self.found:
+            return "failed"
+        return "passed" if self.tried > self.unmeasured else "inconclusive"
+
+    def judged_by(self, ev: Evaluator) -> Exploration:
+        """What the evaluator ran, into this result."""
+        self.elapsed_s = ev.elapsed_s
+        self.tried = len(ev.order)
+        self.runs = ev.total_runs
+        self.stopped_early = ev.exhausted
+        self.spread = spread_of(ev)
+        self.unmeasured = len(ev.unmeasured())
+        self.silences = ev.silences()
+        return self
 
 
 def spread_of(ev: Evaluator) -> dict:
@@ -100,12 +138,13 @@ def explore(strategy, steady_state: Sequence[Objective], runner: Runner, *, budg
     # 2. Hypothesis: generate (guided), then its own shrink for a few runs
     if not breaking:
         breaking += _hypothesis(strategy, ev, max_examples, shrink_runs, seed)
-    best = min(ev.failing(), key=lambda s: size(s, target)) if ev.failing() else None
-    result = Exploration(tuple(steady_state), budget_s, 0.0, 0, 0, replayed=replayed)
+    best = start_of(ev, target, repeats)
+    result = Exploration(tuple(steady_state), budget_s, 0.0, 0, 0, replayed=replayed,
+                         repeats=repeats)
     if best is not None:
         result.first = ev.failing()[0]
         # 3. our reduction, 4. its reproduction rate
-        result.minimal, result.reduced = reduce(ev, best, target, by_kind, grid)
+        result.minimal, result.reduced = reduce(ev, best, target, by_kind, grid, repeats)
         result.rate = ev.confirm(result.minimal, repeats)
         fails = [o for o in ev.runs[result.minimal] if o.failed]
         result.outcome = fails[-1] if fails else None
@@ -113,12 +152,21 @@ def explore(strategy, steady_state: Sequence[Objective], runner: Runner, *, budg
             store.add(result.minimal, result.rate)
     else:
         result.closest = _closest(ev)
-    result.elapsed_s = ev.elapsed_s
-    result.tried = len(ev.order)
-    result.runs = ev.total_runs
-    result.stopped_early = ev.exhausted
-    result.spread = spread_of(ev)
-    return result
+    return result.judged_by(ev)
+
+
+def start_of(ev: Evaluator, target: Target | None, repeats: int) -> Schedule | None:
+    """Where the reduction starts: the smallest breaking schedule that breaks k of
+    ``repeats`` runs; if none does (or the budget ends first), the smallest that broke at
+    all (its finding then says it is intermittent, with its rate)."""
+    failing = sorted(ev.failing(), key=lambda s: size(s, target))
+    for s in failing:
+        ok = ev.reproduces(s, repeats, "reproducing")
+        if ok is None:
+            break
+        if ok:
+            return s
+    return failing[0] if failing else None
 
 
 def _closest(ev: Evaluator) -> tuple[Schedule, str, float] | None:

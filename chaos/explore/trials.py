@@ -42,6 +42,18 @@ class Outcome:
 Runner = Callable[[Schedule, str], Outcome]
 
 
+def needed(repeats: int) -> int:
+    """The k of k-of-n: how many of ``repeats`` counted runs must break for a schedule to
+    count as breaking (a majority: 2 of 3, 3 of 4, 1 of 1). One rule for every step of the
+    reduction and for the minimal schedule's finding, so a fluke cannot become the example."""
+    return repeats // 2 + 1
+
+
+def holds(rate: tuple[int, int], repeats: int) -> bool:
+    """Does a rate (broke, counted runs) meet the k-of-n rule for ``repeats`` runs?"""
+    return rate[0] >= needed(repeats)
+
+
 def closeness(slo: Mapping) -> float:
     """How close an SLO came to breaking: its worst value as a share of the allowed room
     (1.0 is the threshold; above it broke). ``<=`` objectives: value / threshold; ``>=``
@@ -122,6 +134,26 @@ class Evaluator:
         outs = [o for o in self.runs.get(schedule, ()) if o.counted]
         return sum(o.failed for o in outs), len(outs)
 
+    def reproduces(self, schedule: Schedule, repeats: int, why: str = "") -> bool | None:
+        """Does ``schedule`` break in at least ``needed(repeats)`` of its first ``repeats``
+        counted runs? Runs only until that is decided (k broke, or k can no longer be
+        reached), within the budget; runs it had already count. None: the budget ended
+        before it was decided. A schedule whose runs keep saying nothing (inconclusive, at
+        most ``repeats`` of them beyond the counted ones) does not reproduce."""
+        k = needed(repeats)
+        silent = 0
+        while True:
+            outs = [o for o in self.runs.get(schedule, ()) if o.counted][:repeats]
+            broke = sum(o.failed for o in outs)
+            if broke >= k:
+                return True
+            if broke + (repeats - len(outs)) < k or silent >= repeats:
+                return False
+            out = self.run(schedule, why)
+            if out is None:
+                return None
+            silent += not out.counted
+
     def confirm(self, schedule: Schedule, repeats: int) -> tuple[int, int]:
         """Run ``schedule`` until it has ``repeats`` counted runs. A finding needs its rate,
         so these runs may go past the budget: at most ``repeats + 1`` of them."""
@@ -137,3 +169,17 @@ class Evaluator:
 
     def failing(self) -> list[Schedule]:
         return [s for s in self.order if self.rate(s)[0] > 0]
+
+    def unmeasured(self) -> list[Schedule]:
+        """The schedules none of whose runs said anything (every run inconclusive)."""
+        return [s for s in self.order if self.rate(s)[1] == 0]
+
+    def silences(self) -> dict[str, int]:
+        """Why runs said nothing: each inconclusive run's reason, with how many gave it."""
+        why: dict[str, int] = {}
+        for s in self.order:
+            for o in self.runs[s]:
+                if not o.counted:
+                    r = o.reason or f"the run's verdict was {o.verdict or 'missing'}, with no reason given"
+                    why[r] = why.get(r, 0) + 1
+        return dict(sorted(why.items(), key=lambda kv: -kv[1]))

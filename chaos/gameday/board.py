@@ -33,7 +33,7 @@ CLOSE_AFTER_S = 2.0
 SPARKS = "▁▂▃▄▅▆▇█"
 COLOUR = {"passed": "green", "failed": "bold red", "inconclusive": "yellow"}
 STATUS = {"pending": "dim", "running": "bold cyan", "done": "green", "failed": "bold red",
-          "cut short": "yellow", "not run": "dim"}
+          "cut short": "yellow", "not run": "dim", "inconclusive": "yellow"}
 EVENT_COLOUR = {"note": "cyan", "prompt": "magenta", "answer": "magenta", "pause": "yellow",
                 "resume": "yellow", "abort": "bold red", "halt": "bold red", "inject": "red",
                 "revert": "green", "error": "bold red", "check": "blue", "gate": "blue"}

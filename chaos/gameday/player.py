@@ -325,7 +325,9 @@ class Player(Method):
             self.progress(t, self.gp.bound_s, f"step {p.index} [{p.id}] {p.summary()}")
             self._refresh()
             ok = await getattr(self, f"_do_{p.kind}")(p)
-            self.status[p.id] = ("failed" if ok is False
+            unsure = p.kind == "check" and bool(self.checks) and self.checks[-1]["step"] == p.id \
+                and self.checks[-1]["verdict"] == "inconclusive"    # it measured nothing
+            self.status[p.id] = ("inconclusive" if unsure else "failed" if ok is False
                                  else "cut short" if self.abort.is_set() else "done")
         for p in self.gp.steps:
             if self.status[p.id] in ("pending", "running"):
@@ -616,8 +618,8 @@ class Player(Method):
 
     def verdict(self, verdict: Verdict, reason: str) -> tuple[Verdict, str]:
         """The run's verdict, with the game day's own causes: an abort by a person or by the
-        runbook is ``aborted``. (A required check that broke is judged with the run's
-        history: chaos.core.judge.)"""
+        runbook is ``aborted``. (A required check that broke, or that measured nothing, is
+        judged with the run's history: chaos.core.judge.)"""
         if self.human_abort is not None:
             h = self.human_abort
             return Verdict.ABORTED, f"aborted by {h['who']} at t={h['at_s']:g} s: {h['reason']}"

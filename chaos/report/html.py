@@ -1,11 +1,13 @@
 """report.html: one self-contained file that opens offline (inline CSS and SVG, no links out).
 
-Everything taken from the journal is escaped.
+Everything taken from the journal is escaped, and characters HTML does not allow (NUL and
+the other control characters, lone surrogates) are shown as visible stand-ins (NUL as ␀).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
 from chaos.core import journal as jm
@@ -72,7 +74,23 @@ def page(journal: Journal | dict) -> str:
     schema = "?" if journal.schema_ is None else journal.schema_
     parts.append(f'<p class="muted">run {escape(str(journal.run_id or ""))}, '
                  f'journal schema {escape(str(schema))}</p></body></html>')
-    return "\n".join(p for p in parts if p)
+    return printable("\n".join(p for p in parts if p))
+
+
+# C0 controls but tab, newline and carriage return; DEL; C1 controls; lone surrogates
+_NOT_IN_HTML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _stand_in(m: re.Match) -> str:
+    c = ord(m.group())
+    if c < 0x20:
+        return chr(0x2400 + c)     # Unicode's control pictures: NUL reads as ␀
+    return "\u2421" if c == 0x7f else "\ufffd"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character HTML forbids replaced by a visible stand-in."""
+    return _NOT_IN_HTML.sub(_stand_in, text)
 
 
 def _target(journal: Journal) -> str:

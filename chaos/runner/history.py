@@ -115,12 +115,22 @@ def parse_override(text: str) -> Objective:
         raise ConfigError(f"--objective {text!r}: write SLI=THRESHOLD or SLI=THRESHOLD@WINDOW_S, "
                           "e.g. join_time=3 or audio_delivered=0.99@10")
     try:
-        kw = {"threshold": float(value)}
+        kw = {"threshold": _number(value)}
         if window.strip():
-            kw["window_s"] = float(window)
+            kw["window_s"] = _number(window)
     except ValueError:
-        raise ConfigError(f"--objective {text!r}: the threshold and window must be numbers") from None
+        raise ConfigError(f"--objective {text!r}: the threshold and window must be numbers "
+                          "written in ASCII digits, e.g. join_time=3 or audio_delivered=0.99@10") from None
     return objective(name.strip(), **kw)
+
+
+def _number(text: str) -> float:
+    """A number as the CLI takes one: ASCII only (Python's float() also reads '١' as 1)."""
+    from chaos.core.validate import parse_scalar
+    x = parse_scalar(text)
+    if isinstance(x, str) or isinstance(x, bool) or not text.strip().isascii():
+        raise ValueError(text)
+    return float(x)
 
 
 def rejudge(journal: dict, run_dir: Path, overrides: list[Objective] = ()) -> Journal:

@@ -15,6 +15,7 @@ from chaos.core.errors import ChaosError, ConfigError, StateDamaged
 from chaos.experiment import Audience, Experiment, Sweep, fault, validate
 from chaos.faults import Action, plan
 from chaos.faults import overlap
+from chaos.faults.base import Selector
 from chaos.faults.ledger import Ledger
 from chaos.runner import method as method_mod
 from chaos.runner import preflight
@@ -396,3 +397,137 @@ def test_cli_inject_on_a_target_another_fault_holds_is_refused(capsys):
     err = capsys.readouterr().err
     assert "would disable listener.edge-a, which dc_partition (part-a) already holds" in err
     assert Ledger().active("space-test") == held         # nothing added, nothing injected
+
+
+# -- whole floats, non-ASCII digits, damaged histories, control characters in a report -----
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: validate(Experiment("x", audience=Audience(listeners=12.0))),
+     "audience.listeners=12.0 is a float, not a whole number; accepted: 1 to 10000 (write 12,"),
+    (lambda: validate(Experiment("x", audience=Audience(thick_per_dc=1.0))),
+     "audience.thick_per_dc=1.0 is a float, not a whole number"),
+    (lambda: validate(Experiment("x", seed=3.0)),
+     "seed=3.0 is a float, not a whole number; accepted: 0 to 4294967295 (write 3,"),
+    (lambda: plan(fault("latency", link="listener.edge-a", latency_ms=100.0).spec, TOPO),
+     "latency_ms=100.0 is a float, not a whole number"),
+    (lambda: Selector(link="listener.edge-a", seed=2.0),
+     "seed=2.0 is a float"),
+])
+def test_a_whole_float_where_a_count_belongs_is_refused_before_the_run(make, words):
+    with pytest.raises(ConfigError) as e:
+        make()
+    assert words in str(e.value)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["probe", "--listeners", "12.0"], "argument --listeners: 12.0 is a float, not a whole number"),
+    (["fault", "plan", "link_down", "--seed", "3.0"], "argument --seed: 3.0 is a float"),
+])
+def test_a_whole_float_flag_is_a_usage_error(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_whole_float_param_is_a_usage_error(capsys):
+    assert main(["fault", "plan", "latency", "--link", "listener.edge-a", "--param",
+                 "latency_ms=100.0"]) == 2
+    assert "latency_ms=100.0 is a float, not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["join_time=١", "join_time=٣.٥", "join_time=3@١٠", "join_time=²",
+                                  "join_time=３"])
+def test_an_objective_in_other_digits_is_refused(text):
+    from chaos.runner.history import parse_override
+    with pytest.raises(ConfigError, match="ASCII digits, e.g. join_time=3"):
+        parse_override(text)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["explore", "--budget", "١٠m"], "--budget '١٠m': write a time like 90s"),
+    (["explore", "--faults", "latency:latency_ms=10..90..١"], "write PARAM=LO..HI"),
+])
+def test_explore_refuses_other_digits(argv, words, capsys):
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+def _rejudgeable_run(tmp_path) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    src = Path(__file__).parent / "journals" / "baseline.json"
+    (run / "journal.json").write_text(src.read_text())
+    return run
+
+
+def _npz(arrays: dict) -> bytes:
+    import io
+
+    import numpy as np
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _good_npz() -> bytes:
+    import numpy as np
+    t = np.array([0.5, 1.5, 2.5])
+    return _npz({"all|join_time|t": t, "all|join_time|v": np.array([0.2, 0.3, 0.4])})
+
+
+def _damaged_history(kind: str) -> bytes:
+    import numpy as np
+    good = _good_npz()
+    if kind == "truncated":                     # EOFError / BadZipFile before
+        return good[: len(good) // 2]
+    if kind == "cut in its data":
+        b = bytearray(good)
+        b[40:60] = bytes(20)
+        return bytes(b)
+    if kind == "zip version":                   # NotImplementedError before
+        b = bytearray(good)
+        at = b.index(b"PK\x01\x02")
+        b[at + 6:at + 8] = (99).to_bytes(2, "little")
+        return bytes(b)
+    if kind == "times out of order":            # a ValueError deep in the judge before
+        return _npz({"all|join_time|t": np.array([3.0, 1.0, 2.0]),
+                     "all|join_time|v": np.array([0.2, 0.3, 0.4])})
+    if kind == "infinite times":
+        return _npz({"all|join_time|t": np.array([0.5, np.inf]), "all|join_time|v": np.array([0.2, 0.3])})
+    if kind == "text samples":
+        return _npz({"all|join_time|t": np.array(["0.5", "1.5"]), "all|join_time|v": np.array(["1", "2"])})
+    if kind == "health not json":
+        return _npz({"health.json": np.frombuffer(b"\xff{", dtype=np.uint8),
+                     "all|join_time|t": np.array([0.5]), "all|join_time|v": np.array([0.2])})
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "cut in its data", "zip version", "times out of order",
+                                  "infinite times", "text samples", "health not json"])
+def test_rejudge_of_a_damaged_history_is_one_clear_error_naming_the_file(tmp_path, kind, capsys):
+    run = _rejudgeable_run(tmp_path)
+    (run / "history.npz").write_bytes(_damaged_history(kind))
+    assert main(["report", str(run), "--rejudge", "--objective", "join_time=1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'history.npz'}" in err and "cannot be judged again" in err
+    assert "Traceback" not in err
+    assert not (run / "rejudged").exists()
+
+
+def test_rejudge_of_a_whole_history_still_judges(tmp_path, capsys):
+    run = _rejudgeable_run(tmp_path)
+    (run / "history.npz").write_bytes(_good_npz())
+    assert main(["report", str(run), "--rejudge", "--objective", "join_time=1"]) == 0
+    assert "judged again:" in capsys.readouterr().out
+    assert (run / "rejudged" / "report.html").exists()
+
+
+def test_a_nul_in_a_journal_string_is_never_written_raw_into_the_report(tmp_path):
+    j = canary_journal()
+    j["events"].append({"t_s": 1.0, "kind": "note", "message": "operator typed a\x00b\x1b[31m and \x7f"})
+    j["experiment"]["title"] = "title\x00with a NUL"
+    paths = report.render(j, tmp_path)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert not any(c in html for c in "\x00\x1b\x7f")
+    assert "operator typed a␀b␛[31m and ␡" in html and "title␀with a NUL" in html
+    assert "\x00" not in paths["junit"].read_text(encoding="utf-8")

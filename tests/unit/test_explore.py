@@ -162,7 +162,10 @@ def test_search_finds_shrinks_and_gives_the_reproduction_rate(tmp_path):
     assert "3 of 3 run(s) broke join_time (reproducible)" in text
     assert "fault('dc_loss', at_s=0, duration_s=2, dc='dc-a', kinds='redis')" in text
     assert "Reproduce: chaos explore --replay /r/" in text and "Where it broke:" in text
-    assert to_dict(r)["reproduced"] == {"broke": 3, "runs": 3}
+    assert to_dict(r)["reproduced"] == {"broke": 3, "runs": 3, "needed": 2, "of": 3, "reproduces": True}
+    assert to_dict(r)["verdict"] == "failed"
+    assert "Each reduction step was taken only if it broke at least 2 of 3 runs; this schedule " \
+           "meets that rule." in text
     # the next search tries the stored example first and needs no generation
     again = FakeStack()
     r2 = explore(schedules(("dc_loss", "latency"), target="fragile", span_s=12), SLOS, again,
@@ -315,3 +318,211 @@ def test_the_fixture_inside_hypothesis_reduces_and_reports_like_a_hypothesis_fai
     assert len(fake.calls) == ev.total_runs    # every run is counted once, none was repeated blindly
     with pytest.raises(ConfigError, match="does not plan against stack"):
         explorer(Schedule((Step(0.0, 2.0, "packet_drop", service="sentinel-a", params=(("share", 0.1),)),)), SLOS)
+
+
+# -- inconclusive runs and the k-of-n rule --------------------------------------------------
+
+SICK = "the stack was not healthy after its reset: redis-a"
+
+
+class SickStack(FakeStack):
+    """Every run says nothing: the reset leaves the stack unhealthy."""
+    def __call__(self, schedule, name):
+        self.now += self.run_s
+        self.calls.append(schedule)
+        return Outcome("inconclusive", reason=SICK)
+
+
+def test_a_search_whose_every_run_was_inconclusive_is_inconclusive_not_a_pass():
+    fake = SickStack(run_s=10.0)
+    r = explore(schedules(("dc_loss", "latency"), target="fragile", span_s=8), SLOS, fake,
+                budget_s=100, target=FRAGILE, seed=4, clock=fake.clock)
+    assert not r.found and r.verdict == "inconclusive"
+    assert r.runs == len(fake.calls) > 0 and r.unmeasured == r.tried > 0
+    assert r.silences == {SICK: r.runs}
+    text = render(r)
+    assert "No schedule broke" not in text
+    assert text.startswith(f"Inconclusive: join_time, audio_delivered could not be judged under any "
+                           f"of the {r.tried} schedule(s) tried: all {r.runs} run(s) were "
+                           "inconclusive, so nothing was measured")
+    assert f"Why the runs said nothing: {SICK} ({r.runs} runs)." in text
+    assert "make the stack healthy" in text
+    doc = to_dict(r)
+    assert doc["verdict"] == "inconclusive" and doc["inconclusive_runs"] == {SICK: r.runs}
+
+
+def test_a_search_with_some_unmeasured_schedules_says_so_beside_what_held():
+    class Patchy(FakeStack):
+        def __call__(self, schedule, name):
+            self.now += self.run_s
+            self.calls.append(schedule)
+            if any(s.kind == "latency" for s in schedule):
+                return Outcome("inconclusive", reason="the gate: join_time broke before any fault")
+            return Outcome("passed", (), {"join_time": 0.3})
+    fake = Patchy()
+    cat = (space("dc_loss", dcs=("dc-c",)), space("latency", latency_ms=(10, 90, 10)))
+    r = explore(schedules(cat, target="resilient", span_s=10), SLOS, fake, budget_s=600,
+                target=RESILIENT, seed=2, clock=fake.clock)
+    assert r.verdict == "passed" and 0 < r.unmeasured < r.tried
+    text = render(r)
+    assert text.startswith("No schedule broke")
+    assert (f"{r.unmeasured} of the {r.tried} schedule(s) could not be judged (every run of them was "
+            "inconclusive): the gate: join_time broke before any fault") in text
+
+
+class Fluky(FakeStack):
+    """dc_loss of dc-a (or its redis) always breaks join_time; a latency alone breaks on its
+    first run only (a fluke)."""
+    def __call__(self, schedule, name):
+        out = super().__call__(schedule, name)
+        if not out.failed and [s.kind for s in schedule] == ["latency"] and \
+                self.calls.count(schedule) == 1:
+            return Outcome("failed", ("join_time",), {"join_time": 1.2}, ("a fluke",))
+        return out
+
+
+LATENCY = Step(4.0, 10.0, "latency", link="edge-b.origin-a", params=(("latency_ms", 400), ("jitter_ms", 0)))
+
+
+def test_a_reduction_step_is_taken_on_k_of_n_runs_not_on_one_fluke():
+    fake = Fluky()
+    big = Schedule((LATENCY, Step(6.0, 8.0, "dc_loss", dc="dc-a")))
+    ev = Evaluator(fake, budget_s=10_000, clock=fake.clock)
+    smallest, finished = reduce(ev, big, FRAGILE, {}, Grid(), repeats=3)
+    assert finished
+    assert smallest == Schedule((Step(0.0, 2.0, "dc_loss", dc="dc-a", params=(("kinds", "redis"),)),))
+    alone = Schedule((LATENCY,))
+    assert ev.rate(alone) == (1, 3)          # it broke once, then held twice: not taken
+    # with one run per step (the old rule) the fluke would have become the minimal example
+    ev1 = Evaluator(Fluky(), budget_s=10_000, clock=fake.clock)
+    fluke, _ = reduce(ev1, big, FRAGILE, {}, Grid(), repeats=1)
+    assert [st.kind for st in fluke] == ["latency"] and ev1.rate(fluke) == (1, 1)
+
+
+def test_reproduces_runs_only_until_k_of_n_is_decided_and_counts_what_it_has():
+    from chaos.explore.trials import needed
+    assert [needed(n) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 2, 3, 3, 4]
+    fake = FakeStack()
+    ev = Evaluator(fake, budget_s=10_000, clock=fake.clock)
+    breaks = Schedule((Step(0.0, 2.0, "dc_loss", dc="dc-a"),))
+    holds_ = Schedule((LATENCY,))
+    assert ev.reproduces(breaks, 3) is True and ev.rate(breaks) == (2, 2)
+    assert ev.reproduces(breaks, 3) is True and len(fake.calls) == 2      # decided: no more runs
+    assert ev.reproduces(holds_, 3) is False and ev.rate(holds_) == (0, 2)
+    sick = Evaluator(SickStack(), budget_s=10_000, clock=fake.clock)
+    assert sick.reproduces(breaks, 3) is False and sick.total_runs == 3   # said nothing: not taken
+    short = FakeStack(run_s=30.0)
+    tight = Evaluator(short, budget_s=30, clock=short.clock)
+    assert tight.reproduces(breaks, 3) is None and short.now == 30        # the budget ended it
+
+
+def test_the_minimal_example_below_the_rule_says_so_with_its_rate():
+    class Once(FakeStack):
+        """Only dc_loss of dc-a breaks, and only on its first run."""
+        def __call__(self, schedule, name):
+            out = super().__call__(schedule, name)
+            return out if self.calls.count(schedule) == 1 else Outcome("passed", (), {"join_time": 0.5})
+    fake = Once()
+    r = explore(schedules((space("dc_loss", dcs=("dc-a",), narrow=False),), target="fragile", span_s=4),
+                SLOS, fake, budget_s=100_000, target=FRAGILE, repeats=3, seed=1, clock=fake.clock)
+    assert r.found and r.rate == (1, 3) and not r.reproduces and r.verdict == "failed"
+    text = render(r)
+    assert "1 of 3 run(s) broke join_time (intermittent)" in text
+    assert "this schedule does not (1 of 3): no schedule was shown to break that reliably" in text
+    assert to_dict(r)["reproduced"]["reproduces"] is False
+
+
+def test_cli_explore_exits_4_when_every_run_was_inconclusive(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from chaos.cli import main
+    from chaos.core.exits import Exit
+    state = SimpleNamespace(topology=FRAGILE, stack_id="space-test")
+    monkeypatch.setattr("chaos.targets.stack.current", lambda target=None: state)
+    monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda s: None)
+    monkeypatch.setattr("chaos.explore.stack.LiveRunner", lambda *a, **k: SickStack(run_s=0.0))
+    argv = ["explore", "--faults", "dc_loss@dc-a", "--budget", "10m", "--max-examples", "3",
+            "--no-store", "--reports", str(tmp_path)]
+    assert main(argv) == Exit.INCONCLUSIVE
+    out = capsys.readouterr().out
+    assert "Inconclusive:" in out and SICK in out and "No schedule broke" not in out
+
+
+def test_cli_replay_that_said_nothing_exits_4(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from chaos.cli import main
+    from chaos.core.exits import Exit
+    monkeypatch.setattr("chaos.targets.stack.current", lambda target=None: SimpleNamespace())
+    monkeypatch.setattr("chaos.targets.stack.require_healthy", lambda s: None)
+    outs = [Outcome("inconclusive", reason=SICK)] * 2
+    monkeypatch.setattr("chaos.explore.stack.replay", lambda *a, **k: (0, 0, outs))
+    assert main(["explore", "--replay", str(tmp_path / "schedule.json"), "--repeats", "2"]) == Exit.INCONCLUSIVE
+
+
+def test_an_explore_test_whose_every_run_was_inconclusive_does_not_pass(pytester):
+    pytester.makeconftest('''
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from chaos.adapters.space.reference import build
+from chaos.explore.given import Explorer
+from chaos.explore.trials import Outcome
+
+STATE = SimpleNamespace(topology=build("local", "fragile"), stack_id="space-test")
+
+
+def _runner(state, slos, reports_dir, test_id):
+    def run(schedule, name):
+        if "sick" in test_id:
+            return Outcome("inconclusive", reason="the gate: join_time broke before any fault")
+        return Outcome("passed", (), {"join_time": 0.2})
+    return run
+
+
+@pytest.fixture(scope="session")
+def chaos_explore():
+    def current():
+        test_id = os.environ["PYTEST_CURRENT_TEST"].rsplit(" ", 1)[0]
+        return STATE, test_id, test_id
+    return Explorer(current, make_runner=_runner)
+''')
+    pytester.makepyfile(test_drawn='''
+from hypothesis import given, settings
+
+from chaos.core.slo import objective
+from chaos.explore import schedules
+
+
+@given(schedule=schedules(("dc_loss",), target="fragile", span_s=4))
+@settings(max_examples=3, deadline=None, database=None)
+def test_sick(chaos_explore, schedule):
+    chaos_explore(schedule, steady_state=[objective("join_time")])
+
+
+@given(schedule=schedules(("dc_loss",), target="fragile", span_s=4))
+@settings(max_examples=3, deadline=None, database=None)
+def test_healthy(chaos_explore, schedule):
+    chaos_explore(schedule, steady_state=[objective("join_time")])
+''')
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-p", "no:randomly")
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "test_drawn.py::test_sick" in out and "chaos_explore: Inconclusive: join_time could not be " \
+           "judged under any of the" in out
+    assert "Why the runs said nothing: the gate: join_time broke before any fault" in out
+
+
+def test_the_reduction_starts_from_the_smallest_breach_that_meets_the_rule():
+    from chaos.explore.search import start_of
+    fake = Fluky()
+    ev = Evaluator(fake, budget_s=10_000, clock=fake.clock)
+    fluke, real = Schedule((LATENCY,)), Schedule((Step(6.0, 8.0, "dc_loss", dc="dc-a"),))
+    assert ev.first(fluke).failed and ev.first(real).failed          # each broke once
+    assert size(fluke, FRAGILE) < size(real, FRAGILE)
+    assert start_of(ev, FRAGILE, 3) == real and ev.rate(fluke) == (1, 3)
+    never = Evaluator(Fluky(), budget_s=10_000, clock=fake.clock)
+    assert never.first(fluke).failed
+    assert start_of(never, FRAGILE, 3) == fluke      # none meets it: the smallest breach, said intermittent

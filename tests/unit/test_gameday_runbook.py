@@ -105,6 +105,16 @@ def test_bad_parameters_unknown_fields_and_unknown_steps_each_say_what_to_write(
     assert e.line == 15 and "write `all` or one of: slow" in str(e)
 
 
+def test_a_whole_float_audience_or_parameter_is_refused_with_what_to_write():
+    e = refused(GOOD.replace("title: drill\n", "title: drill\naudience: {listeners: 12.0}\n"))
+    assert e.line == 2 and "audience.listeners" in str(e), str(e)
+    assert "12.0 is a float, not a whole number; accepted: 1 to 2000 (write 12" in str(e)
+    e = refused(GOOD.replace("{latency_ms: 200}", "{latency_ms: 200.0}"))
+    assert e.line == 7 and "latency_ms=200.0 is a float, not a whole number" in str(e), str(e)
+    book = loads(GOOD.replace("title: drill\n", "title: drill\naudience: {listeners: 12}\n"), "rb.yaml")
+    assert book.audience.listeners == 12 and type(book.audience.listeners) is int
+
+
 def test_a_wait_or_check_on_an_sli_known_only_after_the_run_is_refused():
     e = refused(GOOD.replace("- wait: 2", "- wait: {until: [echo], timeout_s: 5}"))
     assert "echo is measured after the run" in str(e)

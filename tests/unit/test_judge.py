@@ -26,6 +26,7 @@ from chaos.core.errors import ConfigError
 from chaos.core.history import History, read
 from chaos.core.journal import Journal
 from chaos.core.judge import judge, verdict
+from chaos.core.model import Verdict
 from chaos.core.slo import Series, objective
 from chaos.experiment import Experiment, fault
 from chaos.runner import method as method_mod
@@ -198,6 +199,66 @@ def _gameday(tmp_path, monkeypatch):
                    amend=lambda doc: gameday_run._amend(doc, player))
 
 
+def _gameday_check(tmp_path, monkeypatch, live, runbook=RUNBOOK):
+    """A game day whose check ``joins`` sees the live SLIs ``live``; the run's own probe
+    measured a healthy stack throughout (so only the check can decide against it)."""
+    from chaos.core.yamlfile import parse
+    from chaos.gameday import run as gameday_run
+    from chaos.gameday.plan import build as plan, topology_for
+    from chaos.gameday.player import Player
+    from chaos.gameday.runbook import loads
+    book = loads(runbook, "rb.yaml")
+    gp = plan(book, topology_for(book), "rb.yaml", parse(runbook, "rb.yaml"))
+    player = Player(gp, None, auto=True, who="alice")
+    player.live = Clock()
+    monkeypatch.setattr("chaos.gameday.player.live_series", lambda live_run, dc=None: live)
+    [check] = [p for p in gp.steps if p.id == "joins"]
+    asyncio.run(player._do_check(check))
+    _played(player.tl)
+    _probe_measured(monkeypatch, _series(0.2))
+    rr = _finish(tmp_path, gp.experiment, player, _result(),
+                 amend=lambda doc: gameday_run._amend(doc, player))
+    return rr, player
+
+
+def _no_joins() -> dict[str, Series]:
+    """The live SLIs with no join measured at all (the join probes never reported)."""
+    live = _series(0.2)
+    live["join_time"] = Series("join_time", np.zeros(0), np.zeros(0))
+    return live
+
+
+def test_a_required_check_that_measured_nothing_leaves_the_game_day_inconclusive(tmp_path, monkeypatch):
+    rr, player = _gameday_check(tmp_path, monkeypatch, _no_joins())
+    assert player.tl.checks[0]["verdict"] == "inconclusive" and player.tl.checks[0]["required"]
+    j = rr.journal
+    assert all(s["verdict"] == "passed" for s in j["slos"] if s["required"])  # only the check is unsure
+    assert j["verdict"] == "inconclusive", j["reason"]
+    assert j["reason"].startswith("required check joins at t=")
+    assert "measured nothing: join_time p95 <= 2 s not judged (nothing was measured)" in j["reason"]
+    from chaos.core.exits import Exit, for_verdict
+    assert for_verdict(j["verdict"]) is Exit.INCONCLUSIVE
+    for objectives in ((), ("join_time=30",)):       # no objective makes it pass
+        again = _rejudge(rr.dir, *objectives)
+        assert (again["verdict"], again["reason"]) == ("inconclusive", j["reason"])
+
+
+def test_a_check_that_is_not_required_and_measured_nothing_decides_nothing(tmp_path, monkeypatch):
+    book = RUNBOOK.replace("    over_s: 5\n", "    over_s: 5\n    required: false\n")
+    assert "required: false" in book
+    rr, player = _gameday_check(tmp_path, monkeypatch, _no_joins(), book)
+    assert player.tl.checks[0]["verdict"] == "inconclusive" and not player.tl.checks[0]["required"]
+    assert rr.journal["verdict"] == "passed"
+
+
+def test_a_required_check_that_broke_fails_the_game_day_through_the_judge(tmp_path, monkeypatch):
+    rr, player = _gameday_check(tmp_path, monkeypatch, _series(3.0))
+    assert player.tl.checks[0]["verdict"] == "failed"
+    assert rr.journal["verdict"] == "failed" and rr.journal["reason"].startswith("check joins at t=")
+    assert player.verdict(Verdict.PASSED, "every required SLO held") == \
+        (Verdict.PASSED, "every required SLO held")   # the player adds no rule of its own
+
+
 def test_a_game_day_that_failed_on_a_required_check_stays_failed_judged_again(tmp_path, monkeypatch):
     rr = _gameday(tmp_path, monkeypatch)
     j = rr.journal
@@ -316,7 +377,7 @@ def _slo(v: str, required: bool = True) -> dict:
 
 
 def test_the_rules_decide_in_order_and_none_is_undone_by_a_passing_slo():
-    from chaos.core.history import Broken, Check, FaultWindow, LostShard, Stop
+    from chaos.core.history import Broken, Check, FaultWindow, LostShard, Stop, Unmeasured
     from chaos.core.model import Verdict
     ok = [_slo("passed")]
     lost = (LostShard(2, 4, "swarm", 3.14, 0.25, 200, 126),)
@@ -338,3 +399,42 @@ def test_the_rules_decide_in_order_and_none_is_undone_by_a_passing_slo():
     assert verdict(_h(checks=broke), ok) == \
         (Verdict.FAILED, "check c at t=9 s: join_time p95 <= 2 s was 3")
     assert verdict(_h(checks=(Check("c", 9.0, False, "failed"),)), ok)[0] is Verdict.PASSED
+    unsure = (Check("c", 9.0, True, "inconclusive", (), (Unmeasured("join_time", "p95 <= 2 s",
+                                                                    "nothing was measured"),)),)
+    assert verdict(_h(checks=unsure), ok) == (
+        Verdict.INCONCLUSIVE, "required check c at t=9 s measured nothing: join_time p95 <= 2 s "
+        "not judged (nothing was measured)")
+    assert verdict(_h(checks=(Check("c", 9.0, True, ""),)), ok) == (
+        Verdict.INCONCLUSIVE, "required check c at t=9 s measured nothing: its verdict was not recorded")
+    assert verdict(_h(checks=(Check("c", 9.0, False, "inconclusive"),)), ok)[0] is Verdict.PASSED
+    assert verdict(_h(checks=unsure + broke), ok)[0] is Verdict.FAILED      # broken beats unsure
+    assert verdict(_h(checks=unsure), [_slo("failed")])[0] is Verdict.FAILED
+    # a required check that broke fails a run that was otherwise only inconclusive
+    assert verdict(_h(checks=broke, lost_shards=lost), ok) == (
+        Verdict.FAILED, "check c at t=9 s: join_time p95 <= 2 s was 3; also every required SLO "
+        "held; " + lost[0].describe())
+
+
+def test_a_check_step_that_measured_nothing_is_shown_inconclusive_not_failed(monkeypatch):
+    from chaos.core.yamlfile import parse
+    from chaos.gameday.plan import build as plan, topology_for
+    from chaos.gameday.player import Player
+    from chaos.gameday.runbook import loads
+    book_text = dedent("""\
+        title: drill
+        target: {runtime: local, profile: resilient}
+        audience: {listeners: 2, thick_per_dc: 0}
+        steps:
+          - id: joins
+            check: [join_time]
+            over_s: 5
+          - id: said
+            note: the joins were not measured
+        """)
+    book = loads(book_text, "rb.yaml")
+    gp = plan(book, topology_for(book), "rb.yaml", parse(book_text, "rb.yaml"))
+    player = Player(gp, None, auto=True, who="alice")
+    player.live = Clock()
+    monkeypatch.setattr("chaos.gameday.player.live_series", lambda live_run, dc=None: _no_joins())
+    asyncio.run(player._steps())
+    assert player.status == {"joins": "inconclusive", "said": "done"}

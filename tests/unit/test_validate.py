@@ -35,7 +35,12 @@ def test_each_check_says_what_the_value_and_the_limit(check, value, kw, words):
 
 
 def test_checks_return_the_canonical_value():
-    assert v.integer("x", 100.0) == 100 and isinstance(v.integer("x", 100.0), int)
+    assert v.integer("x", 100) == 100 and isinstance(v.integer("x", True + 0), int)
+    import numpy as np
+    assert v.integer("x", np.int64(7)) == 7 and type(v.integer("x", np.int64(7))) is int
+    with pytest.raises(ConfigError, match=r"x=100.0 is a float, not a whole number; accepted: any "
+                                          r"finite whole number \(write 100, without the decimal point\)"):
+        v.integer("x", 100.0)      # a float would reach range() or a seed in the run
     assert v.duration("x", "1h30m") == 5400.0 and v.duration("x", "500ms") == 0.5
     assert v.duration("x", 90) == 90.0 and v.duration("x", "1.5min") == 90.0
     assert v.optional(v.seconds, "x", None) is None
@@ -64,8 +69,10 @@ def test_pydantic_types_check_the_same_and_name_the_field():
         latency_ms: v.Integer(0, 600_000, "ms")
         mode: v.Choice("kill", "stop")
 
-    ok = Step(at_s=0, duration="1m", share=0.05, name="edge-b", latency_ms=200.0, mode="kill")
+    ok = Step(at_s=0, duration="1m", share=0.05, name="edge-b", latency_ms=200, mode="kill")
     assert ok.duration == 60.0 and ok.latency_ms == 200 and isinstance(ok.latency_ms, int)
+    with pytest.raises(pydantic.ValidationError, match="200.0 is a float, not a whole number"):
+        Step(at_s=0, duration="1m", share=0.05, name="edge-b", latency_ms=200.0, mode="kill")
     with pytest.raises(pydantic.ValidationError) as e:
         Step(at_s=-1, duration="x", share=2, name="a b", latency_ms=0.9, mode="nuke")
     err = v.from_pydantic(e.value, "runbook.yaml")

@@ -163,8 +163,8 @@ def _kindest(points: Sequence[Point], units: int) -> float:
     """The most a fleet of ``units`` can take by the USL: its throughput per unit never rises
     with the fleet (sigma, kappa >= 0), so each fleet size measured at or below ``units``,
     scaled linearly from the top of its band, bounds it from above."""
-    caps = [(p.capacity + p.capacity_sd) / p.units * units for p in points
-            if p.capacity is not None and p.limit == "knee" and 0 < p.units <= units]
+    caps = [(p.capacity + max(p.capacity_sd, 0.02 * p.capacity)) / p.units * units for p in points
+            if p.capacity is not None and p.limit == "knee" and 0 < p.units <= units]   # sd floor: usl.fit's
     return min(caps, default=math.inf)
 
 

@@ -512,13 +512,16 @@ def chaos_readiness(request: pytest.FixtureRequest, chaos_stack, record_property
     config = request.config
     reports = _reports(config)
 
-    def _assess(audience: int, join_rate, *, ramp="10m", session="30m", fleet=None,
-                expect=("GO",), **kw):
+    def _assess(audience: int, join_rate, *, fleet=None, expect=("GO",), **kw):
         fleet_obj = None
         if fleet is not None:
             path = Path(request.node.path).parent / fleet
             fleet_obj, _ = load_fleet(path, chaos_stack.topology)
-        demand = Demand.of(audience, join_rate, ramp, session)
+        from chaos.readiness.demand import UNUSED, refuse_unused
+        for name in UNUSED:
+            if name in kw:
+                raise refuse_unused(name, f"chaos_readiness({name}=...)")
+        demand = Demand.of(audience, join_rate)     # readiness judges the peak: no ramp, no session
         _say(config, f"readiness: {audience:,} listeners at {demand.join_rate_per_s:.4g} joins/s")
         a = assess(demand, chaos_stack, fleet=fleet_obj, reports_dir=reports,
                    progress=lambda what, t, total, msg: _say(config, f"[{what}] {msg}"), **kw)

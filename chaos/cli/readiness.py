@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from chaos.core.errors import ConfigError
@@ -14,8 +15,9 @@ def add_parser(sub, parser_class) -> None:
                     help="listeners at once at the event's peak (e.g. 600000)")
     rd.add_argument("--join-rate", default=None, metavar="R",
                     help="peak arrival rate: 833, 833/s, 50000/min")
-    rd.add_argument("--ramp", default=None, metavar="D", help="time to the peak (default 10m)")
-    rd.add_argument("--session", default=None, metavar="D", help="how long listeners stay (default 30m)")
+    # --ramp and --session were taken and never used: refused with the reason (chaos.readiness.demand.UNUSED)
+    rd.add_argument("--ramp", default=None, help=argparse.SUPPRESS)
+    rd.add_argument("--session", default=None, help=argparse.SUPPRESS)
     rd.add_argument("--survive", choices=("none", "dc_loss"), default="none",
                     help="dc_loss: one DC must be survivable (N-1), measured by losing one")
     rd.add_argument("--fleet", default=None, metavar="FILE",
@@ -40,8 +42,11 @@ def cmd(args) -> int:
 
     from chaos.targets import stack
     from chaos.readiness import Demand, Plan, assess, load_fleet
-    from chaos.readiness.demand import parse_duration
+    from chaos.readiness.demand import parse_duration, refuse_unused
 
+    for name in ("ramp", "session"):
+        if getattr(args, name) is not None:
+            raise refuse_unused(name, f"--{name}")
     fleet, event = (None, {})
     if args.fleet:
         fleet, event = load_fleet(args.fleet)
@@ -50,8 +55,7 @@ def cmd(args) -> int:
     if audience is None or rate is None:
         raise ConfigError("give the event's size: --audience N and --join-rate R (e.g. --audience "
                           "600000 --join-rate 50000/min), or an event: section in the --fleet file")
-    demand = Demand.of(audience, rate, args.ramp or event.get("ramp", "10m"),
-                       args.session or event.get("session", "30m"))
+    demand = Demand.of(audience, rate)
     budget_s = parse_duration(args.budget, "--budget") if args.budget is not None else None
     plan = Plan.quick() if args.quick else Plan()
     if args.max_rate is not None:
@@ -97,6 +101,8 @@ def _summary(a) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from chaos.report import fmt
+
     c = Console(highlight=False)
     colour = {"GO": "green", "GO-AT-RISK": "yellow", "NO-GO": "red"}.get(str(a.verdict.verdict), "magenta")
     c.print(f"[bold {colour}]{a.verdict.verdict}[/]: {a.verdict.sentence}")
@@ -104,10 +110,8 @@ def _summary(a) -> None:
     for col in ("tier", "demand", "capacity", "headroom", "N-1", "fleet for GO", "verdict"):
         t.add_column(col)
     for tr in a.verdict.tiers:
-        t.add_row(tr.tier, f"{tr.demand:.4g} {tr.unit}",
-                  "-" if tr.capacity is None else f"{tr.capacity:.4g} ± {tr.capacity_sd:.2g}",
-                  "-" if tr.headroom is None else f"{tr.headroom:+.0%}",
-                  "-" if tr.headroom_n1 is None else f"{tr.headroom_n1:+.0%}",
+        t.add_row(tr.tier, fmt.quantity(tr.demand, tr.unit), tr.capacity_text(),
+                  fmt.share(tr.headroom), fmt.share(tr.headroom_n1),
                   f"{tr.needed_units} ({tr.needed_per_dc}/DC)" if tr.needed_units else "-",
                   str(tr.verdict))
     c.print(t)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.core.errors import ConfigError
+from chaos.faults.kinds.client import MAX_RATE
+from chaos.report import fmt
 from chaos.targets.state import StackState
 from chaos.readiness import spof as spof_mod
 from chaos.readiness.demand import Demand, Fleet
@@ -27,7 +29,7 @@ from chaos.readiness.measure import LossRun, Plan, Point, measure_loss, measure_
 from chaos.readiness.verdict import Verdict, decide
 
 SURVIVE = ("none", "dc_loss")
-MIN_LOSS_RATE = 5.0           # joins/s during the dc_loss run, at least
+MIN_LOSS_RATE = 5.0           # joins/s during the dc_loss run, at least (fewer arrivals judge nothing)
 HEALTHY_WAIT_S = 30.0         # between runs: the stack back to health after a sweep broke it
 
 Progress = Callable[[str, float, float, str], None]     # (measurement, t_s, total_s, message)
@@ -67,12 +69,12 @@ def scale_of(demand: Demand, fleet: Fleet, machine: Fleet, points: list[Point],
     keys = list(dict.fromkeys(t.fleet_key for t in tiers_for(target).values()))
     share = {k: machine.units(k) / max(fleet.units(k), 1) for k in keys}
     return {"join_rate": r, "audience": a, **share,
-            "described": (f"this machine put at most {max(rates, default=0):.4g} joins/s "
-                          f"({r:.3g} of the demand's {demand.join_rate_per_s:.4g}/s) and "
-                          f"{max(held, default=0):.4g} listeners at once ({a:.3g} of "
+            "described": (f"this machine put at most {fmt.sig(max(rates, default=0), 4)} joins/s "
+                          f"({fmt.sig(r)} of the demand's {fmt.sig(demand.join_rate_per_s, 4)}/s) and "
+                          f"{fmt.sig(max(held, default=0), 4)} listeners at once ({fmt.sig(a)} of "
                           f"{demand.audience:,}) on "
                           + " and ".join(f"{machine.units(k)} {k}" for k in keys)
-                          + " (" + " and ".join(f"{share[k]:.3g}" for k in keys) + " of the fleet's)")}
+                          + " (" + " and ".join(f"{fmt.sig(share[k])}" for k in keys) + " of the fleet's)")}
 
 
 def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, headroom: float = 0.3,
@@ -110,13 +112,14 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
     loss: LossRun | None = None
     if survive == "dc_loss":
         dc = spof_mod.dc_to_lose(target, spofs)
-        rate = _loss_rate(demand, fleet, machine, points, ndcs, tiers["join"].fleet_key)
+        rate, required = loss_load(demand, fleet, machine, dc, tiers["join"].fleet_key, plan)
         if budget_s is not None and time.monotonic() - t0 > budget_s:
             skipped.append(f"dc_loss of {dc}: the budget ({budget_s:g} s) was spent")
         else:
             stack.wait_healthy(state, HEALTHY_WAIT_S)
             loss = measure_loss(state, dc, rate, plan, reports_dir,
-                                lambda t, total, msg: say(f"dc_loss {dc}", t, total, msg))
+                                lambda t, total, msg: say(f"dc_loss {dc}", t, total, msg),
+                                required_per_s=required)
             say(f"dc_loss {dc}", 1.0, 1.0, f"{loss.verdict}: {loss.reason}")
     v = decide(demand, fleet, points, headroom, survive == "dc_loss", spofs, loss, target)
     doc = {
@@ -140,16 +143,25 @@ def assess(demand: Demand, state: StackState, *, fleet: Fleet | None = None, hea
     return Assessment(doc, v, out, files)
 
 
-def _loss_rate(demand: Demand, fleet: Fleet, machine: Fleet, points: list[Point], ndcs: int,
-               key: str = "gateways") -> float:
-    """The arriving audience while a DC is lost: the demand at this machine's scale, at most
-    half of what the surviving units held in the sweeps (the run tests the failover, not the
-    capacity, which the sweeps measured)."""
-    scaled = demand.join_rate_per_s * machine.units(key) / max(fleet.units(key), 1)
-    held = [p.capacity for p in points if p.tier == "join" and p.capacity and p.units <= max(ndcs - 1, 1)]
-    cap = max(held, default=None)
-    rate = scaled if cap is None else min(scaled, 0.5 * cap)
-    return max(MIN_LOSS_RATE, round(rate, 1))
+def loss_load(demand: Demand, fleet: Fleet, machine: Fleet, dc: str, key: str = "gateways",
+              plan: Plan | None = None) -> tuple[float, float]:
+    """(the rate the dc_loss run arrives at, the rate the survivors must carry), in joins/s.
+
+    With ``dc`` lost, the event's whole arrival rate falls on the fleet's surviving units;
+    this machine's survivors must carry the same rate per unit, so the run arrives at
+    demand / fleet survivors x machine survivors (for a fleet shaped like the machine, the
+    demand at the machine's scale). The run is bounded only by the load caps (the client
+    fault's MAX_RATE, the plan's ``max_rate_per_s``); a clipped run is said by the verdict."""
+    fleet_lost = dc if dc in fleet.per_dc else fleet.largest_dc(key)
+    fleet_left = fleet.units(key, without_dc=fleet_lost)
+    machine_left = machine.units(key, without_dc=dc)
+    if fleet_left > 0 and machine_left > 0:
+        required = demand.join_rate_per_s * machine_left / fleet_left
+    else:       # nothing survives somewhere: the N-1 verdict says so; arrive at the demand's share
+        required = demand.join_rate_per_s * machine.units(key) / max(fleet.units(key), 1)
+    caps = [MAX_RATE] + ([plan.max_rate_per_s] if plan and plan.max_rate_per_s is not None else [])
+    rate = min([required, *caps])
+    return max(MIN_LOSS_RATE, round(rate, 1)), round(required, 3)
 
 
 def _loadavg() -> list[float] | None:

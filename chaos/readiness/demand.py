@@ -1,12 +1,12 @@
 """What the event needs and what will serve it: the demand, and the production fleet.
 
-    demand = Demand.of(audience=600_000, join_rate="50000/min", ramp="10m", session="30m")
+    demand = Demand.of(audience=600_000, join_rate="50000/min")
     fleet = load_fleet("fleet.yaml")            # or Fleet.of_target(target): the target's own
 
 A fleet file (YAML) gives the production fleet per DC and tier, and may carry the event too
 (flags given on the command line win)::
 
-    event: {audience: 600000, join_rate: 50000/min, ramp: 10m, session: 30m}
+    event: {audience: 600000, join_rate: 50000/min}
     fleet:
       dc-a: {gateways: 40, edges: 600, origins: 2}
       dc-b: {gateways: 40, edges: 600, origins: 2}
@@ -17,6 +17,12 @@ A fleet's tiers are the target's kinds of service, in the plural (``plural``: th
 listeners join at relays. Readiness measures two of them (``tier_kinds``): the kind a
 listener joins through (the first of the target's ``paths.join``) and the kind it hears
 from (the first of ``paths.audio``); they may be the same kind.
+
+The event's ramp and session length are not part of the demand: readiness measures each
+tier's capacity by stepped open-loop sweeps to the knee and judges the peak (the audience
+at once, the peak arrival rate), so a ramp or a session would change nothing it measures.
+They are refused (``UNUSED``), on the command line and in a fleet file, rather than taken
+and ignored.
 """
 
 from __future__ import annotations
@@ -56,27 +62,39 @@ def parse_duration(text: str | float | int, what: str) -> float:
 
 @dataclass(frozen=True)
 class Demand:
-    """The event at its real size: ``audience`` listeners at once, arriving at up to
-    ``join_rate_per_s``, reached after ``ramp_s``, staying ``session_s``."""
+    """The event at its peak: ``audience`` listeners at once, arriving at up to
+    ``join_rate_per_s``."""
     audience: int
     join_rate_per_s: float
-    ramp_s: float = 600.0
-    session_s: float = 1800.0
 
     @classmethod
-    def of(cls, audience, join_rate, ramp="10m", session="30m") -> Demand:
+    def of(cls, audience, join_rate) -> Demand:
         if isinstance(audience, bool) or not isinstance(audience, int) or not 1 <= audience <= MAX_AUDIENCE:
             raise ConfigError(f"audience must be a whole number of listeners from 1 to "
                               f"{MAX_AUDIENCE:,}, got {audience!r}")
         rate = parse_rate(join_rate) if isinstance(join_rate, str) else float(join_rate)
         if not rate > 0 or not math.isfinite(rate):
             raise ConfigError(f"join_rate must be more than 0 joins/s, got {join_rate!r}")
-        return cls(audience, rate, parse_duration(ramp, "ramp"), parse_duration(session, "session"))
+        return cls(audience, rate)
 
     def to_dict(self) -> dict:
         return {"audience": self.audience, "join_rate_per_s": round(self.join_rate_per_s, 3),
-                "join_rate_per_min": round(self.join_rate_per_s * 60), "ramp_s": self.ramp_s,
-                "session_s": self.session_s}
+                "join_rate_per_min": round(self.join_rate_per_s * 60)}
+
+
+# what readiness was once given and never used: refused with this reason
+UNUSED = {
+    "ramp": "the sweeps step open-loop arrivals up to the knee and the verdict judges the peak "
+            "rate, so a time to the peak changes nothing measured",
+    "session": "each step holds its listeners for the step, and the verdict judges the peak "
+               "audience, so how long listeners stay changes nothing measured",
+}
+
+
+def refuse_unused(name: str, where: str) -> ConfigError:
+    """The error for an event field readiness does not use (``--ramp``, ``event.session``)."""
+    return ConfigError(f"{where}: readiness does not use the event's {name}: {UNUSED[name]}; "
+                       f"leave it out (--audience and --join-rate give the peak that is judged)")
 
 
 def plural(kind: str) -> str:
@@ -172,9 +190,14 @@ def load_fleet(path: str | Path, target: Target | None = None) -> tuple[Fleet, d
         example = "give e.g. dc-a: {" + ", ".join(f"{t}: 40" for t in need) + "}"
     else:
         need = sorted({t for units in model.fleet.values() for t in units})
+    unused = [(("event", k), f"readiness does not use the event's {k}: {UNUSED[k]}; leave it out")
+              for k in UNUSED if model.event is not None and getattr(model.event, k) is not None]
+    if unused:
+        raise yamlfile.fail(doc, "fleet file", unused)
     if not model.fleet or not any(units.get(t) for units in model.fleet.values() for t in need):
         raise yamlfile.fail(doc, "fleet file", [(("fleet",), f"no {' or '.join(need) or 'units'} "
                                                  f"in any DC; {example}")])
     fleet = Fleet({dc: dict(units) for dc, units in model.fleet.items()}, str(path))
-    event = {k: v for k, v in (model.event.model_dump() if model.event else {}).items() if v is not None}
+    event = {k: v for k, v in (model.event.model_dump() if model.event else {}).items()
+             if v is not None and k not in UNUSED}
     return fleet, event

@@ -12,12 +12,13 @@ import json
 from html import escape
 from pathlib import Path
 
+from chaos.report import fmt
 from chaos.report.charts import tag, ticks
 from chaos.report.html import CSS
 from chaos.core.model import Verdict, finite
 from chaos.core.slo import DEFAULTS
 from chaos.core import atomic
-from chaos.readiness.usl import usl
+from chaos.readiness.usl import coefficient, usl
 
 W, H = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 70, 150, 30, 40
@@ -44,9 +45,9 @@ def page(doc: dict) -> str:
              f"{escape(v)}</span></h1>",
              f'<p class="verdict" style="border-color:{COLOURS.get(v, "#555")}">'
              f"{escape(str(doc.get('sentence', '')))}</p>",
-             f"<p>Event: {d.get('audience', 0):,} listeners, {d.get('join_rate_per_min', 0):,} joins/min "
-             f"(ramp {d.get('ramp_s', 0):g} s, session {d.get('session_s', 0):g} s); headroom wanted "
-             f"{doc.get('headroom_wanted', 0):.0%}; survive: {escape(str(doc.get('survive')))}.</p>",
+             f"<p>Event: {d.get('audience', 0):,} listeners, {d.get('join_rate_per_min', 0):,} joins/min; "
+             f"headroom wanted {fmt.share(doc.get('headroom_wanted', 0), signed=False)}; survive: "
+             f"{escape(str(doc.get('survive')))}.</p>",
              f"<p>Scale: {escape(str((doc.get('scale') or {}).get('described', '')))}.</p>",
              _reasons(doc), _tier_table(doc), "<h2>Headroom</h2>", _headroom_bars(doc)]
     parts.append("<h2>Capacity against fleet size (USL)</h2>")
@@ -68,11 +69,27 @@ def _reasons(doc: dict) -> str:
 
 
 def _pct(v) -> str:
-    return "-" if v is None else f"{v:+.0%}"
+    return fmt.share(v)
 
 
-def _num(v, digits: int = 4) -> str:
-    return "-" if v is None else f"{v:.{digits}g}"
+def _num(v, digits: int = 3) -> str:
+    return "-" if v is None else fmt.sig(v, digits)
+
+
+def _capacity(t: dict, n1: bool = False) -> str:
+    """The capacity as readiness.json wrote it ('944 ± 900 joins/s'), or from its numbers."""
+    text = t.get("capacity_n1_text" if n1 else "capacity_text")
+    if text:
+        return str(text)
+    c, sd = (t.get("capacity_n1"), t.get("capacity_n1_sd")) if n1 else (t.get("capacity"), t.get("capacity_sd"))
+    return "-" if c is None else fmt.band(c, sd, t.get("unit", ""))
+
+
+def _coef(v, sd) -> str:
+    """sigma or kappa and its uncertainty; a fit's 4.26e-14 reads 0."""
+    if v is None:
+        return "-"
+    return fmt.band(coefficient(v), None if sd is None else coefficient(sd))
 
 
 def _tier_table(doc: dict) -> str:
@@ -81,16 +98,18 @@ def _tier_table(doc: dict) -> str:
         u = t.get("usl") or {}
         rows.append(
             "<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in (
-                t["tier"], t["slo"], f"{_num(t['demand'])} {t['unit']}", t["units"],
-                f"{_num(t['capacity'])} ± {_num(t['capacity_sd'], 2)}", _pct(t["headroom"]),
-                "-" if t["units_n1"] is None else f"{_num(t['capacity_n1'])} ({t['units_n1']} units)",
+                t["tier"], t["slo"], fmt.quantity(t["demand"], t["unit"]), t["units"],
+                _capacity(t), _pct(t["headroom"]),
+                "-" if t["units_n1"] is None else f"{_capacity(t, n1=True)} ({t['units_n1']} units)",
                 _pct(t["headroom_n1"]),
-                f"σ {_num(u.get('sigma'), 3)} ± {_num(u.get('sigma_sd'), 2)}, κ {_num(u.get('kappa'), 3)} ± "
-                f"{_num(u.get('kappa_sd'), 2)}" if u else "-",
+                f"σ {_coef(u.get('sigma'), u.get('sigma_sd'))}, κ {_coef(u.get('kappa'), u.get('kappa_sd'))}"
+                if u else "-",
                 f"{t['needed_units']} ({t['needed_per_dc']} per DC)" if t.get("needed_units") else "-",
                 t["verdict"])) + "</tr>")
         if t.get("beyond_data"):
             rows.append(f'<tr><td colspan="11" class="muted">{escape(t["beyond_data"])}</td></tr>')
+        if t.get("next_step"):
+            rows.append(f'<tr><td colspan="11" class="next-step">next: {escape(t["next_step"])}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("tier", "SLO", "demand", "fleet units", "capacity",
                                              "headroom", "capacity N-1", "headroom N-1", "USL",
                                              "fleet for GO", "verdict"))
@@ -116,7 +135,7 @@ def _headroom_bars(doc: dict) -> str:
     out = [tag("line", x1=X(0), x2=X(0), y1=10, y2=h - 10, stroke="#222")]
     out.append(tag("line", x1=X(want), x2=X(want), y1=10, y2=h - 10, stroke="#b26a00",
                    stroke_dasharray="4 3", class_="wanted"))
-    out.append(tag("text", f"wanted {want:.0%}", x=X(want) + 3, y=h - 4, fill="#b26a00"))
+    out.append(tag("text", f"wanted {fmt.share(want, signed=False)}", x=X(want) + 3, y=h - 4, fill="#b26a00"))
     for i, (name, v) in enumerate(bars):
         y = 20 + 26 * i
         colour = "#c62828" if v < 0 else ("#b26a00" if v < want else "#2e7d32")
@@ -124,7 +143,7 @@ def _headroom_bars(doc: dict) -> str:
         out.append(tag("text", name, x=10, y=y + 14))
         out.append(tag("rect", x=x0, y=y, width=max(x1 - x0, 1.0), height=18, fill=colour,
                        class_="headroom-bar", data_tier=name))
-        out.append(tag("text", f"{v:+.0%}", x=x1 + 4, y=y + 14))
+        out.append(tag("text", fmt.share(v), x=x1 + 4, y=y + 14))
     return tag("svg", inner="".join(out), class_="rd headroom", width=W, height=h,
                viewBox=f"0 0 {W} {h}", xmlns="http://www.w3.org/2000/svg")
 
@@ -140,9 +159,9 @@ def _frame(title: str, xlo, xhi, ylo, yhi, xlabel: str, ylabel: str):
     out = [tag("text", title, x=LEFT, y=18, class_="chart-title"),
            tag("rect", x=LEFT, y=TOP, width=pw, height=ph, fill="none", stroke="#bbb")]
     for v in ticks(ylo, yhi):
-        out.append(tag("text", f"{v:g}", x=LEFT - 6, y=Y(v) + 4, text_anchor="end", class_="tick"))
+        out.append(tag("text", fmt.sig(v, 4), x=LEFT - 6, y=Y(v) + 4, text_anchor="end", class_="tick"))
     for v in ticks(xlo, xhi):
-        out.append(tag("text", f"{v:g}", x=X(v), y=TOP + ph + 14, text_anchor="middle", class_="tick"))
+        out.append(tag("text", fmt.sig(v, 4), x=X(v), y=TOP + ph + 14, text_anchor="middle", class_="tick"))
     out.append(tag("text", xlabel, x=LEFT + pw / 2, y=H - 6, text_anchor="middle", class_="axis"))
     out.append(tag("text", ylabel, x=12, y=TOP - 8, class_="axis"))
     return out, X, Y
@@ -167,12 +186,19 @@ def _usl_chart(t: dict) -> str:
                        class_="measured", data_units=p["units"]))
     out.append(tag("line", x1=LEFT, x2=W - RIGHT, y1=Y(t["demand"]), y2=Y(t["demand"]),
                    stroke="#d62728", stroke_dasharray="6 3", class_="demand"))
-    out.append(tag("text", f"demand {t['demand']:.4g}", x=W - RIGHT + 4, y=Y(t["demand"]) + 4, fill="#d62728"))
-    for n, name in ((t["units"], "fleet"), (t.get("units_n1"), "N-1")):
+    out.append(tag("text", f"demand {fmt.sig(t['demand'])}", x=W - RIGHT + 4, y=Y(t["demand"]) + 4, fill="#d62728"))
+    for n, name, band in ((t["units"], "fleet", t.get("capacity_band")),
+                          (t.get("units_n1"), "N-1", t.get("capacity_n1_band"))):
         if n:
             out.append(tag("line", x1=X(n), x2=X(n), y1=TOP, y2=H - BOTTOM, stroke="#7b2cbf",
                            stroke_dasharray="3 3", class_=f"fleet-{name}"))
             out.append(tag("text", f"{name} {n}", x=X(n) + 3, y=TOP + 12, fill="#7b2cbf"))
+        if n and band:
+            # the band the verdict judged at this fleet size (its top open: "at least")
+            lo, hi = band[0], band[1] if band[1] is not None else yhi
+            out.append(tag("rect", x=X(n) - 5, y=Y(hi), width=10, height=max(Y(lo) - Y(hi), 1.0),
+                           fill="#7b2cbf", fill_opacity=0.25, stroke="#7b2cbf", class_="band",
+                           data_fleet=name))
     return tag("svg", inner="".join(out), class_="rd usl", width=W, height=H, viewBox=f"0 0 {W} {H}",
                xmlns="http://www.w3.org/2000/svg", data_tier=t["tier"])
 
@@ -200,7 +226,7 @@ def _sweep_chart(m: dict) -> str:
                        stroke="#1f77b4", stroke_width=1.5, class_="capacity-curve"))
     out.append(tag("line", x1=LEFT, x2=W - RIGHT, y1=Y(limit), y2=Y(limit), stroke="#d62728",
                    stroke_dasharray="6 3", class_="threshold"))
-    out.append(tag("text", f"SLO {limit:g}", x=W - RIGHT + 4, y=Y(limit) + 4, fill="#d62728"))
+    out.append(tag("text", f"SLO {fmt.sig(limit)}", x=W - RIGHT + 4, y=Y(limit) + 4, fill="#d62728"))
     for s, v in zip(steps, vals):
         y = Y(v) if isinstance(v, (int, float)) else Y(ylo)
         out.append(tag("circle", cx=X(s["load"]), cy=y, r=5, fill=colour.get(s["verdict"], "#555"),
@@ -208,7 +234,7 @@ def _sweep_chart(m: dict) -> str:
     if m.get("knee") is not None:
         out.append(tag("line", x1=X(m["knee"]), x2=X(m["knee"]), y1=TOP, y2=H - BOTTOM, stroke="#d62728",
                        stroke_width=2, class_="knee"))
-        out.append(tag("text", f"knee {m['knee']:.4g}", x=X(m["knee"]) + 4, y=TOP + 12, fill="#d62728"))
+        out.append(tag("text", f"knee {fmt.sig(m['knee'])}", x=X(m["knee"]) + 4, y=TOP + 12, fill="#d62728"))
     for i, note in enumerate(("green: held", "red: broke", "amber: generator", "not on schedule")):
         out.append(tag("text", note, x=W - RIGHT + 4, y=TOP + 30 + 12 * i, class_="chart-note"))
     svg = tag("svg", inner="".join(out), class_="rd sweep", width=W, height=H, viewBox=f"0 0 {W} {H}",
@@ -228,7 +254,10 @@ def _loss(doc: dict) -> str:
                    + ".</p>")
     if loss:
         broke = "; ".join(f"{k} in {', '.join(v)}" for k, v in (loss.get("broke_elsewhere") or {}).items())
-        out.append(f"<p>dc_loss of {escape(loss['dc'])} at {loss['rate_per_s']:g} joins/s: run "
+        need = loss.get("required_per_s")
+        out.append(f"<p>dc_loss of {escape(loss['dc'])} at {fmt.quantity(loss['rate_per_s'], 'joins/s')}"
+                   + (f" (the survivors must carry {fmt.quantity(need, 'joins/s')})" if need else "")
+                   + ": run "
                    f"{escape(loss['run_id'])}, {escape(loss['verdict'])} ({escape(loss['reason'])})"
                    + (f"; broke in the surviving DCs: {escape(broke)}" if broke else "") + ".</p>")
     return "".join(out)

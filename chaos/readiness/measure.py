@@ -29,6 +29,7 @@ from chaos.faults.kinds.client import MAX_RATE
 from chaos.experiment import Audience, Experiment, Sweep, fault
 from chaos.core.slo import DEFAULTS, objective
 from chaos.core.target import Target
+from chaos.report import fmt
 from chaos.targets.state import StackState
 from chaos.readiness.demand import plural, tier_kinds
 
@@ -178,11 +179,11 @@ def _step_validity(storm: jm.Storm | None, requested: float) -> tuple[bool, str,
     # a Poisson schedule of n arrivals may fall short of the rate by chance (3 sd: 3/sqrt(n))
     floor = 1.0 - max(1.0 - MIN_ACHIEVED_SHARE, 3.0 / math.sqrt(max(requested * span, 1.0)))
     if span > 0 and achieved < floor * requested:
-        return False, (f"the generator fired {achieved:.4g} joins/s of the {requested:g} requested "
+        return False, (f"the generator fired {fmt.sig(achieved, 4)} joins/s of the {requested:g} requested "
                        f"(under {floor:.0%})"), achieved
     if late is not None and late > MAX_LATENESS_P99_S:
         return False, (f"the generator was behind its schedule at {requested:g} joins/s (lateness "
-                       f"p99 {late:.3g} s, limit {MAX_LATENESS_P99_S} s)"), achieved
+                       f"p99 {fmt.sig(late)} s, limit {MAX_LATENESS_P99_S} s)"), achieved
     return True, "", achieved
 
 
@@ -251,29 +252,29 @@ def point_of(journal: Journal | dict, tier: Tier, units: int, dcs: Sequence[str]
         lo = capacity if capacity is not None else 0.0
         # the capacity lies somewhere in the bracket to the knee: a uniform's sd
         sd = max((knee or lo) - lo, 0.0) / math.sqrt(12) if knee is not None else 0.0
-        words = (f"{tier.name} with {units} unit(s) held to {lo:.4g} {unit} and broke at "
-                 f"{knee:.4g} {unit} ({', '.join(n for n, e in first_broken.slos.items() if e and e.get('verdict') == 'failed')})")
+        words = (f"{tier.name} with {units} unit(s) held to {fmt.sig(lo, 4)} {unit} and broke at "
+                 f"{fmt.sig(knee, 4)} {unit} ({', '.join(n for n, e in first_broken.slos.items() if e and e.get('verdict') == 'failed')})")
     elif journal.verdict in (Verdict.INCONCLUSIVE, Verdict.ABORTED) and "join_storm" in str(journal.reason):
         # the run ended early because the generator itself could not start or keep up
         limit = "generator"
         sd = 0.0
-        words = (f"{tier.name} with {units} unit(s) held to {capacity or 0:.4g} {unit}; then the "
+        words = (f"{tier.name} with {units} unit(s) held to {fmt.sig(capacity or 0, 4)} {unit}; then the "
                  f"generator was the limit: {journal.reason}")
     elif capped_at is not None:
         limit = "generator"
         sd = 0.0
-        words = (f"{tier.name} with {units} unit(s) held to {capacity or 0:.4g} {unit}; the generator "
+        words = (f"{tier.name} with {units} unit(s) held to {fmt.sig(capacity or 0, 4)} {unit}; the generator "
                  f"was the limit: it is capped at {capped_at:g} joins/s. The stack's capacity is at "
                  "least that")
     elif invalid and (not good or invalid[-1].index > good[-1].index):
         limit = "generator"
         sd = 0.0
-        words = (f"{tier.name} with {units} unit(s) held to {capacity or 0:.4g} {unit}; beyond it "
+        words = (f"{tier.name} with {units} unit(s) held to {fmt.sig(capacity or 0, 4)} {unit}; beyond it "
                  f"the generator was the limit: {invalid[0].why}. The stack's capacity is at least that")
     elif good:
         limit = "sweep"
         sd = 0.0
-        words = (f"{tier.name} with {units} unit(s) held at every step, up to {capacity:.4g} {unit}: "
+        words = (f"{tier.name} with {units} unit(s) held at every step, up to {fmt.sig(capacity, 4)} {unit}: "
                  "the knee is above the sweep (a lower bound)")
     else:
         limit = "none"
@@ -305,17 +306,22 @@ class LossRun:
     reason: str
     broke_elsewhere: dict          # SLO -> the surviving DCs where it broke
     held: bool | None
+    required_per_s: float | None = None    # what the survivors must carry (None: not stated)
+
+    def short_of_load(self) -> bool:
+        """The run arrived at less than the survivors must carry (a load cap clipped it)."""
+        return self.required_per_s is not None and self.rate_per_s < 0.99 * self.required_per_s
 
     def to_dict(self) -> dict:
-        return {"dc": self.dc, "rate_per_s": self.rate_per_s, "run_id": self.run_id,
-                "verdict": self.verdict, "reason": self.reason,
+        return {"dc": self.dc, "rate_per_s": self.rate_per_s, "required_per_s": self.required_per_s,
+                "run_id": self.run_id, "verdict": self.verdict, "reason": self.reason,
                 "broke_elsewhere": self.broke_elsewhere, "held": self.held}
 
 
 def loss_experiment(dc: str, rate_per_s: float, plan: Plan) -> Experiment:
     return Experiment(
         name=f"readiness-dc-loss-{dc}",
-        expects=f"{dc} is lost under an arriving audience ({rate_per_s:.3g} joins/s); the other "
+        expects=f"{dc} is lost under an arriving audience ({fmt.quantity(rate_per_s, 'joins/s')}); the other "
                 "DCs keep joining and the audience comes back",
         method=[fault("join_storm", at_s=0.0, duration_s=plan.loss_s + 4.0, rate=rate_per_s),
                 fault("dc_loss", dc=dc, at_s=2.0, duration_s=plan.loss_s, mode="kill")],
@@ -327,14 +333,15 @@ def loss_experiment(dc: str, rate_per_s: float, plan: Plan) -> Experiment:
 
 
 def measure_loss(state: StackState, dc: str, rate_per_s: float, plan: Plan,
-                 reports_dir: str | Path, progress=None) -> LossRun:
+                 reports_dir: str | Path, progress=None, required_per_s: float | None = None) -> LossRun:
     from chaos.runner import run
     result = run(loss_experiment(dc, rate_per_s, plan), state, reports_dir, progress=progress,
                  reproduce=f"chaos readiness --survive dc_loss (dc_loss of {dc})")
-    return loss_of(result.record, dc, rate_per_s)
+    return loss_of(result.record, dc, rate_per_s, required_per_s)
 
 
-def loss_of(journal: Journal | dict, dc: str, rate_per_s: float) -> LossRun:
+def loss_of(journal: Journal | dict, dc: str, rate_per_s: float,
+            required_per_s: float | None = None) -> LossRun:
     """The dc_loss run's result (from its typed journal; a dict is read into it): the SLOs
     that broke in the surviving DCs, and whether the failover held."""
     from chaos.report.schema import typed
@@ -349,4 +356,5 @@ def loss_of(journal: Journal | dict, dc: str, rate_per_s: float) -> LossRun:
     v = journal.verdict
     held = True if v is Verdict.PASSED else (False if v is Verdict.FAILED else None)
     rate = rate_per_s if math.isfinite(rate_per_s) else 0.0
-    return LossRun(dc, rate, journal.run_id or "", str(v or ""), journal.reason or "", broke, held)
+    return LossRun(dc, rate, journal.run_id or "", str(v or ""), journal.reason or "", broke, held,
+                   required_per_s)

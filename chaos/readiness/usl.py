@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from chaos.core.errors import ConfigError
+from chaos.report import fmt
 
 MAX_UNITS = 1_000_000
+COEFFICIENT_FLOOR = 1e-6      # sigma, kappa below this are written 0
 
 
 def usl(n, lam: float, sigma: float, kappa: float):
@@ -73,8 +75,8 @@ class Fit:
         hi = max(self.units)
         if n <= hi:
             return ""
-        return (f"projected from {min(self.units)}-{hi} measured units to {n:g}: {n / hi:.3g} times "
-                "beyond the data, resting on the fit alone")
+        return (f"projected from {min(self.units)}-{hi} measured units to {fmt.sig(n)}: "
+                f"{fmt.sig(n / hi)} times beyond the data, resting on the fit alone")
 
     def units_for(self, capacity: float) -> int | None:
         """The fewest units whose projected capacity reaches ``capacity`` (None: no fleet
@@ -102,9 +104,15 @@ class Fit:
     def describe(self, unit: str) -> str:
         lam_sd, sigma_sd, kappa_sd = self.sd
         peak = self.peak_units
-        return (f"lambda {self.lam:.4g} +- {lam_sd:.2g} {unit} per unit, sigma {self.sigma:.3g} +- "
-                f"{sigma_sd:.2g}, kappa {self.kappa:.3g} +- {kappa_sd:.2g}; "
-                + (f"peak at {peak:.3g} units" if peak is not None else "no peak (kappa 0)"))
+        return (f"lambda {fmt.band(self.lam, lam_sd, unit)} per unit, sigma "
+                f"{fmt.band(coefficient(self.sigma), coefficient(sigma_sd))}, kappa "
+                f"{fmt.band(coefficient(self.kappa), coefficient(kappa_sd))}; "
+                + (f"peak at {fmt.sig(peak)} units" if peak is not None else "no peak (kappa 0)"))
+
+
+def coefficient(v: float) -> float:
+    """sigma or kappa as written: under COEFFICIENT_FLOOR reads 0 (a fit's 4.26e-14 is 0)."""
+    return 0.0 if abs(v) < COEFFICIENT_FLOOR else v
 
 
 def fit(units: Sequence[int], capacity: Sequence[float], capacity_sd: Sequence[float]) -> Fit:

@@ -124,3 +124,57 @@ def duration_of(journal: Journal) -> float:
         ends += list(s.t_s or [])[-1:]
     ends = [float(e) for e in ends if isinstance(e, (int, float))]
     return max(ends) if ends else 1.0
+
+
+def sig(v: float | None, digits: int = 3) -> str:
+    """``v`` to ``digits`` significant figures, thousands grouped, never an exponent:
+    944, 12,100, 0.0042, 12,000,000 (where ``number`` keeps every integer digit)."""
+    if v is None:
+        return "n/a"
+    v = float(v)
+    if math.isnan(v):
+        return "not a number"
+    if not math.isfinite(v):
+        return "∞" if v > 0 else "-∞"
+    if v == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(v)))
+    r = round(v, decimals)
+    if decimals <= 0:
+        return f"{int(r):,}"
+    return f"{r:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def quantity(v: float | None, unit: str = "", digits: int = 3) -> str:
+    """A measured amount with its unit: '944 joins/s', '12,000 listeners'."""
+    text = sig(v, digits)
+    return f"{text} {unit}" if unit and v is not None else text
+
+
+def band(v: float | None, sd: float | None, unit: str = "", digits: int = 3) -> str:
+    """A value and its one-sigma uncertainty: '944 ± 900 joins/s' (the uncertainty to two
+    figures, and no finer than the value is written: never '± 4.26e-14')."""
+    if v is None:
+        return "n/a"
+    if sd is None or not math.isfinite(float(sd)) or float(sd) <= 0:
+        return quantity(v, unit, digits) + ("" if sd is None or float(sd) <= 0 else " ± ∞")
+    v, sd = float(v), float(sd)
+    if v != 0 and math.isfinite(v):
+        finest = 10.0 ** (math.floor(math.log10(abs(v))) - digits + 1)   # the value's last digit
+        sd = 0.0 if sd < finest / 2 else sd
+    text = f"{sig(v, digits)} ± {sig(sd, 2)}"
+    return f"{text} {unit}" if unit else text
+
+
+def share(v: float | None, digits: int = 3, signed: bool = True) -> str:
+    """A share as a percentage: 0.3 -> '+30 %', 93.4 -> '+9,340 %', -0.004 -> '-0.4 %'
+    (never '-0 %' for a share that is not zero)."""
+    if v is None:
+        return "-"
+    v = float(v)
+    if not math.isfinite(v):
+        return sig(v)
+    text = sig(v * 100, digits)
+    if signed and v > 0:
+        text = "+" + text
+    return f"{text} %"

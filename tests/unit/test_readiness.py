@@ -21,16 +21,15 @@ from chaos.readiness.measure import FANOUT, JOIN, LossRun, Plan, point_of, sub_t
 
 # -- the event and the fleet -------------------------------------------------------------
 def test_demand_parses_the_event_at_its_real_size():
-    d = Demand.of(600_000, "50000/min", "10m", "30m")
+    d = Demand.of(600_000, "50000/min")
     assert d.join_rate_per_s == pytest.approx(833.33, abs=0.01)
-    assert (d.ramp_s, d.session_s) == (600.0, 1800.0)
-    assert d.to_dict()["join_rate_per_min"] == 50_000
+    assert d.to_dict() == {"audience": 600_000, "join_rate_per_s": 833.333, "join_rate_per_min": 50_000}
 
 
 @pytest.mark.parametrize("kw, says", [
     ({"audience": 0, "join_rate": "10/s"}, "audience must be a whole number"),
     ({"audience": 10, "join_rate": "fast"}, "is not a rate"),
-    ({"audience": 10, "join_rate": 5, "ramp": "ten minutes"}, "ramp 'ten minutes' is not a duration"),
+    ({"audience": 10, "join_rate": -5}, "join_rate must be more than 0"),
 ])
 def test_bad_demand_says_what_to_write(kw, says):
     with pytest.raises(ConfigError, match=says):
@@ -404,3 +403,232 @@ def test_the_scale_names_the_targets_tiers():
                    Fleet.of_target(build("local", "resilient", 26000)), [],
                    build("local", "resilient", 26000))
     assert "on 3 gateways and 3 edges (1 and 1 of the fleet's)" in ref["described"]
+
+
+# -- the verdict follows the band (issue 22) ----------------------------------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from chaos.core.exits import Exit  # noqa: E402
+from chaos.readiness import verdict as vmod  # noqa: E402
+from chaos.readiness.verdict import band_verdict, tier_result  # noqa: E402
+from chaos.report import fmt  # noqa: E402
+
+
+def _fleet(per_dc: int, key: str = "gateways") -> Fleet:
+    return Fleet({dc: {key: per_dc, "edges": per_dc} for dc in ("dc-a", "dc-b", "dc-c")}, "test")
+
+
+def _knee(units: int, cap: float, sd: float, tier: str = "join"):
+    from chaos.readiness.measure import Point
+    return Point(tier, units, (), f"run-{tier}-{units}", "passed", (), cap, sd, cap * 1.3, "knee",
+                 f"{tier} x{units}")
+
+
+@pytest.mark.parametrize("lo, hi, demand, want", [
+    (140.0, 160.0, 100.0, Readiness.GO),             # the foot clears demand x 1.3
+    (129.0, 400.0, 100.0, Readiness.GO_AT_RISK),     # the foot takes the demand, not the headroom
+    (100.0, 101.0, 100.0, Readiness.GO_AT_RISK),
+    (99.0, 500.0, 100.0, Readiness.INCONCLUSIVE),    # straddles: a high centre is not a GO
+    (10.0, 99.9, 100.0, Readiness.NO_GO),            # even the top misses
+    (0.0, float("inf"), 100.0, Readiness.INCONCLUSIVE),
+])
+def test_the_class_follows_the_band(lo, hi, demand, want):
+    assert band_verdict(lo, hi, demand, 0.3) is want
+
+
+def test_exit_codes_are_the_commands_contract():
+    assert vmod.EXIT_CODES == {Readiness.GO: Exit.OK, Readiness.NO_GO: Exit.NO,
+                               Readiness.GO_AT_RISK: Exit.AT_RISK, Readiness.INCONCLUSIVE: Exit.INCONCLUSIVE}
+
+
+def test_a_centre_above_the_target_with_a_foot_below_it_is_at_risk_not_go():
+    # measured at the fleet's own size: 300 +- 60 against 200/s wanting 30 %: 300 > 260, foot 240 < 260
+    pts = [_knee(1, 100.0, 20.0), _knee(2, 200.0, 40.0), _knee(3, 300.0, 60.0)]
+    t = tier_result("join", pts, 200.0, _fleet(1), 0.3, survive=False)
+    assert t.headroom == pytest.approx(0.5) and t.verdict is Readiness.GO_AT_RISK
+    assert (t.capacity_lo, t.capacity_hi) == (pytest.approx(240.0), pytest.approx(360.0))
+    assert "300 ± 60 joins/s (band 240 to 360)" in t.why and "+20 % at the band's foot" in t.why
+
+
+def test_a_band_that_straddles_the_demand_is_inconclusive_with_what_to_measure_next():
+    pts = [_knee(1, 100.0, 20.0), _knee(2, 200.0, 40.0), _knee(3, 300.0, 60.0)]
+    fleet = Fleet.of_target(build("local", "resilient", 26000))
+    v = decide(Demand.of(600, 270), fleet, pts + [p for p in _measured() if p.tier == "fanout"],
+               0.3, survive=False)
+    join = next(t for t in v.tiers if t.tier == "join")
+    assert join.verdict is Readiness.INCONCLUSIVE and v.verdict is Readiness.INCONCLUSIVE
+    assert v.exit_code == Exit.INCONCLUSIVE
+    assert "the band straddles the demand" in join.why
+    assert join.next_step.startswith("sweep 3 units again with finer steps near the knee")
+    assert f"next: {join.next_step}" in v.sentence
+
+
+def test_the_issues_three_point_fit_projected_to_120_units():
+    """100/200/300 at 1/2/3 units, projected to 120: 12,000 +- 6,100,000 joins/s. Forty times
+    past the data is no evidence of GO or GO-AT-RISK; a demand above what linear scaling from
+    the measured points allows is still NO-GO."""
+    pts = [_knee(1, 100.0, 5.0), _knee(2, 200.0, 5.0), _knee(3, 300.0, 5.0)]
+    t = tier_result("join", pts, 1250.0, _fleet(40), 0.3, survive=False)
+    assert t.verdict is Readiness.INCONCLUSIVE and t.times_beyond == pytest.approx(40.0)
+    assert "40 times the largest fleet measured (3), beyond the 4x" in t.why
+    assert t.next_step.startswith("measure at 30 units or more")
+    assert t.capacity_hi == pytest.approx(306.0 / 3 * 120)      # linear from the top of 3 units' band (sd floored at 2 %)
+    big = tier_result("join", pts, 20_000.0, _fleet(40), 0.3, survive=False)
+    assert big.verdict is Readiness.NO_GO and "even the band's top does not reach it" in big.why
+    v = decide(Demand.of(600, 20_000), _fleet(40), pts + [_knee(1, 1e5, 10.0, "fanout"),
+                                                               _knee(2, 2e5, 10.0, "fanout")], 0.3, False)
+    assert "can take at most 12,200 joins/s (the top of its band) against a demand of 20,000" in v.sentence
+    assert "-0 %" not in v.sentence and "%" not in v.sentence.split("demand")[0][-3:]
+
+
+@pytest.mark.parametrize("per_dc, verdict", [(1, Readiness.GO), (2, Readiness.INCONCLUSIVE)])
+def test_one_fleet_size_is_assumed_linear_and_never_go_past_the_factor(per_dc, verdict):
+    # 50 listeners +- 2 at one unit; fleet 3 units (3x: within 4x) or 6 units (6x: past it)
+    pts = [_knee(1, 50.0, 2.0, "fanout")]
+    t = tier_result("fanout", pts, 60.0, _fleet(per_dc), 0.3, survive=False, t=FANOUT)
+    assert t.assumed_linear and t.verdict is verdict
+    assert "assumed linear: one fleet size measured (1 unit)" in t.why
+    assert "assumed linear" in t.beyond
+    fleet = _fleet(per_dc)
+    v = decide(Demand.of(60, 60), fleet, [_knee(u, 100.0 * u, 5.0) for u in (1, 2, 3)] + pts, 0.3, False)
+    assert v.verdict is verdict
+    if verdict is Readiness.GO:
+        assert "The fanout tier's scaling is assumed linear: one fleet size was measured." in v.sentence
+    else:
+        assert any("fanout capacity" in r and "next: measure at 2 units or more" in r for r in v.reasons)
+
+
+def test_n_minus_1_is_judged_by_its_own_band():
+    pts = [_knee(1, 100.0, 2.0), _knee(2, 200.0, 4.0), _knee(3, 300.0, 6.0)]
+    t = tier_result("join", pts, 230.0, _fleet(1), 0.3, survive=True)
+    # whole: 300 +- 6 (foot 294 < 299: at risk); without dc-a: 200 +- 4, top 204 < 230: NO-GO
+    assert t.units_n1 == 2 and t.verdict is Readiness.NO_GO and "without dc-a" in t.why
+
+
+@st.composite
+def _synthetic(draw):
+    sizes = draw(st.lists(st.sampled_from([1, 2, 3, 4, 6]), min_size=1, max_size=4, unique=True))
+    lam = draw(st.floats(10, 1000))
+    sigma = draw(st.floats(0, 0.3))
+    kappa = draw(st.floats(0, 0.01))
+    rel = draw(st.lists(st.floats(0.01, 2.0), min_size=len(sizes), max_size=len(sizes)))
+    pts = []
+    for u, r in zip(sorted(sizes), rel):
+        cap = float(usl.usl(u, lam, sigma, kappa))
+        pts.append(_knee(u, cap, r * cap))
+    per_dc = draw(st.integers(1, 8))
+    demand = draw(st.floats(0.5, 3.0)) * lam
+    headroom = draw(st.floats(0, 1))
+    survive = draw(st.booleans())
+    return pts, per_dc, demand, headroom, survive
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_synthetic())
+def test_a_wide_band_can_never_be_go(case):
+    pts, per_dc, demand, headroom, survive = case
+    t = tier_result("join", pts, demand, _fleet(per_dc), headroom, survive)
+    bands = [(t.capacity, t.capacity_sd)] + ([(t.capacity_n1, t.capacity_n1_sd)] if survive else [])
+    wide = any(c is not None and c > 0 and sd / c > vmod.MAX_RELATIVE_BAND for c, sd in bands)
+    if wide:
+        assert t.verdict is not Readiness.GO, t.why
+    if t.verdict is Readiness.GO:          # and GO is only ever the band's foot clearing the target
+        assert t.capacity_lo >= demand * (1 + headroom)
+        assert t.times_beyond <= vmod.MAX_EXTRAPOLATION or max(p.units for p in pts) >= per_dc * 3
+        assert t.capacity_n1_lo is None or t.capacity_n1_lo >= demand * (1 + headroom)
+
+
+# -- numbers as people read them ------------------------------------------------------------
+@pytest.mark.parametrize("call, text", [
+    (lambda: fmt.band(944.0, 900.0, "joins/s"), "944 ± 900 joins/s"),
+    (lambda: fmt.band(11988.0, 12071152.0, "joins/s"), "12,000 ± 12,000,000 joins/s"),
+    (lambda: fmt.band(944.0, 4.26e-14, "joins/s"), "944 ± 0 joins/s"),
+    (lambda: fmt.share(93.4), "+9,340 %"),
+    (lambda: fmt.share(-0.004), "-0.4 %"),
+    (lambda: fmt.share(0.3, signed=False), "30 %"),
+    (lambda: fmt.quantity(12_071_152, "listeners"), "12,100,000 listeners"),
+    (lambda: fmt.sig(0.0042), "0.0042"),
+    (lambda: usl.fit([1, 2, 3], [100.0, 200.0, 300.0], [5.0] * 3).describe("joins/s"),
+     "lambda 100 ± 5 joins/s per unit"),
+])
+def test_numbers_are_rounded_with_their_units(call, text):
+    assert call().startswith(text)
+
+
+def test_no_exponent_in_any_words_readiness_writes(tmp_path):
+    import re
+    pts = [_knee(1, 100.0, 5.0), _knee(2, 200.0, 5.0), _knee(3, 300.0, 5.0),
+           _knee(1, 90_000.0, 1e4, "fanout")]
+    v = decide(Demand.of(5_000_000, 1250), _fleet(40), pts, 0.3, survive=False)
+    words = []
+
+    def walk(x):
+        if isinstance(x, str):
+            words.append(x)
+        elif isinstance(x, dict):
+            for y in x.values():
+                walk(y)
+        elif isinstance(x, (list, tuple)):
+            for y in x:
+                walk(y)
+    walk(v.to_dict())
+    assert words and not [w for w in words if re.search(r"\d[eE][+-]?\d", w)]
+    assert "12,000 ± 6,100,000 joins/s" in v.tiers[0].capacity_text()
+    doc = {"demand": Demand.of(5_000_000, 1250).to_dict(), "headroom_wanted": 0.3, "survive": "none",
+           "scale": {"described": ""}, "measurements": [p.to_dict() for p in pts], "run_ids": [],
+           "target": {}, **v.to_dict()}
+    html = write(doc, tmp_path / "r")["readiness.html"].read_text()
+    assert 'class="band"' in html and "next: measure at 30 units or more" in html
+    assert not re.search(r">[^<]*\d[eE][+-]\d[^<]*<", html) and "ramp" not in html
+
+
+# -- N-1 at the load the survivors must carry ------------------------------------------------
+def test_the_dc_loss_run_loads_the_survivors_with_the_full_demand_share():
+    from chaos.faults.kinds.client import MAX_RATE
+    from chaos.readiness.assess import MIN_LOSS_RATE, loss_load
+    machine = Fleet.of_target(build("local", "resilient", 26000))     # 1 gateway per DC
+    fleet = _fleet(40)                                                  # 120 gateways
+    d = Demand.of(600_000, "50000/min")                                 # 833/s
+    rate, need = loss_load(d, fleet, machine, "dc-a", "gateways")
+    # 80 surviving gateways carry 833/s: 10.4/s each; this machine's 2 survivors 20.8/s
+    assert need == pytest.approx(833.333 / 80 * 2, rel=1e-3) and rate == pytest.approx(20.8)
+    lopsided = Fleet({"dc-a": {"gateways": 80}, "dc-b": {"gateways": 20}, "dc-c": {"gateways": 20}})
+    rate, need = loss_load(d, lopsided, machine, "dc-a", "gateways")
+    assert need == pytest.approx(833.333 / 40 * 2, rel=1e-3)            # no half-capacity cut
+    rate, need = loss_load(Demand.of(600, 100_000), machine, machine, "dc-a", "gateways",
+                           Plan(max_rate_per_s=150.0))
+    assert (rate, need) == (150.0, pytest.approx(100_000 * 2 / 2))      # the plan's cap bounds it
+    rate, _ = loss_load(Demand.of(600, 100_000), machine, machine, "dc-a", "gateways")
+    assert rate == MAX_RATE
+    assert loss_load(Demand.of(60, 1), fleet, machine, "dc-a", "gateways")[0] == MIN_LOSS_RATE
+
+
+def test_a_failover_measured_below_the_survivors_load_is_inconclusive():
+    fleet = Fleet.of_target(build("local", "resilient", 26000))
+    short = LossRun("dc-a", 15.0, "run-loss", "passed", "every required SLO held", {}, True,
+                    required_per_s=20.0)
+    v = decide(Demand.of(60, 20), fleet, _measured(), 0.3, survive=True, loss=short)
+    assert v.verdict is Readiness.INCONCLUSIVE
+    assert "at 15 joins/s of the 20 joins/s the survivors must carry" in v.sentence
+    full = LossRun("dc-a", 20.0, "run-loss", "passed", "every required SLO held", {}, True, 20.0)
+    assert decide(Demand.of(60, 20), fleet, _measured(), 0.3, survive=True, loss=full).verdict \
+        is Readiness.GO
+    assert full.to_dict()["required_per_s"] == 20.0
+
+
+# -- --ramp and --session: refused, not taken and ignored ---------------------------------------
+@pytest.mark.parametrize("flag", ["--ramp", "--session"])
+def test_ramp_and_session_are_refused_with_the_reason(flag, capsys, tmp_path, monkeypatch):
+    from chaos.cli import main
+    monkeypatch.setenv("CHAOS_HOME", str(tmp_path))
+    assert main(["readiness", "--audience", "600", "--join-rate", "10", flag, "10m"]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag}: readiness does not use the event's {flag[2:]}" in err and "leave it out" in err
+
+
+def test_a_fleet_files_ramp_is_refused_with_its_line(tmp_path):
+    f = tmp_path / "fleet.yaml"
+    f.write_text("event: {audience: 600, join_rate: 10/s, ramp: 10m}\nfleet:\n  dc-a: {gateways: 4}\n")
+    with pytest.raises(ConfigError, match=r"fleet.yaml:1:\d+: event.ramp: readiness does not use the "
+                                          r"event's ramp: .*leave it out"):
+        load_fleet(f)

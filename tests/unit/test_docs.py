@@ -26,7 +26,8 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     import importlib.util
-    missing = [m for m in ("mkdocs", "material") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
+               if importlib.util.find_spec(m) is None]
     if missing:
         pytest.fail(f"the docs toolchain is missing ({', '.join(missing)}): fixtures/setup.sh "
                     "installs the docs extra, or run .venv/bin/pip install -e '.[docs]'")
@@ -99,6 +100,23 @@ def test_the_exit_codes_page_is_the_contract(site):
     page = _text(site / "reference" / "exit-codes" / "index.html")
     for code in Exit:
         assert code.name in page, f"exit code {code.value} ({code.name}) is not on the page"
+
+
+def test_the_api_page_documents_the_public_api_from_its_docstrings(site):
+    import inspect
+
+    import chaos
+    from chaos.experiment import Experiment
+    html = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+    for name in ("chaos.run", "chaos.experiment.Experiment", "chaos.experiment.fault",
+                 "chaos.core.slo.objective", "chaos.core.slo.Objective", "chaos.core.model.Verdict",
+                 "chaos.adapters.base.Adapter", "chaos.runner.RunResult"):
+        assert f'id="{name}"' in html, f"the API page has no entry for {name}"
+    page = _text(site / "reference" / "api" / "index.html")
+    missing = [n for n in chaos.__all__ if n not in page]
+    assert not missing, f"public names of chaos/__init__.py not on the API page: {missing}"
+    first = inspect.getdoc(Experiment).split("\n")[0].replace("``", "")    # as rendered
+    assert first in page, "the API page does not show Experiment's docstring"
 
 
 def test_every_nav_page_exists():

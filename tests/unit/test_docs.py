@@ -119,6 +119,19 @@ def test_the_api_page_documents_the_public_api_from_its_docstrings(site):
     assert first in page, "the API page does not show Experiment's docstring"
 
 
+def test_installing_alone_says_what_the_code_and_the_set_up_script_do():
+    """The page's toxiproxy is the version fixtures/setup.sh builds, and the message it
+    quotes is the one a reference-stack command gives without the reference stack."""
+    from chaos.adapters.space.reference import NOT_INSTALLED
+    page = (DOCS / "pages" / "getting-started" / "your-stack.md").read_text(encoding="utf-8")
+    setup = (ROOT / "fixtures" / "setup.sh").read_text(encoding="utf-8")
+    version = re.search(r"^TOXIPROXY_VERSION=(\S+)$", setup, re.M).group(1)
+    assert f"go install github.com/Shopify/toxiproxy/v2/cmd/server@{version}" in page
+    assert "cmd/server@$TOXIPROXY_VERSION" in setup, "setup.sh builds toxiproxy another way"
+    assert " ".join(NOT_INSTALLED.split()) in " ".join(page.split()), \
+        "your-stack.md quotes another message than chaos.adapters.space.reference.NOT_INSTALLED"
+
+
 def test_every_nav_page_exists():
     config = yaml.safe_load(CONFIG.read_text())
     pages = DOCS / config["docs_dir"]

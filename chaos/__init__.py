@@ -1,6 +1,6 @@
 """chaos: chaos-engineering and SLO tests for live audio rooms.
 
-The public API (everything else is internal and may change)::
+The public API (everything else is internal and may change):
 
     from chaos import Experiment, fault, objective, Sweep, Audience, run
 

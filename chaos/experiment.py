@@ -108,6 +108,12 @@ class Audience:
 
 @dataclass(frozen=True)
 class Experiment:
+    """One experiment: ``name`` (it names the report directory), what it ``expects`` in
+    words, the ``steady_state`` judged before (the gate, unless ``gate`` is False) and after,
+    the objectives ``during`` the method and ``after`` it, the ``method`` (fault steps) or a
+    ``sweep``, the ``halts`` that stop it early, its times (``before_s``, ``after_s``,
+    ``recover_s``), its ``audience`` and the ``seed`` of its test signal."""
+
     name: str
     title: str = ""
     expects: str = ""

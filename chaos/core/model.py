@@ -10,6 +10,9 @@ from enum import StrEnum
 
 
 class Verdict(StrEnum):
+    """What a judge answered: passed, failed, aborted (a halt condition or a person stopped
+    the run) or inconclusive (nothing, or nothing trustworthy, was measured)."""
+
     PASSED = "passed"
     FAILED = "failed"
     ABORTED = "aborted"
@@ -29,6 +32,10 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class SloResult:
+    """One objective's verdict: the measured ``value`` (the worst window; None when nothing
+    was measured) against the ``threshold``, over ``window``, in ``phase``, with the first
+    time it broke (``first_breach_s``, seconds since the run started)."""
+
     name: str                   # the SLI, e.g. "join_time"
     objective: str              # in words, e.g. "p95 <= 2.0 s"
     verdict: Verdict

@@ -66,6 +66,11 @@ LIVE_SLIS = tuple(s.name for s in SLIS.values() if s.live)   # judged while the 
 
 @dataclass(frozen=True)
 class Objective:
+    """An SLI's statistic (``stat``, one of ``STATS``) compared with ``threshold`` by ``op``
+    (``<=`` or ``>=``), over each sliding window of ``window_s`` (stepped by ``step_s``) or,
+    with no window, over the whole phase. Checked when made: a bad value raises
+    ``ConfigError`` saying what. ``objective(sli)`` gives an SLI's default."""
+
     sli: str
     stat: str            # one of STATS
     op: str              # "<=" or ">="

@@ -43,6 +43,9 @@ STOP_SLACK_S = 60.0       # the probe session's bound past the experiment's own 
 
 @dataclass
 class RunResult:
+    """What ``chaos.run`` returns: the run's typed journal (``record``), its folder
+    (``dir``, ``reports/<run-id>/``) and the files written there."""
+
     record: Journal              # the typed journal: what reports, checks and tests read
     dir: Path
     files: dict[str, Path] = field(default_factory=dict)

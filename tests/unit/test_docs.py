@@ -26,7 +26,8 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     import importlib.util
-    missing = [m for m in ("mkdocs", "material") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
+               if importlib.util.find_spec(m) is None]
     if missing:
         pytest.fail(f"the docs toolchain is missing ({', '.join(missing)}): fixtures/setup.sh "
                     "installs the docs extra, or run .venv/bin/pip install -e '.[docs]'")
@@ -99,6 +100,36 @@ def test_the_exit_codes_page_is_the_contract(site):
     page = _text(site / "reference" / "exit-codes" / "index.html")
     for code in Exit:
         assert code.name in page, f"exit code {code.value} ({code.name}) is not on the page"
+
+
+def test_the_api_page_documents_the_public_api_from_its_docstrings(site):
+    import inspect
+
+    import chaos
+    from chaos.experiment import Experiment
+    html = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+    for name in ("chaos.run", "chaos.experiment.Experiment", "chaos.experiment.fault",
+                 "chaos.core.slo.objective", "chaos.core.slo.Objective", "chaos.core.model.Verdict",
+                 "chaos.adapters.base.Adapter", "chaos.runner.RunResult"):
+        assert f'id="{name}"' in html, f"the API page has no entry for {name}"
+    page = _text(site / "reference" / "api" / "index.html")
+    missing = [n for n in chaos.__all__ if n not in page]
+    assert not missing, f"public names of chaos/__init__.py not on the API page: {missing}"
+    first = inspect.getdoc(Experiment).split("\n")[0].replace("``", "")    # as rendered
+    assert first in page, "the API page does not show Experiment's docstring"
+
+
+def test_installing_alone_says_what_the_code_and_the_set_up_script_do():
+    """The page's toxiproxy is the version fixtures/setup.sh builds, and the message it
+    quotes is the one a reference-stack command gives without the reference stack."""
+    from chaos.adapters.space.reference import NOT_INSTALLED
+    page = (DOCS / "pages" / "getting-started" / "your-stack.md").read_text(encoding="utf-8")
+    setup = (ROOT / "fixtures" / "setup.sh").read_text(encoding="utf-8")
+    version = re.search(r"^TOXIPROXY_VERSION=(\S+)$", setup, re.M).group(1)
+    assert f"go install github.com/Shopify/toxiproxy/v2/cmd/server@{version}" in page
+    assert "cmd/server@$TOXIPROXY_VERSION" in setup, "setup.sh builds toxiproxy another way"
+    assert " ".join(NOT_INSTALLED.split()) in " ".join(page.split()), \
+        "your-stack.md quotes another message than chaos.adapters.space.reference.NOT_INSTALLED"
 
 
 def test_every_nav_page_exists():

@@ -36,24 +36,28 @@ def add_parser(sub, parser_class) -> None:
                     help="a required SLO (repeat; default: join_time and audio_delivered)")
     ex.add_argument("--budget", default="10m", metavar="TIME",
                     help="time budget: 90s, 10m, 1h (default 10m)")
-    ex.add_argument("--max-faults", type=int, default=3, metavar="N")
+    ex.add_argument("--max-faults", type=int, default=3, metavar="N",
+                    help="at most N faults in a drawn schedule (default 3)")
     ex.add_argument("--span", type=float, default=20.0, metavar="S",
                     help="every fault starts and ends within S seconds (default 20)")
     ex.add_argument("--grid", type=float, default=2.0, metavar="S",
                     help="start times and durations on an S-second grid (default 2)")
     ex.add_argument("--repeats", type=int, default=3, metavar="N",
                     help="runs of the minimal schedule for its reproduction rate (default 3)")
-    ex.add_argument("--max-examples", type=int, default=100, metavar="N")
+    ex.add_argument("--max-examples", type=int, default=100, metavar="N",
+                    help="draw at most N schedules (Hypothesis's max_examples; default 100)")
     ex.add_argument("--seed", type=int, default=None, help="Hypothesis's seed (reproducible draws)")
     ex.add_argument("--target", default=None, metavar="FILE",
                     help="a target description: your own stack instead of the reference one")
-    ex.add_argument("--reports", default="reports", metavar="DIR")
+    ex.add_argument("--reports", default="reports", metavar="DIR",
+                    help="where each run writes reports/<run-id>/ (default: reports)")
     ex.add_argument("--store", default=None, metavar="DIR",
                     help="where found examples are kept (default: DIR/explore-examples of --reports)")
     ex.add_argument("--no-store", action="store_true", help="neither replay nor keep examples")
     ex.add_argument("--replay", default=None, metavar="SCHEDULE_JSON",
                     help="run a found schedule again --repeats times and print its rate")
-    ex.add_argument("--json", action="store_true")
+    from chaos.cli import JSON_HELP
+    ex.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def parse_budget(text: str) -> float:

@@ -56,9 +56,10 @@ def export(journal: Journal, exporter=None) -> tuple[str | None, str | None]:
     try:
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            timeout = None if os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") else EXPORT_TIMEOUT_S
+            env = os.environ
+            timeout = None if env.get("OTEL_EXPORTER_OTLP_TIMEOUT") else EXPORT_TIMEOUT_S
             exporter = OTLPSpanExporter(timeout=timeout)
-        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or SCOPE})
+        resource = Resource.create({"service.name": os.getenv("OTEL_SERVICE_NAME") or SCOPE})
         # the spans are built first, then sent in one request whose answer is checked
         built = InMemorySpanExporter()
         provider = TracerProvider(resource=resource)

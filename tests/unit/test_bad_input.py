@@ -517,8 +517,11 @@ def test_rejudge_of_a_damaged_history_is_one_clear_error_naming_the_file(tmp_pat
 def test_rejudge_of_a_whole_history_still_judges(tmp_path, capsys):
     run = _rejudgeable_run(tmp_path)
     (run / "history.npz").write_bytes(_good_npz())
-    assert main(["report", str(run), "--rejudge", "--objective", "join_time=1"]) == 0
+    from chaos.core.exits import for_verdict
+    rc = main(["report", str(run), "--rejudge", "--objective", "join_time=1"])
     assert "judged again:" in capsys.readouterr().out
+    again = json.loads((run / "rejudged" / "journal.json").read_text())
+    assert rc == for_verdict(again["verdict"])          # judged, with its verdict's code
     assert (run / "rejudged" / "report.html").exists()
 
 

@@ -54,7 +54,7 @@ def test_help_says_what_it_needs_and_installs_and_changes_nothing(tmp_path, flag
     assert elapsed < 5, f"setup.sh {flag} took {elapsed:.1f} s"
     out = r.stdout
     for words in ("Debian", "root", "sudo", "Go", "toxiproxy-server", "Python 3.11", ".venv/",
-                  "test and docs extras", "dockerd", "images", "network", "redis-server service"):
+                  "test, docs and otel extras", "dockerd", "images", "network", "redis-server service"):
         assert words in out, f"setup.sh --help does not say {words!r}:\n{out}"
     script = SETUP.read_text(encoding="utf-8")
     version = re.search(r"^TOXIPROXY_VERSION=(\S+)$", script, re.M).group(1)

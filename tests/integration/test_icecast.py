@@ -422,9 +422,11 @@ def test_a_game_day_runs_against_the_fixture_from_its_target_file(fixture_up, tm
     rb = tmp_path / "gameday_relay_b.yaml"
     rb.write_text("title: relay-b's listeners lose their link\n"
                   "hypothesis: dc-a and dc-c keep their audio\n"
-                  "audience: {listeners: 3, thick_per_dc: 0}\n"
+                  # a join probe the cut link holds until its timeout must not take the
+                  # whole after phase with it (on a busy machine 4 s were not enough)
+                  "audience: {listeners: 3, thick_per_dc: 0, join_timeout_s: 3}\n"
                   "steady_state: [{sli: join_time}]\n"
-                  "before_s: 4\nafter_s: 4\n"
+                  "before_s: 4\nafter_s: 8\n"
                   "steps:\n"
                   "  - {id: cut-b, fault: link_down, link: listener.relay-b, duration_s: 3}\n"
                   "  - {check: [audio_delivered], dc: dc-a, over_s: 3}\n")

@@ -286,7 +286,10 @@ def cmd_probe(args) -> int:
             t.add_column(col)
         for s in result.slos:
             colour = {"passed": "green", "failed": "red"}.get(s.verdict, "yellow")
-            value = "-" if s.value is None else f"{s.value:.4g}"
+            from chaos.core.slo import SLIS
+            from chaos.report import fmt
+            value = "-" if s.value is None else fmt.value(s.name, SLIS[s.name].unit if s.name in SLIS else "",
+                                                          s.value)
             t.add_row(s.name, s.objective, value, f"[{colour}]{s.verdict}[/]")
         _console().print(t)
         for s in result.slos:

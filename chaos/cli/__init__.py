@@ -164,7 +164,36 @@ def _parser() -> argparse.ArgumentParser:
     add_explore_parser(sub, _Parser)
     from chaos.cli import target as cli_target
     cli_target.add_parser(sub, _Parser)
+    cp = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh)",
+                        description="Print the completion script of chaos (and chaos-audio) for a "
+                                    "shell, e.g. `chaos completion bash > ~/.local/share/bash-completion"
+                                    "/completions/chaos`, or `eval \"$(chaos completion zsh)\"`.")
+    cp.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    cp.add_argument("--json", action="store_true", help=JSON_HELP)
     return p
+
+
+SHELLS = ("bash", "zsh", "tcsh")
+
+
+def _completion(args) -> int:
+    """The shell's completion script, generated from the parser itself (shtab)."""
+    try:
+        import shtab
+    except ImportError as e:
+        raise errors.MissingTool("shell completion needs shtab: pip install shtab") from e
+    parser = _parser()
+    script = shtab.complete(parser, shell=args.shell)
+    # the same completion for the second console script
+    if args.shell == "bash":
+        script += "\ncomplete -o filenames -F _shtab_chaos chaos-audio\n"
+    elif args.shell == "zsh":
+        script += "\ncompdef _shtab_chaos chaos-audio\n"
+    if args.json:
+        print(json.dumps({"shell": args.shell, "script": script, "exit": int(Exit.OK)}))
+    else:
+        sys.stdout.write(script)
+    return Exit.OK
 
 
 def _console(stderr: bool = False):
@@ -257,7 +286,10 @@ def cmd_probe(args) -> int:
             t.add_column(col)
         for s in result.slos:
             colour = {"passed": "green", "failed": "red"}.get(s.verdict, "yellow")
-            value = "-" if s.value is None else f"{s.value:.4g}"
+            from chaos.core.slo import SLIS
+            from chaos.report import fmt
+            value = "-" if s.value is None else fmt.value(s.name, SLIS[s.name].unit if s.name in SLIS else "",
+                                                          s.value)
             t.add_row(s.name, s.objective, value, f"[{colour}]{s.verdict}[/]")
         _console().print(t)
         for s in result.slos:
@@ -370,6 +402,8 @@ def _dispatch(args) -> int:
     if args.command == "target":
         from chaos.cli import target as cli_target
         return cli_target.cmd(args)
+    if args.command == "completion":
+        return _completion(args)
     if args.command == "gameday":
         from chaos.cli import gameday as gameday_cli
         return gameday_cli.cmd(args, _console(stderr=args.json))

@@ -389,7 +389,10 @@ def test_packet_drop_5pct_on_edge_b_is_hidden_by_tcp_as_delay(space, engine, bas
     during = per_dc(result)
     assert dropped["INPUT"] > 0 and dropped["OUTPUT"] > 0, f"the rules dropped nothing: {dropped}"
     b = during["dc-b"]
-    assert all(e == "edge-b" for e in b.edges) and all(j is not None for j in b.joins)
+    # every join succeeds; a connect whose SYN was one of the 5 % dropped is retried after 1 s,
+    # which the client's attempt deadline may cut and take to another DC's edge (seen on a
+    # busy machine): the measure is of the listeners that stayed on edge-b
+    assert all(j is not None for j in b.joins) and "edge-b" in b.edges, b
     # the real effect: TCP retransmits every dropped segment within a frame or two, so the
     # audio is complete and on time; loss at this level is invisible to audio_delivered
     assert b.delivered is not None and b.delivered >= 0.995, b

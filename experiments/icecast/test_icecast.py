@@ -66,6 +66,9 @@ def test_icecast_dc_a_loss_silences_every_dc_because_of_the_origin(chaos_run):
     assert all(f.reverted for f in j.faults)
 
 
+# the storm's 240 streams load the relays' containers: with the other worker killing and
+# restarting a stack beside it, two cores starved them (audio late in every DC); alone it holds
+@pytest.mark.quiet
 def test_icecast_join_storm_keeps_the_room_playing(chaos_run):
     result = chaos_run(Experiment(
         name="icecast_join_storm", title="Icecast: 30 joins/s for 8 s, every arrival stays",

@@ -290,9 +290,10 @@ def test_latency_on_listener_edge_a_delays_dc_a_listeners_only(space, engine, ba
 
 def test_slow_state_makes_every_join_slower(space, engine, baseline):
     """Every join waits for one Redis reply, so none can be faster than the delay; below the
-    gateway's Redis timeout (1 s) slow is not down: every join still succeeds."""
-    assert min(j for s in baseline.values() for j in s.joins) < 0.6, "steady joins are quicker"
-    actions = inject(engine, FaultSpec("slow_state", params={"latency_ms": 600}), space)
+    gateway's Redis timeout (1 s) slow is not down: every join still succeeds. (400 ms, not
+    600: on a busy machine 600 ms plus the stack's own delays reached the 1 s timeout.)"""
+    assert min(j for s in baseline.values() for j in s.joins) < 0.4, "steady joins are quicker"
+    actions = inject(engine, FaultSpec("slow_state", params={"latency_ms": 400}), space)
     assert {a.target.split(".")[1] for a in actions} == {"redis-a", "redis-b"}
     try:
         during = per_dc(probe(space))
@@ -301,7 +302,7 @@ def test_slow_state_makes_every_join_slower(space, engine, baseline):
     after = recovered(space)
     joins = [j for s in during.values() for j in s.joins]
     assert all(j is not None for j in joins), "slow is not down: every join succeeded"
-    assert min(joins) >= 0.6, f"a join did not wait for Redis: {sorted(joins)}"
+    assert min(joins) >= 0.4, f"a join did not wait for Redis: {sorted(joins)}"
     before = statistics.median(j for s in after.values() for j in s.joins)
     assert statistics.median(joins) >= before + 0.15, (
         f"join_time median {statistics.median(joins):.2f} s against {before:.2f} s after the revert")

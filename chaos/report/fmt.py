@@ -35,8 +35,8 @@ def scale(sli: str, unit: str, values: list[float] | None = None) -> tuple[float
     return 1.0, unit
 
 
-def value(sli: str, unit: str, v: float | None) -> str:
-    """One SLI value in its unit: 0.995 -> '99.5 %', 0.4 (mouth_to_ear) -> '400 ms', 4.8 -> '4.8 s'."""
+def _unusual(v: float | None) -> str | None:
+    """The words for a value that is no finite number (None, NaN, an infinity), else None."""
     if v is None:
         return "n/a"
     v = float(v)
@@ -44,6 +44,15 @@ def value(sli: str, unit: str, v: float | None) -> str:
         return "not a number"
     if not math.isfinite(v):
         return "∞" if v > 0 else "-∞"
+    return None
+
+
+def value(sli: str, unit: str, v: float | None) -> str:
+    """One SLI value in its unit: 0.995 -> '99.5 %', 0.4 (mouth_to_ear) -> '400 ms', 4.8 -> '4.8 s'."""
+    special = _unusual(v)
+    if special is not None:
+        return special
+    v = float(v)
     if sli in RATIO_SLIS or unit in ("ratio", "share"):
         return f"{number(v * 100, 4)} %"
     if sli in MS_SLIS and unit == "s" and abs(v) < 1.0:
@@ -129,13 +138,10 @@ def duration_of(journal: Journal) -> float:
 def sig(v: float | None, digits: int = 3) -> str:
     """``v`` to ``digits`` significant figures, thousands grouped, never an exponent:
     944, 12,100, 0.0042, 12,000,000 (where ``number`` keeps every integer digit)."""
-    if v is None:
-        return "n/a"
+    special = _unusual(v)
+    if special is not None:
+        return special
     v = float(v)
-    if math.isnan(v):
-        return "not a number"
-    if not math.isfinite(v):
-        return "∞" if v > 0 else "-∞"
     if v == 0:
         return "0"
     decimals = digits - 1 - math.floor(math.log10(abs(v)))

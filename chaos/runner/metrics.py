@@ -74,7 +74,7 @@ class LiveMetrics:
         for dc in ("all", *self.dcs):
             self.joins.labels(dc)
             self.failed.labels(dc)
-        self._seen: set[int] = set()
+        self._seen: set[tuple] = set()
         self._server = None
 
     def serve(self, addr: str, port: int) -> None:
@@ -94,9 +94,12 @@ class LiveMetrics:
     def update(self, tl, live) -> None:
         from chaos.runner.observe import live_horizon, now_s
         for r in live.records():
-            if id(r) in self._seen or (r.join_s is None and not r.join_error):
+            # a listener's join counted once: by who it is and when it asked (a crowd's worker
+            # hands in a new record object at its end, so an object's id is no key)
+            key = (r.index, r.home_dc, r.started_ns)
+            if key in self._seen or (r.join_s is None and not r.join_error):
                 continue
-            self._seen.add(id(r))
+            self._seen.add(key)
             for dc in ("all", r.home_dc):
                 if dc is None:
                     continue

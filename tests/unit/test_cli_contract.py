@@ -24,15 +24,7 @@ from chaos.core.exits import EPILOG, Exit, for_verdicts
 ROOT = Path(__file__).resolve().parents[2]
 JOURNALS = Path(__file__).parent / "journals"
 
-RUNBOOK = """\
-title: drill
-steps:
-  - id: slow
-    fault: latency
-    link: listener.edge-b
-    params: {latency_ms: 50}
-    duration_s: 5
-"""
+from tests.unit.test_cli import GAMEDAY as RUNBOOK  # noqa: E402 - the same drill
 
 
 @pytest.fixture(autouse=True)

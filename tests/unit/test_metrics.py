@@ -52,3 +52,20 @@ def test_the_endpoint_serves_the_runs_own_registry_and_closes():
     assert "python_gc" not in text          # not the process-global registry
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_a_join_counts_once_even_when_its_record_is_handed_in_anew(monkeypatch):
+    from types import SimpleNamespace
+
+    from chaos.audio.record import ListenerRecord
+    m = metrics.LiveMetrics("exp_a", "run-1", ("dc-a",))
+    first = ListenerRecord(index=3, home_dc="dc-a", started_ns=10, join_s=0.2)
+    records = [first]
+    live = SimpleNamespace(records=lambda: list(records), t0_ns=0, thin=None)
+    tl = SimpleNamespace(faults=[], phases={})
+    monkeypatch.setattr("chaos.runner.observe.live_horizon", lambda live: 0.0)   # joins only
+    m.update(tl, live)
+    records[0] = ListenerRecord(index=3, home_dc="dc-a", started_ns=10, join_s=0.2)  # a worker's final copy
+    m.update(tl, live)
+    count = m.registry.get_sample_value("chaos_join_duration_seconds_count", {"dc": "dc-a"})
+    assert count == 1.0
